@@ -1,0 +1,53 @@
+# npmgate. `make run` serves the embedded default; `make test` runs every test.
+GO       ?= go
+BIN      := bin/npmgate
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/npmgate/npmgate/proxy.Version=$(VERSION)
+# Client versions the end-to-end tests drive, installed from the npm registry.
+TOOLS    := $(CURDIR)/.tools
+YARN1    := yarn@1.22.22
+YARN4    := @yarnpkg/cli-dist@4.18.1
+PNPM     := pnpm@10.34.8
+
+.PHONY: build run test unit tools bench fuzz lint clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/npmgate
+
+run: build
+	./$(BIN) serve
+
+# Everything: unit, component and end-to-end tests with real npm, yarn and pnpm.
+test: tools
+	NPMGATE_TOOLS=$(TOOLS) $(GO) test -count=1 -timeout 20m ./...
+
+# Go tests without the client tools (the end-to-end tests then say what is missing).
+unit:
+	$(GO) test -count=1 ./...
+
+tools: $(TOOLS)/.installed
+
+$(TOOLS)/.installed:
+	mkdir -p $(TOOLS)/yarn1 $(TOOLS)/yarn4 $(TOOLS)/pnpm
+	npm install --no-audit --no-fund --prefix $(TOOLS)/yarn1 $(YARN1)
+	npm install --no-audit --no-fund --prefix $(TOOLS)/yarn4 $(YARN4)
+	npm install --no-audit --no-fund --prefix $(TOOLS)/pnpm $(PNPM)
+	touch $@
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# A short run of every fuzz target (their seed corpora also run in `make test`).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 20s $$pkg || exit 1; \
+	  done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

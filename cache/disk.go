@@ -1,0 +1,322 @@
+package cache
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrNotFound is returned when a key has no stored bytes.
+var ErrNotFound = errors.New("not found")
+
+// Disk is the on-disk tier under one data directory. Every file is opened
+// through an os.Root, so no key, however built, can reach outside it, and
+// every write goes to a temporary file that is synced and renamed into
+// place, so a crash leaves the old file or the new one, never a part.
+type Disk struct {
+	dir  string
+	root *os.Root
+}
+
+const tmpDir = "tmp"
+
+// OpenDisk opens (creating it if needed) the data directory and removes
+// temporary files left by an earlier crash.
+func OpenDisk(dir string) (*Disk, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	d := &Disk{dir: dir, root: root}
+	if err := root.RemoveAll(tmpDir); err != nil {
+		return nil, fmt.Errorf("data directory: sweeping %s: %w", tmpDir, err)
+	}
+	if err := root.MkdirAll(tmpDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	return d, nil
+}
+
+// Dir is the data directory.
+func (d *Disk) Dir() string { return d.dir }
+
+// Close releases the directory handle.
+func (d *Disk) Close() error { return d.root.Close() }
+
+// Writable checks that a file can be created, synced and removed, for
+// readiness probes.
+func (d *Disk) Writable() error {
+	f, rel, err := d.createTemp("probe-")
+	if err != nil {
+		return err
+	}
+	err = errors.Join(f.Sync(), f.Close())
+	return errors.Join(err, d.root.Remove(rel))
+}
+
+// TarballKey is the content address of a tarball: its hash algorithm and
+// lowercase hex digest.
+func TarballKey(algo, hexSum string) string {
+	if len(hexSum) < 4 {
+		return "tarballs/" + escape(algo) + "/" + escape(hexSum)
+	}
+	return "tarballs/" + escape(algo) + "/" + hexSum[:2] + "/" + escape(hexSum) + ".tgz"
+}
+
+// SnapshotKey is where a connector's last copy of a document lives.
+func SnapshotKey(connector, name string) string {
+	return "snapshots/" + escape(connector) + "/" + escape(name) + ".json"
+}
+
+// escape makes a storage path from a name: lowercase letters, digits and
+// -._ stay, upper case becomes '!' and the lower case letter (so JSONStream
+// and jsonstream stay apart on case-insensitive disks), one '/' after a
+// leading '@' makes a directory, and every other byte is %XX. No segment can
+// be "." or "..".
+func escape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+			b.WriteByte(c)
+		case c == '.' && i > 0 && s[i-1] != '/':
+			b.WriteByte(c)
+		case c == '@' && i == 0:
+			b.WriteByte(c)
+		case c == '/' && s[0] == '@' && strings.IndexByte(s, '/') == i && i > 1 && i < len(s)-1:
+			b.WriteByte(c)
+		case 'A' <= c && c <= 'Z':
+			b.WriteByte('!')
+			b.WriteByte(c + 'a' - 'A')
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// Open opens the file at key for reading.
+func (d *Disk) Open(key string) (*os.File, int64, error) {
+	f, err := d.root.Open(key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, errors.Join(ErrNotFound, err)
+	}
+	return f, st.Size(), nil
+}
+
+// Stat reports whether key exists and when it was last written.
+func (d *Disk) Stat(key string) (size int64, mtime time.Time, err error) {
+	st, err := d.root.Stat(key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, time.Time{}, ErrNotFound
+	}
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return st.Size(), st.ModTime(), nil
+}
+
+// Touch marks key as written now.
+func (d *Disk) Touch(key string) error {
+	now := time.Now()
+	return d.root.Chtimes(key, now, now)
+}
+
+// Remove deletes key; a missing key is not an error.
+func (d *Disk) Remove(key string) error {
+	err := d.root.Remove(key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// createTemp makes a new file under tmp/ with a random name.
+func (d *Disk) createTemp(prefix string) (*os.File, string, error) {
+	for range 10 {
+		rel := path.Join(tmpDir, prefix+strconv.FormatUint(rand.Uint64(), 36))
+		f, err := d.root.OpenFile(rel, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return f, rel, err
+	}
+	return nil, "", errors.New("cache: cannot create a temporary file")
+}
+
+// Pending is a file being written. Nothing is visible at its key until
+// Commit; Abort (or a crash) leaves no trace there.
+type Pending struct {
+	d    *Disk
+	f    *os.File
+	tmp  string // path relative to the root
+	key  string
+	done bool
+}
+
+// Create starts writing the file for key.
+func (d *Disk) Create(key string) (*Pending, error) {
+	f, rel, err := d.createTemp("w-")
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{d: d, f: f, tmp: rel, key: key}, nil
+}
+
+func (p *Pending) Write(b []byte) (int, error) { return p.f.Write(b) }
+
+// File is the temporary file itself, for readers that follow the write.
+func (p *Pending) File() *os.File { return p.f }
+
+// TmpKey is the temporary file's path under the root.
+func (p *Pending) TmpKey() string { return p.tmp }
+
+// Commit syncs the file and renames it into place, then syncs the
+// directory so the rename survives a crash.
+func (p *Pending) Commit() error {
+	if p.done {
+		return errors.New("cache: pending file already finished")
+	}
+	p.done = true
+	if err := p.f.Sync(); err != nil {
+		p.f.Close()
+		p.d.root.Remove(p.tmp)
+		return err
+	}
+	if err := p.f.Close(); err != nil {
+		p.d.root.Remove(p.tmp)
+		return err
+	}
+	dir := path.Dir(p.key)
+	if err := p.d.root.MkdirAll(dir, 0o755); err != nil {
+		p.d.root.Remove(p.tmp)
+		return err
+	}
+	if err := p.d.root.Rename(p.tmp, p.key); err != nil {
+		p.d.root.Remove(p.tmp)
+		return err
+	}
+	return p.d.syncDir(dir)
+}
+
+// Abort discards the file.
+func (p *Pending) Abort() {
+	if p.done {
+		return
+	}
+	p.done = true
+	p.f.Close()
+	p.d.root.Remove(p.tmp)
+}
+
+func (d *Disk) syncDir(dir string) error {
+	f, err := d.root.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// WriteFile atomically replaces key with what write produces.
+func (d *Disk) WriteFile(key string, write func(w io.Writer) error) error {
+	p, err := d.Create(key)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(p, 64<<10)
+	if err := write(bw); err != nil {
+		p.Abort()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		p.Abort()
+		return err
+	}
+	return p.Commit()
+}
+
+// SnapshotMeta is what is kept with an upstream document to revalidate it.
+type SnapshotMeta struct {
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+}
+
+// WriteSnapshot stores a document with its metadata in one file: a JSON
+// header line, then the body, so both change together.
+func (d *Disk) WriteSnapshot(key string, meta SnapshotMeta, body []byte) error {
+	hdr, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	return d.WriteFile(key, func(w io.Writer) error {
+		if _, err := w.Write(append(hdr, '\n')); err != nil {
+			return err
+		}
+		_, err := w.Write(body)
+		return err
+	})
+}
+
+// ReadSnapshot returns a stored document, its metadata and when it was
+// last confirmed by upstream (the file's modification time).
+func (d *Disk) ReadSnapshot(key string) (body []byte, meta SnapshotMeta, fetched time.Time, err error) {
+	f, size, err := d.Open(key)
+	if err != nil {
+		return nil, meta, fetched, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, meta, fetched, err
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, meta, fetched, err
+	}
+	i := bytes.IndexByte(data, '\n')
+	if i < 0 || json.Unmarshal(data[:i], &meta) != nil {
+		return nil, meta, fetched, fmt.Errorf("snapshot %s: bad header", key)
+	}
+	return data[i+1:], meta, st.ModTime(), nil
+}
+
+// SnapshotInfo reads only a snapshot's metadata.
+func (d *Disk) SnapshotInfo(key string) (meta SnapshotMeta, fetched time.Time, err error) {
+	f, _, err := d.Open(key)
+	if err != nil {
+		return meta, fetched, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return meta, fetched, err
+	}
+	line, err := bufio.NewReaderSize(f, 1024).ReadSlice('\n')
+	if err != nil || json.Unmarshal(line, &meta) != nil {
+		return meta, fetched, fmt.Errorf("snapshot %s: bad header", key)
+	}
+	return meta, st.ModTime(), nil
+}

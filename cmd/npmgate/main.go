@@ -1,0 +1,201 @@
+// Command npmgate is a caching proxy and private registry for npm.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/proxy"
+)
+
+const usage = `npmgate: a caching proxy and private registry for npm
+
+Usage:
+  npmgate serve [flags]          run the registry
+  npmgate check-config FILE      validate a configuration file
+  npmgate version                print the version
+
+Run 'npmgate serve -h' for the serve flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "check-config":
+		return checkConfig(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "npmgate", proxy.Version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "npmgate: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: npmgate check-config FILE")
+		return 2
+	}
+	if _, err := config.Load(args[0]); err != nil {
+		fmt.Fprintln(stderr, "npmgate: "+err.Error())
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", args[0])
+	return 0
+}
+
+// serveFlags are the settings a flag or an NPMGATE_* variable can give;
+// they override the configuration file.
+type serveFlags struct {
+	listen, data, upstream, publicURL, configFile string
+	shutdownTimeout                               time.Duration
+}
+
+func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sf := &serveFlags{}
+	env := func(name string) string { return os.Getenv("NPMGATE_" + name) }
+	fs.StringVar(&sf.listen, "listen", env("LISTEN"), "address to listen on (default 127.0.0.1:4873) [$NPMGATE_LISTEN]")
+	fs.StringVar(&sf.data, "data", env("DATA"), "data directory (default ./npmgate-data) [$NPMGATE_DATA]")
+	fs.StringVar(&sf.upstream, "upstream", env("UPSTREAM"), "URL of the default feed's first connector (default https://registry.npmjs.org) [$NPMGATE_UPSTREAM]")
+	fs.StringVar(&sf.publicURL, "public-url", env("PUBLIC_URL"), "URL clients reach npmgate at, used in tarball URLs (default: from the Host header) [$NPMGATE_PUBLIC_URL]")
+	fs.StringVar(&sf.configFile, "config", env("CONFIG"), "YAML configuration file (default: the embedded default) [$NPMGATE_CONFIG]")
+	fs.DurationVar(&sf.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for requests in flight on SIGTERM/SIGINT")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return sf, nil
+}
+
+// loadConfig reads the file (or the embedded default) and applies flags.
+func loadConfig(sf *serveFlags) (*config.Config, error) {
+	var cfg *config.Config
+	var err error
+	if sf.configFile != "" {
+		cfg, err = config.Load(sf.configFile)
+	} else {
+		cfg, err = config.Parse(config.Default, "embedded default")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if sf.listen != "" {
+		if _, _, err := net.SplitHostPort(sf.listen); err != nil {
+			return nil, fmt.Errorf("--listen: %q is not host:port", sf.listen)
+		}
+		cfg.Listen = sf.listen
+	}
+	if sf.data != "" {
+		cfg.Data = sf.data
+	}
+	if sf.publicURL != "" {
+		u, err := config.CheckBaseURL(sf.publicURL)
+		if err != nil {
+			return nil, fmt.Errorf("--public-url: %v", err)
+		}
+		cfg.PublicURL = u
+	}
+	if sf.upstream != "" {
+		u, err := config.CheckBaseURL(sf.upstream)
+		if err != nil {
+			return nil, fmt.Errorf("--upstream: %v", err)
+		}
+		def := cfg.Feeds[cfg.DefaultFeed]
+		if len(def.Connectors) == 0 {
+			return nil, fmt.Errorf("--upstream: the default feed %q has no connector to point at it", cfg.DefaultFeed)
+		}
+		cfg.Connectors[def.Connectors[0]].URL = u
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(args []string, stderr io.Writer) int {
+	sf, err := parseServeFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "npmgate serve:", err)
+		return 2
+	}
+	cfg, err := loadConfig(sf)
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate: "+err.Error())
+		return 1
+	}
+	log := newLogger(cfg, stderr)
+	srv, err := proxy.New(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		log.Error("cannot listen", "addr", cfg.Listen, "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	feeds := make([]string, 0, len(cfg.Feeds))
+	for name := range cfg.Feeds {
+		feeds = append(feeds, name)
+	}
+	log.Info("npmgate listening", "version", proxy.Version, "url", "http://"+ln.Addr().String()+"/",
+		"data", cfg.Data, "default_feed", cfg.DefaultFeed, "feeds", strings.Join(feeds, ","))
+	select {
+	case err := <-errc:
+		log.Error("server stopped", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	stop()
+	log.Info("shutting down: finishing requests in flight", "timeout", sf.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), sf.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error("shutdown", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}

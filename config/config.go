@@ -1,0 +1,417 @@
+// Package config reads npmgate's one YAML configuration file. Unknown keys
+// and bad values are errors that name their line; nothing is ignored.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Default is the embedded configuration: one feed, served at / and at
+// /npm/npm/, reading through one connector to the public npm registry.
+//
+//go:embed default.yaml
+var Default []byte
+
+// Config is the whole file.
+type Config struct {
+	Listen                string                `yaml:"listen"`
+	PublicURL             string                `yaml:"public_url"`
+	Data                  string                `yaml:"data"`
+	TrustForwardedHeaders bool                  `yaml:"trust_forwarded_headers"`
+	TrustedProxies        []string              `yaml:"trusted_proxies"`
+	Cache                 Cache                 `yaml:"cache"`
+	Log                   Log                   `yaml:"log"`
+	Connectors            map[string]*Connector `yaml:"connectors"`
+	Feeds                 map[string]*Feed      `yaml:"feeds"`
+
+	// Parsed forms, filled by Validate.
+	TrustedPrefixes []netip.Prefix `yaml:"-"`
+	DefaultFeed     string         `yaml:"-"`
+}
+
+// Cache sizes the tiers.
+type Cache struct {
+	// Memory bounds the rendered documents kept in memory, in bytes.
+	Memory Size `yaml:"memory"`
+	// MaxAge is how long an upstream document is served before it is
+	// revalidated upstream.
+	MaxAge Duration `yaml:"max_age"`
+	// NotFoundTTL is how long an upstream 404 is remembered.
+	NotFoundTTL Duration `yaml:"not_found_ttl"`
+	// StaleRetry is how long a stale document is served, once upstream
+	// failed, before upstream is tried again.
+	StaleRetry Duration `yaml:"stale_retry"`
+}
+
+// Log sets the log output.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+	Access *bool  `yaml:"access"` // one line per request; default true
+}
+
+// Connector is an upstream registry.
+type Connector struct {
+	URL string `yaml:"url"`
+	// Timeout bounds connecting, the first response byte, and any pause
+	// between two reads of a body.
+	Timeout Duration `yaml:"timeout"`
+	// Token is sent as a Bearer token to this connector, and only to it.
+	Token string `yaml:"token"`
+	// CAFile adds PEM certificates to the system roots, for corporate
+	// TLS-inspecting proxies.
+	CAFile string `yaml:"ca_file"`
+	// Retries is how many times an idempotent request is retried after a
+	// network error or a 5xx.
+	Retries *int `yaml:"retries"`
+	// TarballTimeout bounds one whole tarball download.
+	TarballTimeout Duration `yaml:"tarball_timeout"`
+}
+
+// Feed is one registry served at /npm/{name}/.
+type Feed struct {
+	Default    bool     `yaml:"default"`
+	Connectors []string `yaml:"connectors"`
+}
+
+// Error is a configuration error, with the line it concerns when known.
+type Error struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.File != "" && e.Line > 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	case e.File != "":
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	case e.Line > 0:
+		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+	}
+	return e.Msg
+}
+
+// Load reads and validates a file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path)
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Parse reads and validates a document; file names it in errors.
+func Parse(data []byte, file string) (*Config, error) {
+	data, err := expandEnv(data, file)
+	if err != nil {
+		return nil, err
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlError(file, err)
+	}
+	cfg := &Config{}
+	if len(root.Content) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+			return nil, yamlError(file, err)
+		}
+	}
+	if err := cfg.validate(&root); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			ce.File = file
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// expandEnv replaces ${NAME} with the environment variable's value, so
+// secrets stay out of the file. An unset variable is an error; a plain
+// "$word" (as in access lists) is left alone.
+func expandEnv(data []byte, file string) ([]byte, error) {
+	var missing *Error
+	out := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
+		name := string(m[2 : len(m)-1])
+		v, ok := os.LookupEnv(name)
+		if !ok && missing == nil {
+			line := 1 + bytes.Count(data[:bytes.Index(data, m)], []byte("\n"))
+			missing = &Error{File: file, Line: line, Msg: fmt.Sprintf("environment variable %s is not set", name)}
+		}
+		return []byte(v)
+	})
+	if missing != nil {
+		return nil, missing
+	}
+	return out, nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
+
+func yamlError(file string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
+	msg = strings.TrimSpace(msg)
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		text := strings.ReplaceAll(m[2], "type config.", "")
+		return &Error{File: file, Line: line, Msg: text}
+	}
+	return &Error{File: file, Msg: msg}
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+
+func (c *Config) validate(root *yaml.Node) error {
+	at := func(msg string, path ...string) error {
+		return &Error{Line: lineOf(root, path...), Msg: msg}
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:4873"
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return at(fmt.Sprintf("listen: %q is not host:port", c.Listen), "listen")
+	}
+	if c.Data == "" {
+		c.Data = "./npmgate-data"
+	}
+	if c.PublicURL != "" {
+		u, err := CheckBaseURL(c.PublicURL)
+		if err != nil {
+			return at("public_url: "+err.Error(), "public_url")
+		}
+		c.PublicURL = u
+	}
+	if len(c.TrustedProxies) == 0 {
+		c.TrustedProxies = []string{"127.0.0.0/8", "::1/128"}
+	}
+	c.TrustedPrefixes = nil
+	for _, s := range c.TrustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return at(fmt.Sprintf("trusted_proxies: %q is not an address or CIDR prefix", s), "trusted_proxies")
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.TrustedPrefixes = append(c.TrustedPrefixes, p)
+	}
+	if c.Cache.Memory == 0 {
+		c.Cache.Memory = 64 << 20
+	}
+	if c.Cache.Memory < 1<<20 {
+		return at("cache.memory: at least 1MiB", "cache", "memory")
+	}
+	if c.Cache.MaxAge == 0 {
+		c.Cache.MaxAge = Duration(2 * time.Minute)
+	}
+	if c.Cache.NotFoundTTL == 0 {
+		c.Cache.NotFoundTTL = Duration(30 * time.Second)
+	}
+	if c.Cache.StaleRetry == 0 {
+		c.Cache.StaleRetry = Duration(10 * time.Second)
+	}
+	switch c.Log.Level {
+	case "":
+		c.Log.Level = "info"
+	case "debug", "info", "warn", "error":
+	default:
+		return at(fmt.Sprintf("log.level: %q is not one of debug, info, warn, error", c.Log.Level), "log", "level")
+	}
+	switch c.Log.Format {
+	case "":
+		c.Log.Format = "text"
+	case "text", "json":
+	default:
+		return at(fmt.Sprintf("log.format: %q is not text or json", c.Log.Format), "log", "format")
+	}
+	if c.Log.Access == nil {
+		on := true
+		c.Log.Access = &on
+	}
+	for name, cn := range c.Connectors {
+		if cn == nil {
+			return at(fmt.Sprintf("connector %q is empty", name), "connectors", name)
+		}
+		if !nameRE.MatchString(name) {
+			return at(fmt.Sprintf("connector name %q: use lower-case letters, digits, '-', '_' and '.'", name), "connectors", name)
+		}
+		u, err := CheckBaseURL(cn.URL)
+		if err != nil {
+			return at(fmt.Sprintf("connectors.%s.url: %v", name, err), "connectors", name, "url")
+		}
+		cn.URL = u
+		if cn.Timeout == 0 {
+			cn.Timeout = Duration(30 * time.Second)
+		}
+		if cn.TarballTimeout == 0 {
+			cn.TarballTimeout = Duration(10 * time.Minute)
+		}
+		if cn.Retries == nil {
+			two := 2
+			cn.Retries = &two
+		}
+		if *cn.Retries < 0 || *cn.Retries > 10 {
+			return at(fmt.Sprintf("connectors.%s.retries: between 0 and 10", name), "connectors", name, "retries")
+		}
+		if cn.CAFile != "" {
+			if _, err := os.Stat(cn.CAFile); err != nil {
+				return at(fmt.Sprintf("connectors.%s.ca_file: %v", name, err), "connectors", name, "ca_file")
+			}
+		}
+	}
+	if len(c.Feeds) == 0 {
+		return at("feeds: at least one feed is needed", "feeds")
+	}
+	var defaults []string
+	for name, f := range c.Feeds {
+		if f == nil {
+			f = &Feed{}
+			c.Feeds[name] = f
+		}
+		if !nameRE.MatchString(name) || name == "-" {
+			return at(fmt.Sprintf("feed name %q: use lower-case letters, digits, '-', '_' and '.'", name), "feeds", name)
+		}
+		seen := map[string]bool{}
+		for _, cn := range f.Connectors {
+			if c.Connectors[cn] == nil {
+				return at(fmt.Sprintf("feeds.%s.connectors: no connector named %q", name, cn), "feeds", name, "connectors")
+			}
+			if seen[cn] {
+				return at(fmt.Sprintf("feeds.%s.connectors: %q is listed twice", name, cn), "feeds", name, "connectors")
+			}
+			seen[cn] = true
+		}
+		if f.Default {
+			defaults = append(defaults, name)
+		}
+	}
+	switch {
+	case len(defaults) == 1:
+		c.DefaultFeed = defaults[0]
+	case len(defaults) > 1:
+		slices.Sort(defaults)
+		return at(fmt.Sprintf("feeds: only one feed can be the default, not %s", strings.Join(defaults, ", ")), "feeds")
+	case len(c.Feeds) == 1:
+		for name, f := range c.Feeds {
+			f.Default = true
+			c.DefaultFeed = name
+		}
+	default:
+		return at("feeds: mark one feed as default: true (it is also served at /)", "feeds")
+	}
+	return nil
+}
+
+// CheckBaseURL validates an absolute http(s) URL used as a base: no user
+// info, query or fragment. It returns it without a trailing slash.
+func CheckBaseURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a URL: %v", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("%q: scheme must be http or https", s)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("%q: no host", s)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%q: user info, query and fragment are not allowed", s)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// lineOf finds the line of the node at a path of mapping keys, or of the
+// deepest one that exists.
+func lineOf(root *yaml.Node, path ...string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, key := range path {
+		if n.Kind != yaml.MappingNode {
+			break
+		}
+		found := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				line = n.Content[i].Line
+				n = n.Content[i+1]
+				found = true
+				break
+			}
+		}
+		if !found {
+			break
+		}
+	}
+	return line
+}
+
+// Size is a byte count written as 512MiB, 2GB, 1048576.
+type Size int64
+
+var sizeRE = regexp.MustCompile(`^\s*(\d+(?:\.\d+)?)\s*([KMGT]I?B?|B)?\s*$`)
+
+// ParseSize reads a size such as "512MiB".
+func ParseSize(s string) (Size, error) {
+	m := sizeRE.FindStringSubmatch(strings.ToUpper(s))
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size (for example 512MiB)", s)
+	}
+	f, _ := strconv.ParseFloat(m[1], 64)
+	unit := strings.TrimSuffix(m[2], "B")
+	mult := map[string]float64{"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+		"KI": 1 << 10, "MI": 1 << 20, "GI": 1 << 30, "TI": 1 << 40}[unit]
+	return Size(f * mult), nil
+}
+
+// UnmarshalYAML reads a Size.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return &Error{Line: n.Line, Msg: err.Error()}
+	}
+	*s = v
+	return nil
+}
+
+// Duration is a time.Duration written as 30s, 2m, 72h.
+type Duration time.Duration
+
+// D is the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML reads a Duration.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return &Error{Line: n.Line, Msg: fmt.Sprintf("%q is not a duration (for example 30s, 2m, 72h)", n.Value)}
+	}
+	*d = Duration(v)
+	return nil
+}

@@ -1,0 +1,37 @@
+package proxy
+
+import (
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// accessLog writes one line per request. The path is logged without its
+// query, and paths that carry a credential (npm logout sends its token in
+// the URL) are cut, so no secret reaches the log.
+func (s *Server) accessLog(ctx *fasthttp.RequestCtx, start time.Time) {
+	p := requestPath(ctx)
+	if i := strings.Index(p, "/-/user/token/"); i >= 0 {
+		p = p[:i] + "/-/user/token/[redacted]"
+	}
+	result, _ := ctx.UserValue(headerCache).(string)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "request",
+		slog.String("method", string(ctx.Method())),
+		slog.String("path", p),
+		slog.Int("status", ctx.Response.StatusCode()),
+		slog.Int("bytes", responseBytes(ctx)),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("cache", result),
+	)
+}
+
+// responseBytes is the body size sent: a stream's announced length, else
+// the body's own.
+func responseBytes(ctx *fasthttp.RequestCtx) int {
+	if ctx.Response.IsBodyStream() {
+		return max(ctx.Response.Header.ContentLength(), 0)
+	}
+	return len(ctx.Response.Body())
+}

@@ -1,0 +1,70 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/proxy/npm"
+	"github.com/npmgate/npmgate/proxy/upstream"
+)
+
+// Errors of the feed layer.
+var (
+	errNotFound        = errors.New("not found")
+	errVersionNotFound = errors.New("version not found")
+)
+
+// statusOf is the one place where errors become HTTP statuses.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, errBadPath), errors.Is(err, errBadHost), errors.Is(err, npm.ErrInvalidName):
+		return fasthttp.StatusBadRequest
+	case errors.Is(err, errNotFound), errors.Is(err, errVersionNotFound):
+		return fasthttp.StatusNotFound
+	case errors.Is(err, upstream.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return fasthttp.StatusGatewayTimeout
+	case errors.Is(err, upstream.ErrUnreachable), errors.Is(err, upstream.ErrBadResponse),
+		errors.Is(err, cache.ErrIntegrity), errors.Is(err, npm.ErrInvalidPackument),
+		errors.Is(err, npm.ErrNoIntegrity):
+		return fasthttp.StatusBadGateway
+	}
+	return fasthttp.StatusInternalServerError
+}
+
+// messageOf is what the client reads: npm prints the "error" member.
+func messageOf(err error, status int) string {
+	switch {
+	case errors.Is(err, upstream.ErrTimeout):
+		return "upstream registry timed out and nothing is cached: " + err.Error()
+	case errors.Is(err, upstream.ErrUnreachable):
+		return "upstream registry is unreachable and nothing is cached: " + err.Error()
+	case status == fasthttp.StatusInternalServerError:
+		return "internal error; the npmgate log has the details"
+	}
+	return err.Error()
+}
+
+// writeError sends an npm-style error body.
+func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	ctx.Response.ResetBody()
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	var b bytes.Buffer
+	b.WriteString(`{"error":`)
+	npm.WriteJSONString(&b, msg)
+	b.WriteString("}\n")
+	ctx.SetBody(b.Bytes())
+}
+
+func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
+	status := statusOf(err)
+	if status >= 500 {
+		s.log.Warn("request failed", "method", string(ctx.Method()), "path", string(ctx.Path()), "status", status, "err", err)
+	}
+	writeError(ctx, status, messageOf(err, status))
+}
+

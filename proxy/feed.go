@@ -1,0 +1,373 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/proxy/npm"
+	"github.com/npmgate/npmgate/proxy/upstream"
+)
+
+// feed is one served registry and the connectors it reads through.
+type feed struct {
+	name       string
+	s          *Server
+	connectors []*connector
+}
+
+type connector struct {
+	name   string
+	client *upstream.Client
+	cfg    *config.Connector
+}
+
+// Flags on memory-tier items.
+const flagStale uint32 = 1
+
+// pkgIndex is what npmgate remembers of a package between requests: which
+// tarball files exist and what they must hash to. It holds no document
+// bytes, so it stays small even for a 10 MB packument.
+type pkgIndex struct {
+	notFound bool
+	stale    bool
+	loaded   time.Time
+	expires  time.Time
+	// fingerprint changes whenever any connector's document changes; a
+	// rendered document made from the same fingerprint is still right.
+	fingerprint uint64
+	files       map[string]tarballRef
+}
+
+// tarballRef locates one tarball upstream and says what it must hash to.
+type tarballRef struct {
+	file       string // upstream's file name
+	version    string
+	digest     npm.Digest
+	source     int // index into the feed's connectors
+	advertised string
+}
+
+func (ix *pkgIndex) cost() int64 {
+	return int64(len(ix.files)) * 200
+}
+
+// loaded is the result of loading a package: always its index, and its
+// parsed document when the load had to read one.
+type loaded struct {
+	ix  *pkgIndex
+	doc *npm.Packument
+}
+
+func (f *feed) pkgKey(name string) string { return "p\x00" + f.name + "\x00" + name }
+
+// load returns a package's index, revalidating it upstream when it is older
+// than max_age. Concurrent loads of one package share one upstream round.
+func (f *feed) load(ctx context.Context, name string) (*loaded, error) {
+	key := f.pkgKey(name)
+	if it, ok := f.s.mem.Get(key); ok && time.Now().Before(it.Expires) {
+		return &loaded{ix: it.Value.(*pkgIndex)}, nil
+	}
+	return shared(f, ctx, key, func(ctx context.Context) (*loaded, error) {
+		return f.fetch(ctx, name, false)
+	})
+}
+
+// shared runs fn once for all concurrent callers with the same key. fn
+// runs detached from any one client, with its own deadline, so a client
+// that goes away does not fail the others.
+func shared[T any](f *feed, ctx context.Context, key string, fn func(context.Context) (T, error)) (T, error) {
+	ch := f.s.flight.DoChan(key, func() (any, error) {
+		c, cancel := context.WithTimeout(context.Background(), f.deadline())
+		defer cancel()
+		return fn(c)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			var zero T
+			return zero, r.Err
+		}
+		return r.Val.(T), nil
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// deadline bounds one load of a package across all its connectors.
+func (f *feed) deadline() time.Duration {
+	d := time.Minute
+	for _, c := range f.connectors {
+		d = max(d, 4*c.cfg.Timeout.D())
+	}
+	return d
+}
+
+// connResult is one connector's answer for a package.
+type connResult struct {
+	doc      *npm.Packument
+	body     []byte
+	notFound bool
+	stale    bool
+	err      error
+	expires  time.Time
+}
+
+// fetch loads every connector's document (from its snapshot when fresh,
+// else upstream), merges them in priority order and stores the index.
+// offline reads snapshots only, never upstream.
+func (f *feed) fetch(ctx context.Context, name string, offline bool) (*loaded, error) {
+	results := make([]connResult, len(f.connectors))
+	done := make(chan struct{}, len(f.connectors))
+	for i, c := range f.connectors {
+		go func() {
+			results[i] = f.fetchOne(ctx, c, i, name, offline)
+			done <- struct{}{}
+		}()
+	}
+	for range f.connectors {
+		<-done
+	}
+	now := time.Now()
+	ix := &pkgIndex{loaded: now}
+	expires := now.Add(f.s.cfg.Cache.MaxAge.D())
+	docs := make([]*npm.Packument, len(results))
+	var firstErr error
+	found := false
+	h := xxhash.New()
+	for i, r := range results {
+		switch {
+		case r.err != nil:
+			firstErr = cmpErr(firstErr, r.err)
+			h.WriteString("err;")
+		case r.notFound:
+			h.WriteString("404;")
+		default:
+			found = true
+			docs[i] = r.doc
+			ix.stale = ix.stale || r.stale
+			if r.expires.Before(expires) {
+				expires = r.expires
+			}
+			h.Write(strconv.AppendUint(nil, xxhash.Sum64(r.body), 16))
+			h.WriteString(";")
+		}
+	}
+	ix.fingerprint = h.Sum64()
+	if !found {
+		if firstErr != nil {
+			return nil, firstErr
+		}
+		ix.notFound = true
+		ix.expires = now.Add(f.s.cfg.Cache.NotFoundTTL.D())
+		f.s.mem.Set(f.pkgKey(name), &cache.Item{Expires: now.Add(f.s.cfg.Cache.NotFoundTTL.D()), Value: ix}, 64)
+		return &loaded{ix: ix}, nil
+	}
+	doc := npm.Merge(docs)
+	if doc.Name == "" {
+		doc.Name = name
+	}
+	ix.files = make(map[string]tarballRef, len(doc.Versions))
+	for file, v := range doc.Files() {
+		dg, err := npm.ParseDigest(v.Dist)
+		if err != nil {
+			continue // no hash to check: such a tarball is never served
+		}
+		ix.files[file] = tarballRef{file: v.File, version: v.Version, digest: dg, source: v.Source, advertised: v.Dist.Tarball}
+	}
+	if ix.stale || firstErr != nil {
+		expires = now.Add(f.s.cfg.Cache.StaleRetry.D())
+	}
+	ix.expires = expires
+	if !offline {
+		f.s.mem.Set(f.pkgKey(name), &cache.Item{Expires: expires, Value: ix}, ix.cost())
+	}
+	return &loaded{ix: ix, doc: doc}, nil
+}
+
+// cmpErr keeps the most telling error: a timeout over anything else.
+func cmpErr(have, next error) error {
+	if have == nil || errors.Is(next, upstream.ErrTimeout) {
+		return next
+	}
+	return have
+}
+
+func (f *feed) fetchOne(ctx context.Context, c *connector, idx int, name string, offline bool) connResult {
+	key := cache.SnapshotKey(c.name, name)
+	maxAge := f.s.cfg.Cache.MaxAge.D()
+	snap, meta, fetched, serr := f.s.disk.ReadSnapshot(key)
+	hasSnap := serr == nil
+	fromSnap := func(stale bool) connResult {
+		doc, err := npm.Parse(snap, idx)
+		if err != nil {
+			return connResult{err: err}
+		}
+		exp := fetched.Add(maxAge)
+		return connResult{doc: doc, body: snap, stale: stale, expires: exp}
+	}
+	if hasSnap && (offline || time.Since(fetched) < maxAge) {
+		return fromSnap(false)
+	}
+	if offline {
+		return connResult{notFound: true}
+	}
+	etag := ""
+	if hasSnap {
+		etag = meta.ETag
+	}
+	res, err := c.client.Packument(ctx, name, etag)
+	if err != nil {
+		if hasSnap {
+			f.s.log.Warn("upstream failed; serving the last snapshot", "connector", c.name, "package", name, "err", err)
+			return fromSnap(true)
+		}
+		return connResult{err: err}
+	}
+	switch {
+	case res.NotModified && hasSnap:
+		if err := f.s.disk.Touch(key); err != nil {
+			f.s.log.Warn("snapshot touch failed", "key", key, "err", err)
+		}
+		fetched = time.Now()
+		return fromSnap(false)
+	case res.NotModified:
+		return connResult{err: fmt.Errorf("%w: 304 to an unconditional request", upstream.ErrBadResponse)}
+	case res.NotFound:
+		return connResult{notFound: true, expires: time.Now().Add(f.s.cfg.Cache.NotFoundTTL.D())}
+	}
+	doc, err := npm.Parse(res.Body, idx)
+	if err == nil {
+		err = doc.CheckName(name)
+	}
+	if err != nil {
+		err = fmt.Errorf("%w: %s: %v", upstream.ErrBadResponse, c.name, err)
+		if hasSnap {
+			f.s.log.Warn("upstream sent a bad document; serving the last snapshot", "connector", c.name, "package", name, "err", err)
+			return fromSnap(true)
+		}
+		return connResult{err: err}
+	}
+	if err := f.s.disk.WriteSnapshot(key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
+		f.s.log.Error("writing snapshot failed", "key", key, "err", err)
+	}
+	return connResult{doc: doc, body: res.Body, expires: time.Now().Add(maxAge)}
+}
+
+// Cache results, as the access log and the X-Npmgate-Cache header say.
+const (
+	cacheHit         = "hit"
+	cacheMiss        = "miss"
+	cacheRevalidated = "revalidated"
+	cacheStale       = "stale"
+)
+
+// rendered is stored with a rendered document: the package state it was
+// made from.
+type rendered struct {
+	fingerprint uint64
+}
+
+type docResult struct {
+	item   *cache.Item
+	result string
+}
+
+// docKey keys a rendered document: feed, public base URL (which appears in
+// every tarball URL) and representation never mix.
+func (f *feed) docKey(base, name string, abbreviated bool) string {
+	v := "full"
+	if abbreviated {
+		v = "abbr"
+	}
+	return "d\x00" + f.name + "\x00" + base + "\x00" + name + "\x00" + v
+}
+
+// document returns the rendered document, from the memory tier when fresh.
+func (f *feed) document(ctx context.Context, base, name string, abbreviated bool) (*cache.Item, string, error) {
+	key := f.docKey(base, name, abbreviated)
+	it, ok := f.s.mem.Get(key)
+	if ok && time.Now().Before(it.Expires) {
+		return it, cacheHit, nil
+	}
+	res, err := shared(f, ctx, key, func(c context.Context) (docResult, error) {
+		return f.render(c, key, name, base, abbreviated, it)
+	})
+	return res.item, res.result, err
+}
+
+// render makes (or, when the package is unchanged, re-dates) a document.
+func (f *feed) render(ctx context.Context, key, name, base string, abbreviated bool, old *cache.Item) (docResult, error) {
+	ld, err := f.load(ctx, name)
+	if err != nil {
+		if old != nil { // upstream gone and the snapshot too: keep serving what we have
+			return docResult{old, cacheStale}, nil
+		}
+		return docResult{}, err
+	}
+	ix := ld.ix
+	if ix.notFound {
+		return docResult{}, fmt.Errorf("%w: package %q is not in feed %q or its connectors", errNotFound, name, f.name)
+	}
+	flags := uint32(0)
+	result := cacheMiss
+	if ix.stale {
+		flags, result = flagStale, cacheStale
+	}
+	if old != nil && old.Value.(*rendered).fingerprint == ix.fingerprint {
+		it := *old
+		it.Expires, it.Flags = ix.expires, flags
+		f.s.mem.Set(key, &it, 0)
+		if result == cacheMiss {
+			result = cacheRevalidated
+		}
+		return docResult{&it, result}, nil
+	}
+	doc := ld.doc
+	if doc == nil {
+		// The index was fresh in memory but this representation was not:
+		// read the snapshots again rather than keep every document parsed.
+		ld2, err := f.fetch(ctx, name, true)
+		if err != nil {
+			return docResult{}, err
+		}
+		if ld2.doc == nil {
+			return docResult{}, fmt.Errorf("%w: package %q is not in feed %q or its connectors", errNotFound, name, f.name)
+		}
+		doc, ix = ld2.doc, &pkgIndex{fingerprint: ld2.ix.fingerprint, expires: ix.expires, stale: ix.stale}
+	}
+	var buf bytes.Buffer
+	buf.Grow(doc.SizeHint(base))
+	doc.Render(&buf, base, abbreviated)
+	body := buf.Bytes()
+	it := &cache.Item{
+		Body:    body,
+		Gzip:    gzipBytes(body),
+		ETag:    `"` + strconv.FormatUint(xxhash.Sum64(body), 16) + `"`,
+		Expires: ix.expires,
+		Value:   &rendered{fingerprint: ix.fingerprint},
+		Flags:   flags,
+	}
+	f.s.mem.Set(key, it, 64)
+	return docResult{it, result}, nil
+}
+
+// gzipBytes compresses a rendered document once, so that every gzip
+// request afterwards is a plain write.
+func gzipBytes(b []byte) []byte {
+	var out bytes.Buffer
+	out.Grow(len(b)/6 + 64)
+	zw, _ := gzip.NewWriterLevel(&out, gzip.DefaultCompression)
+	zw.Write(b)
+	zw.Close()
+	return out.Bytes()
+}

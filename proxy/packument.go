@@ -1,0 +1,129 @@
+package proxy
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/valyala/fasthttp"
+)
+
+var (
+	mediaAbbreviated = []byte("application/vnd.npm.install-v1+json")
+	headerCache      = "X-Npmgate-Cache"
+)
+
+// wantsAbbreviated reports whether the client asked for the abbreviated
+// ("corgi") document, as npm, pnpm and yarn 1 do for installs.
+func wantsAbbreviated(ctx *fasthttp.RequestCtx) bool {
+	return bytes.Contains(ctx.Request.Header.Peek(fasthttp.HeaderAccept), mediaAbbreviated)
+}
+
+// servePackument is the hot path: on a memory hit it writes stored bytes
+// and does no JSON work.
+func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string, r Route) {
+	base, err := s.baseURL(ctx, prefix)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	abbreviated := wantsAbbreviated(ctx)
+	it, result, err := f.document(ctx, base, r.Name, abbreviated)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	setResult(ctx, result)
+	h := &ctx.Response.Header
+	if abbreviated {
+		h.SetContentType("application/vnd.npm.install-v1+json")
+	} else {
+		h.SetContentType("application/json")
+	}
+	h.Set(fasthttp.HeaderVary, "Accept, Accept-Encoding")
+	h.Set(fasthttp.HeaderCacheControl, "public, max-age=0, must-revalidate")
+	h.Set(fasthttp.HeaderETag, it.ETag)
+	if it.Flags&flagStale != 0 {
+		h.Set(fasthttp.HeaderWarning, `110 npmgate "Response is Stale"`)
+	}
+	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && etagMatch(inm, it.ETag) {
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		return
+	}
+	if it.Gzip != nil && ctx.Request.Header.HasAcceptEncoding("gzip") {
+		h.Set(fasthttp.HeaderContentEncoding, "gzip")
+		ctx.Response.SetBodyRaw(it.Gzip)
+		return
+	}
+	ctx.Response.SetBodyRaw(it.Body)
+}
+
+// serveVersion answers GET /{name}/{version-or-dist-tag} with one version
+// object. No installer uses it, tools do; it is served from the snapshot.
+func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, r Route) {
+	base, err := s.baseURL(ctx, prefix)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	ld, err := f.load(ctx, r.Name)
+	if err == nil && ld.ix.notFound {
+		err = fmt.Errorf("%w: package %q is not in feed %q or its connectors", errNotFound, r.Name, f.name)
+	}
+	if err == nil && ld.doc == nil {
+		ld, err = f.fetch(ctx, r.Name, true)
+	}
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	doc := ld.doc
+	v := doc.Version(r.Version)
+	if v == nil {
+		if tagged := doc.Tag(r.Version); tagged != "" {
+			v = doc.Version(tagged)
+		}
+	}
+	if v == nil {
+		s.fail(ctx, fmt.Errorf("%w: %s@%s", errVersionNotFound, r.Name, r.Version))
+		return
+	}
+	var buf bytes.Buffer
+	doc.RenderVersion(&buf, base, v)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "public, max-age=0, must-revalidate")
+	ctx.SetBody(buf.Bytes())
+}
+
+// etagMatch implements If-None-Match's weak comparison against one ETag.
+func etagMatch(header []byte, etag string) bool {
+	tag := []byte(trimWeak(etag))
+	for len(header) > 0 {
+		var one []byte
+		if i := bytes.IndexByte(header, ','); i >= 0 {
+			one, header = header[:i], header[i+1:]
+		} else {
+			one, header = header, nil
+		}
+		one = bytes.TrimSpace(one)
+		if len(one) == 1 && one[0] == '*' {
+			return true
+		}
+		if bytes.Equal([]byte(trimWeak(string(one))), tag) {
+			return true
+		}
+	}
+	return false
+}
+
+func trimWeak(t string) string {
+	if len(t) > 2 && t[0] == 'W' && t[1] == '/' {
+		return t[2:]
+	}
+	return t
+}
+
+func setResult(ctx *fasthttp.RequestCtx, result string) {
+	ctx.Response.Header.Set(headerCache, result)
+	ctx.SetUserValue(headerCache, result)
+}
+

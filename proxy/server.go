@@ -1,0 +1,331 @@
+// Package proxy is npmgate's HTTP front end: it routes npm requests to
+// feeds, serves rendered documents from the memory tier and tarballs from
+// the disk tier, and fills both from upstream connectors.
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/proxy/upstream"
+)
+
+// Version is npmgate's version, set by the build.
+var Version = "dev"
+
+// Server is the front end and everything it serves from.
+type Server struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	mem   *cache.Memory
+	disk  *cache.Disk
+	fills *cache.Fills
+	feeds map[string]*feed
+	def   *feed
+	// flight makes concurrent misses of one key share one computation.
+	flight singleflight.Group
+	http   *fasthttp.Server
+
+	shuttingDown atomic.Bool
+	ready        atomic.Pointer[readyState]
+	tls          bool
+}
+
+type readyState struct {
+	at  time.Time
+	err error
+}
+
+// New builds a server from a validated configuration.
+func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	disk, err := cache.OpenDisk(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	mem, err := cache.NewMemory(int64(cfg.Cache.Memory))
+	if err != nil {
+		disk.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, feeds: map[string]*feed{}}
+	var tarballTimeout time.Duration
+	clients := map[string]*upstream.Client{}
+	for name, c := range cfg.Connectors {
+		cl, err := upstream.New(upstream.Options{
+			Name: name, BaseURL: c.URL, Token: c.Token, CAFile: c.CAFile,
+			Timeout: c.Timeout.D(), Retries: *c.Retries,
+			UserAgent: "npmgate/" + Version,
+		})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		clients[name] = cl
+		tarballTimeout = max(tarballTimeout, c.TarballTimeout.D())
+	}
+	s.fills = cache.NewFills(disk, max(tarballTimeout, time.Minute))
+	for name, fc := range cfg.Feeds {
+		f := &feed{name: name, s: s}
+		for _, cn := range fc.Connectors {
+			f.connectors = append(f.connectors, &connector{name: cn, client: clients[cn], cfg: cfg.Connectors[cn]})
+		}
+		s.feeds[name] = f
+		if name == cfg.DefaultFeed {
+			s.def = f
+		}
+	}
+	s.http = &fasthttp.Server{
+		Handler:               s.Handle,
+		Name:                  "npmgate",
+		ReadBufferSize:        16 << 10,
+		ReadTimeout:           2 * time.Minute,
+		WriteTimeout:          10 * time.Minute,
+		IdleTimeout:           2 * time.Minute,
+		MaxRequestBodySize:    1 << 20,
+		NoDefaultContentType:  true,
+		NoDefaultServerHeader: false,
+		CloseOnShutdown:       true,
+		Logger:                fasthttpLogger{log},
+	}
+	return s, nil
+}
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.http.Serve(ln) }
+
+// ServeTLS answers HTTPS requests on ln.
+func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
+	s.tls = true
+	return s.http.ServeTLS(ln, certFile, keyFile)
+}
+
+// Shutdown stops accepting connections and waits for requests in flight,
+// until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shuttingDown.Store(true)
+	return s.http.ShutdownWithContext(ctx)
+}
+
+// Close releases the caches. Call it after Shutdown.
+func (s *Server) Close() {
+	s.mem.Close()
+	s.disk.Close()
+}
+
+// Handle is the fasthttp handler.
+func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	s.dispatch(ctx)
+	if *s.cfg.Log.Access {
+		s.accessLog(ctx, start)
+	}
+}
+
+func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
+	p := requestPath(ctx)
+	switch p {
+	case "/healthz":
+		writeJSON(ctx, fasthttp.StatusOK, `{"status":"ok"}`)
+		return
+	case "/readyz":
+		s.readyz(ctx)
+		return
+	}
+	f, prefix, rest := s.feedOf(p)
+	if f == nil {
+		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no feed at %s", p))
+		return
+	}
+	r, err := ParsePath(rest)
+	if err != nil {
+		writeError(ctx, statusOf(err), err.Error())
+		return
+	}
+	if r.Kind == KindPing {
+		writeJSON(ctx, fasthttp.StatusOK, `{}`)
+		return
+	}
+	if !ctx.IsGet() && !ctx.IsHead() {
+		if r.Kind == KindAPI || r.Kind == KindNotFound {
+			writeError(ctx, fasthttp.StatusNotFound, "not found: "+string(ctx.Method())+" "+p)
+			return
+		}
+		ctx.Response.Header.Set("Allow", "GET, HEAD")
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, fmt.Sprintf("%s is not supported here; this feed is read-only", ctx.Method()))
+		return
+	}
+	switch r.Kind {
+	case KindPackument:
+		s.servePackument(ctx, f, prefix, r)
+	case KindVersion:
+		s.serveVersion(ctx, f, prefix, r)
+	case KindTarball:
+		s.serveTarball(ctx, f, r)
+	default:
+		writeError(ctx, fasthttp.StatusNotFound, "not found: "+p)
+	}
+}
+
+// requestPath is the raw (still percent-encoded) path of the request,
+// without its query. Routing on the raw form is what keeps "%2f" apart
+// from "/".
+func requestPath(ctx *fasthttp.RequestCtx) string {
+	uri := ctx.Request.Header.RequestURI()
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		uri = uri[:i]
+	}
+	if len(uri) > 0 && uri[0] != '/' { // absolute-form request target
+		if u := bytes.Index(uri, []byte("://")); u >= 0 {
+			rest := uri[u+3:]
+			if j := bytes.IndexByte(rest, '/'); j >= 0 {
+				uri = rest[j:]
+			} else {
+				uri = []byte("/")
+			}
+		}
+	}
+	return string(uri)
+}
+
+// feedOf finds the feed a path belongs to: /npm/{feed}/... for a
+// configured feed, anything else for the default feed at /.
+func (s *Server) feedOf(p string) (f *feed, prefix, rest string) {
+	if strings.HasPrefix(p, "/npm/") {
+		name, tail, _ := strings.Cut(p[len("/npm/"):], "/")
+		if fd, ok := s.feeds[name]; ok {
+			return fd, "/npm/" + name, "/" + tail
+		}
+	}
+	return s.def, "", p
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, body string) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(body)
+}
+
+func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+	if s.shuttingDown.Load() {
+		writeError(ctx, fasthttp.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	st := s.ready.Load()
+	if st == nil || time.Since(st.at) > time.Second {
+		st = &readyState{at: time.Now(), err: s.disk.Writable()}
+		s.ready.Store(st)
+	}
+	if st.err != nil {
+		writeError(ctx, fasthttp.StatusServiceUnavailable, "data directory is not writable: "+st.err.Error())
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, `{"status":"ready"}`)
+}
+
+// baseURL is the public URL of the feed mount a client used, with no
+// trailing slash; rewritten tarball URLs start with it. The configured
+// public_url wins. Otherwise the request's Host is used, after
+// validation, and X-Forwarded-Proto/-Host only from a trusted proxy.
+func (s *Server) baseURL(ctx *fasthttp.RequestCtx, prefix string) (string, error) {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL + prefix, nil
+	}
+	scheme := "http"
+	if s.tls || ctx.IsTLS() {
+		scheme = "https"
+	}
+	host := string(ctx.Host())
+	if s.cfg.TrustForwardedHeaders && s.trustedPeer(ctx) {
+		if v := string(ctx.Request.Header.Peek("X-Forwarded-Proto")); v == "http" || v == "https" {
+			scheme = v
+		}
+		if v := ctx.Request.Header.Peek("X-Forwarded-Host"); len(v) > 0 {
+			if h, err := checkHost(string(v)); err == nil {
+				host = h
+			}
+		}
+	}
+	h, err := checkHost(host)
+	if err != nil {
+		return "", err
+	}
+	return scheme + "://" + h + prefix, nil
+}
+
+func (s *Server) trustedPeer(ctx *fasthttp.RequestCtx) bool {
+	ip, ok := netip.AddrFromSlice(ctx.RemoteIP())
+	if !ok {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range s.cfg.TrustedPrefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+var errBadHost = errors.New("bad Host header")
+
+// checkHost accepts a host name or IP literal with an optional port, and
+// nothing else: no user info, path, list, or stray characters that could
+// smuggle another host into a URL.
+func checkHost(h string) (string, error) {
+	bad := fmt.Errorf("%w: %q", errBadHost, h)
+	host, port := h, ""
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		host, port = h[:i], h[i+1:]
+	}
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		if a, err := netip.ParseAddr(host[1 : len(host)-1]); err != nil || !a.Is6() {
+			return "", bad
+		}
+	} else if !validHostname(host) {
+		return "", bad
+	}
+	if port == "" {
+		if strings.HasSuffix(h, ":") {
+			return "", bad
+		}
+		return strings.ToLower(host), nil
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || port[0] == '+' || port[0] == '-' {
+		return "", bad
+	}
+	return strings.ToLower(host) + ":" + port, nil
+}
+
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,100 @@
+package proxy
+
+import (
+	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/npmgate/npmgate/cache"
+)
+
+var newHash = map[string]func() hash.Hash{
+	"sha512": sha512.New, "sha384": sha512.New384, "sha256": sha256.New, "sha1": sha1.New,
+}
+
+// serveTarball sends a tarball: from disk with zero copy when stored, else
+// streamed from the connector to the client and to disk at once, and only
+// stored once it matches the packument's integrity.
+func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
+	ref, err := f.tarball(ctx, r.Name, r.File)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	key := cache.TarballKey(ref.digest.Algo, ref.digest.Hex())
+	etag := `"` + ref.digest.Algo + "-" + ref.digest.Hex()[:32] + `"`
+	h := &ctx.Response.Header
+	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && etagMatch(inm, etag) {
+		h.Set(fasthttp.HeaderETag, etag)
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		return
+	}
+	c := f.connectors[ref.source]
+	src := func(dctx context.Context) (io.ReadCloser, int64, error) {
+		return c.client.Tarball(dctx, c.client.TarballURL(ref.advertised, r.Name, ref.file))
+	}
+	result := cacheMiss
+	onDone := func(err error) {
+		if err != nil {
+			s.log.Error("tarball download failed; nothing stored", "feed", f.name, "package", r.Name,
+				"file", ref.file, "connector", c.name, "integrity_failure", errors.Is(err, cache.ErrIntegrity), "err", err)
+		}
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), 2*c.cfg.Timeout.D())
+	defer cancel()
+	body, size, err := s.fills.Fetch(wctx, key, cache.Expect{NewHash: newHash[ref.digest.Algo], Sum: ref.digest.Sum}, src, onDone)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	if _, isFile := body.(interface{ Fd() uintptr }); isFile {
+		result = cacheHit
+	}
+	setResult(ctx, result)
+	h.SetContentType("application/octet-stream")
+	h.Set(fasthttp.HeaderCacheControl, "public, max-age=31536000, immutable")
+	h.Set(fasthttp.HeaderETag, etag)
+	sz := int(size)
+	if size < 0 {
+		sz = -1
+	}
+	// fasthttp closes body when done; an *os.File goes out by sendfile. A
+	// download that fails makes the reader return an error, which aborts
+	// the connection so the client sees a failure, not bad bytes.
+	ctx.SetBodyStream(body, sz)
+}
+
+// tarball finds which upstream file a request names and what it must hash
+// to, through the package's index, so a file that is not in the packument
+// (or whose version a policy removed) is never fetched.
+func (f *feed) tarball(ctx context.Context, name, file string) (tarballRef, error) {
+	ld, err := f.load(ctx, name)
+	if err != nil {
+		return tarballRef{}, err
+	}
+	ref, ok := ld.ix.files[file]
+	if !ok && !ld.ix.notFound && time.Since(ld.ix.loaded) > 5*time.Second {
+		// A version published upstream after the index was loaded: look
+		// once more, at most every few seconds per package.
+		f.s.mem.Del(f.pkgKey(name))
+		if ld, err = f.load(ctx, name); err != nil {
+			return tarballRef{}, err
+		}
+		ref, ok = ld.ix.files[file]
+	}
+	if ld.ix.notFound {
+		return tarballRef{}, fmt.Errorf("%w: package %q is not in feed %q or its connectors", errNotFound, name, f.name)
+	}
+	if !ok {
+		return tarballRef{}, fmt.Errorf("%w: %s has no tarball %s", errNotFound, name, file)
+	}
+	return ref, nil
+}
