@@ -67,4 +67,3 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 	}
 	writeError(ctx, status, messageOf(err, status))
 }
-

@@ -126,4 +126,3 @@ func setResult(ctx *fasthttp.RequestCtx, result string) {
 	ctx.Response.Header.Set(headerCache, result)
 	ctx.SetUserValue(headerCache, result)
 }
-

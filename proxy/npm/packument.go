@@ -513,4 +513,3 @@ func (p *Packument) SizeHint(base string) int {
 	}
 	return n
 }
-
