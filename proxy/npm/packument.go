@@ -118,12 +118,17 @@ func (p *Packument) parseVersions(obj []byte, source int) error {
 	if len(obj) == 0 || obj[0] != '{' {
 		return nil // "versions": null and friends: treat as none
 	}
+	seen := map[string]bool{}
 	return eachMemberAt(obj, func(key string, start, end int) bool {
 		raw := obj[start:end]
 		if raw[0] != '{' {
 			p.Unservable++
 			return true
 		}
+		if seen[key] {
+			return true // duplicate key: the first one wins
+		}
+		seen[key] = true
 		v := &Version{Version: key, Source: source, raw: raw, tarballStart: -1, tarballEnd: -1}
 		_ = eachMemberAt(raw, func(k string, ds, de int) bool {
 			if k != "dist" {
@@ -370,6 +375,9 @@ func (p *Packument) writeAbbreviatedVersion(buf *bytes.Buffer, base string, v *V
 		val := v.raw[s:e]
 		switch {
 		case k == "dist":
+			if s > v.tarballStart || v.tarballStart >= e {
+				return true // a duplicate "dist": the first one is the one parsed
+			}
 			if n > 0 {
 				buf.WriteByte(',')
 			}
