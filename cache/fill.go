@@ -192,6 +192,12 @@ func (r *followReader) Read(p []byte) (int, error) {
 	fl := r.fl
 	fl.mu.Lock()
 	for {
+		if fl.done && fl.err != nil {
+			// Checked first: not one more byte once the verdict is "bad".
+			err := fl.err
+			fl.mu.Unlock()
+			return 0, err
+		}
 		limit := fl.written
 		if !fl.done && fl.size > 0 && limit >= fl.size {
 			limit = fl.size - 1 // the last byte waits for the verdict
@@ -203,11 +209,7 @@ func (r *followReader) Read(p []byte) (int, error) {
 			break
 		}
 		if fl.done {
-			err := fl.err
 			fl.mu.Unlock()
-			if err != nil {
-				return 0, err
-			}
 			return 0, io.EOF
 		}
 		fl.cond.Wait()

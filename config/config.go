@@ -149,22 +149,47 @@ func Parse(data []byte, file string) (*Config, error) {
 
 // expandEnv replaces ${NAME} with the environment variable's value, so
 // secrets stay out of the file. An unset variable is an error; a plain
-// "$word" (as in access lists) is left alone.
+// "$word" (as in access lists) and anything in a comment are left alone.
 func expandEnv(data []byte, file string) ([]byte, error) {
-	var missing *Error
-	out := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
-		name := string(m[2 : len(m)-1])
-		v, ok := os.LookupEnv(name)
-		if !ok && missing == nil {
-			line := 1 + bytes.Count(data[:bytes.Index(data, m)], []byte("\n"))
-			missing = &Error{File: file, Line: line, Msg: fmt.Sprintf("environment variable %s is not set", name)}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	var out bytes.Buffer
+	for i, line := range lines {
+		code, comment := splitComment(line)
+		var missing string
+		code = envRef.ReplaceAllFunc(code, func(m []byte) []byte {
+			name := string(m[2 : len(m)-1])
+			v, ok := os.LookupEnv(name)
+			if !ok && missing == "" {
+				missing = name
+			}
+			return []byte(v)
+		})
+		if missing != "" {
+			return nil, &Error{File: file, Line: i + 1, Msg: fmt.Sprintf("environment variable %s is not set", missing)}
 		}
-		return []byte(v)
-	})
-	if missing != nil {
-		return nil, missing
+		out.Write(code)
+		out.Write(comment)
 	}
-	return out, nil
+	return out.Bytes(), nil
+}
+
+// splitComment cuts a YAML line at its comment: a '#' at the start or after
+// a space, outside quotes.
+func splitComment(line []byte) (code, comment []byte) {
+	var quote byte
+	for i, c := range line {
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
+			return line[:i], line[i:]
+		}
+	}
+	return line, nil
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)

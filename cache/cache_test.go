@@ -1,0 +1,185 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha512"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestEscape(t *testing.T) {
+	tests := map[string]string{
+		"lodash":       "lodash",
+		"JSONStream":   "!j!s!o!n!stream",
+		"jsonstream":   "jsonstream",
+		"@types/node":  "@types/node",
+		"a/b":          "a%2Fb",
+		"@a/b/c":       "@a/b%2Fc",
+		"../x":         "%2E.%2Fx",
+		"..":           "%2E.",
+		"@scope/..":    "@scope/%2E.",
+		"con":          "con",
+		"x%2f":         "x%252f",
+		"we!rd~(name)": "we%21rd%7E%28name%29",
+	}
+	for in, want := range tests {
+		if got := escape(in); got != want {
+			t.Errorf("escape(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if SnapshotKey("npmjs", "JSONStream") == SnapshotKey("npmjs", "jsonstream") {
+		t.Error("names differing only in case share a file")
+	}
+}
+
+func TestDiskAtomicWrites(t *testing.T) {
+	dir := t.TempDir()
+	// A temporary file left by a crash is swept at start.
+	os.MkdirAll(filepath.Join(dir, "tmp"), 0o755)
+	os.WriteFile(filepath.Join(dir, "tmp", "w-crashed"), []byte("partial"), 0o644)
+	d, err := OpenDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if entries, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(entries) != 0 {
+		t.Errorf("stale temp files not swept: %v", entries)
+	}
+	key := SnapshotKey("npmjs", "@types/node")
+	if err := d.WriteSnapshot(key, SnapshotMeta{ETag: `"e1"`}, []byte(`{"name":"@types/node"}`)); err != nil {
+		t.Fatal(err)
+	}
+	body, meta, _, err := d.ReadSnapshot(key)
+	if err != nil || string(body) != `{"name":"@types/node"}` || meta.ETag != `"e1"` {
+		t.Fatalf("ReadSnapshot = %q %+v %v", body, meta, err)
+	}
+	if m, _, err := d.SnapshotInfo(key); err != nil || m.ETag != `"e1"` {
+		t.Errorf("SnapshotInfo = %+v %v", m, err)
+	}
+	// A failed write leaves the old file.
+	err = d.WriteFile(key, func(w io.Writer) error {
+		w.Write([]byte("half"))
+		return errors.New("disk full")
+	})
+	if err == nil {
+		t.Fatal("failed write reported success")
+	}
+	if body, _, _, _ := d.ReadSnapshot(key); string(body) != `{"name":"@types/node"}` {
+		t.Errorf("failed write changed the file: %q", body)
+	}
+	if _, _, err := d.Open("snapshots/npmjs/missing.json"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing key: %v", err)
+	}
+	if err := d.Writable(); err != nil {
+		t.Error(err)
+	}
+	// Keys cannot leave the data directory.
+	if _, _, err := d.Open("../outside"); err == nil {
+		t.Error("a key escaped the root")
+	}
+}
+
+func expect(b []byte) Expect {
+	sum := sha512.Sum512(b)
+	return Expect{NewHash: sha512.New, Sum: sum[:]}
+}
+
+type countingSource struct {
+	mu    sync.Mutex
+	calls int
+	data  []byte
+	gate  chan struct{} // closed to let the body finish
+}
+
+func (s *countingSource) open(ctx context.Context) (io.ReadCloser, int64, error) {
+	s.mu.Lock()
+	s.calls++
+	s.mu.Unlock()
+	half := len(s.data) / 2
+	r := io.MultiReader(bytes.NewReader(s.data[:half]), gated{s.gate}, bytes.NewReader(s.data[half:]))
+	return io.NopCloser(r), int64(len(s.data)), nil
+}
+
+type gated struct{ ch chan struct{} }
+
+func (g gated) Read([]byte) (int, error) { <-g.ch; return 0, io.EOF }
+
+func TestFillSharesOneDownload(t *testing.T) {
+	d, _ := OpenDisk(t.TempDir())
+	defer d.Close()
+	g := NewFills(d, 0)
+	g.timeout = 10e9
+	data := bytes.Repeat([]byte("tarball bytes "), 50000)
+	src := &countingSource{data: data, gate: make(chan struct{})}
+	key := TarballKey("sha512", "abcdef")
+	var wg sync.WaitGroup
+	results := make([][]byte, 8)
+	for i := range results {
+		wg.Go(func() {
+			r, size, err := g.Fetch(context.Background(), key, expect(data), src.open, nil)
+			if err != nil || size != int64(len(data)) {
+				t.Errorf("Fetch: %v size %d", err, size)
+				return
+			}
+			defer r.Close()
+			results[i], _ = io.ReadAll(r)
+		})
+	}
+	close(src.gate)
+	wg.Wait()
+	if src.calls != 1 {
+		t.Errorf("%d downloads, want 1", src.calls)
+	}
+	for _, r := range results {
+		if !bytes.Equal(r, data) {
+			t.Fatal("a reader got different bytes")
+		}
+	}
+	r, _, err := g.Fetch(context.Background(), key, expect(data), src.open, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if _, ok := r.(*os.File); !ok || src.calls != 1 {
+		t.Error("after commit the stored file is served without a download")
+	}
+}
+
+func TestFillRefusesBadBytes(t *testing.T) {
+	d, _ := OpenDisk(t.TempDir())
+	defer d.Close()
+	g := NewFills(d, 10e9)
+	data := []byte(strings.Repeat("x", 100000))
+	src := &countingSource{data: data, gate: make(chan struct{})}
+	var doneErr error
+	done := make(chan struct{})
+	r, _, err := g.Fetch(context.Background(), TarballKey("sha512", "00"), expect([]byte("other")), src.open, func(err error) {
+		doneErr = err
+		close(done)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(src.gate) // the rest of the body arrives only once a reader follows
+	got, err := io.ReadAll(r)
+	r.Close()
+	if !errors.Is(err, ErrIntegrity) || len(got) >= len(data) {
+		t.Errorf("reader returned %d bytes and %v; want fewer than all and ErrIntegrity", len(got), err)
+	}
+	<-done
+	if !errors.Is(doneErr, ErrIntegrity) {
+		t.Errorf("onDone got %v", doneErr)
+	}
+	if _, _, err := d.Open(TarballKey("sha512", "00")); !errors.Is(err, ErrNotFound) {
+		t.Error("bad bytes were stored")
+	}
+	if entries, _ := os.ReadDir(filepath.Join(d.Dir(), "tmp")); len(entries) != 0 {
+		t.Errorf("temporary file left: %v", entries)
+	}
+}

@@ -1,0 +1,112 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefault(t *testing.T) {
+	c, err := Parse(Default, "embedded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:4873" || c.Data != "./npmgate-data" || c.DefaultFeed != "npm" {
+		t.Errorf("default: listen %q data %q feed %q", c.Listen, c.Data, c.DefaultFeed)
+	}
+	if u := c.Connectors["npmjs"].URL; u != "https://registry.npmjs.org" {
+		t.Errorf("default connector URL %q", u)
+	}
+	if c.Cache.Memory != 64<<20 || c.Cache.MaxAge.D() != 2*time.Minute {
+		t.Errorf("cache defaults: %d %s", c.Cache.Memory, c.Cache.MaxAge.D())
+	}
+}
+
+func TestExampleFileIsValid(t *testing.T) {
+	c, err := Load(filepath.Join("..", "npmgate.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Feeds) < 2 || len(c.Connectors) < 2 {
+		t.Errorf("the example should show several feeds and connectors")
+	}
+}
+
+func TestErrorsNameTheLine(t *testing.T) {
+	t.Setenv("NPMGATE_TEST_TOKEN", "s3cret")
+	tests := []struct {
+		name string
+		doc  string
+		line int
+		msg  string
+	}{
+		{"unknown key", "listen: 127.0.0.1:1\nlisten_addr: x\n", 2, "field listen_addr not found"},
+		{"unknown nested key", "cache:\n  memroy: 1MiB\n", 2, "field memroy not found"},
+		{"bad size", "cache:\n  memory: lots\n", 2, "not a size"},
+		{"bad duration", "cache:\n  max_age: 2 minutes\n", 2, "not a duration"},
+		{"bad listen", "listen: nowhere\n", 1, "not host:port"},
+		{"bad connector url", "connectors:\n  a:\n    url: ftp://x\nfeeds:\n  f:\n    connectors: [a]\n", 3, "scheme must be http or https"},
+		{"unknown connector", "connectors:\n  a:\n    url: http://x\nfeeds:\n  f:\n    connectors: [b]\n", 6, `no connector named "b"`},
+		{"two defaults", "feeds:\n  a:\n    default: true\n  b:\n    default: true\n", 1, "only one feed can be the default"},
+		{"no default", "feeds:\n  a: {}\n  b: {}\n", 1, "mark one feed as default"},
+		{"no feeds", "listen: 127.0.0.1:1\n", 1, "at least one feed"},
+		{"bad feed name", "feeds:\n  Bad/Name: {}\n", 2, "feed name"},
+		{"missing env", "connectors:\n  a:\n    url: http://x\n    token: ${NPMGATE_TEST_UNSET}\nfeeds:\n  f: {}\n", 4, "NPMGATE_TEST_UNSET is not set"},
+		{"bad log level", "log:\n  level: loud\nfeeds:\n  f: {}\n", 2, "log.level"},
+		{"not yaml", "feeds: [\n", 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc), "f.yaml")
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %T %v is not *Error", err, err)
+			}
+			if tt.line > 0 && ce.Line != tt.line {
+				t.Errorf("line %d, want %d (%v)", ce.Line, tt.line, err)
+			}
+			if !strings.Contains(err.Error(), tt.msg) || !strings.HasPrefix(err.Error(), "f.yaml") {
+				t.Errorf("error %q does not start with the file and say %q", err, tt.msg)
+			}
+		})
+	}
+}
+
+func TestEnvExpansion(t *testing.T) {
+	t.Setenv("NPMGATE_TEST_TOKEN", "s3cret")
+	c, err := Parse([]byte("connectors:\n  a:\n    url: http://x/\n    token: ${NPMGATE_TEST_TOKEN}\nfeeds:\n  f:\n    connectors: [a]\n"), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Connectors["a"].Token != "s3cret" || c.Connectors["a"].URL != "http://x" {
+		t.Errorf("token %q url %q", c.Connectors["a"].Token, c.Connectors["a"].URL)
+	}
+	if c.DefaultFeed != "f" || !c.Feeds["f"].Default {
+		t.Error("a single feed is the default")
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for s, want := range map[string]Size{"512MiB": 512 << 20, "2GB": 2e9, "1048576": 1 << 20, "1.5KiB": 1536, "64mib": 64 << 20} {
+		if got, err := ParseSize(s); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "lots", "-1MiB", "5 parsecs"} {
+		if _, err := ParseSize(s); err == nil {
+			t.Errorf("ParseSize(%q) accepted", s)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "nope.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load of a missing file: %v", err)
+	}
+}
