@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"compress/gzip"
 	"crypto/sha512"
 	"encoding/base64"
@@ -35,7 +36,14 @@ type gateOpt func(*config.Config)
 
 func startGate(t *testing.T, up *fakeupstream.Server, opts ...gateOpt) *gate {
 	t.Helper()
-	data := t.TempDir()
+	return startGateB(t, t, up, opts...)
+}
+
+// startGateB starts a gate for a test or a benchmark; t is used for
+// requests made through the gate's helpers.
+func startGateB(tb testing.TB, t *testing.T, up *fakeupstream.Server, opts ...gateOpt) *gate {
+	tb.Helper()
+	data := tb.TempDir()
 	yaml := `
 data: ` + data + `
 cache:
@@ -53,7 +61,7 @@ feeds:
 `
 	cfg, err := config.Parse([]byte(yaml), "test")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	off := false
 	cfg.Log.Access = &off
@@ -66,15 +74,15 @@ feeds:
 	}
 	srv, err := New(cfg, log)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	go srv.Serve(ln)
-	t.Cleanup(func() {
-		srv.Shutdown(t.Context())
+	tb.Cleanup(func() {
+		srv.Shutdown(context.Background())
 		srv.Close()
 	})
 	return &gate{t: t, up: up, srv: srv, url: "http://" + ln.Addr().String(), data: data}

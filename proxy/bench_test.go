@@ -1,0 +1,65 @@
+package proxy
+
+import (
+	"net"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/npmgate/npmgate/internal/fakeupstream"
+)
+
+// benchGet measures the handler on a warm entry, without the network: the
+// cost npmgate adds per request.
+func benchGet(b *testing.B, g *gate, path string, headers ...string) {
+	var ctx fasthttp.RequestCtx
+	var req fasthttp.Request
+	req.SetRequestURI(path)
+	req.Header.SetHost("127.0.0.1:4873")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}, nil)
+	g.srv.Handle(&ctx)
+	if ctx.Response.StatusCode() != 200 {
+		b.Fatalf("%s: %d %s", path, ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	size := len(ctx.Response.Body())
+	if ctx.Response.IsBodyStream() {
+		size = ctx.Response.Header.ContentLength()
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		ctx.Response.Reset()
+		g.srv.Handle(&ctx)
+		if ctx.Response.IsBodyStream() {
+			ctx.Response.CloseBodyStream()
+		}
+	}
+}
+
+func BenchmarkWarmPackument(b *testing.B) {
+	t := &testing.T{}
+	up := fakeupstream.Start(b, fakeupstream.Dir())
+	g := startGateB(b, t, up)
+	for _, bc := range []struct{ name, path, accept, enc string }{
+		{"small/abbreviated", "/ms", corgi, ""},
+		{"small/full", "/ms", "application/json", ""},
+		{"large/abbreviated", "/typescript", corgi, ""},
+		{"large/full", "/typescript", "application/json", ""},
+		{"large/full/gzip", "/typescript", "application/json", "gzip"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			benchGet(b, g, bc.path, "Accept", bc.accept, "Accept-Encoding", bc.enc)
+		})
+	}
+}
+
+func BenchmarkWarmTarball(b *testing.B) {
+	t := &testing.T{}
+	up := fakeupstream.Start(b, fakeupstream.Dir())
+	g := startGateB(b, t, up)
+	benchGet(b, g, "/ms/-/ms-2.1.3.tgz")
+}
