@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/npmgate/npmgate/auth"
 )
 
 // Default is the embedded configuration: one feed, served at / and at
@@ -38,6 +41,7 @@ type Config struct {
 	Log                   Log                   `yaml:"log"`
 	Connectors            map[string]*Connector `yaml:"connectors"`
 	Feeds                 map[string]*Feed      `yaml:"feeds"`
+	Auth                  Auth                  `yaml:"auth"`
 
 	// Parsed forms, filled by Validate.
 	TrustedPrefixes []netip.Prefix `yaml:"-"`
@@ -87,7 +91,41 @@ type Connector struct {
 type Feed struct {
 	Default    bool     `yaml:"default"`
 	Connectors []string `yaml:"connectors"`
+	Access     Access   `yaml:"access"`
 }
+
+// Access lists who may read a feed and who may publish to it. Entries are
+// $anonymous (anyone), $authenticated, user names and group names.
+type Access struct {
+	Read    []string `yaml:"read"`
+	Publish []string `yaml:"publish"`
+}
+
+// Auth configures users and credentials.
+type Auth struct {
+	// Users is the htpasswd file (bcrypt). A relative path is under the
+	// data directory. Default: users.htpasswd there.
+	Users string `yaml:"users"`
+	// AllowSignup lets npm adduser create users.
+	AllowSignup bool `yaml:"allow_signup"`
+	// Groups name sets of users for access lists.
+	Groups map[string][]string `yaml:"groups"`
+}
+
+// UsersFile is the htpasswd file's path.
+func (c *Config) UsersFile() string {
+	if filepath.IsAbs(c.Auth.Users) {
+		return c.Auth.Users
+	}
+	name := c.Auth.Users
+	if name == "" {
+		name = "users.htpasswd"
+	}
+	return filepath.Join(c.Data, name)
+}
+
+// TokensFile is where tokens and API keys are stored (hashed).
+func (c *Config) TokensFile() string { return filepath.Join(c.Data, "auth", "tokens.json") }
 
 // Error is a configuration error, with the line it concerns when known.
 type Error struct {
@@ -310,6 +348,16 @@ func (c *Config) validate(root *yaml.Node) error {
 	if len(c.Feeds) == 0 {
 		return at("feeds: at least one feed is needed", "feeds")
 	}
+	for g, members := range c.Auth.Groups {
+		if strings.HasPrefix(g, "$") || g == "" {
+			return at(fmt.Sprintf("auth.groups: %q is not a group name", g), "auth", "groups", g)
+		}
+		for _, m := range members {
+			if err := auth.ValidateUserName(m); err != nil {
+				return at(fmt.Sprintf("auth.groups.%s: %v", g, err), "auth", "groups", g)
+			}
+		}
+	}
 	var defaults []string
 	for name, f := range c.Feeds {
 		if f == nil {
@@ -318,6 +366,18 @@ func (c *Config) validate(root *yaml.Node) error {
 		}
 		if !nameRE.MatchString(name) || name == "-" {
 			return at(fmt.Sprintf("feed name %q: use lower-case letters, digits, '-', '_' and '.'", name), "feeds", name)
+		}
+		if f.Access.Read == nil {
+			f.Access.Read = []string{auth.SubjectAnonymous}
+		}
+		if f.Access.Publish == nil {
+			f.Access.Publish = []string{auth.SubjectAuthenticated}
+		}
+		if _, err := auth.CompileRule(f.Access.Read); err != nil {
+			return at(fmt.Sprintf("feeds.%s.access.read: %v", name, err), "feeds", name, "access", "read")
+		}
+		if _, err := auth.CompileRule(f.Access.Publish); err != nil {
+			return at(fmt.Sprintf("feeds.%s.access.publish: %v", name, err), "feeds", name, "access", "publish")
 		}
 		seen := map[string]bool{}
 		for _, cn := range f.Connectors {

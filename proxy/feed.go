@@ -11,6 +11,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/proxy/npm"
@@ -21,6 +22,7 @@ import (
 type feed struct {
 	name       string
 	s          *Server
+	access     *auth.FeedAccess
 	connectors []*connector
 }
 

@@ -2,8 +2,8 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"compress/gzip"
+	"context"
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/internal/fakeupstream"
 )
@@ -626,8 +627,12 @@ func TestRevalidationUses304(t *testing.T) {
 func TestCredentialsStayWithTheirConnector(t *testing.T) {
 	up := fakeupstream.Start(t, fakeupstream.Dir())
 	g := startGate(t, up, func(c *config.Config) { c.Connectors["up"].Token = "UPSTREAM-TOKEN" })
-	g.get("/ms", "Accept", corgi, "Authorization", "Bearer CLIENT-SECRET")
-	g.get("/ms/-/ms-2.1.3.tgz", "Authorization", "Bearer CLIENT-SECRET")
+	secret, _, err := g.srv.auth.Tokens.Create(auth.NewToken{User: "alice"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.get("/ms", "Accept", corgi, "Authorization", "Bearer "+secret)
+	g.get("/ms/-/ms-2.1.3.tgz", "Authorization", "Bearer "+secret)
 	st := up.Requests()
 	if len(st.Headers) != 2 {
 		t.Fatalf("upstream requests %d, want 2", len(st.Headers))

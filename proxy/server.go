@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/proxy/upstream"
@@ -34,7 +35,9 @@ type Server struct {
 	mem   *cache.Memory
 	disk  *cache.Disk
 	fills *cache.Fills
+	auth  *auth.Service
 	feeds map[string]*feed
+	stop  context.CancelFunc
 	def   *feed
 	// flight makes concurrent misses of one key share one computation.
 	flight singleflight.Group
@@ -61,7 +64,18 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		disk.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, feeds: map[string]*feed{}}
+	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, feeds: map[string]*feed{}, stop: func() {}}
+	s.auth, err = auth.New(auth.Options{
+		UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(),
+		Groups: cfg.Auth.Groups, AllowSignup: cfg.Auth.AllowSignup,
+	})
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	var wctx context.Context
+	wctx, s.stop = context.WithCancel(context.Background())
+	go s.auth.Watch(wctx, time.Second, func(err error) { log.Error("reloading credentials", "err", err) })
 	var tarballTimeout time.Duration
 	clients := map[string]*upstream.Client{}
 	for name, c := range cfg.Connectors {
@@ -79,7 +93,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.fills = cache.NewFills(disk, max(tarballTimeout, time.Minute))
 	for name, fc := range cfg.Feeds {
-		f := &feed{name: name, s: s}
+		f := &feed{name: name, s: s, access: &auth.FeedAccess{Feed: name}}
+		f.access.Read, _ = auth.CompileRule(fc.Access.Read) // validated with the config
+		f.access.Publish, _ = auth.CompileRule(fc.Access.Publish)
 		for _, cn := range fc.Connectors {
 			f.connectors = append(f.connectors, &connector{name: cn, client: clients[cn], cfg: cfg.Connectors[cn]})
 		}
@@ -122,6 +138,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close releases the caches. Call it after Shutdown.
 func (s *Server) Close() {
+	s.stop()
 	s.mem.Close()
 	s.disk.Close()
 }
@@ -136,8 +153,8 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
-	p := requestPath(ctx)
-	switch p {
+	path := requestPath(ctx)
+	switch path {
 	case "/healthz":
 		writeJSON(ctx, fasthttp.StatusOK, `{"status":"ok"}`)
 		return
@@ -145,9 +162,9 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
 		s.readyz(ctx)
 		return
 	}
-	f, prefix, rest := s.feedOf(p)
+	f, prefix, rest := s.feedOf(path)
 	if f == nil {
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no feed at %s", p))
+		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no feed at %s", path))
 		return
 	}
 	r, err := ParsePath(rest)
@@ -159,9 +176,24 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
 		writeJSON(ctx, fasthttp.StatusOK, `{}`)
 		return
 	}
+	p, err := s.authenticate(ctx)
+	if err != nil {
+		s.failAuth(ctx, err)
+		return
+	}
+	if r.Kind == KindAPI {
+		s.serveAPI(ctx, f, r.API, p)
+		return
+	}
+	// Packuments, versions and tarballs are all reads: a tarball is
+	// protected exactly like its packument.
+	if err := f.access.Check(p, auth.Read); err != nil {
+		s.failAuth(ctx, err)
+		return
+	}
 	if !ctx.IsGet() && !ctx.IsHead() {
-		if r.Kind == KindAPI || r.Kind == KindNotFound {
-			writeError(ctx, fasthttp.StatusNotFound, "not found: "+string(ctx.Method())+" "+p)
+		if r.Kind == KindNotFound {
+			writeError(ctx, fasthttp.StatusNotFound, "not found: "+string(ctx.Method())+" "+path)
 			return
 		}
 		ctx.Response.Header.Set("Allow", "GET, HEAD")
@@ -176,7 +208,7 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
 	case KindTarball:
 		s.serveTarball(ctx, f, r)
 	default:
-		writeError(ctx, fasthttp.StatusNotFound, "not found: "+p)
+		writeError(ctx, fasthttp.StatusNotFound, "not found: "+path)
 	}
 }
 

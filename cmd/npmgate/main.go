@@ -24,7 +24,15 @@ const usage = `npmgate: a caching proxy and private registry for npm
 Usage:
   npmgate serve [flags]          run the registry
   npmgate check-config FILE      validate a configuration file
+  npmgate user add|passwd|rm|list [NAME]
+                                 manage users (bcrypt, htpasswd file)
+  npmgate token create --user NAME [--read-only] [--feed F] [--expires 30d]
+  npmgate token list|revoke      tokens for CI and people
+  npmgate apikey create --name NAME [--publish] [--feed F] [--expires 90d]
+  npmgate apikey list|revoke     API keys (npm _auth = base64 of api:KEY)
   npmgate version                print the version
+
+Credential commands take --config FILE or --data DIR to find the data.
 
 Run 'npmgate serve -h' for the serve flags.
 `
@@ -34,6 +42,10 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	return runWithInput(args, os.Stdin, stdout, stderr)
+}
+
+func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -43,6 +55,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
+	case "user":
+		return userCmd(args[1:], stdin, stdout, stderr)
+	case "token":
+		return tokenCmd(args[1:], stdout, stderr, false)
+	case "apikey":
+		return tokenCmd(args[1:], stdout, stderr, true)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "npmgate", proxy.Version)
 		return 0

@@ -63,3 +63,52 @@ func TestFlagsOverrideConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestCredentialCommands(t *testing.T) {
+	data := t.TempDir()
+	cli := func(stdin string, args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := runWithInput(append(args, "--data", data), strings.NewReader(stdin), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	if code, _, e := cli("correct horse battery\n", "user", "add", "alice"); code != 0 {
+		t.Fatalf("user add: %d %s", code, e)
+	}
+	if code, _, _ := cli("x\n", "user", "add", "alice"); code != 1 {
+		t.Error("adding an existing user succeeded")
+	}
+	if code, out, _ := cli("", "user", "list"); code != 0 || out != "alice\n" {
+		t.Errorf("user list: %q", out)
+	}
+	code, secret, e := cli("", "token", "create", "--user", "alice", "--read-only", "--expires", "30d")
+	if code != 0 || !strings.HasPrefix(secret, "npmg_") || strings.Contains(e, strings.TrimSpace(secret)) {
+		t.Fatalf("token create: %d %q %q", code, secret, e)
+	}
+	if code, _, _ := cli("", "token", "create", "--user", "nobody"); code != 1 {
+		t.Error("token for a missing user")
+	}
+	code, key, _ := cli("", "apikey", "create", "--name", "ci", "--feed", "npm")
+	if code != 0 || !strings.HasPrefix(key, "npmgk_") {
+		t.Fatalf("apikey create: %d %q", code, key)
+	}
+	if code, _, _ := cli("", "apikey", "create", "--name", "ci", "--feed", "nope"); code != 1 {
+		t.Error("a key for an unknown feed")
+	}
+	code, out, _ := cli("", "token", "list")
+	if code != 0 || !strings.Contains(out, "alice") || strings.Contains(out, strings.TrimSpace(secret)) {
+		t.Errorf("token list: %q", out)
+	}
+	fields := strings.Fields(strings.Split(out, "\n")[1])
+	if code, _, e := cli("", "token", "revoke", fields[0]); code != 0 {
+		t.Errorf("token revoke %s: %s", fields[0], e)
+	}
+	if code, out, _ := cli("", "token", "list"); code != 0 || strings.Contains(out, "alice") {
+		t.Errorf("revoked token still listed: %q", out)
+	}
+	if code, _, _ := cli("", "user", "rm", "alice"); code != 0 {
+		t.Error("user rm")
+	}
+	if code, _, _ := cli("", "user", "rm", "alice"); code != 1 {
+		t.Error("removing a missing user succeeded")
+	}
+}

@@ -1,0 +1,269 @@
+package auth
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func newService(t *testing.T, signup bool) (*Service, *clock) {
+	t.Helper()
+	dir := t.TempDir()
+	c := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	s, err := New(Options{
+		UsersFile: filepath.Join(dir, "users.htpasswd"), TokensFile: filepath.Join(dir, "auth", "tokens.json"),
+		Groups: map[string][]string{"admins": {"alice"}}, AllowSignup: signup, Now: c.now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Users.Set("alice", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	return s, c
+}
+
+func basic(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+var client = netip.MustParseAddr("192.0.2.1")
+
+func TestAuthenticateForms(t *testing.T) {
+	s, _ := newService(t, false)
+	tok, _, _ := s.Tokens.Create(NewToken{User: "alice"}, time.Now())
+	key, _, _ := s.Tokens.Create(NewToken{User: "ci", APIKey: true, ReadOnly: true, Feeds: []string{"npm"}}, time.Now())
+	tests := []struct {
+		name   string
+		header string
+		want   string
+		kind   Kind
+		err    error
+	}{
+		{"anonymous", "", "", 0, nil},
+		{"bearer token", "Bearer " + tok, "alice", KindToken, nil},
+		{"bearer lower case scheme", "bearer " + tok, "alice", KindToken, nil},
+		{"api key as _auth", basic("api", key), "ci", KindAPIKey, nil},
+		{"api key as bearer", "Bearer " + key, "ci", KindAPIKey, nil},
+		{"token in the password position", basic("alice", tok), "alice", KindToken, nil},
+		{"password", basic("alice", "correct horse"), "alice", KindPassword, nil},
+		{"wrong password", basic("alice", "wrong"), "", 0, ErrBadCredentials},
+		{"unknown token", "Bearer npmg_nope", "", 0, ErrBadCredentials},
+		{"not base64", "Basic !!!", "", 0, ErrBadCredentials},
+		{"no colon", "Basic " + base64.StdEncoding.EncodeToString([]byte("alice")), "", 0, ErrBadCredentials},
+		{"other scheme", "Digest x", "", 0, ErrBadCredentials},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := s.Authenticate(tt.header, netip.MustParseAddr("192.0.2.99"))
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+			if tt.err != nil || tt.header == "" {
+				if p != nil {
+					t.Fatalf("principal %+v on failure", p)
+				}
+				return
+			}
+			if p.Name != tt.want || p.Kind != tt.kind {
+				t.Fatalf("principal %+v, want %s (%s)", p, tt.want, tt.kind)
+			}
+		})
+	}
+	p, _ := s.Authenticate("Bearer "+tok, client)
+	if len(p.Groups) != 1 || p.Groups[0] != "admins" {
+		t.Errorf("groups of alice = %v", p.Groups)
+	}
+	p, _ = s.Authenticate(basic("api", key), client)
+	if !p.ReadOnly || len(p.Feeds) != 1 {
+		t.Errorf("API key scope lost: %+v", p)
+	}
+}
+
+func TestAccessRules(t *testing.T) {
+	alice := &Principal{Name: "alice", Groups: []string{"admins"}, Kind: KindToken}
+	bob := &Principal{Name: "bob", Kind: KindPassword}
+	roKey := &Principal{Name: "ci", Kind: KindAPIKey, ReadOnly: true}
+	otherFeed := &Principal{Name: "alice", Kind: KindToken, Feeds: []string{"other"}}
+	rule := func(e ...string) Rule {
+		r, err := CompileRule(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	tests := []struct {
+		name string
+		read []string
+		pub  []string
+		who  *Principal
+		act  Action
+		want error
+	}{
+		{"anonymous read", []string{"$anonymous"}, nil, nil, Read, nil},
+		{"anonymous denied", []string{"$authenticated"}, nil, nil, Read, ErrUnauthenticated},
+		{"authenticated read", []string{"$authenticated"}, nil, bob, Read, nil},
+		{"named user", []string{"bob"}, nil, bob, Read, nil},
+		{"group member", []string{"admins"}, nil, alice, Read, nil},
+		{"not in list", []string{"admins"}, nil, bob, Read, ErrForbidden},
+		{"publish allowed", nil, []string{"$authenticated"}, bob, Publish, nil},
+		{"read-only never publishes", nil, []string{"$anonymous"}, roKey, Publish, ErrForbidden},
+		{"read-only reads", []string{"$authenticated"}, nil, roKey, Read, nil},
+		{"token for another feed", []string{"$anonymous"}, nil, otherFeed, Read, ErrForbidden},
+		{"anonymous publish", nil, []string{"$authenticated"}, nil, Publish, ErrUnauthenticated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &FeedAccess{Feed: "npm", Read: rule(tt.read...), Publish: rule(tt.pub...)}
+			if err := a.Check(tt.who, tt.act); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("Check = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	for _, bad := range [][]string{{"$everyone"}, {""}, {"a b"}} {
+		if _, err := CompileRule(bad); err == nil {
+			t.Errorf("CompileRule(%q) accepted", bad)
+		}
+	}
+}
+
+func TestLoginAndSignup(t *testing.T) {
+	s, _ := newService(t, false)
+	tok, err := s.Login("alice", "correct horse", client)
+	if err != nil || !strings.HasPrefix(tok, "npmg_") {
+		t.Fatalf("Login = %q, %v", tok, err)
+	}
+	if p, err := s.Authenticate("Bearer "+tok, client); err != nil || p.Name != "alice" {
+		t.Errorf("login token does not authenticate: %v", err)
+	}
+	if _, err := s.Login("alice", "nope", client); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("wrong password: %v", err)
+	}
+	if _, err := s.Login("mallory", "whatever1", client); !errors.Is(err, ErrBadCredentials) || s.Users.Exists("mallory") {
+		t.Errorf("sign-up off created a user: %v", err)
+	}
+	s2, _ := newService(t, true)
+	if _, err := s2.Login("newbie", "longenough", client); err != nil || !s2.Users.Exists("newbie") {
+		t.Errorf("sign-up on: %v", err)
+	}
+	if _, err := s2.Login("x", "short", client); err == nil {
+		t.Error("a short password was accepted at sign-up")
+	}
+}
+
+func TestThrottle(t *testing.T) {
+	s, c := newService(t, false)
+	for range 5 {
+		if _, err := s.Authenticate(basic("alice", "wrong"), client); !errors.Is(err, ErrBadCredentials) {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Authenticate(basic("alice", "correct horse"), client); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("after 5 failures the right password got %v, want ErrThrottled", err)
+	}
+	c.t = c.t.Add(2 * time.Minute)
+	if p, err := s.Authenticate(basic("alice", "correct horse"), client); err != nil || p.Name != "alice" {
+		t.Fatalf("after the window: %v", err)
+	}
+}
+
+func TestTokenExpiryAndRevocation(t *testing.T) {
+	s, c := newService(t, false)
+	tok, tk, _ := s.Tokens.Create(NewToken{User: "alice", TTL: time.Hour}, c.t)
+	if _, err := s.Authenticate("Bearer "+tok, client); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(2 * time.Hour)
+	if _, err := s.Authenticate("Bearer "+tok, client); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("expired token: %v", err)
+	}
+	c.t = c.t.Add(-2 * time.Hour)
+	if _, err := s.Tokens.Revoke(tk.Key[:10]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate("Bearer "+tok, client); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("revoked token: %v", err)
+	}
+	if _, err := s.Tokens.Revoke("short"); !errors.Is(err, ErrNoToken) {
+		t.Errorf("short prefix: %v", err)
+	}
+}
+
+func TestFilesHoldNoSecrets(t *testing.T) {
+	s, _ := newService(t, false)
+	tok, _, _ := s.Tokens.Create(NewToken{User: "alice"}, time.Now())
+	data, err := os.ReadFile(s.Tokens.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), tok) || strings.Contains(string(data), tok[10:]) {
+		t.Error("the token store holds the secret")
+	}
+	users, _ := os.ReadFile(s.Users.path)
+	if strings.Contains(string(users), "correct horse") || !strings.HasPrefix(string(users), "alice:$2") {
+		t.Errorf("users file: %q", users)
+	}
+	if st, _ := os.Stat(s.Tokens.path); st.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode %v", st.Mode())
+	}
+}
+
+func TestChangesFromAnotherProcessAreSeen(t *testing.T) {
+	s, _ := newService(t, false)
+	// A second store on the same files, as the CLI would open.
+	other, err := OpenTokens(s.Tokens.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, tk, _ := other.Create(NewToken{User: "alice", APIKey: true}, time.Now())
+	if err := s.Tokens.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(basic("api", tok), client); err != nil {
+		t.Fatalf("key created elsewhere not seen: %v", err)
+	}
+	other.Revoke(tk.Key)
+	s.Tokens.Refresh()
+	if _, err := s.Authenticate(basic("api", tok), client); err == nil {
+		t.Fatal("key revoked elsewhere still accepted")
+	}
+}
+
+func TestHtpasswdCompatibility(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "htpasswd")
+	// Written by Apache's htpasswd -B (password "secret123") and by Verdaccio (with its trailing field).
+	os.WriteFile(p, []byte("# users\nbob:$2y$05$2w9LZ/mB4JfVpRLeY4OBEOJc5l4cRaPf6oZAcQYnVkI5Fw9ktUEo.\ncarol:$2y$05$2w9LZ/mB4JfVpRLeY4OBEOJc5l4cRaPf6oZAcQYnVkI5Fw9ktUEo.:autocreated 2024-01-01\n"), 0o600)
+	u, err := OpenUsers(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := u.List(); len(got) != 2 {
+		t.Fatalf("users %v", got)
+	}
+	// Apache writes the $2y$ variant; it must verify, not only parse.
+	h, _ := bcrypt.GenerateFromPassword([]byte("secret123"), 4)
+	y := strings.Replace(string(h), "$2a$", "$2y$", 1)
+	os.WriteFile(p, []byte("erin:"+y+"\n"), 0o600)
+	if err := u.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if !u.Verify("erin", "secret123") || u.Verify("erin", "secret124") {
+		t.Error("$2y$ hash does not verify")
+	}
+	os.WriteFile(p, []byte("dave:{SHA}abc\n"), 0o600)
+	if _, err := OpenUsers(p); err == nil || !strings.Contains(err.Error(), ":1:") {
+		t.Errorf("non-bcrypt hash: %v", err)
+	}
+}

@@ -1,0 +1,247 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a Service.
+type Options struct {
+	UsersFile   string
+	TokensFile  string
+	Groups      map[string][]string // group -> members
+	AllowSignup bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service authenticates requests and manages credentials.
+type Service struct {
+	Users       *Users
+	Tokens      *Tokens
+	groups      map[string][]string // user -> groups
+	allowSignup bool
+	now         func() time.Time
+
+	throttle *throttle
+	// verified remembers password checks that passed, so a client sending
+	// Basic credentials on every request pays bcrypt once, not 400 times
+	// per install. Keyed by a hash of name and password; entries expire.
+	verifiedMu sync.Mutex
+	verified   map[[32]byte]time.Time
+	// bcrypt is CPU-heavy: a bounded number run at once.
+	bcryptSem chan struct{}
+}
+
+// verifiedTTL bounds how long a changed password may keep working for a
+// client that already used it.
+const verifiedTTL = time.Minute
+
+// New opens the user and token files.
+func New(o Options) (*Service, error) {
+	users, err := OpenUsers(o.UsersFile)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := OpenTokens(o.TokensFile)
+	if err != nil {
+		return nil, err
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &Service{
+		Users: users, Tokens: tokens, groups: map[string][]string{}, allowSignup: o.AllowSignup, now: now,
+		throttle:  newThrottle(5, time.Minute),
+		verified:  map[[32]byte]time.Time{},
+		bcryptSem: make(chan struct{}, 2),
+	}
+	for g, members := range o.Groups {
+		for _, m := range members {
+			s.groups[m] = append(s.groups[m], g)
+		}
+	}
+	return s, nil
+}
+
+// Watch re-reads the user and token files every interval until ctx ends,
+// so the CLI's changes (a new user, a revoked key) reach a running server.
+func (s *Service) Watch(ctx context.Context, interval time.Duration, logErr func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, err := range []error{s.Users.Refresh(), s.Tokens.Refresh()} {
+				if err != nil && logErr != nil {
+					logErr(err)
+				}
+			}
+		}
+	}
+}
+
+// Authenticate reads an Authorization header value. An empty header is
+// anonymous (nil, nil). Accepted forms, as npm, yarn and pnpm send them:
+//
+//   - Bearer TOKEN: a token from npm login or npm token create, or an API key;
+//   - Basic base64(api:KEY): an API key, as ProGet's _auth;
+//   - Basic base64(user:password): a user's password (username + _password,
+//     yarn's npmAuthIdent), or a token in the password position.
+func (s *Service) Authenticate(header string, client netip.Addr) (*Principal, error) {
+	if header == "" {
+		return nil, nil
+	}
+	scheme, cred, _ := strings.Cut(header, " ")
+	cred = strings.TrimSpace(cred)
+	switch strings.ToLower(scheme) {
+	case "bearer":
+		return s.byToken(cred)
+	case "basic":
+		raw, err := base64.StdEncoding.DecodeString(cred)
+		if err != nil {
+			return nil, fmt.Errorf("%w: malformed Basic credentials", ErrBadCredentials)
+		}
+		name, password, ok := strings.Cut(string(raw), ":")
+		if !ok {
+			return nil, fmt.Errorf("%w: malformed Basic credentials", ErrBadCredentials)
+		}
+		if name == "api" || strings.HasPrefix(password, tokenPrefix) || strings.HasPrefix(password, apiKeyPrefix) {
+			return s.byToken(password)
+		}
+		return s.byPassword(name, password, client)
+	}
+	return nil, fmt.Errorf("%w: unsupported Authorization scheme", ErrBadCredentials)
+}
+
+func (s *Service) byToken(secret string) (*Principal, error) {
+	tk, ok := s.Tokens.Lookup(secret, s.now())
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown, expired or revoked token", ErrBadCredentials)
+	}
+	kind := KindToken
+	if tk.Kind == "api-key" {
+		kind = KindAPIKey
+	}
+	return &Principal{Name: tk.User, Groups: s.groups[tk.User], Kind: kind, ReadOnly: tk.ReadOnly, Feeds: tk.Feeds, TokenKey: tk.Key}, nil
+}
+
+func (s *Service) byPassword(name, password string, client netip.Addr) (*Principal, error) {
+	p := &Principal{Name: name, Groups: s.groups[name], Kind: KindPassword}
+	id := sha256.Sum256([]byte(name + "\x00" + password))
+	now := s.now()
+	s.verifiedMu.Lock()
+	exp, ok := s.verified[id]
+	s.verifiedMu.Unlock()
+	if ok && now.Before(exp) && s.Users.Exists(name) {
+		return p, nil
+	}
+	if err := s.CheckPassword(name, password, client); err != nil {
+		return nil, err
+	}
+	s.verifiedMu.Lock()
+	if len(s.verified) > 10000 { // bounded: drop everything rather than grow
+		clear(s.verified)
+	}
+	s.verified[id] = now.Add(verifiedTTL)
+	s.verifiedMu.Unlock()
+	return p, nil
+}
+
+// CheckPassword verifies a password with throttling: after repeated
+// failures for a user or from a client address, attempts are refused for
+// a while without being checked.
+func (s *Service) CheckPassword(name, password string, client netip.Addr) error {
+	now := s.now()
+	userKey, addrKey := "u:"+name, "a:"+client.String()
+	if s.throttle.blocked(userKey, now) || s.throttle.blocked(addrKey, now) {
+		return fmt.Errorf("%w: try again later", ErrThrottled)
+	}
+	s.bcryptSem <- struct{}{}
+	ok := s.Users.Verify(name, password)
+	<-s.bcryptSem
+	if !ok {
+		s.throttle.fail(userKey, now)
+		s.throttle.fail(addrKey, now)
+		return fmt.Errorf("%w: bad user name or password", ErrBadCredentials)
+	}
+	s.throttle.reset(userKey)
+	return nil
+}
+
+// Login is npm login and npm adduser (the CouchDB flow): it checks the
+// password, or creates the user when sign-up is allowed, and returns a new
+// token for the user.
+func (s *Service) Login(name, password string, client netip.Addr) (string, error) {
+	if !s.Users.Exists(name) {
+		if !s.allowSignup {
+			// The same answer as a bad password: no user enumeration.
+			s.CheckPassword(name, password, client)
+			return "", fmt.Errorf("%w: bad user name or password", ErrBadCredentials)
+		}
+		if err := s.Users.Set(name, password); err != nil {
+			return "", err
+		}
+	} else if err := s.CheckPassword(name, password, client); err != nil {
+		return "", err
+	}
+	secret, _, err := s.Tokens.Create(NewToken{User: name, Name: "npm login"}, s.now())
+	return secret, err
+}
+
+// throttle counts failures per key in a fixed window.
+type throttle struct {
+	mu     sync.Mutex
+	limit  int
+	window time.Duration
+	fails  map[string]*window
+}
+
+type window struct {
+	start time.Time
+	n     int
+}
+
+func newThrottle(limit int, d time.Duration) *throttle {
+	return &throttle{limit: limit, window: d, fails: map[string]*window{}}
+}
+
+func (t *throttle) blocked(key string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w, ok := t.fails[key]
+	return ok && now.Sub(w.start) < t.window && w.n >= t.limit
+}
+
+func (t *throttle) fail(key string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.fails) > 100000 { // bounded under a spray of names
+		for k, w := range t.fails {
+			if now.Sub(w.start) >= t.window {
+				delete(t.fails, k)
+			}
+		}
+	}
+	w, ok := t.fails[key]
+	if !ok || now.Sub(w.start) >= t.window {
+		t.fails[key] = &window{start: now, n: 1}
+		return
+	}
+	w.n++
+}
+
+func (t *throttle) reset(key string) {
+	t.mu.Lock()
+	delete(t.fails, key)
+	t.mu.Unlock()
+}

@@ -1,0 +1,279 @@
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/sha512"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrNoToken is returned when revoking a key that does not exist.
+var ErrNoToken = errors.New("no such token")
+
+// Token is a stored token or API key. The secret itself is never stored:
+// Key is the hex sha512 of it (what npm token list shows as "key").
+type Token struct {
+	Key      string    `json:"key"`
+	Prefix   string    `json:"prefix"` // the secret's first characters, to recognise it in lists
+	User     string    `json:"user"`
+	Kind     string    `json:"kind"` // "token" or "api-key"
+	Name     string    `json:"name,omitempty"`
+	ReadOnly bool      `json:"readonly"`
+	Feeds    []string  `json:"feeds,omitempty"`
+	Created  time.Time `json:"created"`
+	Expires  time.Time `json:"expires,omitzero"`
+}
+
+// Expired reports whether the token is past its expiry.
+func (t *Token) Expired(now time.Time) bool {
+	return !t.Expires.IsZero() && !now.Before(t.Expires)
+}
+
+// Tokens is the store of tokens and API keys: one JSON file, written
+// atomically, re-read when another process (the CLI) changed it.
+type Tokens struct {
+	path  string
+	mu    sync.RWMutex
+	byKey map[string]*Token
+	mtime time.Time
+	size  int64
+}
+
+// Secret prefixes say what a secret is when it shows up somewhere it
+// should not (secret scanners can match them).
+const (
+	tokenPrefix  = "npmg_"
+	apiKeyPrefix = "npmgk_"
+)
+
+// OpenTokens reads the store; a missing file is an empty store.
+func OpenTokens(path string) (*Tokens, error) {
+	t := &Tokens{path: path, byKey: map[string]*Token{}}
+	return t, t.reload(true)
+}
+
+// Refresh re-reads the file if it changed.
+func (t *Tokens) Refresh() error { return t.reload(false) }
+
+func (t *Tokens) reload(force bool) error {
+	st, err := os.Stat(t.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.mu.Lock()
+		t.byKey, t.mtime, t.size = map[string]*Token{}, time.Time{}, 0
+		t.mu.Unlock()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	t.mu.RLock()
+	same := st.ModTime().Equal(t.mtime) && st.Size() == t.size
+	t.mu.RUnlock()
+	if same && !force {
+		return nil
+	}
+	data, err := os.ReadFile(t.path)
+	if err != nil {
+		return err
+	}
+	var list []*Token
+	if err := json.Unmarshal(data, &list); err != nil {
+		return fmt.Errorf("%s: %w", t.path, err)
+	}
+	byKey := make(map[string]*Token, len(list))
+	for _, tk := range list {
+		byKey[tk.Key] = tk
+	}
+	t.mu.Lock()
+	t.byKey, t.mtime, t.size = byKey, st.ModTime(), st.Size()
+	t.mu.Unlock()
+	return nil
+}
+
+// KeyOf is the stored key of a secret.
+func KeyOf(secret string) string {
+	sum := sha512.Sum512([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// Lookup finds the token for a secret. The secret is hashed and the hash
+// looked up, so no comparison runs over the secret itself.
+func (t *Tokens) Lookup(secret string, now time.Time) (*Token, bool) {
+	if !strings.HasPrefix(secret, tokenPrefix) && !strings.HasPrefix(secret, apiKeyPrefix) {
+		return nil, false
+	}
+	key := KeyOf(secret)
+	t.mu.RLock()
+	tk, ok := t.byKey[key]
+	t.mu.RUnlock()
+	if !ok || tk.Expired(now) {
+		return nil, false
+	}
+	return tk, true
+}
+
+// NewToken describes a token or key to create.
+type NewToken struct {
+	User     string
+	APIKey   bool
+	Name     string
+	ReadOnly bool
+	Feeds    []string
+	TTL      time.Duration // 0: never expires
+}
+
+// Create makes a new token and returns its secret, which is shown once.
+func (t *Tokens) Create(n NewToken, now time.Time) (string, *Token, error) {
+	prefix := tokenPrefix
+	kind := "token"
+	if n.APIKey {
+		prefix, kind = apiKeyPrefix, "api-key"
+	}
+	secret := prefix + rand.Text() + rand.Text()
+	tk := &Token{
+		Key: KeyOf(secret), Prefix: secret[:len(prefix)+4], User: n.User, Kind: kind, Name: n.Name,
+		ReadOnly: n.ReadOnly, Feeds: n.Feeds, Created: now.UTC().Truncate(time.Second),
+	}
+	if n.TTL > 0 {
+		tk.Expires = tk.Created.Add(n.TTL)
+	}
+	err := t.update(func(m map[string]*Token) error {
+		m[tk.Key] = tk
+		return nil
+	})
+	return secret, tk, err
+}
+
+// Revoke deletes a token by key (or by a unique key prefix of at least
+// 8 characters, as npm token revoke allows).
+func (t *Tokens) Revoke(key string) (*Token, error) {
+	var gone *Token
+	err := t.update(func(m map[string]*Token) error {
+		tk, err := findKey(m, key)
+		if err != nil {
+			return err
+		}
+		delete(m, tk.Key)
+		gone = tk
+		return nil
+	})
+	return gone, err
+}
+
+func findKey(m map[string]*Token, key string) (*Token, error) {
+	if tk, ok := m[key]; ok {
+		return tk, nil
+	}
+	if len(key) < 8 {
+		return nil, fmt.Errorf("%w: %q", ErrNoToken, key)
+	}
+	var found *Token
+	for k, tk := range m {
+		if strings.HasPrefix(k, key) {
+			if found != nil {
+				return nil, fmt.Errorf("%w: %q matches several tokens", ErrNoToken, key)
+			}
+			found = tk
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNoToken, key)
+	}
+	return found, nil
+}
+
+// List returns the tokens of a user ("" for all), oldest first.
+func (t *Tokens) List(user string) []*Token {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []*Token
+	for _, tk := range t.byKey {
+		if user == "" || tk.User == user {
+			out = append(out, tk)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Token) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	return out
+}
+
+func (t *Tokens) update(change func(map[string]*Token) error) error {
+	if err := t.reload(true); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := make(map[string]*Token, len(t.byKey)+1)
+	for k, v := range t.byKey {
+		m[k] = v
+	}
+	if err := change(m); err != nil {
+		return err
+	}
+	list := make([]*Token, 0, len(m))
+	for _, tk := range m {
+		list = append(list, tk)
+	}
+	slices.SortFunc(list, func(a, b *Token) int { return strings.Compare(a.Key, b.Key) })
+	data, err := json.MarshalIndent(list, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(t.path, data, 0o600); err != nil {
+		return err
+	}
+	t.byKey = m
+	if st, err := os.Stat(t.path); err == nil {
+		t.mtime, t.size = st.ModTime(), st.Size()
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data: temporary file in the same
+// directory, fsync, rename, directory fsync.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

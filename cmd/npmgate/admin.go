@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/npmgate/npmgate/auth"
+	"github.com/npmgate/npmgate/config"
+)
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// adminFlags are the flags every credential command takes to find the
+// data directory: the same --config and --data as serve.
+func adminFlags(name string, stderr io.Writer) (*flag.FlagSet, *serveFlags) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sf := &serveFlags{}
+	fs.StringVar(&sf.configFile, "config", os.Getenv("NPMGATE_CONFIG"), "configuration file [$NPMGATE_CONFIG]")
+	fs.StringVar(&sf.data, "data", os.Getenv("NPMGATE_DATA"), "data directory [$NPMGATE_DATA]")
+	return fs, sf
+}
+
+// parseInterleaved parses flags that may come after positional arguments
+// ("user add alice --data d"), which the flag package alone does not.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func openAuth(sf *serveFlags) (*auth.Service, *config.Config, error) {
+	cfg, err := loadConfig(sf)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := auth.New(auth.Options{UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(), Groups: cfg.Auth.Groups})
+	return s, cfg, err
+}
+
+// readPassword asks on a terminal without echo, or reads one line from a
+// pipe (for scripts: echo "$PW" | npmgate user add alice).
+func readPassword(stdin io.Reader, stderr io.Writer, prompt string) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		return string(b), err
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", errors.New("no password on standard input")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	const usage = "usage: npmgate user add|passwd|rm|list [NAME] [--config FILE] [--data DIR]"
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	fs, sf := adminFlags("user "+args[0], stderr)
+	pos, err := parseInterleaved(fs, args[1:])
+	if err != nil {
+		return 2
+	}
+	s, cfg, err := openAuth(sf)
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
+		return 1
+	}
+	needName := func() (string, bool) {
+		if len(pos) != 1 {
+			fmt.Fprintln(stderr, usage)
+			return "", false
+		}
+		return pos[0], true
+	}
+	switch args[0] {
+	case "add", "passwd":
+		name, ok := needName()
+		if !ok {
+			return 2
+		}
+		exists := s.Users.Exists(name)
+		if args[0] == "add" && exists {
+			fmt.Fprintf(stderr, "npmgate: user %q exists; use npmgate user passwd\n", name)
+			return 1
+		}
+		if args[0] == "passwd" && !exists {
+			fmt.Fprintf(stderr, "npmgate: no user %q\n", name)
+			return 1
+		}
+		pw, err := readPassword(stdin, stderr, "Password for "+name+": ")
+		if err == nil {
+			err = s.Users.Set(name, pw)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "npmgate:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "user %s saved in %s\n", name, cfg.UsersFile())
+	case "rm":
+		name, ok := needName()
+		if !ok {
+			return 2
+		}
+		if err := s.Users.Remove(name); err != nil {
+			fmt.Fprintln(stderr, "npmgate:", err)
+			return 1
+		}
+		// A removed user's tokens go with it.
+		for _, t := range s.Tokens.List(name) {
+			s.Tokens.Revoke(t.Key)
+		}
+		fmt.Fprintf(stdout, "user %s removed, and their tokens revoked\n", name)
+	case "list":
+		for _, u := range s.Users.List() {
+			fmt.Fprintln(stdout, u)
+		}
+	default:
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	return 0
+}
+
+// parseTTL reads 30d, 12h, 90m; "" is no expiry.
+func parseTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("--expires %q: use for example 30d, 12h", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--expires %q: use for example 30d, 12h", s)
+	}
+	return d, nil
+}
+
+func tokenCmd(args []string, stdout, stderr io.Writer, apiKey bool) int {
+	cmdName := "token"
+	usage := "usage: npmgate token create --user NAME [--read-only] [--feed F]... [--expires 30d] | token list [--user NAME] | token revoke KEY"
+	if apiKey {
+		cmdName = "apikey"
+		usage = "usage: npmgate apikey create --name NAME [--publish] [--feed F]... [--expires 90d] | apikey list | apikey revoke KEY"
+	}
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	fs, sf := adminFlags(cmdName+" "+args[0], stderr)
+	var user, expires string
+	var readOnly, publish bool
+	var feeds stringList
+	fs.StringVar(&user, "user", "", "the user the token acts as")
+	fs.StringVar(&user, "name", "", "the name the API key acts as (in logs, whoami and access lists)")
+	fs.BoolVar(&readOnly, "read-only", false, "the token can read but never publish")
+	fs.BoolVar(&publish, "publish", false, "the API key may publish (API keys are read-only without it)")
+	fs.Var(&feeds, "feed", "limit to this feed (repeatable)")
+	fs.StringVar(&expires, "expires", "", "lifetime, for example 30d or 12h (default: no expiry)")
+	pos, err := parseInterleaved(fs, args[1:])
+	if err != nil {
+		return 2
+	}
+	s, cfg, err := openAuth(sf)
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
+		return 1
+	}
+	kind := "token"
+	if apiKey {
+		kind = "api-key"
+	}
+	switch args[0] {
+	case "create":
+		ttl, err := parseTTL(expires)
+		if err != nil {
+			fmt.Fprintln(stderr, "npmgate:", err)
+			return 2
+		}
+		if err := auth.ValidateUserName(user); err != nil {
+			fmt.Fprintln(stderr, "npmgate:", err, "\n"+usage)
+			return 2
+		}
+		if !apiKey && !s.Users.Exists(user) {
+			fmt.Fprintf(stderr, "npmgate: no user %q (npmgate user add %s)\n", user, user)
+			return 1
+		}
+		for _, f := range feeds {
+			if cfg.Feeds[f] == nil {
+				fmt.Fprintf(stderr, "npmgate: no feed %q in the configuration\n", f)
+				return 1
+			}
+		}
+		ro := readOnly
+		if apiKey {
+			ro = !publish
+		}
+		secret, t, err := s.Tokens.Create(auth.NewToken{User: user, APIKey: apiKey, Name: "cli", ReadOnly: ro, Feeds: feeds, TTL: ttl}, time.Now())
+		if err != nil {
+			fmt.Fprintln(stderr, "npmgate:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, secret)
+		fmt.Fprintf(stderr, "%s %s for %s (key %s, read-only %v). It is shown only now.\n", kind, t.Prefix+"…", user, t.Key[:16], t.ReadOnly)
+	case "list":
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "KEY\tTOKEN\tUSER\tREAD-ONLY\tFEEDS\tCREATED\tEXPIRES")
+		for _, t := range s.Tokens.List(user) {
+			if t.Kind != kind {
+				continue
+			}
+			exp := "never"
+			if !t.Expires.IsZero() {
+				exp = t.Expires.Format(time.RFC3339)
+			}
+			fmt.Fprintf(w, "%s\t%s…\t%s\t%v\t%s\t%s\t%s\n", t.Key[:16], t.Prefix, t.User, t.ReadOnly, strings.Join(t.Feeds, ","), t.Created.Format(time.RFC3339), exp)
+		}
+		w.Flush()
+	case "revoke":
+		if len(pos) != 1 {
+			fmt.Fprintln(stderr, usage)
+			return 2
+		}
+		t, err := s.Tokens.Revoke(pos[0])
+		if err != nil {
+			fmt.Fprintln(stderr, "npmgate:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "revoked %s %s… of %s\n", kind, t.Prefix, t.User)
+	default:
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	return 0
+}

@@ -1,0 +1,240 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/npmgate/npmgate/auth"
+)
+
+// authenticate reads the request's credentials. No Authorization header is
+// anonymous (nil, nil).
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (*auth.Principal, error) {
+	h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+	if len(h) == 0 {
+		return nil, nil
+	}
+	return s.auth.Authenticate(string(h), clientAddr(ctx))
+}
+
+func clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	return a.Unmap()
+}
+
+// failAuth answers an authentication or authorization failure: 401 with a
+// WWW-Authenticate challenge (so npm asks for credentials), 403, or 429.
+func (s *Server) failAuth(ctx *fasthttp.RequestCtx, err error) {
+	switch {
+	case errors.Is(err, auth.ErrForbidden):
+		writeError(ctx, fasthttp.StatusForbidden, err.Error())
+	case errors.Is(err, auth.ErrThrottled):
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "60")
+		writeError(ctx, fasthttp.StatusTooManyRequests, err.Error())
+	default:
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Basic realm="npmgate"`)
+		writeError(ctx, fasthttp.StatusUnauthorized, err.Error())
+	}
+}
+
+// serveAPI answers the /-/ endpoints of a feed.
+func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *feed, api string, p *auth.Principal) {
+	method := string(ctx.Method())
+	switch {
+	case api == "/whoami" && method == "GET":
+		if p == nil {
+			s.failAuth(ctx, fmt.Errorf("%w: npm whoami needs credentials", auth.ErrUnauthenticated))
+			return
+		}
+		writeJSONValue(ctx, fasthttp.StatusOK, map[string]string{"username": p.Name})
+	case strings.HasPrefix(api, "/user/org.couchdb.user:"):
+		name, err := url.PathUnescape(strings.TrimPrefix(api, "/user/org.couchdb.user:"))
+		if err != nil || strings.Contains(name, "/") {
+			writeError(ctx, fasthttp.StatusBadRequest, "bad user name in path")
+			return
+		}
+		switch method {
+		case "PUT":
+			s.login(ctx, name)
+		case "GET":
+			if p == nil {
+				s.failAuth(ctx, fmt.Errorf("%w: looking up users needs credentials", auth.ErrUnauthenticated))
+				return
+			}
+			if !s.auth.Users.Exists(name) {
+				writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no user %q", name))
+				return
+			}
+			writeJSONValue(ctx, fasthttp.StatusOK, map[string]string{"_id": "org.couchdb.user:" + name, "name": name})
+		default:
+			writeError(ctx, fasthttp.StatusMethodNotAllowed, "use npm login")
+		}
+	case strings.HasPrefix(api, "/user/token/") && method == "DELETE":
+		s.logout(ctx, strings.TrimPrefix(api, "/user/token/"), p)
+	case api == "/v1/login" && method == "POST":
+		// No web login: any 4xx makes npm fall back to the username and
+		// password prompt of the legacy flow.
+		writeError(ctx, fasthttp.StatusNotFound, "web login is not available on this registry; npm falls back to the username and password prompt (npm login --auth-type=legacy)")
+	case api == "/npm/v1/tokens" && method == "GET":
+		s.listTokens(ctx, p)
+	case api == "/npm/v1/tokens" && method == "POST":
+		s.createToken(ctx, p)
+	case strings.HasPrefix(api, "/npm/v1/tokens/token/") && method == "DELETE":
+		s.revokeToken(ctx, strings.TrimPrefix(api, "/npm/v1/tokens/token/"), p)
+	default:
+		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("not found: %s /-%s", method, api))
+	}
+}
+
+func writeJSONValue(ctx *fasthttp.RequestCtx, status int, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(b.Bytes())
+}
+
+// login is npm login / npm adduser, the CouchDB flow: a PUT of
+// {name, password} answered with a token.
+func (s *Server) login(ctx *fasthttp.RequestCtx, name string) {
+	var body struct {
+		Name     string `json:"name"`
+		Password string `json:"password"`
+	}
+	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, "login body is not JSON: "+err.Error())
+		return
+	}
+	if body.Name != name {
+		writeError(ctx, fasthttp.StatusBadRequest, "the user name in the body differs from the one in the path")
+		return
+	}
+	token, err := s.auth.Login(name, body.Password, clientAddr(ctx))
+	if err != nil {
+		if errors.Is(err, auth.ErrBadCredentials) || errors.Is(err, auth.ErrThrottled) {
+			s.log.Info("login refused", "user", name, "reason", err)
+			s.failAuth(ctx, err)
+			return
+		}
+		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	s.log.Info("login", "user", name)
+	writeJSONValue(ctx, fasthttp.StatusCreated, map[string]any{"ok": true, "id": "org.couchdb.user:" + name, "token": token})
+}
+
+// logout is npm logout: it revokes the token it was sent with.
+func (s *Server) logout(ctx *fasthttp.RequestCtx, escaped string, p *auth.Principal) {
+	secret, err := url.PathUnescape(escaped)
+	if err != nil || p == nil {
+		s.failAuth(ctx, fmt.Errorf("%w: npm logout needs the token", auth.ErrUnauthenticated))
+		return
+	}
+	key := auth.KeyOf(secret)
+	if p.TokenKey != key {
+		writeError(ctx, fasthttp.StatusForbidden, "a token can only log itself out")
+		return
+	}
+	if _, err := s.auth.Tokens.Revoke(key); err != nil {
+		writeError(ctx, fasthttp.StatusNotFound, "no such token")
+		return
+	}
+	s.log.Info("logout", "user", p.Name)
+	writeJSONValue(ctx, fasthttp.StatusOK, map[string]bool{"ok": true})
+}
+
+// tokenJSON is a token as npm token list shows it.
+func tokenJSON(t *auth.Token, secret string) map[string]any {
+	token := t.Prefix + "…"
+	if secret != "" {
+		token = secret
+	}
+	created := t.Created.Format(time.RFC3339)
+	return map[string]any{
+		"token": token, "key": t.Key, "readonly": t.ReadOnly, "cidr_whitelist": nil,
+		"created": created, "updated": created,
+	}
+}
+
+func (s *Server) listTokens(ctx *fasthttp.RequestCtx, p *auth.Principal) {
+	if p == nil {
+		s.failAuth(ctx, fmt.Errorf("%w: listing tokens needs credentials", auth.ErrUnauthenticated))
+		return
+	}
+	objects := []map[string]any{}
+	for _, t := range s.auth.Tokens.List(p.Name) {
+		if t.Kind == "token" {
+			objects = append(objects, tokenJSON(t, ""))
+		}
+	}
+	writeJSONValue(ctx, fasthttp.StatusOK, map[string]any{"objects": objects, "total": len(objects), "urls": map[string]string{}})
+}
+
+// createToken is npm token create: the user's password is checked again.
+func (s *Server) createToken(ctx *fasthttp.RequestCtx, p *auth.Principal) {
+	if p == nil {
+		s.failAuth(ctx, fmt.Errorf("%w: creating tokens needs credentials", auth.ErrUnauthenticated))
+		return
+	}
+	if p.Kind == auth.KindAPIKey {
+		writeError(ctx, fasthttp.StatusForbidden, "an API key cannot create tokens")
+		return
+	}
+	var body struct {
+		Password string `json:"password"`
+		ReadOnly bool   `json:"readonly"`
+	}
+	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, "token request is not JSON")
+		return
+	}
+	if p.ReadOnly && !body.ReadOnly {
+		writeError(ctx, fasthttp.StatusForbidden, "a read-only token cannot create a token that publishes")
+		return
+	}
+	if err := s.auth.CheckPassword(p.Name, body.Password, clientAddr(ctx)); err != nil {
+		s.failAuth(ctx, err)
+		return
+	}
+	secret, t, err := s.auth.Tokens.Create(auth.NewToken{User: p.Name, Name: "npm token create", ReadOnly: body.ReadOnly, Feeds: p.Feeds}, time.Now())
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.log.Info("token created", "user", p.Name, "key", t.Key[:12], "readonly", t.ReadOnly)
+	writeJSONValue(ctx, fasthttp.StatusOK, tokenJSON(t, secret))
+}
+
+func (s *Server) revokeToken(ctx *fasthttp.RequestCtx, key string, p *auth.Principal) {
+	if p == nil {
+		s.failAuth(ctx, fmt.Errorf("%w: revoking tokens needs credentials", auth.ErrUnauthenticated))
+		return
+	}
+	owned := false
+	for _, t := range s.auth.Tokens.List(p.Name) {
+		if t.Key == key || (len(key) >= 8 && strings.HasPrefix(t.Key, key)) {
+			owned = true
+		}
+	}
+	if !owned {
+		writeError(ctx, fasthttp.StatusNotFound, "no such token of yours")
+		return
+	}
+	t, err := s.auth.Tokens.Revoke(key)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusNotFound, err.Error())
+		return
+	}
+	s.log.Info("token revoked", "user", p.Name, "key", t.Key[:12])
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
