@@ -81,6 +81,11 @@ func SnapshotKey(connector, name string) string {
 	return "snapshots/" + escape(connector) + "/" + escape(name) + ".json"
 }
 
+// LocalKey is where a feed keeps a package published to it.
+func LocalKey(feed, name string) string {
+	return "local/" + escape(feed) + "/" + escape(name) + ".json"
+}
+
 // escape makes a storage path from a name: lowercase letters, digits and
 // -._ stay, upper case becomes '!' and the lower case letter (so JSONStream
 // and jsonstream stay apart on case-insensitive disks), one '/' after a

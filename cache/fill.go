@@ -85,8 +85,13 @@ func (g *Fills) Fetch(ctx context.Context, key string, want Expect, src Source, 
 func (g *Fills) run(key string, fl *fill, want Expect, src Source, onDone func(error)) {
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
-	err := g.download(ctx, key, fl, want, src)
+	p, err := g.download(ctx, key, fl, want, src)
+	// The verdict and the removal of a failed file happen under one lock,
+	// so no reader ever finds a started fill whose file is already gone.
 	fl.mu.Lock()
+	if err != nil && p != nil {
+		p.Abort()
+	}
 	fl.done, fl.err, fl.started = true, err, true
 	fl.cond.Broadcast()
 	fl.mu.Unlock()
@@ -98,15 +103,17 @@ func (g *Fills) run(key string, fl *fill, want Expect, src Source, onDone func(e
 	}
 }
 
-func (g *Fills) download(ctx context.Context, key string, fl *fill, want Expect, src Source) error {
+// download copies src into a pending file and verifies it. On failure
+// the pending file is returned for run to discard under the fill's lock.
+func (g *Fills) download(ctx context.Context, key string, fl *fill, want Expect, src Source) (*Pending, error) {
 	body, size, err := src(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer body.Close()
 	p, err := g.disk.Create(key)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fl.mu.Lock()
 	fl.started, fl.size, fl.path = true, size, p.TmpKey()
@@ -120,8 +127,7 @@ func (g *Fills) download(ctx context.Context, key string, fl *fill, want Expect,
 		if n > 0 {
 			h.Write(buf[:n])
 			if _, err := p.Write(buf[:n]); err != nil {
-				p.Abort()
-				return err
+				return p, err
 			}
 			fl.mu.Lock()
 			fl.written += int64(n)
@@ -132,27 +138,24 @@ func (g *Fills) download(ctx context.Context, key string, fl *fill, want Expect,
 			break
 		}
 		if rerr != nil {
-			p.Abort()
-			return rerr
+			return p, rerr
 		}
 	}
 	if size >= 0 && fl.written != size {
-		p.Abort()
-		return fmt.Errorf("upstream sent %d bytes, announced %d", fl.written, size)
+		return p, fmt.Errorf("upstream sent %d bytes, announced %d", fl.written, size)
 	}
 	if !bytes.Equal(h.Sum(nil), want.Sum) {
-		p.Abort()
-		return ErrIntegrity
+		return p, ErrIntegrity
 	}
 	// Rename under the fill's lock, so a reader opening the file at the
 	// same moment finds it at one path or the other.
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
 	if err := p.Commit(); err != nil {
-		return err
+		return nil, err // Commit cleans up after itself
 	}
 	fl.path = key
-	return nil
+	return nil, nil
 }
 
 // reader waits until the source has answered, then opens the file.

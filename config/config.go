@@ -42,6 +42,7 @@ type Config struct {
 	Connectors            map[string]*Connector `yaml:"connectors"`
 	Feeds                 map[string]*Feed      `yaml:"feeds"`
 	Auth                  Auth                  `yaml:"auth"`
+	Publish               Publish               `yaml:"publish"`
 
 	// Parsed forms, filled by Validate.
 	TrustedPrefixes []netip.Prefix `yaml:"-"`
@@ -92,6 +93,20 @@ type Feed struct {
 	Default    bool     `yaml:"default"`
 	Connectors []string `yaml:"connectors"`
 	Access     Access   `yaml:"access"`
+	// OwnedScopes are scopes ("@acme") whose names are never requested
+	// from any connector: only local packages exist there.
+	OwnedScopes []string `yaml:"owned_scopes"`
+	// Merge lists names ("name", "@scope/*", "prefix*") whose local and
+	// connector versions are mixed, local versions winning a clash. Any
+	// other name with local versions is local-only.
+	Merge []string `yaml:"merge"`
+}
+
+// Publish sets limits on npm publish.
+type Publish struct {
+	// MaxSize bounds one package tarball; the request body may be a third
+	// larger (base64).
+	MaxSize Size `yaml:"max_size"`
 }
 
 // Access lists who may read a feed and who may publish to it. Entries are
@@ -244,7 +259,10 @@ func yamlError(file string, err error) error {
 	return &Error{File: file, Msg: msg}
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+var (
+	nameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+	scopeRE = regexp.MustCompile(`^@[a-z0-9-~][a-z0-9-._~]*$`)
+)
 
 func (c *Config) validate(root *yaml.Node) error {
 	at := func(msg string, path ...string) error {
@@ -280,6 +298,9 @@ func (c *Config) validate(root *yaml.Node) error {
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		c.TrustedPrefixes = append(c.TrustedPrefixes, p)
+	}
+	if c.Publish.MaxSize == 0 {
+		c.Publish.MaxSize = 64 << 20
 	}
 	if c.Cache.Memory == 0 {
 		c.Cache.Memory = 64 << 20
@@ -378,6 +399,16 @@ func (c *Config) validate(root *yaml.Node) error {
 		}
 		if _, err := auth.CompileRule(f.Access.Publish); err != nil {
 			return at(fmt.Sprintf("feeds.%s.access.publish: %v", name, err), "feeds", name, "access", "publish")
+		}
+		for i, sc := range f.OwnedScopes {
+			if !scopeRE.MatchString(sc) {
+				return at(fmt.Sprintf("feeds.%s.owned_scopes[%d]: %q is not a scope like @acme", name, i, sc), "feeds", name, "owned_scopes")
+			}
+		}
+		for i, m := range f.Merge {
+			if m == "" || strings.Count(m, "*") > 1 || (strings.Contains(m, "*") && !strings.HasSuffix(m, "*")) {
+				return at(fmt.Sprintf("feeds.%s.merge[%d]: %q: use a name, @scope/* or prefix*", name, i, m), "feeds", name, "merge")
+			}
 		}
 		seen := map[string]bool{}
 		for _, cn := range f.Connectors {

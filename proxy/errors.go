@@ -25,6 +25,8 @@ func statusOf(err error) int {
 		return fasthttp.StatusBadRequest
 	case errors.Is(err, errNotFound), errors.Is(err, errVersionNotFound):
 		return fasthttp.StatusNotFound
+	case errors.Is(err, context.Canceled):
+		return fasthttp.StatusServiceUnavailable
 	case errors.Is(err, upstream.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return fasthttp.StatusGatewayTimeout
 	case errors.Is(err, upstream.ErrUnreachable), errors.Is(err, upstream.ErrBadResponse),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -20,10 +21,16 @@ import (
 
 // feed is one served registry and the connectors it reads through.
 type feed struct {
-	name       string
-	s          *Server
-	access     *auth.FeedAccess
-	connectors []*connector
+	name        string
+	s           *Server
+	access      *auth.FeedAccess
+	connectors  []*connector
+	ownedScopes []string
+	mergeNames  []string
+	// gens holds a generation per package that was written locally; it
+	// is part of rendered documents' keys (see invalidate).
+	gens  sync.Map
+	locks locks
 }
 
 type connector struct {
@@ -124,29 +131,49 @@ type connResult struct {
 	expires  time.Time
 }
 
-// fetch loads every connector's document (from its snapshot when fresh,
-// else upstream), merges them in priority order and stores the index.
-// offline reads snapshots only, never upstream.
+// fetch loads the package's local document and every connector's
+// document (from its snapshot when fresh, else upstream), merges them in
+// priority order (local first) and stores the index. A name with local
+// versions, or in an owned scope, is local-only: no connector is asked,
+// not even for a 404. offline reads snapshots only, never upstream.
 func (f *feed) fetch(ctx context.Context, name string, offline bool) (*loaded, error) {
-	results := make([]connResult, len(f.connectors))
-	done := make(chan struct{}, len(f.connectors))
-	for i, c := range f.connectors {
+	local, err := f.readLocal(name)
+	if err != nil {
+		return nil, err
+	}
+	conns := f.connectors
+	if f.ownedScope(name) || (local != nil && !f.merged(name)) {
+		conns = nil
+	}
+	results := make([]connResult, len(conns))
+	done := make(chan struct{}, len(conns))
+	for i, c := range conns {
 		go func() {
 			results[i] = f.fetchOne(ctx, c, i, name, offline)
 			done <- struct{}{}
 		}()
 	}
-	for range f.connectors {
+	for range conns {
 		<-done
 	}
 	now := time.Now()
 	ix := &pkgIndex{loaded: now}
 	expires := now.Add(f.s.cfg.Cache.MaxAge.D())
-	docs := make([]*npm.Packument, len(results))
+	docs := make([]*npm.Packument, 0, len(results)+1)
 	var firstErr error
 	found := false
 	h := xxhash.New()
-	for i, r := range results {
+	if local != nil && local.Packument != nil && len(local.Packument.Versions) > 0 {
+		doc, raw, err := local.parsed()
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, doc)
+		found = true
+		h.Write(strconv.AppendUint(nil, xxhash.Sum64(raw), 16))
+		h.WriteString(";")
+	}
+	for _, r := range results {
 		switch {
 		case r.err != nil:
 			firstErr = cmpErr(firstErr, r.err)
@@ -155,7 +182,7 @@ func (f *feed) fetch(ctx context.Context, name string, offline bool) (*loaded, e
 			h.WriteString("404;")
 		default:
 			found = true
-			docs[i] = r.doc
+			docs = append(docs, r.doc)
 			ix.stale = ix.stale || r.stale
 			if r.expires.Before(expires) {
 				expires = r.expires
@@ -171,7 +198,7 @@ func (f *feed) fetch(ctx context.Context, name string, offline bool) (*loaded, e
 		}
 		ix.notFound = true
 		ix.expires = now.Add(f.s.cfg.Cache.NotFoundTTL.D())
-		f.s.mem.Set(f.pkgKey(name), &cache.Item{Expires: now.Add(f.s.cfg.Cache.NotFoundTTL.D()), Value: ix}, 64)
+		f.s.mem.Set(f.pkgKey(name), &cache.Item{Expires: ix.expires, Value: ix}, 64)
 		return &loaded{ix: ix}, nil
 	}
 	doc := npm.Merge(docs)
@@ -285,13 +312,18 @@ type docResult struct {
 }
 
 // docKey keys a rendered document: feed, public base URL (which appears in
-// every tarball URL) and representation never mix.
+// every tarball URL), representation and the package's local generation
+// never mix.
 func (f *feed) docKey(base, name string, abbreviated bool) string {
 	v := "full"
 	if abbreviated {
 		v = "abbr"
 	}
-	return "d\x00" + f.name + "\x00" + base + "\x00" + name + "\x00" + v
+	key := "d\x00" + f.name + "\x00" + base + "\x00" + name + "\x00" + v
+	if g := f.generation(name); g > 0 {
+		key += "\x00" + strconv.FormatUint(g, 10)
+	}
+	return key
 }
 
 // document returns the rendered document, from the memory tier when fresh.

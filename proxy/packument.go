@@ -27,7 +27,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 		return
 	}
 	abbreviated := wantsAbbreviated(ctx)
-	it, result, err := f.document(ctx, base, r.Name, abbreviated)
+	it, result, err := f.document(detached, base, r.Name, abbreviated)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -65,12 +65,12 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, 
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	ld, err := f.load(ctx, r.Name)
+	ld, err := f.load(detached, r.Name)
 	if err == nil && ld.ix.notFound {
 		err = fmt.Errorf("%w: package %q is not in feed %q or its connectors", errNotFound, r.Name, f.name)
 	}
 	if err == nil && ld.doc == nil {
-		ld, err = f.fetch(ctx, r.Name, true)
+		ld, err = f.fetch(detached, r.Name, true)
 	}
 	if err != nil {
 		s.fail(ctx, err)
@@ -125,4 +125,34 @@ func trimWeak(t string) string {
 func setResult(ctx *fasthttp.RequestCtx, result string) {
 	ctx.Response.Header.Set(headerCache, result)
 	ctx.SetUserValue(headerCache, result)
+}
+
+// serveWriteDocument answers GET /{name}?write=true, which npm sends
+// before unpublish and deprecate: the current full document with its _rev,
+// never from a cache, and for local packages only their local versions.
+func (s *Server) serveWriteDocument(ctx *fasthttp.RequestCtx, f *feed, prefix string, r Route) {
+	base, err := s.baseURL(ctx, prefix)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	d, err := f.readLocal(r.Name)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	if d == nil || d.Packument == nil || len(d.Packument.Versions) == 0 {
+		s.servePackument(ctx, f, prefix, r)
+		return
+	}
+	doc, _, err := d.parsed()
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	var buf bytes.Buffer
+	doc.Render(&buf, base, false)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-cache")
+	ctx.SetBody(buf.Bytes())
 }

@@ -583,8 +583,8 @@ func TestErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 405 {
-		t.Errorf("PUT on a read-only feed: %d, want 405", resp.StatusCode)
+	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" {
+		t.Errorf("anonymous PUT: %d, want 401 with a challenge", resp.StatusCode)
 	}
 }
 

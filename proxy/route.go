@@ -13,12 +13,14 @@ type Kind int
 
 // Route kinds.
 const (
-	KindNotFound  Kind = iota
-	KindPackument      // GET /{name}
-	KindVersion        // GET /{name}/{version-or-tag}
-	KindTarball        // GET /{name}/-/{file}
-	KindPing           // GET /-/ping
-	KindAPI            // anything else under /-/
+	KindNotFound   Kind = iota
+	KindPackument       // GET /{name}
+	KindVersion         // GET /{name}/{version-or-tag}
+	KindTarball         // GET /{name}/-/{file}
+	KindPing            // GET /-/ping
+	KindAPI             // anything else under /-/
+	KindRev             // /{name}/-rev/{rev}: unpublish and metadata writes
+	KindTarballRev      // /{name}/-/{file}/-rev/{rev}: tarball delete
 )
 
 // Route is a parsed request path within a feed.
@@ -26,7 +28,8 @@ type Route struct {
 	Kind    Kind
 	Name    string // package name, "@scope/name" for scoped packages
 	Version string // version or dist-tag, for KindVersion
-	File    string // tarball file name, for KindTarball
+	File    string // tarball file name, for KindTarball and KindTarballRev
+	Rev     string // document revision, for KindRev and KindTarballRev
 	API     string // the path under /-/, for KindPing and KindAPI
 }
 
@@ -93,13 +96,39 @@ func ParsePath(raw string) (Route, error) {
 			return Route{}, fmt.Errorf("%w: %v", errBadPath, err)
 		}
 		return Route{Kind: KindVersion, Name: name, Version: tail[0]}, nil
-	case len(tail) == 2 && tail[0] == "-":
+	case len(tail) == 2 && tail[0] == "-rev":
+		if err := validateRev(tail[1]); err != nil {
+			return Route{}, err
+		}
+		return Route{Kind: KindRev, Name: name, Rev: tail[1]}, nil
+	case (len(tail) == 2 || len(tail) == 4) && tail[0] == "-":
 		if err := npm.ValidateTarballFile(tail[1]); err != nil {
 			return Route{}, fmt.Errorf("%w: %v", errBadPath, err)
 		}
-		return Route{Kind: KindTarball, Name: name, File: tail[1]}, nil
+		if len(tail) == 2 {
+			return Route{Kind: KindTarball, Name: name, File: tail[1]}, nil
+		}
+		if tail[2] != "-rev" {
+			break
+		}
+		if err := validateRev(tail[3]); err != nil {
+			return Route{}, err
+		}
+		return Route{Kind: KindTarballRev, Name: name, File: tail[1], Rev: tail[3]}, nil
 	}
 	return Route{Kind: KindNotFound, Name: name}, nil
+}
+
+func validateRev(rev string) error {
+	if rev == "" || len(rev) > 128 {
+		return fmt.Errorf("%w: bad revision", errBadPath)
+	}
+	for i := 0; i < len(rev); i++ {
+		if c := rev[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return fmt.Errorf("%w: bad revision", errBadPath)
+		}
+	}
+	return nil
 }
 
 // unescapeSegment decodes %XX escapes once. '+' stays '+' (it is a path,

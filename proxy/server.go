@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -24,6 +25,12 @@ import (
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/proxy/upstream"
 )
+
+// detached is what handlers wait on, rather than the fasthttp RequestCtx:
+// its Done fires as soon as a graceful shutdown starts, which would fail the
+// very requests shutdown lets finish. Every wait is bounded by the deadline
+// of the work it waits for (see shared).
+var detached = context.Background()
 
 // Version is npmgate's version, set by the build.
 var Version = "dev"
@@ -93,7 +100,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.fills = cache.NewFills(disk, max(tarballTimeout, time.Minute))
 	for name, fc := range cfg.Feeds {
-		f := &feed{name: name, s: s, access: &auth.FeedAccess{Feed: name}}
+		f := &feed{name: name, s: s, access: &auth.FeedAccess{Feed: name}, ownedScopes: fc.OwnedScopes, mergeNames: fc.Merge}
 		f.access.Read, _ = auth.CompileRule(fc.Access.Read) // validated with the config
 		f.access.Publish, _ = auth.CompileRule(fc.Access.Publish)
 		for _, cn := range fc.Connectors {
@@ -105,13 +112,17 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		}
 	}
 	s.http = &fasthttp.Server{
-		Handler:               s.Handle,
-		Name:                  "npmgate",
-		ReadBufferSize:        16 << 10,
-		ReadTimeout:           2 * time.Minute,
-		WriteTimeout:          10 * time.Minute,
-		IdleTimeout:           2 * time.Minute,
-		MaxRequestBodySize:    1 << 20,
+		Handler:            s.Handle,
+		Name:               "npmgate",
+		ReadBufferSize:     16 << 10,
+		ReadTimeout:        2 * time.Minute,
+		WriteTimeout:       10 * time.Minute,
+		IdleTimeout:        2 * time.Minute,
+		MaxRequestBodySize: int(cfg.Publish.MaxSize)/3*4 + 4<<20, // base64 of the largest tarball, and the document
+		ErrorHandler:       requestError,
+		// A larger body reaches the handler as a stream, which dispatch
+		// drains and answers with a 413 npm can print.
+		StreamRequestBody:     true,
 		NoDefaultContentType:  true,
 		NoDefaultServerHeader: false,
 		CloseOnShutdown:       true,
@@ -153,6 +164,9 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsGet() && !ctx.IsHead() && !s.readBody(ctx) {
+		return
+	}
 	path := requestPath(ctx)
 	switch path {
 	case "/healthz":
@@ -182,7 +196,15 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if r.Kind == KindAPI {
+		if rest, ok := strings.CutPrefix(r.API, "/package/"); ok && strings.Contains(rest, "/dist-tags") {
+			s.serveDistTags(ctx, f, rest, p)
+			return
+		}
 		s.serveAPI(ctx, f, r.API, p)
+		return
+	}
+	if !ctx.IsGet() && !ctx.IsHead() && r.Kind != KindNotFound && r.Kind != KindVersion {
+		s.serveWrite(ctx, f, prefix, r, p)
 		return
 	}
 	// Packuments, versions and tarballs are all reads: a tarball is
@@ -197,11 +219,15 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		ctx.Response.Header.Set("Allow", "GET, HEAD")
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, fmt.Sprintf("%s is not supported here; this feed is read-only", ctx.Method()))
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, fmt.Sprintf("%s is not supported here", ctx.Method()))
 		return
 	}
 	switch r.Kind {
 	case KindPackument:
+		if ctx.QueryArgs().Has("write") {
+			s.serveWriteDocument(ctx, f, prefix, r)
+			return
+		}
 		s.servePackument(ctx, f, prefix, r)
 	case KindVersion:
 		s.serveVersion(ctx, f, prefix, r)
@@ -210,6 +236,49 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
 	default:
 		writeError(ctx, fasthttp.StatusNotFound, "not found: "+path)
 	}
+}
+
+// readBody reads a request body within the limit. The server streams
+// bodies so that an oversized one is answered here, in npm's shape,
+// rather than by a reset connection.
+func (s *Server) readBody(ctx *fasthttp.RequestCtx) bool {
+	if !ctx.Request.IsBodyStream() {
+		return true
+	}
+	limit := int64(s.http.MaxRequestBodySize)
+	if int64(ctx.Request.Header.ContentLength()) > limit {
+		tooLarge(ctx, limit)
+		return false
+	}
+	body, err := io.ReadAll(io.LimitReader(ctx.RequestBodyStream(), limit+1))
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, "cannot read the request body: "+err.Error())
+		return false
+	}
+	if int64(len(body)) > limit {
+		tooLarge(ctx, limit)
+		return false
+	}
+	ctx.Request.SetBodyRaw(body)
+	return true
+}
+
+// tooLarge answers a body over the limit. The client is still sending it:
+// reading (and dropping) a bounded amount lets it receive the answer
+// instead of a reset connection; past that the connection is closed.
+func tooLarge(ctx *fasthttp.RequestCtx, limit int64) {
+	io.Copy(io.Discard, io.LimitReader(ctx.RequestBodyStream(), 4*limit))
+	ctx.SetConnectionClose()
+	writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than this registry accepts (%d bytes; see publish.max_size)", limit))
+}
+
+// requestError answers requests fasthttp could not read, in npm's shape.
+func requestError(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "the request body is larger than this registry accepts (publish.max_size)")
+		return
+	}
+	writeError(ctx, fasthttp.StatusBadRequest, "cannot read the request: "+err.Error())
 }
 
 // requestPath is the raw (still percent-encoded) path of the request,

@@ -24,7 +24,7 @@ var newHash = map[string]func() hash.Hash{
 // streamed from the connector to the client and to disk at once, and only
 // stored once it matches the packument's integrity.
 func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
-	ref, err := f.tarball(ctx, r.Name, r.File)
+	ref, err := f.tarball(detached, r.Name, r.File)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -35,6 +35,15 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && etagMatch(inm, etag) {
 		h.Set(fasthttp.HeaderETag, etag)
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		return
+	}
+	if ref.source == sourceLocal {
+		body, size, err := s.disk.Open(key)
+		if err != nil {
+			s.fail(ctx, fmt.Errorf("stored tarball of a local package is missing: %w", err))
+			return
+		}
+		s.sendTarball(ctx, body, size, etag, cacheHit)
 		return
 	}
 	c := f.connectors[ref.source]
@@ -58,6 +67,11 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 	if _, isFile := body.(interface{ Fd() uintptr }); isFile {
 		result = cacheHit
 	}
+	s.sendTarball(ctx, body, size, etag, result)
+}
+
+func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size int64, etag, result string) {
+	h := &ctx.Response.Header
 	setResult(ctx, result)
 	h.SetContentType("application/octet-stream")
 	h.Set(fasthttp.HeaderCacheControl, "public, max-age=31536000, immutable")

@@ -134,3 +134,22 @@ func ValidateTarballFile(s string) error {
 	}
 	return nil
 }
+
+// ValidateNewName applies npm's rules for new packages on top of
+// ValidateName: lower case only, and none of the legacy characters
+// ~ ! * ' ( ).
+func ValidateNewName(name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			return fmt.Errorf("%w: new package names must be lower case", ErrInvalidName)
+		case c == '~' || c == '!' || c == '*' || c == '\'' || c == '(' || c == ')':
+			return fmt.Errorf("%w: new package names cannot contain %q", ErrInvalidName, c)
+		}
+	}
+	return nil
+}

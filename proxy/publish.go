@@ -1,0 +1,586 @@
+package proxy
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha1"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/valyala/fasthttp"
+
+	"github.com/npmgate/npmgate/auth"
+	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/proxy/npm"
+)
+
+// publishBody is what npm, yarn and pnpm PUT to /{name}: a publish when
+// it carries a tarball attachment, else a metadata change (deprecate,
+// owner, star, and the document PUT of unpublish).
+type publishBody struct {
+	ID          string                     `json:"_id"`
+	Name        string                     `json:"name"`
+	Rev         string                     `json:"_rev"`
+	DistTags    map[string]string          `json:"dist-tags"`
+	Versions    map[string]json.RawMessage `json:"versions"`
+	Attachments map[string]attachment      `json:"_attachments"`
+	Maintainers []maintainer               `json:"maintainers"`
+}
+
+type attachment struct {
+	ContentType string `json:"content_type"`
+	Data        string `json:"data"`
+	Length      int64  `json:"length"`
+}
+
+// errPublish is a publish refused for what it contains (400).
+type publishError struct {
+	status int
+	msg    string
+}
+
+func (e *publishError) Error() string { return e.msg }
+
+func refuse(status int, format string, args ...any) error {
+	return &publishError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// serveWrite dispatches the writes of a package.
+func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed, prefix string, r Route, p *auth.Principal) {
+	if err := f.access.Check(p, auth.Publish); err != nil {
+		s.failAuth(ctx, err)
+		return
+	}
+	var err error
+	switch {
+	case ctx.IsPut() && (r.Kind == KindPackument || r.Kind == KindRev):
+		err = s.put(ctx, f, r, p)
+	case ctx.IsDelete() && r.Kind == KindRev:
+		err = f.update(r.Name, r.Rev, func(d *localDoc) error {
+			for v := range d.Packument.Versions {
+				d.unpublish(v)
+			}
+			return nil
+		})
+		if err == nil {
+			s.log.Info("unpublished package", "feed", f.name, "package", r.Name, "user", p.Name)
+		}
+	case ctx.IsDelete() && r.Kind == KindTarballRev:
+		// npm removed the version with the document PUT before; a version
+		// still present is removed here, as its tarball goes.
+		err = f.update(r.Name, "", func(d *localDoc) error {
+			for v := range d.Packument.Versions {
+				if npm.UnscopedName(r.Name)+"-"+v+".tgz" == r.File {
+					d.unpublish(v)
+				}
+			}
+			return nil
+		})
+	default:
+		ctx.Response.Header.Set("Allow", "GET, HEAD, PUT, DELETE")
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, fmt.Sprintf("%s is not supported here", ctx.Method()))
+		return
+	}
+	if err != nil {
+		s.failWrite(ctx, err)
+		return
+	}
+	writeJSONValue(ctx, fasthttp.StatusOK, map[string]bool{"ok": true})
+}
+
+func (s *Server) failWrite(ctx *fasthttp.RequestCtx, err error) {
+	var pe *publishError
+	if errors.As(err, &pe) {
+		writeError(ctx, pe.status, pe.msg)
+		return
+	}
+	s.fail(ctx, err)
+}
+
+func (s *Server) put(ctx *fasthttp.RequestCtx, f *feed, r Route, p *auth.Principal) error {
+	var body publishBody
+	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
+		return refuse(400, "the request body is not a JSON package document: %v", err)
+	}
+	if body.Name != r.Name || (body.ID != "" && body.ID != r.Name) {
+		return refuse(400, "the name in the document (%q) is not the name in the URL (%q)", body.Name, r.Name)
+	}
+	for key, a := range body.Attachments {
+		if strings.HasSuffix(key, ".tgz") && a.Data != "" {
+			if r.Kind == KindRev {
+				return refuse(400, "a publish is a PUT to /%s, not to a revision", r.Name)
+			}
+			return s.publish(ctx, f, &body, p)
+		}
+	}
+	rev := r.Rev
+	return f.update(r.Name, rev, func(d *localDoc) error { return d.applyMetadata(&body, r.Kind == KindRev) })
+}
+
+// publish validates and stores a new version.
+func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p *auth.Principal) error {
+	name := body.Name
+	if err := npm.ValidateNewName(name); err != nil {
+		return refuse(400, "%v", err)
+	}
+	if len(body.Versions) != 1 {
+		return refuse(400, "a publish carries exactly one version, not %d", len(body.Versions))
+	}
+	tgz := 0
+	for key := range body.Attachments {
+		if strings.HasSuffix(key, ".tgz") {
+			tgz++
+		}
+	}
+	if tgz != 1 {
+		return refuse(400, "a publish carries exactly one tarball attachment, not %d", tgz)
+	}
+	var version string
+	var raw json.RawMessage
+	for version, raw = range body.Versions {
+	}
+	if len(version) > 256 {
+		return refuse(400, "version too long")
+	}
+	sv, err := semver.StrictNewVersion(version)
+	if err != nil {
+		return refuse(400, "%q is not a valid semver version: %v", version, err)
+	}
+	file := npm.UnscopedName(name) + "-" + version + ".tgz"
+	att, ok := body.Attachments[name+"-"+version+".tgz"]
+	if !ok {
+		att, ok = body.Attachments[file]
+	}
+	if !ok {
+		return refuse(400, "the attachment must be named %s-%s.tgz", name, version)
+	}
+	for tag := range body.DistTags {
+		if err := validateTag(tag); err != nil {
+			return err
+		}
+		if body.DistTags[tag] != version {
+			return refuse(400, "dist-tag %q points at %s, not at the version being published (%s)", tag, body.DistTags[tag], version)
+		}
+	}
+	maxSize := int64(s.cfg.Publish.MaxSize)
+	if int64(base64.StdEncoding.DecodedLen(len(att.Data))) > maxSize+3 {
+		return refuse(413, "the tarball is larger than this registry's limit of %d bytes (publish.max_size)", maxSize)
+	}
+	data, err := base64.StdEncoding.DecodeString(att.Data)
+	if err != nil {
+		return refuse(400, "the attachment is not valid base64")
+	}
+	if int64(len(data)) > maxSize {
+		return refuse(413, "the tarball is larger than this registry's limit of %d bytes (publish.max_size)", maxSize)
+	}
+	if att.Length != 0 && att.Length != int64(len(data)) {
+		return refuse(400, "the attachment is %d bytes, its length says %d", len(data), att.Length)
+	}
+	var v map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return refuse(400, "version %s is not a JSON object", version)
+	}
+	if n := jsonString(v["name"]); n != name {
+		return refuse(400, "versions[%s].name is %q, not %q", version, n, name)
+	}
+	if vv := jsonString(v["version"]); vv != version {
+		return refuse(400, "versions[%s].version is %q", version, vv)
+	}
+	sum512 := sha512.Sum512(data)
+	sum1 := sha1.Sum(data)
+	integrity := "sha512-" + base64.StdEncoding.EncodeToString(sum512[:])
+	var dist map[string]json.RawMessage
+	if err := json.Unmarshal(v["dist"], &dist); err != nil {
+		dist = map[string]json.RawMessage{}
+	}
+	if claimed := jsonString(dist["integrity"]); claimed != "" {
+		d, err := npm.ParseDigest(npm.Dist{Integrity: claimed})
+		if err != nil || d.Algo != "sha512" || !bytes.Equal(d.Sum, sum512[:]) {
+			return refuse(400, "integrity mismatch: dist.integrity does not match the attached tarball")
+		}
+	}
+	if claimed := jsonString(dist["shasum"]); claimed != "" && claimed != hex.EncodeToString(sum1[:]) {
+		return refuse(400, "integrity mismatch: dist.shasum does not match the attached tarball")
+	}
+	manifest, err := readManifest(data)
+	if err != nil {
+		return refuse(400, "the tarball cannot be read: %v", err)
+	}
+	if jsonString(manifest["name"]) != name || jsonString(manifest["version"]) != version {
+		return refuse(400, "the tarball's package.json is %s@%s, not %s@%s", jsonString(manifest["name"]), jsonString(manifest["version"]), name, version)
+	}
+	// What runs and what is installed comes from the tarball itself, so
+	// the document can never hide an install script or a dependency the
+	// bytes carry (manifest confusion).
+	for _, k := range []string{"scripts", "dependencies", "optionalDependencies", "peerDependencies", "bundleDependencies"} {
+		if m, ok := manifest[k]; ok {
+			v[k] = m
+		} else {
+			delete(v, k)
+		}
+	}
+
+	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	dist["integrity"] = mustJSON(integrity)
+	dist["shasum"] = mustJSON(hex.EncodeToString(sum1[:]))
+	dist["tarball"] = mustJSON("https://npmgate.invalid/" + name + "/-/" + file)
+	v["dist"] = mustJSON(dist)
+	v["_id"] = mustJSON(name + "@" + version)
+	v["_npmUser"] = mustJSON(maintainer{Name: p.Name})
+	readme := jsonString(v["readme"])
+	delete(v, "readme")
+	delete(v, "_attachments")
+	versionJSON := mustJSON(v)
+
+	unlock := f.locks.lock(name)
+	defer unlock()
+	d, err := f.readLocal(name)
+	if err != nil {
+		return err
+	}
+	if d == nil {
+		d = &localDoc{Published: map[string]string{}}
+	}
+	if d.Packument == nil {
+		d.Packument = &localPackument{ID: name, Name: name, DistTags: map[string]string{}, Time: map[string]string{"created": now}}
+	}
+	if _, taken := d.Published[version]; taken {
+		return refuse(409, "cannot publish over the previously published version %s@%s", name, version)
+	}
+	for existing := range d.Published {
+		if ev, err := semver.NewVersion(existing); err == nil && ev.Equal(sv) && ev.Metadata() == sv.Metadata() {
+			return refuse(409, "cannot publish over the previously published version %s@%s", name, existing)
+		}
+	}
+	// The tarball first: a crash now leaves an unreferenced file, never a
+	// document that points at missing bytes.
+	if err := s.storeTarball(data, sum512[:]); err != nil {
+		return err
+	}
+	lp := d.Packument
+	if lp.Versions == nil {
+		lp.Versions = map[string]json.RawMessage{}
+	}
+	lp.Versions[version] = versionJSON
+	lp.Time[version], lp.Time["modified"] = now, now
+	if _, ok := lp.Time["created"]; !ok {
+		lp.Time["created"] = now
+	}
+	tags := body.DistTags
+	if len(tags) == 0 {
+		tags = map[string]string{"latest": version}
+	}
+	maps.Copy(lp.DistTags, tags)
+	if lp.DistTags["latest"] == "" || lp.Versions[lp.DistTags["latest"]] == nil {
+		lp.DistTags["latest"] = version
+	}
+	if desc := jsonString(v["description"]); desc != "" && tags["latest"] == version {
+		lp.Description = desc
+	}
+	if readme != "" && tags["latest"] == version || lp.Readme == "" {
+		lp.Readme = readme
+	}
+	if len(lp.Maintainers) == 0 {
+		lp.Maintainers = []maintainer{{Name: p.Name}}
+	}
+	lp.Rev = nextRev(lp.Rev)
+	d.Published[version] = integrity
+	if err := f.writeLocal(name, d); err != nil {
+		return err
+	}
+	s.log.Info("published", "feed", f.name, "package", name, "version", version, "user", p.Name, "bytes", len(data))
+	return nil
+}
+
+func (s *Server) storeTarball(data, sum []byte) error {
+	key := cache.TarballKey("sha512", hex.EncodeToString(sum))
+	if _, _, err := s.disk.Stat(key); err == nil {
+		return nil // the same bytes are already stored
+	}
+	w, err := s.disk.Create(key)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Commit()
+}
+
+// readManifest reads package.json from a package tarball without
+// extracting anything, bounded so that a gzip bomb costs little.
+func readManifest(tgz []byte) (map[string]json.RawMessage, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(tgz))
+	if err != nil {
+		return nil, errors.New("not gzip")
+	}
+	const maxInflate = 512 << 20
+	tr := tar.NewReader(io.LimitReader(zr, maxInflate))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return nil, errors.New("no package.json in the first directory of the tarball")
+		}
+		clean := path.Clean(strings.TrimPrefix(h.Name, "./"))
+		dir, base := path.Split(clean)
+		if base != "package.json" || strings.Count(dir, "/") != 1 || h.Typeflag != tar.TypeReg {
+			continue
+		}
+		if h.Size > 4<<20 {
+			return nil, errors.New("package.json is larger than 4 MiB")
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, 4<<20))
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("package.json: %v", err)
+		}
+		return m, nil
+	}
+}
+
+// update applies a change to a local package under its lock. rev, when
+// given, must be the current revision (optimistic concurrency).
+func (f *feed) update(name, rev string, change func(*localDoc) error) error {
+	unlock := f.locks.lock(name)
+	defer unlock()
+	d, err := f.readLocal(name)
+	if err != nil {
+		return err
+	}
+	if d == nil || d.Packument == nil {
+		return refuse(404, "%s is not a package published to feed %q; only local packages can be changed", name, f.name)
+	}
+	if rev != "" && rev != d.Packument.Rev {
+		return refuse(409, "document revision %s is not the current one (%s); fetch it again", rev, d.Packument.Rev)
+	}
+	if err := change(d); err != nil {
+		return err
+	}
+	d.Packument.Rev = nextRev(d.Packument.Rev)
+	d.Packument.Time["modified"] = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	return f.writeLocal(name, d)
+}
+
+// unpublish removes a version; its place in Published stays, so it can
+// never be published again.
+func (d *localDoc) unpublish(v string) {
+	lp := d.Packument
+	delete(lp.Versions, v)
+	for tag, target := range lp.DistTags {
+		if target == v {
+			delete(lp.DistTags, tag)
+		}
+	}
+	if _, ok := lp.DistTags["latest"]; !ok {
+		if best := highest(slices.Collect(maps.Keys(lp.Versions))); best != "" {
+			lp.DistTags["latest"] = best
+		}
+	}
+}
+
+func highest(versions []string) string {
+	var best *semver.Version
+	bestRaw := ""
+	for _, v := range versions {
+		sv, err := semver.NewVersion(v)
+		if err != nil {
+			continue
+		}
+		if best == nil || (sv.Prerelease() == "") && (best.Prerelease() != "" || sv.GreaterThan(best)) ||
+			(sv.Prerelease() != "") == (best.Prerelease() != "") && sv.GreaterThan(best) {
+			best, bestRaw = sv, v
+		}
+	}
+	return bestRaw
+}
+
+// applyMetadata takes from a document PUT only what a client may change:
+// deprecation messages, dist-tags and maintainers. With a revision (the
+// unpublish flow), versions missing from the body are unpublished. dist
+// and integrity are never taken from the client.
+func (d *localDoc) applyMetadata(body *publishBody, replace bool) error {
+	lp := d.Packument
+	if body.Versions != nil {
+		for v, stored := range lp.Versions {
+			sent, ok := body.Versions[v]
+			if !ok {
+				if replace {
+					d.unpublish(v)
+				}
+				continue
+			}
+			var fields struct {
+				Deprecated *string `json:"deprecated"`
+			}
+			json.Unmarshal(sent, &fields)
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(stored, &m); err != nil {
+				return err
+			}
+			if fields.Deprecated != nil && *fields.Deprecated != "" {
+				m["deprecated"] = mustJSON(*fields.Deprecated)
+			} else {
+				delete(m, "deprecated")
+			}
+			lp.Versions[v] = mustJSON(m)
+		}
+	}
+	if body.DistTags != nil {
+		tags := map[string]string{}
+		for tag, v := range body.DistTags {
+			if err := validateTag(tag); err != nil {
+				return err
+			}
+			if _, ok := lp.Versions[v]; ok {
+				tags[tag] = v
+			}
+		}
+		if _, ok := tags["latest"]; !ok {
+			if best := highest(slices.Collect(maps.Keys(lp.Versions))); best != "" {
+				tags["latest"] = best
+			}
+		}
+		lp.DistTags = tags
+	}
+	if body.Maintainers != nil {
+		var ms []maintainer
+		for _, m := range body.Maintainers {
+			if m.Name != "" {
+				ms = append(ms, maintainer{Name: m.Name, Email: m.Email})
+			}
+		}
+		if len(ms) == 0 {
+			return refuse(400, "a package keeps at least one maintainer")
+		}
+		lp.Maintainers = ms
+	}
+	return nil
+}
+
+// validateTag refuses tag names npm itself refuses: empty, or a valid
+// semver range (a tag "1.x" would shadow the range).
+func validateTag(tag string) error {
+	if tag == "" || len(tag) > 128 || strings.ContainsAny(tag, "/\\ %") {
+		return refuse(400, "invalid dist-tag %q", tag)
+	}
+	if _, err := semver.NewConstraint(tag); err == nil {
+		return refuse(400, "dist-tag %q is a semver range; tags must not be", tag)
+	}
+	return nil
+}
+
+func jsonString(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+func mustJSON(v any) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic(err)
+	}
+	return bytes.TrimRight(b.Bytes(), "\n")
+}
+
+// serveDistTags answers /-/package/{name}/dist-tags[/{tag}].
+func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p *auth.Principal) {
+	escaped, tail, _ := strings.Cut(rest, "/dist-tags")
+	r, err := ParsePath("/" + escaped)
+	if err != nil || r.Kind != KindPackument || (tail != "" && !strings.HasPrefix(tail, "/")) {
+		writeError(ctx, fasthttp.StatusBadRequest, "expected /-/package/{name}/dist-tags[/{tag}]")
+		return
+	}
+	tag, err := unescapeSegment(strings.TrimPrefix(tail, "/"))
+	if tail == "" {
+		tag, err = "", nil
+	}
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, "bad tag")
+		return
+	}
+	if ctx.IsGet() && tag == "" {
+		if err := f.access.Check(p, auth.Read); err != nil {
+			s.failAuth(ctx, err)
+			return
+		}
+		ld, err := f.load(detached, r.Name)
+		if err == nil && !ld.ix.notFound && ld.doc == nil {
+			ld, err = f.fetch(detached, r.Name, true)
+		}
+		if err == nil && (ld.ix.notFound || ld.doc == nil) {
+			err = fmt.Errorf("%w: %s", errNotFound, r.Name)
+		}
+		if err != nil {
+			s.fail(ctx, err)
+			return
+		}
+		tags := map[string]string{}
+		for _, t := range ld.doc.DistTags {
+			tags[t.Name] = t.Version
+		}
+		writeJSONValue(ctx, fasthttp.StatusOK, tags)
+		return
+	}
+	if err := f.access.Check(p, auth.Publish); err != nil {
+		s.failAuth(ctx, err)
+		return
+	}
+	switch {
+	case ctx.IsPut() && tag != "":
+		var version string
+		if err := json.Unmarshal(ctx.PostBody(), &version); err != nil {
+			version = strings.Trim(string(ctx.PostBody()), "\" \n")
+		}
+		err = validateTag(tag)
+		if err == nil {
+			err = f.update(r.Name, "", func(d *localDoc) error {
+				if _, ok := d.Packument.Versions[version]; !ok {
+					return refuse(404, "%s@%s does not exist", r.Name, version)
+				}
+				d.Packument.DistTags[tag] = version
+				return nil
+			})
+		}
+	case ctx.IsDelete() && tag != "":
+		if tag == "latest" {
+			writeError(ctx, fasthttp.StatusBadRequest, "the latest tag cannot be removed")
+			return
+		}
+		err = f.update(r.Name, "", func(d *localDoc) error {
+			if _, ok := d.Packument.DistTags[tag]; !ok {
+				return refuse(404, "%s has no dist-tag %q", r.Name, tag)
+			}
+			delete(d.Packument.DistTags, tag)
+			return nil
+		})
+	default:
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, "use GET, PUT or DELETE")
+		return
+	}
+	if err != nil {
+		s.failWrite(ctx, err)
+		return
+	}
+	writeJSONValue(ctx, fasthttp.StatusOK, map[string]bool{"ok": true})
+}
