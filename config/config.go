@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/npmgate/npmgate/auth"
+	"github.com/npmgate/npmgate/filter"
 )
 
 // Default is the embedded configuration: one feed, served at / and at
@@ -86,6 +87,10 @@ type Connector struct {
 	Retries *int `yaml:"retries"`
 	// TarballTimeout bounds one whole tarball download.
 	TarballTimeout Duration `yaml:"tarball_timeout"`
+	// Filter decides which names and versions of this connector users get.
+	Filter *filter.Spec `yaml:"filter"`
+	// Policy is Filter compiled, filled by validation.
+	Policy *filter.Policy `yaml:"-"`
 }
 
 // Feed is one registry served at /npm/{name}/.
@@ -100,6 +105,10 @@ type Feed struct {
 	// connector versions are mixed, local versions winning a clash. Any
 	// other name with local versions is local-only.
 	Merge []string `yaml:"merge"`
+	// Filter applies to every connector package of the feed, after the
+	// connector's own filter.
+	Filter *filter.Spec   `yaml:"filter"`
+	Policy *filter.Policy `yaml:"-"`
 }
 
 // Publish sets limits on npm publish.
@@ -360,6 +369,11 @@ func (c *Config) validate(root *yaml.Node) error {
 		if *cn.Retries < 0 || *cn.Retries > 10 {
 			return at(fmt.Sprintf("connectors.%s.retries: between 0 and 10", name), "connectors", name, "retries")
 		}
+		p, err := filter.Compile(cn.Filter)
+		if err != nil {
+			return at(fmt.Sprintf("connectors.%s.filter: %v", name, err), "connectors", name, "filter")
+		}
+		cn.Policy = p.WithLabel("connector " + name)
 		if cn.CAFile != "" {
 			if _, err := os.Stat(cn.CAFile); err != nil {
 				return at(fmt.Sprintf("connectors.%s.ca_file: %v", name, err), "connectors", name, "ca_file")
@@ -400,6 +414,11 @@ func (c *Config) validate(root *yaml.Node) error {
 		if _, err := auth.CompileRule(f.Access.Publish); err != nil {
 			return at(fmt.Sprintf("feeds.%s.access.publish: %v", name, err), "feeds", name, "access", "publish")
 		}
+		p, err := filter.Compile(f.Filter)
+		if err != nil {
+			return at(fmt.Sprintf("feeds.%s.filter: %v", name, err), "feeds", name, "filter")
+		}
+		f.Policy = p.WithLabel("feed " + name)
 		for i, sc := range f.OwnedScopes {
 			if !scopeRE.MatchString(sc) {
 				return at(fmt.Sprintf("feeds.%s.owned_scopes[%d]: %q is not a scope like @acme", name, i, sc), "feeds", name, "owned_scopes")

@@ -16,6 +16,8 @@ import (
 var (
 	errNotFound        = errors.New("not found")
 	errVersionNotFound = errors.New("version not found")
+	// errBlocked: a policy refuses this version (403, saying which rule).
+	errBlocked = errors.New("blocked by policy")
 )
 
 // statusOf is the one place where errors become HTTP statuses.
@@ -23,6 +25,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, errBadPath), errors.Is(err, errBadHost), errors.Is(err, npm.ErrInvalidName):
 		return fasthttp.StatusBadRequest
+	case errors.Is(err, errBlocked):
+		return fasthttp.StatusForbidden
 	case errors.Is(err, errNotFound), errors.Is(err, errVersionNotFound):
 		return fasthttp.StatusNotFound
 	case errors.Is(err, context.Canceled):

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -23,7 +24,7 @@ import (
 type feed struct {
 	name        string
 	s           *Server
-	access      *auth.FeedAccess
+	access      atomic.Pointer[auth.FeedAccess]
 	connectors  []*connector
 	ownedScopes []string
 	mergeNames  []string
@@ -31,6 +32,7 @@ type feed struct {
 	// is part of rendered documents' keys (see invalidate).
 	gens  sync.Map
 	locks locks
+	pol   atomic.Pointer[feedPolicy]
 }
 
 type connector struct {
@@ -54,6 +56,10 @@ type pkgIndex struct {
 	// rendered document made from the same fingerprint is still right.
 	fingerprint uint64
 	files       map[string]tarballRef
+	// notice says what the feed's policy hid (the npm-notice header).
+	notice string
+	// blockedName is why the policy refuses the whole name, when it does.
+	blockedName string
 }
 
 // tarballRef locates one tarball upstream and says what it must hash to.
@@ -63,6 +69,8 @@ type tarballRef struct {
 	digest     npm.Digest
 	source     int // index into the feed's connectors
 	advertised string
+	// blocked is why a policy hid this version; its tarball is refused.
+	blocked string
 }
 
 func (ix *pkgIndex) cost() int64 {
@@ -76,7 +84,9 @@ type loaded struct {
 	doc *npm.Packument
 }
 
-func (f *feed) pkgKey(name string) string { return "p\x00" + f.name + "\x00" + name }
+func (f *feed) pkgKey(name string) string {
+	return "p\x00" + f.name + "\x00" + f.pol.Load().fingerprint + "\x00" + name
+}
 
 // load returns a package's index, revalidating it upstream when it is older
 // than max_age. Concurrent loads of one package share one upstream round.
@@ -123,7 +133,9 @@ func (f *feed) deadline() time.Duration {
 
 // connResult is one connector's answer for a package.
 type connResult struct {
-	doc      *npm.Packument
+	// blockedName is set when the policy refused the name: no request.
+	blockedName string
+	doc         *npm.Packument
 	body     []byte
 	notFound bool
 	stale    bool
@@ -145,12 +157,18 @@ func (f *feed) fetch(ctx context.Context, name string, offline bool) (*loaded, e
 	if f.ownedScope(name) || (local != nil && !f.merged(name)) {
 		conns = nil
 	}
+	pol := f.pol.Load()
 	results := make([]connResult, len(conns))
 	done := make(chan struct{}, len(conns))
 	for i, c := range conns {
 		go func() {
+			defer func() { done <- struct{}{} }()
+			// Name rules come before any upstream request.
+			if d := pol.perConnector[i].Name(name); !d.Allowed {
+				results[i] = connResult{notFound: true, blockedName: d.Reason}
+				return
+			}
 			results[i] = f.fetchOne(ctx, c, i, name, offline)
-			done <- struct{}{}
 		}()
 	}
 	for range conns {
@@ -173,15 +191,27 @@ func (f *feed) fetch(ctx context.Context, name string, offline bool) (*loaded, e
 		h.Write(strconv.AppendUint(nil, xxhash.Sum64(raw), 16))
 		h.WriteString(";")
 	}
-	for _, r := range results {
+	var blocked []blockedVersion
+	for i, r := range results {
 		switch {
 		case r.err != nil:
 			firstErr = cmpErr(firstErr, r.err)
 			h.WriteString("err;")
 		case r.notFound:
 			h.WriteString("404;")
+			if ix.blockedName == "" {
+				ix.blockedName = r.blockedName
+			}
 		default:
 			found = true
+			hidden, next := applyPolicy(pol.perConnector[i], name, r.doc, now)
+			blocked = append(blocked, hidden...)
+			for _, b := range hidden {
+				h.WriteString(b.v.Version + ",") // a cooldown ending changes the result, not the bytes
+			}
+			if !next.IsZero() && next.Before(expires) {
+				expires = next
+			}
 			docs = append(docs, r.doc)
 			ix.stale = ix.stale || r.stale
 			if r.expires.Before(expires) {
@@ -205,7 +235,16 @@ func (f *feed) fetch(ctx context.Context, name string, offline bool) (*loaded, e
 	if doc.Name == "" {
 		doc.Name = name
 	}
-	ix.files = make(map[string]tarballRef, len(doc.Versions))
+	repairTags(doc)
+	ix.notice = notice(name, blocked)
+	ix.files = make(map[string]tarballRef, len(doc.Versions)+len(blocked))
+	for _, b := range blocked {
+		if dg, err := npm.ParseDigest(b.v.Dist); err == nil {
+			ref := tarballRef{file: b.v.File, version: b.v.Version, digest: dg, source: b.v.Source, blocked: b.decision.Reason}
+			ix.files[b.v.File] = ref
+			ix.files[npm.UnscopedName(name)+"-"+b.v.Version+".tgz"] = ref
+		}
+	}
 	for file, v := range doc.Files() {
 		dg, err := npm.ParseDigest(v.Dist)
 		if err != nil {
@@ -221,6 +260,15 @@ func (f *feed) fetch(ctx context.Context, name string, offline bool) (*loaded, e
 		f.s.mem.Set(f.pkgKey(name), &cache.Item{Expires: expires, Value: ix}, ix.cost())
 	}
 	return &loaded{ix: ix, doc: doc}, nil
+}
+
+// notFoundError says why a package is absent: a policy refusing its name,
+// or nobody having it.
+func (ix *pkgIndex) notFoundError(name, feed string) error {
+	if ix.blockedName != "" {
+		return fmt.Errorf("%w: %s", errNotFound, ix.blockedName)
+	}
+	return fmt.Errorf("%w: package %q is not in feed %q or its connectors", errNotFound, name, feed)
 }
 
 // cmpErr keeps the most telling error: a timeout over anything else.
@@ -304,6 +352,7 @@ const (
 // made from.
 type rendered struct {
 	fingerprint uint64
+	notice      string
 }
 
 type docResult struct {
@@ -319,7 +368,7 @@ func (f *feed) docKey(base, name string, abbreviated bool) string {
 	if abbreviated {
 		v = "abbr"
 	}
-	key := "d\x00" + f.name + "\x00" + base + "\x00" + name + "\x00" + v
+	key := "d\x00" + f.name + "\x00" + f.pol.Load().fingerprint + "\x00" + base + "\x00" + name + "\x00" + v
 	if g := f.generation(name); g > 0 {
 		key += "\x00" + strconv.FormatUint(g, 10)
 	}
@@ -350,7 +399,7 @@ func (f *feed) render(ctx context.Context, key, name, base string, abbreviated b
 	}
 	ix := ld.ix
 	if ix.notFound {
-		return docResult{}, fmt.Errorf("%w: package %q is not in feed %q or its connectors", errNotFound, name, f.name)
+		return docResult{}, ix.notFoundError(name, f.name)
 	}
 	flags := uint32(0)
 	result := cacheMiss
@@ -377,7 +426,7 @@ func (f *feed) render(ctx context.Context, key, name, base string, abbreviated b
 		if ld2.doc == nil {
 			return docResult{}, fmt.Errorf("%w: package %q is not in feed %q or its connectors", errNotFound, name, f.name)
 		}
-		doc, ix = ld2.doc, &pkgIndex{fingerprint: ld2.ix.fingerprint, expires: ix.expires, stale: ix.stale}
+		doc, ix = ld2.doc, &pkgIndex{fingerprint: ld2.ix.fingerprint, expires: ix.expires, stale: ix.stale, notice: ld2.ix.notice}
 	}
 	var buf bytes.Buffer
 	buf.Grow(doc.SizeHint(base))
@@ -388,7 +437,7 @@ func (f *feed) render(ctx context.Context, key, name, base string, abbreviated b
 		Gzip:    gzipBytes(body),
 		ETag:    `"` + strconv.FormatUint(xxhash.Sum64(body), 16) + `"`,
 		Expires: ix.expires,
-		Value:   &rendered{fingerprint: ix.fingerprint},
+		Value:   &rendered{fingerprint: ix.fingerprint, notice: ix.notice},
 		Flags:   flags,
 	}
 	f.s.mem.Set(key, it, 64)

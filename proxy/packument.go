@@ -42,6 +42,9 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 	h.Set(fasthttp.HeaderVary, "Accept, Accept-Encoding")
 	h.Set(fasthttp.HeaderCacheControl, "public, max-age=0, must-revalidate")
 	h.Set(fasthttp.HeaderETag, it.ETag)
+	if n := it.Value.(*rendered).notice; n != "" {
+		h.Set("npm-notice", n)
+	}
 	if it.Flags&flagStale != 0 {
 		h.Set(fasthttp.HeaderWarning, `110 npmgate "Response is Stale"`)
 	}
@@ -67,7 +70,7 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, 
 	}
 	ld, err := f.load(detached, r.Name)
 	if err == nil && ld.ix.notFound {
-		err = fmt.Errorf("%w: package %q is not in feed %q or its connectors", errNotFound, r.Name, f.name)
+		err = ld.ix.notFoundError(r.Name, f.name)
 	}
 	if err == nil && ld.doc == nil {
 		ld, err = f.fetch(detached, r.Name, true)

@@ -59,7 +59,7 @@ func refuse(status int, format string, args ...any) error {
 
 // serveWrite dispatches the writes of a package.
 func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed, prefix string, r Route, p *auth.Principal) {
-	if err := f.access.Check(p, auth.Publish); err != nil {
+	if err := f.access.Load().Check(p, auth.Publish); err != nil {
 		s.failAuth(ctx, err)
 		return
 	}
@@ -520,7 +520,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 		return
 	}
 	if ctx.IsGet() && tag == "" {
-		if err := f.access.Check(p, auth.Read); err != nil {
+		if err := f.access.Load().Check(p, auth.Read); err != nil {
 			s.failAuth(ctx, err)
 			return
 		}
@@ -542,7 +542,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 		writeJSONValue(ctx, fasthttp.StatusOK, tags)
 		return
 	}
-	if err := f.access.Check(p, auth.Publish); err != nil {
+	if err := f.access.Load().Check(p, auth.Publish); err != nil {
 		s.failAuth(ctx, err)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/filter"
 	"github.com/npmgate/npmgate/proxy/upstream"
 )
 
@@ -100,12 +102,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.fills = cache.NewFills(disk, max(tarballTimeout, time.Minute))
 	for name, fc := range cfg.Feeds {
-		f := &feed{name: name, s: s, access: &auth.FeedAccess{Feed: name}, ownedScopes: fc.OwnedScopes, mergeNames: fc.Merge}
-		f.access.Read, _ = auth.CompileRule(fc.Access.Read) // validated with the config
-		f.access.Publish, _ = auth.CompileRule(fc.Access.Publish)
+		f := &feed{name: name, s: s, ownedScopes: fc.OwnedScopes, mergeNames: fc.Merge}
 		for _, cn := range fc.Connectors {
 			f.connectors = append(f.connectors, &connector{name: cn, client: clients[cn], cfg: cfg.Connectors[cn]})
 		}
+		f.setRules(cfg, fc)
 		s.feeds[name] = f
 		if name == cfg.DefaultFeed {
 			s.def = f
@@ -129,6 +130,50 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		Logger:                fasthttpLogger{log},
 	}
 	return s, nil
+}
+
+// setRules installs a feed's access lists and filters from a validated
+// configuration; requests in flight keep the rules they started with.
+func (f *feed) setRules(cfg *config.Config, fc *config.Feed) {
+	a := &auth.FeedAccess{Feed: f.name}
+	a.Read, _ = auth.CompileRule(fc.Access.Read) // validated with the config
+	a.Publish, _ = auth.CompileRule(fc.Access.Publish)
+	f.access.Store(a)
+	var perConn []*filter.Policy
+	for _, cn := range fc.Connectors {
+		perConn = append(perConn, cfg.Connectors[cn].Policy)
+	}
+	f.pol.Store(newFeedPolicy(fc.Policy, perConn))
+}
+
+// Reload applies a new configuration's rules to the running server:
+// filters and access lists. Everything else (listen address, data
+// directory, feeds and connectors themselves) needs a restart; such a
+// change is refused whole, and the old rules stay.
+func (s *Server) Reload(cfg *config.Config) error {
+	if len(cfg.Feeds) != len(s.feeds) {
+		return errors.New("feeds were added or removed: restart npmgate to apply that")
+	}
+	for name := range s.feeds {
+		fc := cfg.Feeds[name]
+		if fc == nil || !slices.Equal(fc.Connectors, s.cfg.Feeds[name].Connectors) {
+			return fmt.Errorf("feed %q or its connectors changed: restart npmgate to apply that", name)
+		}
+		for _, cn := range fc.Connectors {
+			if !sameConnector(cfg.Connectors[cn], s.cfg.Connectors[cn]) {
+				return fmt.Errorf("connector %q changed: restart npmgate to apply that", cn)
+			}
+		}
+	}
+	for name, f := range s.feeds {
+		f.setRules(cfg, cfg.Feeds[name])
+	}
+	return nil
+}
+
+// sameConnector compares what a reload cannot change.
+func sameConnector(a, b *config.Connector) bool {
+	return a.URL == b.URL && a.Token == b.Token && a.CAFile == b.CAFile && a.Timeout == b.Timeout
 }
 
 // Serve answers requests on ln until Shutdown.
@@ -209,7 +254,7 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
 	}
 	// Packuments, versions and tarballs are all reads: a tarball is
 	// protected exactly like its packument.
-	if err := f.access.Check(p, auth.Read); err != nil {
+	if err := f.access.Load().Check(p, auth.Read); err != nil {
 		s.failAuth(ctx, err)
 		return
 	}

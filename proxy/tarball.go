@@ -105,10 +105,13 @@ func (f *feed) tarball(ctx context.Context, name, file string) (tarballRef, erro
 		ref, ok = ld.ix.files[file]
 	}
 	if ld.ix.notFound {
-		return tarballRef{}, fmt.Errorf("%w: package %q is not in feed %q or its connectors", errNotFound, name, f.name)
+		return tarballRef{}, ld.ix.notFoundError(name, f.name)
 	}
 	if !ok {
 		return tarballRef{}, fmt.Errorf("%w: %s has no tarball %s", errNotFound, name, file)
+	}
+	if ref.blocked != "" {
+		return tarballRef{}, fmt.Errorf("%w: %s", errBlocked, ref.blocked)
 	}
 	return ref, nil
 }

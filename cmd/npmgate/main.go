@@ -30,6 +30,8 @@ Usage:
   npmgate token list|revoke      tokens for CI and people
   npmgate apikey create --name NAME [--publish] [--feed F] [--expires 90d]
   npmgate apikey list|revoke     API keys (npm _auth = base64 of api:KEY)
+  npmgate explain [--feed F] NAME[@RANGE]
+                                 show which versions the feed's policy allows, and why not
   npmgate version                print the version
 
 Credential commands take --config FILE or --data DIR to find the data.
@@ -61,6 +63,8 @@ func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		return tokenCmd(args[1:], stdout, stderr, false)
 	case "apikey":
 		return tokenCmd(args[1:], stdout, stderr, true)
+	case "explain":
+		return explainCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "npmgate", proxy.Version)
 		return 0
@@ -154,6 +158,32 @@ func loadConfig(sf *serveFlags) (*config.Config, error) {
 	return cfg, nil
 }
 
+// reloadOnHUP re-reads the configuration file on SIGHUP and applies its
+// rules (filters, access lists) without dropping connections. A file that
+// does not validate is refused and the running rules stay.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, sf *serveFlags, srv *proxy.Server, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if sf.configFile == "" {
+			log.Warn("SIGHUP: no configuration file to reload (running the embedded default)")
+			continue
+		}
+		cfg, err := loadConfig(sf)
+		if err == nil {
+			err = srv.Reload(cfg)
+		}
+		if err != nil {
+			log.Error("configuration reload refused; the running rules stay", "file", sf.configFile, "err", err)
+			continue
+		}
+		log.Info("configuration reloaded: filters and access lists applied", "file", sf.configFile)
+	}
+}
+
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
@@ -192,6 +222,10 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadOnHUP(ctx, hup, sf, srv, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	feeds := make([]string, 0, len(cfg.Feeds))

@@ -1,0 +1,68 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Verdict is a policy's decision on one version of a package.
+type Verdict struct {
+	Version   string
+	Connector string
+	Allowed   bool
+	Rule      string
+	Reason    string
+}
+
+// Explanation is what npmgate explain prints for a package.
+type Explanation struct {
+	Feed  string
+	Local bool // published to the feed: policies do not apply
+	// NameBlocked holds, per connector, why the name itself is refused.
+	NameBlocked map[string]string
+	Versions    []Verdict
+}
+
+// Explain decides every version of a package through a feed's rules,
+// fetching the connectors' documents as a request would.
+func (s *Server) Explain(ctx context.Context, feedName, name string) (*Explanation, error) {
+	f := s.feeds[feedName]
+	if feedName == "" {
+		f = s.def
+	}
+	if f == nil {
+		return nil, fmt.Errorf("no feed %q", feedName)
+	}
+	ex := &Explanation{Feed: f.name, NameBlocked: map[string]string{}}
+	local, err := f.readLocal(name)
+	if err != nil {
+		return nil, err
+	}
+	if f.ownedScope(name) || (local != nil && !f.merged(name)) {
+		ex.Local = true
+		return ex, nil
+	}
+	pol := f.pol.Load()
+	now := time.Now()
+	for i, c := range f.connectors {
+		p := pol.perConnector[i]
+		if d := p.Name(name); !d.Allowed {
+			ex.NameBlocked[c.name] = d.Reason
+			continue
+		}
+		r := f.fetchOne(ctx, c, i, name, false)
+		if r.err != nil {
+			return nil, fmt.Errorf("connector %s: %w", c.name, r.err)
+		}
+		if r.notFound {
+			continue
+		}
+		times := r.doc.PublishTimes()
+		for _, v := range r.doc.Versions {
+			d := p.Version(name, facts(v, times), now)
+			ex.Versions = append(ex.Versions, Verdict{Version: v.Version, Connector: c.name, Allowed: d.Allowed, Rule: d.Rule, Reason: d.Reason})
+		}
+	}
+	return ex, nil
+}

@@ -1,0 +1,110 @@
+package proxy
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/npmgate/npmgate/filter"
+	"github.com/npmgate/npmgate/proxy/npm"
+)
+
+// feedPolicy is the filter of each of a feed's connectors: the
+// connector's own rules, then the feed's. It is swapped whole on reload.
+type feedPolicy struct {
+	perConnector []*filter.Policy
+	// fingerprint is part of every cache key of the feed, so documents
+	// filtered by old rules are never served after a reload.
+	fingerprint string
+}
+
+func newFeedPolicy(feed *filter.Policy, connectors []*filter.Policy) *feedPolicy {
+	fp := &feedPolicy{}
+	var b strings.Builder
+	for _, c := range connectors {
+		p := filter.Chain(c, feed)
+		fp.perConnector = append(fp.perConnector, p)
+		b.WriteString(p.Fingerprint())
+		b.WriteByte(';')
+	}
+	if strings.Trim(b.String(), ";") != "" {
+		fp.fingerprint = b.String()
+	}
+	return fp
+}
+
+// blockedVersion is a version a policy hid, and why.
+type blockedVersion struct {
+	v        *npm.Version
+	decision filter.Decision
+}
+
+// facts are what a policy decides on for one version.
+func facts(v *npm.Version, times map[string]time.Time) filter.Facts {
+	license, deprecated, scripts := v.Meta()
+	return filter.Facts{Version: v.Version, Published: times[v.Version], License: license, Deprecated: deprecated, HasInstallScript: scripts}
+}
+
+// applyPolicy removes from doc the versions pol blocks and returns them,
+// and when a cooldown will let a version through next.
+func applyPolicy(pol *filter.Policy, name string, doc *npm.Packument, now time.Time) ([]blockedVersion, time.Time) {
+	if pol.Empty() {
+		return nil, time.Time{}
+	}
+	times := doc.PublishTimes()
+	var blocked []blockedVersion
+	all := make([]filter.Facts, 0, len(doc.Versions))
+	doc.Remove(func(v *npm.Version) bool {
+		fs := facts(v, times)
+		all = append(all, fs)
+		d := pol.Version(name, fs, now)
+		if !d.Allowed {
+			blocked = append(blocked, blockedVersion{v, d})
+		}
+		return d.Allowed
+	})
+	return blocked, pol.NextChange(name, all, now)
+}
+
+// repairTags points dist-tags whose version is gone (filtered, or absent
+// upstream) at the highest allowed version that is not above it, or drops
+// them.
+func repairTags(doc *npm.Packument) {
+	present := make(map[string]bool, len(doc.Versions))
+	allowed := make([]string, 0, len(doc.Versions))
+	for _, v := range doc.Versions {
+		present[v.Version] = true
+		allowed = append(allowed, v.Version)
+	}
+	tags := doc.DistTags[:0:0]
+	for _, t := range doc.DistTags {
+		if present[t.Version] {
+			tags = append(tags, t)
+			continue
+		}
+		if to, ok := filter.RetargetTag(t.Version, allowed); ok {
+			tags = append(tags, npm.Tag{Name: t.Name, Version: to})
+		}
+	}
+	doc.DistTags = tags
+}
+
+// notice summarises what a policy hid, for the npm-notice header that npm
+// prints: a hidden version cannot explain itself inside the packument.
+func notice(name string, blocked []blockedVersion) string {
+	if len(blocked) == 0 {
+		return ""
+	}
+	byRule := map[string]int{}
+	for _, b := range blocked {
+		byRule[b.decision.Rule]++
+	}
+	var parts []string
+	for _, r := range slices.Sorted(maps.Keys(byRule)) {
+		parts = append(parts, fmt.Sprintf("%s: %d", r, byRule[r]))
+	}
+	return fmt.Sprintf("npmgate: this feed's policy hides %d version(s) of %s (%s); run npmgate explain %s for details",
+		len(blocked), name, strings.Join(parts, ", "), name)
+}
