@@ -136,11 +136,11 @@ type connResult struct {
 	// blockedName is set when the policy refused the name: no request.
 	blockedName string
 	doc         *npm.Packument
-	body     []byte
-	notFound bool
-	stale    bool
-	err      error
-	expires  time.Time
+	body        []byte
+	notFound    bool
+	stale       bool
+	err         error
+	expires     time.Time
 }
 
 // fetch loads the package's local document and every connector's
