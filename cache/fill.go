@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,7 +36,11 @@ type Fills struct {
 	timeout time.Duration
 	mu      sync.Mutex
 	active  map[string]*fill
+	joined  atomic.Uint64
 }
+
+// Joined counts Fetch calls served from a download already running.
+func (g *Fills) Joined() uint64 { return g.joined.Load() }
 
 // NewFills makes a fill group writing into disk. timeout bounds one whole
 // download.
@@ -67,7 +72,9 @@ func (g *Fills) Fetch(ctx context.Context, key string, want Expect, src Source, 
 	}
 	g.mu.Lock()
 	fl, running := g.active[key]
-	if !running {
+	if running {
+		g.joined.Add(1)
+	} else {
 		// Checked again under the lock: a fill may have committed since.
 		if f, size, err := g.disk.Open(key); err == nil {
 			g.mu.Unlock()

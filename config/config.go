@@ -44,6 +44,8 @@ type Config struct {
 	Feeds                 map[string]*Feed      `yaml:"feeds"`
 	Auth                  Auth                  `yaml:"auth"`
 	Publish               Publish               `yaml:"publish"`
+	Metrics               Metrics               `yaml:"metrics"`
+	TLS                   TLS                   `yaml:"tls"`
 
 	// Parsed forms, filled by Validate.
 	TrustedPrefixes []netip.Prefix `yaml:"-"`
@@ -109,6 +111,24 @@ type Feed struct {
 	// connector's own filter.
 	Filter *filter.Spec   `yaml:"filter"`
 	Policy *filter.Policy `yaml:"-"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	// Enabled serves the metrics; default true.
+	Enabled *bool `yaml:"enabled"`
+	// Listen, when set, serves metrics (and pprof) on a separate address
+	// instead of the main one.
+	Listen string `yaml:"listen"`
+	Path   string `yaml:"path"`
+	// Pprof serves Go's /debug/pprof/ next to the metrics; off by default.
+	Pprof bool `yaml:"pprof"`
+}
+
+// TLS makes npmgate serve HTTPS. The files are re-read on SIGHUP.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
 }
 
 // Publish sets limits on npm publish.
@@ -307,6 +327,31 @@ func (c *Config) validate(root *yaml.Node) error {
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		c.TrustedPrefixes = append(c.TrustedPrefixes, p)
+	}
+	if c.Metrics.Enabled == nil {
+		on := true
+		c.Metrics.Enabled = &on
+	}
+	if c.Metrics.Path == "" {
+		c.Metrics.Path = "/metrics"
+	}
+	if !strings.HasPrefix(c.Metrics.Path, "/") || strings.HasPrefix(c.Metrics.Path, "/npm/") {
+		return at("metrics.path: an absolute path outside /npm/", "metrics", "path")
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			return at(fmt.Sprintf("metrics.listen: %q is not host:port", c.Metrics.Listen), "metrics", "listen")
+		}
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return at("tls: give both cert and key", "tls")
+	}
+	for _, p := range []string{c.TLS.Cert, c.TLS.Key} {
+		if p != "" {
+			if _, err := os.Stat(p); err != nil {
+				return at("tls: "+err.Error(), "tls")
+			}
+		}
 	}
 	if c.Publish.MaxSize == 0 {
 		c.Publish.MaxSize = 64 << 20

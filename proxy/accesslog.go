@@ -11,7 +11,7 @@ import (
 // accessLog writes one line per request. The path is logged without its
 // query, and paths that carry a credential (npm logout sends its token in
 // the URL) are cut, so no secret reaches the log.
-func (s *Server) accessLog(ctx *fasthttp.RequestCtx, start time.Time) {
+func (s *Server) accessLog(ctx *fasthttp.RequestCtx, start time.Time, feed, route string) {
 	p := requestPath(ctx)
 	if i := strings.Index(p, "/-/user/token/"); i >= 0 {
 		p = p[:i] + "/-/user/token/[redacted]"
@@ -19,6 +19,8 @@ func (s *Server) accessLog(ctx *fasthttp.RequestCtx, start time.Time) {
 	result, _ := ctx.UserValue(headerCache).(string)
 	s.log.LogAttrs(ctx, slog.LevelInfo, "request",
 		slog.String("method", string(ctx.Method())),
+		slog.String("feed", feed),
+		slog.String("route", route),
 		slog.String("path", p),
 		slog.Int("status", ctx.Response.StatusCode()),
 		slog.Int("bytes", responseBytes(ctx)),

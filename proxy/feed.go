@@ -111,6 +111,9 @@ func shared[T any](f *feed, ctx context.Context, key string, fn func(context.Con
 	})
 	select {
 	case r := <-ch:
+		if r.Shared {
+			f.s.metrics.coalesced.WithLabelValues("packument").Inc()
+		}
 		if r.Err != nil {
 			var zero T
 			return zero, r.Err
@@ -165,6 +168,7 @@ func (f *feed) fetch(ctx context.Context, name string, offline bool) (*loaded, e
 			defer func() { done <- struct{}{} }()
 			// Name rules come before any upstream request.
 			if d := pol.perConnector[i].Name(name); !d.Allowed {
+				f.s.metrics.filterBlocks.WithLabelValues(d.Rule).Inc()
 				results[i] = connResult{notFound: true, blockedName: d.Reason}
 				return
 			}
@@ -206,6 +210,9 @@ func (f *feed) fetch(ctx context.Context, name string, offline bool) (*loaded, e
 			found = true
 			hidden, next := applyPolicy(pol.perConnector[i], name, r.doc, now)
 			blocked = append(blocked, hidden...)
+			for _, b := range hidden {
+				f.s.metrics.filterBlocks.WithLabelValues(b.decision.Rule).Inc()
+			}
 			for _, b := range hidden {
 				h.WriteString(b.v.Version + ",") // a cooldown ending changes the result, not the bytes
 			}

@@ -33,6 +33,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 		return
 	}
 	setResult(ctx, result)
+	s.metrics.cacheLookups.WithLabelValues("memory", result).Inc()
 	h := &ctx.Response.Header
 	if abbreviated {
 		h.SetContentType("application/vnd.npm.install-v1+json")

@@ -44,8 +44,9 @@ type Server struct {
 	mem   *cache.Memory
 	disk  *cache.Disk
 	fills *cache.Fills
-	auth  *auth.Service
-	feeds map[string]*feed
+	auth    *auth.Service
+	metrics *metrics
+	feeds   map[string]*feed
 	stop  context.CancelFunc
 	def   *feed
 	// flight makes concurrent misses of one key share one computation.
@@ -74,6 +75,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, feeds: map[string]*feed{}, stop: func() {}}
+	s.metrics = newMetrics(s)
 	s.auth, err = auth.New(auth.Options{
 		UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(),
 		Groups: cfg.Auth.Groups, AllowSignup: cfg.Auth.AllowSignup,
@@ -85,6 +87,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	var wctx context.Context
 	wctx, s.stop = context.WithCancel(context.Background())
 	go s.auth.Watch(wctx, time.Second, func(err error) { log.Error("reloading credentials", "err", err) })
+	go s.metrics.measureStore(wctx, cfg.Data, time.Minute)
 	var tarballTimeout time.Duration
 	clients := map[string]*upstream.Client{}
 	for name, c := range cfg.Connectors {
@@ -92,6 +95,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			Name: name, BaseURL: c.URL, Token: c.Token, CAFile: c.CAFile,
 			Timeout: c.Timeout.D(), Retries: *c.Retries,
 			UserAgent: "npmgate/" + Version,
+			Observe:   s.metrics.upstreamObserver(name),
 		})
 		if err != nil {
 			s.Close()
@@ -202,84 +206,132 @@ func (s *Server) Close() {
 // Handle is the fasthttp handler.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	s.dispatch(ctx)
-	if *s.cfg.Log.Access {
-		s.accessLog(ctx, start)
+	feed, route := s.dispatch(ctx)
+	if s.metrics != nil && route != "metrics" {
+		s.metrics.observe(feed, route, methodLabel(ctx), ctx.Response.StatusCode(), responseBytes(ctx), time.Since(start))
+	}
+	if *s.cfg.Log.Access && route != "health" && route != "metrics" {
+		s.accessLog(ctx, start, feed, route)
 	}
 }
 
-func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
+// methodLabel keeps the method label to known values.
+func methodLabel(ctx *fasthttp.RequestCtx) string {
+	switch {
+	case ctx.IsGet():
+		return "GET"
+	case ctx.IsHead():
+		return "HEAD"
+	case ctx.IsPut():
+		return "PUT"
+	case ctx.IsPost():
+		return "POST"
+	case ctx.IsDelete():
+		return "DELETE"
+	}
+	return "other"
+}
+
+// Route labels, for metrics and logs: a fixed set.
+const (
+	routePackument = "packument"
+	routeVersion   = "version"
+	routeTarball   = "tarball"
+	routeWrite     = "write"
+	routeAPI       = "api"
+	routePing      = "ping"
+	routeHealth    = "health"
+	routeMetrics   = "metrics"
+	routeOther     = "other"
+)
+
+// dispatch answers a request and says which feed and route it was.
+func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 	if !ctx.IsGet() && !ctx.IsHead() && !s.readBody(ctx) {
-		return
+		return "", routeOther
 	}
 	path := requestPath(ctx)
 	switch path {
 	case "/healthz":
 		writeJSON(ctx, fasthttp.StatusOK, `{"status":"ok"}`)
-		return
+		return "", routeHealth
 	case "/readyz":
 		s.readyz(ctx)
-		return
+		return "", routeHealth
+	}
+	if s.cfg.Metrics.Listen == "" && *s.cfg.Metrics.Enabled && s.serveMetrics(ctx, path) {
+		return "", routeMetrics
 	}
 	f, prefix, rest := s.feedOf(path)
 	if f == nil {
 		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no feed at %s", path))
-		return
+		return "", routeOther
 	}
 	r, err := ParsePath(rest)
 	if err != nil {
 		writeError(ctx, statusOf(err), err.Error())
-		return
+		return f.name, routeOther
 	}
 	if r.Kind == KindPing {
 		writeJSON(ctx, fasthttp.StatusOK, `{}`)
-		return
+		return f.name, routePing
 	}
 	p, err := s.authenticate(ctx)
 	if err != nil {
 		s.failAuth(ctx, err)
-		return
+		return f.name, routeOther
 	}
 	if r.Kind == KindAPI {
 		if rest, ok := strings.CutPrefix(r.API, "/package/"); ok && strings.Contains(rest, "/dist-tags") {
 			s.serveDistTags(ctx, f, rest, p)
-			return
+			return f.name, routeAPI
 		}
 		s.serveAPI(ctx, f, r.API, p)
-		return
+		return f.name, routeAPI
 	}
 	if !ctx.IsGet() && !ctx.IsHead() && r.Kind != KindNotFound && r.Kind != KindVersion {
 		s.serveWrite(ctx, f, prefix, r, p)
-		return
+		return f.name, routeWrite
 	}
 	// Packuments, versions and tarballs are all reads: a tarball is
 	// protected exactly like its packument.
 	if err := f.access.Load().Check(p, auth.Read); err != nil {
 		s.failAuth(ctx, err)
-		return
+		return f.name, routeOther
 	}
 	if !ctx.IsGet() && !ctx.IsHead() {
 		if r.Kind == KindNotFound {
 			writeError(ctx, fasthttp.StatusNotFound, "not found: "+string(ctx.Method())+" "+path)
-			return
+			return f.name, routeOther
 		}
 		ctx.Response.Header.Set("Allow", "GET, HEAD")
 		writeError(ctx, fasthttp.StatusMethodNotAllowed, fmt.Sprintf("%s is not supported here", ctx.Method()))
-		return
+		return f.name, routeOther
 	}
 	switch r.Kind {
 	case KindPackument:
 		if ctx.QueryArgs().Has("write") {
 			s.serveWriteDocument(ctx, f, prefix, r)
-			return
+			return f.name, routePackument
 		}
 		s.servePackument(ctx, f, prefix, r)
+		return f.name, routePackument
 	case KindVersion:
 		s.serveVersion(ctx, f, prefix, r)
+		return f.name, routeVersion
 	case KindTarball:
 		s.serveTarball(ctx, f, r)
-	default:
-		writeError(ctx, fasthttp.StatusNotFound, "not found: "+path)
+		return f.name, routeTarball
+	}
+	writeError(ctx, fasthttp.StatusNotFound, "not found: "+path)
+	return f.name, routeOther
+}
+
+// MetricsHandler serves /metrics (and pprof when enabled) on a separate
+// listener (metrics.listen).
+func (s *Server) MetricsHandler(ctx *fasthttp.RequestCtx) {
+	if !s.serveMetrics(ctx, requestPath(ctx)) {
+		writeError(ctx, fasthttp.StatusNotFound, "not found")
 	}
 }
 

@@ -52,6 +52,9 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 	}
 	result := cacheMiss
 	onDone := func(err error) {
+		if errors.Is(err, cache.ErrIntegrity) {
+			s.metrics.integrity.WithLabelValues(c.name).Inc()
+		}
 		if err != nil {
 			s.log.Error("tarball download failed; nothing stored", "feed", f.name, "package", r.Name,
 				"file", ref.file, "connector", c.name, "integrity_failure", errors.Is(err, cache.ErrIntegrity), "err", err)
@@ -71,6 +74,7 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 }
 
 func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size int64, etag, result string) {
+	s.metrics.cacheLookups.WithLabelValues("disk", result).Inc()
 	h := &ctx.Response.Header
 	setResult(ctx, result)
 	h.SetContentType("application/octet-stream")

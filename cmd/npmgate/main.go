@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,8 +13,11 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/proxy"
@@ -161,12 +165,15 @@ func loadConfig(sf *serveFlags) (*config.Config, error) {
 // reloadOnHUP re-reads the configuration file on SIGHUP and applies its
 // rules (filters, access lists) without dropping connections. A file that
 // does not validate is refused and the running rules stay.
-func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, sf *serveFlags, srv *proxy.Server, log *slog.Logger) {
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, sf *serveFlags, srv *proxy.Server, reloadCert func() error, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
+		}
+		if err := reloadCert(); err != nil {
+			log.Error("TLS certificate reload refused; the running certificate stays", "err", err)
 		}
 		if sf.configFile == "" {
 			log.Warn("SIGHUP: no configuration file to reload (running the embedded default)")
@@ -182,6 +189,31 @@ func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, sf *serveFlags, srv 
 		}
 		log.Info("configuration reloaded: filters and access lists applied", "file", sf.configFile)
 	}
+}
+
+// tlsListener serves TLS with a certificate that reload re-reads from the
+// files, so a renewed certificate is picked up on SIGHUP without a restart.
+func tlsListener(ln net.Listener, certFile, keyFile string) (net.Listener, func() error, error) {
+	var cert atomic.Pointer[tls.Certificate]
+	reload := func() error {
+		c, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return err
+		}
+		cert.Store(&c)
+		return nil
+	}
+	if err := reload(); err != nil {
+		return nil, nil, err
+	}
+	conf := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"},
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return cert.Load(), nil
+		},
+	}
+	return tls.NewListener(ln, conf), reload, nil
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -220,19 +252,41 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("cannot listen", "addr", cfg.Listen, "err", err)
 		return 1
 	}
+	scheme := "http"
+	reloadCert := func() error { return nil }
+	if cfg.TLS.Cert != "" {
+		var tlsLn net.Listener
+		tlsLn, reloadCert, err = tlsListener(ln, cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			log.Error("cannot load the TLS certificate", "err", err)
+			return 1
+		}
+		ln, scheme = tlsLn, "https"
+	}
+	if cfg.Metrics.Listen != "" && *cfg.Metrics.Enabled {
+		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			log.Error("cannot listen for metrics", "addr", cfg.Metrics.Listen, "err", err)
+			return 1
+		}
+		msrv := &fasthttp.Server{Handler: srv.MetricsHandler, Name: "npmgate", ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute}
+		go msrv.Serve(mln)
+		defer msrv.Shutdown()
+		log.Info("metrics listening", "url", "http://"+mln.Addr().String()+cfg.Metrics.Path, "pprof", cfg.Metrics.Pprof)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go reloadOnHUP(ctx, hup, sf, srv, log)
+	go reloadOnHUP(ctx, hup, sf, srv, reloadCert, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	feeds := make([]string, 0, len(cfg.Feeds))
 	for name := range cfg.Feeds {
 		feeds = append(feeds, name)
 	}
-	log.Info("npmgate listening", "version", proxy.Version, "url", "http://"+ln.Addr().String()+"/",
+	log.Info("npmgate listening", "version", proxy.Version, "url", scheme+"://"+ln.Addr().String()+"/",
 		"data", cfg.Data, "default_feed", cfg.DefaultFeed, "feeds", strings.Join(feeds, ","))
 	select {
 	case err := <-errc:

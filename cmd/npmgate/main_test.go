@@ -2,10 +2,22 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 func TestCheckConfig(t *testing.T) {
@@ -111,4 +123,63 @@ func TestCredentialCommands(t *testing.T) {
 	if code, _, _ := cli("", "user", "rm", "alice"); code != 1 {
 		t.Error("removing a missing user succeeded")
 	}
+}
+
+func TestTLSListenerReloadsItsCertificate(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeCert(t, certFile, keyFile, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tln, reload, err := tlsListener(ln, certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		if ctx.IsTLS() {
+			ctx.SetBodyString("tls")
+		}
+	}}
+	go srv.Serve(tln)
+	defer srv.Shutdown()
+	serial := func() int64 {
+		conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+	}
+	if s := serial(); s != 1 {
+		t.Fatalf("serial %d", s)
+	}
+	writeCert(t, certFile, keyFile, 2)
+	if err := reload(); err != nil {
+		t.Fatal(err)
+	}
+	if s := serial(); s != 2 {
+		t.Errorf("after reload the serial is %d, want 2", s)
+	}
+	os.WriteFile(certFile, []byte("garbage"), 0o600)
+	if err := reload(); err == nil {
+		t.Error("a broken certificate was accepted")
+	}
+	if s := serial(); s != 2 {
+		t.Errorf("a failed reload changed the certificate")
+	}
+}
+
+func writeCert(t *testing.T, certFile, keyFile string, serial int64) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 }

@@ -44,6 +44,10 @@ type Options struct {
 	Retries int
 	// UserAgent identifies npmgate to upstream.
 	UserAgent string
+	// Observe, if set, is told of every request (kind "packument" or
+	// "tarball"; result ok, not_modified, not_found or error; time to the
+	// response headers) and, with an empty result, of body bytes received.
+	Observe func(kind, result string, d time.Duration, bytes int64)
 }
 
 // Client talks to one upstream registry.
@@ -133,7 +137,9 @@ func (c *Client) Packument(ctx context.Context, name, etag string) (*PackumentRe
 				break
 			}
 		}
+		start := time.Now()
 		res, err := c.packumentOnce(ctx, u, etag)
+		c.observePackument(res, err, time.Since(start))
 		if err == nil {
 			return res, nil
 		}
@@ -177,6 +183,25 @@ func (c *Client) packumentOnce(ctx context.Context, u, etag string) (*PackumentR
 	return &PackumentResult{Body: body, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}, nil
 }
 
+func (c *Client) observe(kind, result string, d time.Duration, bytes int64) {
+	if c.opt.Observe != nil {
+		c.opt.Observe(kind, result, d, bytes)
+	}
+}
+
+func (c *Client) observePackument(res *PackumentResult, err error, d time.Duration) {
+	switch {
+	case err != nil:
+		c.observe("packument", "error", d, 0)
+	case res.NotModified:
+		c.observe("packument", "not_modified", d, 0)
+	case res.NotFound:
+		c.observe("packument", "not_found", d, 0)
+	default:
+		c.observe("packument", "ok", d, int64(len(res.Body)))
+	}
+}
+
 // TarballURL is where to fetch a tarball: the URL upstream advertised when
 // it is on the connector's own origin, else the conventional path under the
 // connector's base URL. A packument can thereby never send npmgate to
@@ -200,8 +225,10 @@ func (c *Client) Tarball(ctx context.Context, u string) (io.ReadCloser, int64, e
 				break
 			}
 		}
+		start := time.Now()
 		resp, cancel, err := c.get(ctx, u, "application/octet-stream", "")
 		if err != nil {
+			c.observe("tarball", "error", time.Since(start), 0)
 			lastErr = err
 			if retryable(err) && ctx.Err() == nil {
 				continue
@@ -210,13 +237,16 @@ func (c *Client) Tarball(ctx context.Context, u string) (io.ReadCloser, int64, e
 		}
 		switch {
 		case resp.StatusCode == http.StatusOK:
-			return &body{ReadCloser: resp.Body, cancel: cancel}, resp.ContentLength, nil
+			c.observe("tarball", "ok", time.Since(start), 0)
+			return &body{ReadCloser: resp.Body, cancel: cancel, count: func(n int64) { c.observe("tarball", "", 0, n) }}, resp.ContentLength, nil
 		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+			c.observe("tarball", "error", time.Since(start), 0)
 			lastErr = fmt.Errorf("%w: %s answered %d for a tarball", ErrUnreachable, c.opt.Name, resp.StatusCode)
 			resp.Body.Close()
 			cancel()
 			continue
 		default:
+			c.observe("tarball", "error", time.Since(start), 0)
 			resp.Body.Close()
 			cancel()
 			return nil, 0, fmt.Errorf("%w: %s answered %d for a tarball", ErrBadResponse, c.opt.Name, resp.StatusCode)
@@ -256,10 +286,14 @@ func (c *Client) get(ctx context.Context, u, accept, etag string) (*http.Respons
 type body struct {
 	io.ReadCloser
 	cancel context.CancelFunc
+	count  func(int64)
 }
 
 func (b *body) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
+	if n > 0 && b.count != nil {
+		b.count(int64(n))
+	}
 	if err != nil && err != io.EOF {
 		err = classify(err)
 	}

@@ -1,0 +1,168 @@
+package proxy
+
+import (
+	"context"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+	"github.com/valyala/fasthttp/pprofhandler"
+)
+
+// metrics are npmgate's Prometheus collectors. Labels are bounded sets
+// (feeds, route templates, statuses, connectors, rules): never a package
+// name, a user or a token.
+type metrics struct {
+	reg           *prometheus.Registry
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	respBytes     *prometheus.CounterVec
+	cacheLookups  *prometheus.CounterVec
+	upstreamReqs  *prometheus.CounterVec
+	upstreamDur   *prometheus.HistogramVec
+	upstreamBytes *prometheus.CounterVec
+	coalesced     *prometheus.CounterVec
+	integrity     *prometheus.CounterVec
+	filterBlocks  *prometheus.CounterVec
+	auditWithheld prometheus.Counter
+	storeBytes    *prometheus.GaugeVec
+	storeFiles    *prometheus.GaugeVec
+	handler       fasthttp.RequestHandler
+}
+
+func newMetrics(s *Server) *metrics {
+	reg := prometheus.NewRegistry()
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	m := &metrics{reg: reg}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_http_requests_total", Help: "HTTP requests by feed, route, method and status.",
+	}, []string{"feed", "route", "method", "status"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "npmgate_http_request_duration_seconds", Help: "Time to answer a request (until the handler returns; streamed bodies continue after).",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"route"})
+	m.respBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_http_response_bytes_total", Help: "Response body bytes by route.",
+	}, []string{"route"})
+	m.cacheLookups = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_cache_lookups_total", Help: "Cache lookups by tier (memory, disk) and result (hit, miss, stale, revalidated).",
+	}, []string{"tier", "result"})
+	m.upstreamReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_upstream_requests_total", Help: "Requests to connectors by kind and result (ok, not_modified, not_found, error).",
+	}, []string{"connector", "kind", "result"})
+	m.upstreamDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "npmgate_upstream_request_duration_seconds", Help: "Time to the upstream response headers.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10),
+	}, []string{"connector", "kind"})
+	m.upstreamBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_upstream_bytes_total", Help: "Bytes received from connectors.",
+	}, []string{"connector", "kind"})
+	m.coalesced = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_coalesced_waits_total", Help: "Requests that waited for work another request had started (one upstream round for many).",
+	}, []string{"kind"})
+	m.integrity = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_integrity_failures_total", Help: "Tarballs whose bytes did not match their integrity; never stored.",
+	}, []string{"connector"})
+	m.filterBlocks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_filter_blocks_total", Help: "Names and versions a filter refused, by rule.",
+	}, []string{"rule"})
+	m.auditWithheld = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "npmgate_audit_withheld_names_total", Help: "Package names kept out of forwarded audit requests (local or owned).",
+	})
+	m.storeBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "npmgate_store_bytes", Help: "Bytes in the data directory by kind (tarballs, snapshots, local).",
+	}, []string{"kind"})
+	m.storeFiles = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "npmgate_store_files", Help: "Files in the data directory by kind.",
+	}, []string{"kind"})
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.respBytes, m.cacheLookups, m.upstreamReqs,
+		m.upstreamDur, m.upstreamBytes, m.coalesced, m.integrity, m.filterBlocks, m.auditWithheld, m.storeBytes, m.storeFiles} {
+		f(c)
+	}
+	f(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "npmgate_tarball_downloads_joined_total", Help: "Tarball requests served from a download already running.",
+	}, func() float64 { return float64(s.fills.Joined()) }))
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return m
+}
+
+// statusText avoids formatting the common statuses on every request.
+var statusText = func() map[int]string {
+	m := map[int]string{}
+	for _, c := range []int{200, 201, 204, 304, 400, 401, 403, 404, 405, 409, 413, 429, 500, 502, 503, 504} {
+		m[c] = strconv.Itoa(c)
+	}
+	return m
+}()
+
+func (m *metrics) observe(feed, route, method string, status, bytes int, d time.Duration) {
+	st, ok := statusText[status]
+	if !ok {
+		st = strconv.Itoa(status)
+	}
+	m.requests.WithLabelValues(feed, route, method, st).Inc()
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
+	if bytes > 0 {
+		m.respBytes.WithLabelValues(route).Add(float64(bytes))
+	}
+}
+
+// upstreamObserver records a connector's requests.
+func (m *metrics) upstreamObserver(connector string) func(kind, result string, d time.Duration, bytes int64) {
+	return func(kind, result string, d time.Duration, bytes int64) {
+		if result != "" {
+			m.upstreamReqs.WithLabelValues(connector, kind, result).Inc()
+			m.upstreamDur.WithLabelValues(connector, kind).Observe(d.Seconds())
+		}
+		if bytes > 0 {
+			m.upstreamBytes.WithLabelValues(connector, kind).Add(float64(bytes))
+		}
+	}
+}
+
+// measureStore walks the data directory every interval to report its size
+// by kind, until ctx ends.
+func (m *metrics) measureStore(ctx context.Context, dir string, interval time.Duration) {
+	for {
+		for _, kind := range []string{"tarballs", "snapshots", "local"} {
+			var n, size int64
+			filepath.WalkDir(filepath.Join(dir, kind), func(_ string, d fs.DirEntry, err error) error {
+				if err == nil && d.Type().IsRegular() {
+					if info, err := d.Info(); err == nil {
+						n++
+						size += info.Size()
+					}
+				}
+				return nil
+			})
+			m.storeBytes.WithLabelValues(kind).Set(float64(size))
+			m.storeFiles.WithLabelValues(kind).Set(float64(n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+// serveMetrics answers /metrics and, when enabled, /debug/pprof/.
+func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx, path string) bool {
+	switch {
+	case path == s.cfg.Metrics.Path:
+		s.metrics.handler(ctx)
+		return true
+	case s.cfg.Metrics.Pprof && len(path) > len("/debug/pprof") && path[:len("/debug/pprof")] == "/debug/pprof":
+		pprofhandler.PprofHandler(ctx)
+		return true
+	}
+	return false
+}
