@@ -39,16 +39,16 @@ var Version = "dev"
 
 // Server is the front end and everything it serves from.
 type Server struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	mem   *cache.Memory
-	disk  *cache.Disk
-	fills *cache.Fills
+	cfg     *config.Config
+	log     *slog.Logger
+	mem     *cache.Memory
+	disk    *cache.Disk
+	fills   *cache.Fills
 	auth    *auth.Service
 	metrics *metrics
 	feeds   map[string]*feed
-	stop  context.CancelFunc
-	def   *feed
+	stop    context.CancelFunc
+	def     *feed
 	// flight makes concurrent misses of one key share one computation.
 	flight singleflight.Group
 	http   *fasthttp.Server
