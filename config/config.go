@@ -107,6 +107,9 @@ type Feed struct {
 	// connector versions are mixed, local versions winning a clash. Any
 	// other name with local versions is local-only.
 	Merge []string `yaml:"merge"`
+	// Audit is where npm audit requests go: a connector name, an http(s)
+	// URL, or "off". Default: the feed's first connector.
+	Audit string `yaml:"audit"`
 	// Filter applies to every connector package of the feed, after the
 	// connector's own filter.
 	Filter *filter.Spec   `yaml:"filter"`
@@ -464,6 +467,17 @@ func (c *Config) validate(root *yaml.Node) error {
 			return at(fmt.Sprintf("feeds.%s.filter: %v", name, err), "feeds", name, "filter")
 		}
 		f.Policy = p.WithLabel("feed " + name)
+		switch {
+		case f.Audit == "" || f.Audit == "off" || c.Connectors[f.Audit] != nil:
+		case strings.HasPrefix(f.Audit, "http://") || strings.HasPrefix(f.Audit, "https://"):
+			u, err := CheckBaseURL(f.Audit)
+			if err != nil {
+				return at(fmt.Sprintf("feeds.%s.audit: %v", name, err), "feeds", name, "audit")
+			}
+			f.Audit = u
+		default:
+			return at(fmt.Sprintf("feeds.%s.audit: %q is not a connector, an http(s) URL or off", name, f.Audit), "feeds", name, "audit")
+		}
 		for i, sc := range f.OwnedScopes {
 			if !scopeRE.MatchString(sc) {
 				return at(fmt.Sprintf("feeds.%s.owned_scopes[%d]: %q is not a scope like @acme", name, i, sc), "feeds", name, "owned_scopes")

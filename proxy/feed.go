@@ -33,6 +33,7 @@ type feed struct {
 	gens  sync.Map
 	locks locks
 	pol   atomic.Pointer[feedPolicy]
+	audit *auditTarget // nil: npm audit is off for this feed
 }
 
 type connector struct {

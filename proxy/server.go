@@ -111,6 +111,20 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			f.connectors = append(f.connectors, &connector{name: cn, client: clients[cn], cfg: cfg.Connectors[cn]})
 		}
 		f.setRules(cfg, fc)
+		switch {
+		case fc.Audit == "off":
+		case fc.Audit == "" && len(f.connectors) > 0:
+			f.audit = &auditTarget{client: f.connectors[0].client, base: f.connectors[0].client.BaseURL()}
+		case cfg.Connectors[fc.Audit] != nil:
+			f.audit = &auditTarget{client: clients[fc.Audit], base: cfg.Connectors[fc.Audit].URL}
+		case fc.Audit != "":
+			cl, err := upstream.New(upstream.Options{Name: "audit", BaseURL: fc.Audit, Timeout: 30 * time.Second, UserAgent: "npmgate/" + Version})
+			if err != nil {
+				s.Close()
+				return nil, err
+			}
+			f.audit = &auditTarget{client: cl, base: fc.Audit}
+		}
 		s.feeds[name] = f
 		if name == cfg.DefaultFeed {
 			s.def = f
@@ -282,6 +296,9 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 		return f.name, routeOther
 	}
 	if r.Kind == KindAPI {
+		if s.serveRegistryAPI(ctx, f, r.API, p) {
+			return f.name, routeAPI
+		}
 		if rest, ok := strings.CutPrefix(r.API, "/package/"); ok && strings.Contains(rest, "/dist-tags") {
 			s.serveDistTags(ctx, f, rest, p)
 			return f.name, routeAPI

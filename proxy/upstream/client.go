@@ -4,6 +4,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -386,3 +387,81 @@ func escapeName(name string) string {
 	}
 	return name
 }
+
+// Response is a whole upstream answer, for the small JSON endpoints
+// (audit, keys, attestations, search) that are passed through.
+type Response struct {
+	Status      int
+	ContentType string
+	Body        []byte
+}
+
+// MaxAPIResponse bounds an API answer read into memory.
+const MaxAPIResponse = 32 << 20
+
+// Do sends a request to rawURL (which must be on the connector's origin,
+// or any URL the operator configured) and reads the whole answer. Only GET
+// is retried.
+func (c *Client) Do(ctx context.Context, method, rawURL string, body []byte, contentType string) (*Response, error) {
+	attempts := 1
+	if method == http.MethodGet {
+		attempts += c.opt.Retries
+	}
+	var lastErr error
+	for attempt := 0; attempt < attempts; attempt++ {
+		if attempt > 0 {
+			if err := sleep(ctx, backoff(attempt)); err != nil {
+				break
+			}
+		}
+		res, err := c.doOnce(ctx, method, rawURL, body, contentType)
+		if err == nil && (res.Status < 500 || attempt == attempts-1) {
+			return res, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("%w: %s answered %d", ErrUnreachable, c.opt.Name, res.Status)
+		}
+		lastErr = err
+		if !retryable(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+func (c *Client) doOnce(ctx context.Context, method, rawURL string, body []byte, contentType string) (*Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, 4*c.opt.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadResponse, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.opt.UserAgent != "" {
+		req.Header.Set("User-Agent", c.opt.UserAgent)
+	}
+	if c.opt.Token != "" {
+		if u, err := url.Parse(rawURL); err == nil && c.sameOrigin(u) {
+			req.Header.Set("Authorization", "Bearer "+c.opt.Token)
+		}
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxAPIResponse+1))
+	if err != nil {
+		return nil, classify(err)
+	}
+	if len(b) > MaxAPIResponse {
+		return nil, fmt.Errorf("%w: answer larger than %d bytes", ErrBadResponse, MaxAPIResponse)
+	}
+	return &Response{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: b}, nil
+}
+
+// BaseURL is the connector's URL.
+func (c *Client) BaseURL() string { return c.opt.BaseURL }

@@ -1,0 +1,404 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/npmgate/npmgate/auth"
+	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/proxy/npm"
+	"github.com/npmgate/npmgate/proxy/upstream"
+)
+
+// Limits on audit request bodies: what arrives, and what it inflates to.
+const (
+	maxAuditBody     = 16 << 20
+	maxAuditInflated = 64 << 20
+	// auditCacheTTL: identical bulk audits (the same lockfile on many CI
+	// agents) are answered from memory for this long. Advisories change
+	// slowly; five minutes bounds how stale an answer can be.
+	auditCacheTTL = 5 * time.Minute
+	keysCacheTTL  = time.Hour
+)
+
+// auditTarget is where a feed's audit requests go.
+type auditTarget struct {
+	client *upstream.Client
+	base   string
+}
+
+// serveRegistryAPI answers the registry services a feed forwards: audit,
+// signing keys, attestations and search. It reports false for paths that
+// are not such a service.
+func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *feed, api string, p *auth.Principal) bool {
+	switch {
+	case strings.HasPrefix(api, "/npm/v1/security/"):
+	case api == "/npm/v1/keys", strings.HasPrefix(api, "/npm/v1/attestations/"), api == "/v1/search":
+	default:
+		return false
+	}
+	if err := f.access.Load().Check(p, auth.Read); err != nil {
+		s.failAuth(ctx, err)
+		return true
+	}
+	switch {
+	case api == "/npm/v1/security/advisories/bulk" && ctx.IsPost(),
+		api == "/npm/v1/security/audits/quick" && ctx.IsPost(),
+		api == "/npm/v1/security/audits" && ctx.IsPost():
+		s.audit(ctx, f, api)
+	case api == "/npm/v1/keys" && ctx.IsGet():
+		s.keys(ctx, f)
+	case strings.HasPrefix(api, "/npm/v1/attestations/") && ctx.IsGet():
+		s.attestations(ctx, f, api)
+	case api == "/v1/search" && ctx.IsGet():
+		s.search(ctx, f)
+	default:
+		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("not found: %s /-%s", ctx.Method(), api))
+	}
+	return true
+}
+
+// private reports whether a name must never leave npmgate: it has local
+// versions in the feed or is in an owned scope.
+func (f *feed) private(name string) bool {
+	if f.ownedScope(name) {
+		return true
+	}
+	d, err := f.readLocal(name)
+	return err != nil || d != nil // on a read error, err on the side of not telling
+}
+
+// auditBody reads a request body, inflating gzip within a bound.
+func auditBody(ctx *fasthttp.RequestCtx) ([]byte, error) {
+	raw := ctx.PostBody()
+	if len(raw) > maxAuditBody {
+		return nil, refuse(413, "the audit request is larger than %d bytes", maxAuditBody)
+	}
+	if !bytes.EqualFold(ctx.Request.Header.Peek(fasthttp.HeaderContentEncoding), []byte("gzip")) {
+		return raw, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, refuse(400, "the audit request says gzip but is not")
+	}
+	b, err := io.ReadAll(io.LimitReader(zr, maxAuditInflated+1))
+	if err != nil {
+		return nil, refuse(400, "the audit request's gzip body is broken: %v", err)
+	}
+	if len(b) > maxAuditInflated {
+		return nil, refuse(413, "the audit request inflates past %d bytes", maxAuditInflated)
+	}
+	return b, nil
+}
+
+func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed, api string) {
+	t := f.audit
+	if t == nil {
+		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("npm audit is turned off for feed %q (feeds.%s.audit)", f.name, f.name))
+		return
+	}
+	body, err := auditBody(ctx)
+	if err != nil {
+		s.failWrite(ctx, err)
+		return
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(body, &doc); err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, "the audit request is not a JSON object")
+		return
+	}
+	withheld := 0
+	if api == "/npm/v1/security/advisories/bulk" {
+		for name := range doc {
+			if f.private(name) {
+				delete(doc, name)
+				withheld++
+			}
+		}
+	} else {
+		withheld = f.pruneTree(doc)
+	}
+	if withheld > 0 {
+		s.metrics.auditWithheld.Add(float64(withheld))
+		s.log.Debug("audit: names withheld from the audit service", "feed", f.name, "count", withheld)
+	}
+	out := mustJSON(doc)
+	sum := sha256.Sum256(out)
+	key := "audit\x00" + f.name + "\x00" + api + "\x00" + hex.EncodeToString(sum[:])
+	if it, ok := s.mem.Get(key); ok && time.Now().Before(it.Expires) {
+		setResult(ctx, cacheHit)
+		ctx.SetContentType("application/json")
+		ctx.Response.SetBodyRaw(it.Body)
+		return
+	}
+	res, err := t.client.Do(detached, "POST", t.base+"/-"+api, out, "application/json")
+	if err != nil {
+		// Never a made-up "no vulnerabilities": npm must see the failure.
+		s.fail(ctx, fmt.Errorf("audit service: %w", err))
+		return
+	}
+	if res.Status == 200 {
+		s.mem.Set(key, &cache.Item{Body: res.Body, Expires: time.Now().Add(auditCacheTTL)}, 0)
+	}
+	passThrough(ctx, res)
+}
+
+// pruneTree removes private names from an audit request shaped like a
+// v1 lockfile (quick and full audits): "requires" and the nested
+// "dependencies" tree, and hides the root project's own name.
+func (f *feed) pruneTree(doc map[string]json.RawMessage) int {
+	withheld := 0
+	if _, ok := doc["name"]; ok {
+		doc["name"] = mustJSON("project")
+	}
+	var walk func(raw json.RawMessage) json.RawMessage
+	walk = func(raw json.RawMessage) json.RawMessage {
+		var node map[string]json.RawMessage
+		if json.Unmarshal(raw, &node) != nil {
+			return raw
+		}
+		for _, field := range []string{"requires", "dependencies", "devDependencies", "optionalDependencies"} {
+			var m map[string]json.RawMessage
+			if json.Unmarshal(node[field], &m) != nil {
+				continue
+			}
+			for name, v := range m {
+				if f.private(name) {
+					delete(m, name)
+					withheld++
+				} else if field == "dependencies" {
+					m[name] = walk(v)
+				}
+			}
+			node[field] = mustJSON(m)
+		}
+		return mustJSON(node)
+	}
+	pruned := walk(mustJSON(doc))
+	clear(doc)
+	json.Unmarshal(pruned, &doc)
+	return withheld
+}
+
+func passThrough(ctx *fasthttp.RequestCtx, res *upstream.Response) {
+	ctx.SetStatusCode(res.Status)
+	if res.Status >= 400 && !json.Valid(res.Body) {
+		writeError(ctx, res.Status, fmt.Sprintf("the upstream service answered %d", res.Status))
+		return
+	}
+	ct := res.ContentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	ctx.SetContentType(ct)
+	ctx.SetBody(res.Body)
+}
+
+// firstConnector is the connector signing keys, attestations and search
+// are asked of.
+func (f *feed) firstConnector() *connector {
+	if len(f.connectors) == 0 {
+		return nil
+	}
+	return f.connectors[0]
+}
+
+// keys forwards the connector's signing keys, so npm audit signatures
+// verifies connector packages (whose dist.signatures npmgate keeps
+// unchanged). Local packages carry no registry signature.
+func (s *Server) keys(ctx *fasthttp.RequestCtx, f *feed) {
+	c := f.firstConnector()
+	if c == nil {
+		writeError(ctx, fasthttp.StatusNotFound, "this feed has no connector and no signing keys")
+		return
+	}
+	key := "keys\x00" + c.name
+	if it, ok := s.mem.Get(key); ok && time.Now().Before(it.Expires) {
+		ctx.SetContentType("application/json")
+		ctx.Response.SetBodyRaw(it.Body)
+		return
+	}
+	res, err := c.client.Do(detached, "GET", c.client.BaseURL()+"/-/npm/v1/keys", nil, "")
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	if res.Status == 200 && json.Valid(res.Body) {
+		s.mem.Set(key, &cache.Item{Body: res.Body, Expires: time.Now().Add(keysCacheTTL)}, 0)
+	}
+	passThrough(ctx, res)
+}
+
+// attestations forwards a version's provenance attestations.
+func (s *Server) attestations(ctx *fasthttp.RequestCtx, f *feed, api string) {
+	spec := strings.TrimPrefix(api, "/npm/v1/attestations/")
+	decoded, err := url.PathUnescape(spec)
+	i := strings.LastIndexByte(decoded, '@')
+	if err != nil || i <= 0 {
+		writeError(ctx, fasthttp.StatusBadRequest, "expected /-/npm/v1/attestations/{name}@{version}")
+		return
+	}
+	name, version := decoded[:i], decoded[i+1:]
+	if err := npm.ValidateName(name); err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	if npm.ValidateVersionOrTag(version) != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, "bad version")
+		return
+	}
+	c := f.firstConnector()
+	if c == nil || f.private(name) {
+		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no attestations for %s@%s", name, version))
+		return
+	}
+	res, err := c.client.Do(detached, "GET", c.client.BaseURL()+"/-/npm/v1/attestations/"+strings.Replace(name, "/", "%2f", 1)+"@"+version, nil, "")
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	passThrough(ctx, res)
+}
+
+// searchObject is one result in npm's search answer.
+type searchObject struct {
+	Package struct {
+		Name        string            `json:"name"`
+		Scope       string            `json:"scope,omitempty"`
+		Version     string            `json:"version"`
+		Description string            `json:"description,omitempty"`
+		Keywords    []string          `json:"keywords,omitempty"`
+		Date        string            `json:"date,omitempty"`
+		Links       map[string]string `json:"links,omitempty"`
+		Publisher   *maintainer       `json:"publisher,omitempty"`
+		Maintainers []maintainer      `json:"maintainers,omitempty"`
+	} `json:"package"`
+	Score       json.RawMessage `json:"score,omitempty"`
+	SearchScore float64         `json:"searchScore"`
+}
+
+// search answers npm search from the feed's local packages first, then
+// the connector's search, without names the feed hides or owns.
+func (s *Server) search(ctx *fasthttp.RequestCtx, f *feed) {
+	q := ctx.QueryArgs()
+	text := strings.TrimSpace(string(q.Peek("text")))
+	size, _ := strconv.Atoi(string(q.Peek("size")))
+	if size <= 0 || size > 250 {
+		size = 20
+	}
+	from, _ := strconv.Atoi(string(q.Peek("from")))
+	from = max(from, 0)
+	objects := f.searchLocal(text)
+	localNames := map[string]bool{}
+	for _, o := range objects {
+		localNames[o.Package.Name] = true
+	}
+	total := len(objects)
+	if c := f.firstConnector(); c != nil && text != "" {
+		v := url.Values{"text": {text}, "size": {strconv.Itoa(size)}, "from": {strconv.Itoa(from)}}
+		res, err := c.client.Do(detached, "GET", c.client.BaseURL()+"/-/v1/search?"+v.Encode(), nil, "")
+		if err == nil && res.Status == 200 {
+			var page struct {
+				Objects []searchObject `json:"objects"`
+				Total   int            `json:"total"`
+			}
+			if json.Unmarshal(res.Body, &page) == nil {
+				pol := f.pol.Load().perConnector[0]
+				for _, o := range page.Objects {
+					name := o.Package.Name
+					if localNames[name] || npm.ValidateName(name) != nil || f.private(name) || !pol.Name(name).Allowed {
+						page.Total--
+						continue
+					}
+					objects = append(objects, o)
+				}
+				total += max(page.Total, 0)
+			}
+		} else if err != nil {
+			s.log.Warn("search: connector failed; answering from local packages", "connector", c.name, "err", err)
+		}
+	}
+	if from < len(objects) {
+		objects = objects[from:]
+	} else {
+		objects = nil
+	}
+	if len(objects) > size {
+		objects = objects[:size]
+	}
+	if objects == nil {
+		objects = []searchObject{}
+	}
+	writeJSONValue(ctx, fasthttp.StatusOK, map[string]any{"objects": objects, "total": total, "time": time.Now().UTC().Format(time.RFC3339)})
+}
+
+// searchLocal matches every word of text against the names, descriptions
+// and keywords of the feed's local packages.
+func (f *feed) searchLocal(text string) []searchObject {
+	words := strings.Fields(strings.ToLower(text))
+	var out []searchObject
+	root := filepath.Join(f.s.disk.Dir(), filepath.FromSlash(cache.LocalKey(f.name, "x")))
+	root = filepath.Dir(root)
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
+			return nil
+		}
+		rel, _ := filepath.Rel(f.s.disk.Dir(), p)
+		r, _, err := f.s.disk.Open(filepath.ToSlash(rel))
+		if err != nil {
+			return nil
+		}
+		var doc localDoc
+		err = json.NewDecoder(r).Decode(&doc)
+		r.Close()
+		if err != nil || doc.Packument == nil || len(doc.Packument.Versions) == 0 {
+			return nil
+		}
+		lp := doc.Packument
+		latest := lp.DistTags["latest"]
+		var v struct {
+			Description string   `json:"description"`
+			Keywords    []string `json:"keywords"`
+		}
+		json.Unmarshal(lp.Versions[latest], &v)
+		hay := strings.ToLower(lp.Name + " " + v.Description + " " + strings.Join(v.Keywords, " "))
+		for _, w := range words {
+			if !strings.Contains(hay, w) {
+				return nil
+			}
+		}
+		var o searchObject
+		o.Package.Name, o.Package.Version, o.Package.Description, o.Package.Keywords = lp.Name, latest, v.Description, v.Keywords
+		o.Package.Date = lp.Time["modified"]
+		if scope, _, ok := npm.SplitScope(lp.Name); ok {
+			o.Package.Scope = scope
+		} else {
+			o.Package.Scope = "unscoped"
+		}
+		o.Package.Maintainers = lp.Maintainers
+		if len(lp.Maintainers) > 0 {
+			m := lp.Maintainers[0]
+			o.Package.Publisher = &m
+		}
+		o.Score = json.RawMessage(`{"final":1,"detail":{"quality":1,"popularity":1,"maintenance":1}}`)
+		o.SearchScore = 1
+		out = append(out, o)
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Package.Name < out[j].Package.Name })
+	return out
+}
