@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestEscape(t *testing.T) {
@@ -181,5 +182,41 @@ func TestFillRefusesBadBytes(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(d.Dir(), "tmp")); len(entries) != 0 {
 		t.Errorf("temporary file left: %v", entries)
+	}
+}
+
+func TestEvictRemovesLeastRecentlyUsedAndSparesProtected(t *testing.T) {
+	d, _ := OpenDisk(t.TempDir())
+	defer d.Close()
+	write := func(key string, n int, age time.Duration) {
+		if err := d.WriteFile(key, func(w io.Writer) error { _, err := w.Write(bytes.Repeat([]byte("x"), n)); return err }); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().Add(-age)
+		os.Chtimes(filepath.Join(d.Dir(), key), at, at)
+	}
+	write(TarballKey("sha512", "aaaa"), 1000, 3*time.Hour) // oldest, but published locally
+	write(TarballKey("sha512", "bbbb"), 1000, 2*time.Hour)
+	write(SnapshotKey("npmjs", "old"), 1000, time.Hour)
+	write(TarballKey("sha512", "cccc"), 1000, time.Minute)
+	write(LocalKey("npm", "mine"), 1000, 5*time.Hour)
+	protected := func(key string) bool { return key == TarballKey("sha512", "aaaa") }
+	st, err := d.Evict(2500, 2000, protected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Removed != 2 {
+		t.Errorf("removed %d files, want 2: %+v", st.Removed, st)
+	}
+	for key, want := range map[string]bool{
+		TarballKey("sha512", "aaaa"): true, TarballKey("sha512", "bbbb"): false,
+		SnapshotKey("npmjs", "old"): false, TarballKey("sha512", "cccc"): true, LocalKey("npm", "mine"): true,
+	} {
+		if _, _, err := d.Stat(key); (err == nil) != want {
+			t.Errorf("%s present=%v, want %v", key, err == nil, want)
+		}
+	}
+	if st, _ := d.Evict(1<<30, 1<<29, protected); st.Removed != 0 {
+		t.Error("evicted under the cap")
 	}
 }

@@ -64,6 +64,9 @@ type Cache struct {
 	// StaleRetry is how long a stale document is served, once upstream
 	// failed, before upstream is tried again.
 	StaleRetry Duration `yaml:"stale_retry"`
+	// MaxSize caps the cached data on disk (tarballs and snapshots, never
+	// published packages); 0 means no cap.
+	MaxSize Size `yaml:"max_size"`
 }
 
 // Log sets the log output.

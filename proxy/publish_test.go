@@ -378,3 +378,31 @@ func TestDeprecateAndDistTags(t *testing.T) {
 		t.Errorf("after deprecate: %s", c)
 	}
 }
+
+func TestGCNeverEvictsPublishedPackages(t *testing.T) {
+	p := publishGate(t)
+	if status, body := p.publish("kept", "1.0.0", nil); status != 200 {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	p.get("/ms/-/ms-2.1.3.tgz")
+	if n := len(p.storedTarballs()); n != 2 {
+		t.Fatalf("%d stored tarballs, want 2", n)
+	}
+	st, err := p.srv.GC(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Protected != 1 || st.Removed < 2 { // the ms tarball and its snapshot
+		t.Errorf("gc: %+v", st)
+	}
+	if n := len(p.storedTarballs()); n != 1 {
+		t.Errorf("%d tarballs after gc, want only the published one", n)
+	}
+	if resp, body := p.get("/kept/-/kept-1.0.0.tgz"); resp.StatusCode != 200 || len(body) == 0 {
+		t.Errorf("published tarball after gc: %d", resp.StatusCode)
+	}
+	before := p.up.Requests().Tarballs
+	if resp, _ := p.get("/ms/-/ms-2.1.3.tgz"); resp.StatusCode != 200 || p.up.Requests().Tarballs != before+1 {
+		t.Errorf("an evicted tarball is fetched again: %d", resp.StatusCode)
+	}
+}

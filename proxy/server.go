@@ -88,6 +88,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	wctx, s.stop = context.WithCancel(context.Background())
 	go s.auth.Watch(wctx, time.Second, func(err error) { log.Error("reloading credentials", "err", err) })
 	go s.metrics.measureStore(wctx, cfg.Data, time.Minute)
+	if cfg.Cache.MaxSize > 0 {
+		go s.collectGarbage(wctx, int64(cfg.Cache.MaxSize), 5*time.Minute)
+	}
 	var tarballTimeout time.Duration
 	clients := map[string]*upstream.Client{}
 	for name, c := range cfg.Connectors {

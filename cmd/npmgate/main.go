@@ -36,6 +36,7 @@ Usage:
   npmgate apikey list|revoke     API keys (npm _auth = base64 of api:KEY)
   npmgate explain [--feed F] NAME[@RANGE]
                                  show which versions the feed's policy allows, and why not
+  npmgate gc --max-size 20GiB    evict least recently used cache files (never published packages)
   npmgate version                print the version
 
 Credential commands take --config FILE or --data DIR to find the data.
@@ -69,6 +70,8 @@ func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		return tokenCmd(args[1:], stdout, stderr, true)
 	case "explain":
 		return explainCmd(args[1:], stdout, stderr)
+	case "gc":
+		return gcCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "npmgate", proxy.Version)
 		return 0

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/proxy"
+)
+
+// gcCmd evicts cached data over a size cap, once.
+func gcCmd(args []string, stdout, stderr io.Writer) int {
+	fs, sf := adminFlags("gc", stderr)
+	var maxSize string
+	fs.StringVar(&maxSize, "max-size", "", "cap for cached tarballs and snapshots, for example 20GiB (default: cache.max_size)")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(sf)
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
+		return 1
+	}
+	limit := int64(cfg.Cache.MaxSize)
+	if maxSize != "" {
+		sz, err := config.ParseSize(maxSize)
+		if err != nil {
+			fmt.Fprintln(stderr, "npmgate: --max-size:", err)
+			return 2
+		}
+		limit = int64(sz)
+	}
+	if limit <= 0 {
+		fmt.Fprintln(stderr, "npmgate: give --max-size or set cache.max_size")
+		return 2
+	}
+	srv, err := proxy.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
+		return 1
+	}
+	defer srv.Close()
+	st, err := srv.GC(limit)
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "cached: %d files, %d bytes; published (kept): %d files, %d bytes; evicted: %d files, %d bytes\n",
+		st.Files, st.Bytes, st.Protected, st.ProtectedBy, st.Removed, st.RemovedBytes)
+	return 0
+}
