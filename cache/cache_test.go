@@ -220,3 +220,28 @@ func TestEvictRemovesLeastRecentlyUsedAndSparesProtected(t *testing.T) {
 		t.Error("evicted under the cap")
 	}
 }
+
+func TestSecondOpenDoesNotSweepTheFirstOnesFiles(t *testing.T) {
+	dir := t.TempDir()
+	first, err := OpenDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	p, err := first.Create(TarballKey("sha512", "abcd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Write([]byte("partial"))
+	second, err := OpenDisk(dir) // npmgate explain beside a running server
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Shared() || first.Shared() {
+		t.Errorf("Shared: first %v second %v", first.Shared(), second.Shared())
+	}
+	second.Close()
+	if err := p.Commit(); err != nil {
+		t.Fatalf("the second open swept the first one's download: %v", err)
+	}
+}

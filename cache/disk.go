@@ -13,6 +13,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -26,6 +27,7 @@ var ErrNotFound = errors.New("not found")
 type Disk struct {
 	dir  string
 	root *os.Root
+	lock *os.File // held (flock) by the first process to open the directory
 }
 
 const tmpDir = "tmp"
@@ -41,8 +43,18 @@ func OpenDisk(dir string) (*Disk, error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	d := &Disk{dir: dir, root: root}
-	if err := root.RemoveAll(tmpDir); err != nil {
-		return nil, fmt.Errorf("data directory: sweeping %s: %w", tmpDir, err)
+	// Temporary files are swept only by the process that holds the
+	// directory's lock: a tool opened beside a running server (explain,
+	// gc, warm) must not delete the server's downloads in progress.
+	if lf, err := root.OpenFile(".lock", os.O_RDWR|os.O_CREATE, 0o644); err == nil {
+		if syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			d.lock = lf
+			if err := root.RemoveAll(tmpDir); err != nil {
+				return nil, fmt.Errorf("data directory: sweeping %s: %w", tmpDir, err)
+			}
+		} else {
+			lf.Close()
+		}
 	}
 	if err := root.MkdirAll(tmpDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
@@ -53,8 +65,17 @@ func OpenDisk(dir string) (*Disk, error) {
 // Dir is the data directory.
 func (d *Disk) Dir() string { return d.dir }
 
-// Close releases the directory handle.
-func (d *Disk) Close() error { return d.root.Close() }
+// Shared reports whether another process held the directory when it was
+// opened (then this one did not sweep temporary files).
+func (d *Disk) Shared() bool { return d.lock == nil }
+
+// Close releases the directory handle and its lock.
+func (d *Disk) Close() error {
+	if d.lock != nil {
+		d.lock.Close()
+	}
+	return d.root.Close()
+}
 
 // Writable checks that a file can be created, synced and removed, for
 // readiness probes.

@@ -648,14 +648,14 @@ func (l *leaf) decision(o outcome, name string, f *Facts, now time.Time) Decisio
 		d.Reason = fmt.Sprintf("%s is blocked by block entry %s", pkg, q(l.block[o.entry].text))
 	case ruleAge:
 		if f.Published.IsZero() {
-			d.Reason = fmt.Sprintf("%s has no publish time; min_release_age is %s (fail closed)", pkg, fmtDur(l.age))
+			d.Reason = fmt.Sprintf("%s has no publish time; min_release_age is %s (fail closed)", pkg, Duration(l.age))
 			break
 		}
 		until := f.Published.Add(l.age).UTC().Format(time.RFC3339)
 		if age := now.Sub(f.Published); age >= 0 {
-			d.Reason = fmt.Sprintf("%s was published %s ago; min_release_age is %s (until %s)", pkg, fmtDur(age), fmtDur(l.age), until)
+			d.Reason = fmt.Sprintf("%s was published %s ago; min_release_age is %s (until %s)", pkg, fmtDur(age), Duration(l.age), until)
 		} else {
-			d.Reason = fmt.Sprintf("%s has a publish time %s in the future; min_release_age is %s (until %s)", pkg, fmtDur(-age), fmtDur(l.age), until)
+			d.Reason = fmt.Sprintf("%s has a publish time %s in the future; min_release_age is %s (until %s)", pkg, fmtDur(-age), Duration(l.age), until)
 		}
 	case ruleDeprecated:
 		d.Reason = fmt.Sprintf("%s is deprecated and deprecated is \"hide\"", pkg)

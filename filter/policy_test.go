@@ -147,20 +147,20 @@ func TestVersion(t *testing.T) {
 
 		// min_release_age
 		{desc: "too young", spec: Spec{MinReleaseAge: Duration(72 * hour)}, name: "foo", f: Facts{Version: "1.2.3", Published: now.Add(-5 * hour)},
-			rule: "min-release-age", reason: `foo@1.2.3 was published 5h ago; min_release_age is 72h (until 2026-11-28T05:00:00Z)`},
+			rule: "min-release-age", reason: `foo@1.2.3 was published 5h ago; min_release_age is 3d (until 2026-11-28T05:00:00Z)`},
 		{desc: "too young, minutes", spec: Spec{MinReleaseAge: Duration(72 * hour)}, name: "foo", f: Facts{Version: "1.2.3", Published: now.Add(-5*hour - 3*time.Minute - 7*time.Second)},
-			rule: "min-release-age", reason: `foo@1.2.3 was published 5h3m ago; min_release_age is 72h (until 2026-11-28T04:56:53Z)`},
+			rule: "min-release-age", reason: `foo@1.2.3 was published 5h3m ago; min_release_age is 3d (until 2026-11-28T04:56:53Z)`},
 		{desc: "old enough", spec: Spec{MinReleaseAge: Duration(72 * hour)}, name: "foo", f: Facts{Version: "1.2.3", Published: now.Add(-72 * hour)}},
 		{desc: "a second short", spec: Spec{MinReleaseAge: Duration(72 * hour)}, name: "foo", f: Facts{Version: "1.2.3", Published: now.Add(-72*hour + time.Second)}, rule: "min-release-age"},
 		{desc: "missing time fails closed", spec: Spec{MinReleaseAge: Duration(72 * hour)}, name: "foo", f: Facts{Version: "1.2.3"},
-			rule: "min-release-age", reason: `foo@1.2.3 has no publish time; min_release_age is 72h (fail closed)`},
+			rule: "min-release-age", reason: `foo@1.2.3 has no publish time; min_release_age is 3d (fail closed)`},
 		{desc: "future time", spec: Spec{MinReleaseAge: Duration(hour)}, name: "foo", f: Facts{Version: "1.2.3", Published: now.Add(2 * hour)},
 			rule: "min-release-age", reason: `foo@1.2.3 has a publish time 2h in the future; min_release_age is 1h (until 2026-11-25T13:00:00Z)`},
 		{desc: "exempt scope", spec: Spec{MinReleaseAge: Duration(72 * hour), MinReleaseAgeExempt: []string{"@types/*"}}, name: "@types/node", f: Facts{Version: "1.0.0", Published: now}},
 		{desc: "exempt scope shorthand, missing time", spec: Spec{MinReleaseAge: Duration(72 * hour), MinReleaseAgeExempt: []string{"@acme"}}, name: "@acme/x", f: Facts{Version: "1.0.0"}},
 		{desc: "exemption is per name", spec: Spec{MinReleaseAge: Duration(72 * hour), MinReleaseAgeExempt: []string{"@types/*"}}, name: "types", f: Facts{Version: "1.0.0", Published: now}, rule: "min-release-age"},
 		{desc: "days", spec: Spec{MinReleaseAge: Duration(7 * 24 * hour)}, name: "foo", f: Facts{Version: "1.0.0", Published: now.Add(-6 * 24 * hour)},
-			rule: "min-release-age", reason: `foo@1.0.0 was published 144h ago; min_release_age is 168h (until 2026-11-26T10:00:00Z)`},
+			rule: "min-release-age", reason: `foo@1.0.0 was published 144h ago; min_release_age is 7d (until 2026-11-26T10:00:00Z)`},
 
 		// deprecated
 		{desc: "deprecated hidden", spec: Spec{Deprecated: "hide"}, name: "x", f: Facts{Version: "1.0.0", Deprecated: true},

@@ -91,7 +91,7 @@ func (d Duration) String() string {
 	if t := time.Duration(d); t > 0 && t%day == 0 {
 		return strconv.FormatInt(int64(t/day), 10) + "d"
 	}
-	return time.Duration(d).String()
+	return fmtDur(time.Duration(d))
 }
 
 // parseDuration parses time.ParseDuration syntax with a leading count of days

@@ -113,7 +113,7 @@ func TestDuration(t *testing.T) {
 			t.Errorf("parseDuration(%q) = %v, want an error", s, got)
 		}
 	}
-	strs := map[time.Duration]string{72 * time.Hour: "3d", 90 * time.Minute: "1h30m0s", 0: "0s", 36 * time.Hour: "36h0m0s"}
+	strs := map[time.Duration]string{72 * time.Hour: "3d", 90 * time.Minute: "1h30m", 0: "0s", 36 * time.Hour: "36h"}
 	for d, want := range strs {
 		if got := Duration(d).String(); got != want {
 			t.Errorf("Duration(%v).String() = %q, want %q", d, got, want)

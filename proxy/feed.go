@@ -85,19 +85,24 @@ type loaded struct {
 	doc *npm.Packument
 }
 
-func (f *feed) pkgKey(name string) string {
-	return "p\x00" + f.name + "\x00" + f.pol.Load().fingerprint + "\x00" + name
+// pkgKey keys a package's index under the rules it was filtered by.
+func (f *feed) pkgKey(pol *feedPolicy, name string) string {
+	return "p\x00" + f.name + "\x00" + pol.fingerprint + "\x00" + name
 }
 
 // load returns a package's index, revalidating it upstream when it is older
 // than max_age. Concurrent loads of one package share one upstream round.
-func (f *feed) load(ctx context.Context, name string) (*loaded, error) {
-	key := f.pkgKey(name)
+//
+// pol is the one snapshot of the feed's rules a request uses throughout, so
+// that a reload in the middle never files one rule set's results under the
+// other's keys.
+func (f *feed) load(ctx context.Context, pol *feedPolicy, name string) (*loaded, error) {
+	key := f.pkgKey(pol, name)
 	if it, ok := f.s.mem.Get(key); ok && time.Now().Before(it.Expires) {
 		return &loaded{ix: it.Value.(*pkgIndex)}, nil
 	}
 	return shared(f, ctx, key, func(ctx context.Context) (*loaded, error) {
-		return f.fetch(ctx, name, false)
+		return f.fetch(ctx, pol, name, false)
 	})
 }
 
@@ -152,7 +157,7 @@ type connResult struct {
 // priority order (local first) and stores the index. A name with local
 // versions, or in an owned scope, is local-only: no connector is asked,
 // not even for a 404. offline reads snapshots only, never upstream.
-func (f *feed) fetch(ctx context.Context, name string, offline bool) (*loaded, error) {
+func (f *feed) fetch(ctx context.Context, pol *feedPolicy, name string, offline bool) (*loaded, error) {
 	local, err := f.readLocal(name)
 	if err != nil {
 		return nil, err
@@ -161,7 +166,6 @@ func (f *feed) fetch(ctx context.Context, name string, offline bool) (*loaded, e
 	if f.ownedScope(name) || (local != nil && !f.merged(name)) {
 		conns = nil
 	}
-	pol := f.pol.Load()
 	results := make([]connResult, len(conns))
 	done := make(chan struct{}, len(conns))
 	for i, c := range conns {
@@ -236,7 +240,7 @@ func (f *feed) fetch(ctx context.Context, name string, offline bool) (*loaded, e
 		}
 		ix.notFound = true
 		ix.expires = now.Add(f.s.cfg.Cache.NotFoundTTL.D())
-		f.s.mem.Set(f.pkgKey(name), &cache.Item{Expires: ix.expires, Value: ix}, 64)
+		f.s.mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: ix.expires, Value: ix}, 64)
 		return &loaded{ix: ix}, nil
 	}
 	doc := npm.Merge(docs)
@@ -265,7 +269,7 @@ func (f *feed) fetch(ctx context.Context, name string, offline bool) (*loaded, e
 	}
 	ix.expires = expires
 	if !offline {
-		f.s.mem.Set(f.pkgKey(name), &cache.Item{Expires: expires, Value: ix}, ix.cost())
+		f.s.mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: expires, Value: ix}, ix.cost())
 	}
 	return &loaded{ix: ix, doc: doc}, nil
 }
@@ -371,12 +375,12 @@ type docResult struct {
 // docKey keys a rendered document: feed, public base URL (which appears in
 // every tarball URL), representation and the package's local generation
 // never mix.
-func (f *feed) docKey(base, name string, abbreviated bool) string {
+func (f *feed) docKey(pol *feedPolicy, base, name string, abbreviated bool) string {
 	v := "full"
 	if abbreviated {
 		v = "abbr"
 	}
-	key := "d\x00" + f.name + "\x00" + f.pol.Load().fingerprint + "\x00" + base + "\x00" + name + "\x00" + v
+	key := "d\x00" + f.name + "\x00" + pol.fingerprint + "\x00" + base + "\x00" + name + "\x00" + v
 	if g := f.generation(name); g > 0 {
 		key += "\x00" + strconv.FormatUint(g, 10)
 	}
@@ -385,20 +389,21 @@ func (f *feed) docKey(base, name string, abbreviated bool) string {
 
 // document returns the rendered document, from the memory tier when fresh.
 func (f *feed) document(ctx context.Context, base, name string, abbreviated bool) (*cache.Item, string, error) {
-	key := f.docKey(base, name, abbreviated)
+	pol := f.pol.Load()
+	key := f.docKey(pol, base, name, abbreviated)
 	it, ok := f.s.mem.Get(key)
 	if ok && time.Now().Before(it.Expires) {
 		return it, cacheHit, nil
 	}
 	res, err := shared(f, ctx, key, func(c context.Context) (docResult, error) {
-		return f.render(c, key, name, base, abbreviated, it)
+		return f.render(c, pol, key, name, base, abbreviated, it)
 	})
 	return res.item, res.result, err
 }
 
 // render makes (or, when the package is unchanged, re-dates) a document.
-func (f *feed) render(ctx context.Context, key, name, base string, abbreviated bool, old *cache.Item) (docResult, error) {
-	ld, err := f.load(ctx, name)
+func (f *feed) render(ctx context.Context, pol *feedPolicy, key, name, base string, abbreviated bool, old *cache.Item) (docResult, error) {
+	ld, err := f.load(ctx, pol, name)
 	if err != nil {
 		if old != nil { // upstream gone and the snapshot too: keep serving what we have
 			return docResult{old, cacheStale}, nil
@@ -427,7 +432,7 @@ func (f *feed) render(ctx context.Context, key, name, base string, abbreviated b
 	if doc == nil {
 		// The index was fresh in memory but this representation was not:
 		// read the snapshots again rather than keep every document parsed.
-		ld2, err := f.fetch(ctx, name, true)
+		ld2, err := f.fetch(ctx, pol, name, true)
 		if err != nil {
 			return docResult{}, err
 		}

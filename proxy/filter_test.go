@@ -56,6 +56,9 @@ func TestCooldownHidesNewVersionsAndMovesTags(t *testing.T) {
 		if n := resp.Header.Get("npm-notice"); !strings.Contains(n, "2 version(s)") || !strings.Contains(n, "min-release-age") {
 			t.Errorf("npm-notice %q", n)
 		}
+		if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("a filtered document is cacheable (%q): npm would never print its notice", cc)
+		}
 	}
 	resp, body := g.get("/cool/-/cool-2.0.0.tgz")
 	if resp.StatusCode != 403 || !strings.Contains(string(body), "min_release_age") {

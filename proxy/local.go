@@ -110,7 +110,7 @@ func (f *feed) writeLocal(name string, d *localDoc) error {
 func (f *feed) invalidate(name string) {
 	g, _ := f.gens.LoadOrStore(name, new(atomic.Uint64))
 	g.(*atomic.Uint64).Add(1)
-	f.s.mem.Del(f.pkgKey(name))
+	f.s.mem.Del(f.pkgKey(f.pol.Load(), name))
 }
 
 func (f *feed) generation(name string) uint64 {

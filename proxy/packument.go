@@ -44,7 +44,11 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 	h.Set(fasthttp.HeaderCacheControl, "public, max-age=0, must-revalidate")
 	h.Set(fasthttp.HeaderETag, it.ETag)
 	if n := it.Value.(*rendered).notice; n != "" {
+		// npm prints npm-notice only for responses it does not store, and it
+		// stores every cacheable one: a filtered document is therefore not
+		// cacheable, so that the user is told why a version is missing.
 		h.Set("npm-notice", n)
+		h.Set(fasthttp.HeaderCacheControl, "no-store")
 	}
 	if it.Flags&flagStale != 0 {
 		h.Set(fasthttp.HeaderWarning, `110 npmgate "Response is Stale"`)
@@ -69,12 +73,13 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, 
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	ld, err := f.load(detached, r.Name)
+	pol := f.pol.Load()
+	ld, err := f.load(detached, pol, r.Name)
 	if err == nil && ld.ix.notFound {
 		err = ld.ix.notFoundError(r.Name, f.name)
 	}
 	if err == nil && ld.doc == nil {
-		ld, err = f.fetch(detached, r.Name, true)
+		ld, err = f.fetch(detached, pol, r.Name, true)
 	}
 	if err != nil {
 		s.fail(ctx, err)

@@ -524,9 +524,10 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 			s.failAuth(ctx, err)
 			return
 		}
-		ld, err := f.load(detached, r.Name)
+		pol := f.pol.Load()
+	ld, err := f.load(detached, pol, r.Name)
 		if err == nil && !ld.ix.notFound && ld.doc == nil {
-			ld, err = f.fetch(detached, r.Name, true)
+			ld, err = f.fetch(detached, pol, r.Name, true)
 		}
 		if err == nil && (ld.ix.notFound || ld.doc == nil) {
 			err = fmt.Errorf("%w: %s", errNotFound, r.Name)

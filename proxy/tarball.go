@@ -94,7 +94,8 @@ func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size 
 // to, through the package's index, so a file that is not in the packument
 // (or whose version a policy removed) is never fetched.
 func (f *feed) tarball(ctx context.Context, name, file string) (tarballRef, error) {
-	ld, err := f.load(ctx, name)
+	pol := f.pol.Load()
+	ld, err := f.load(ctx, pol, name)
 	if err != nil {
 		return tarballRef{}, err
 	}
@@ -102,8 +103,8 @@ func (f *feed) tarball(ctx context.Context, name, file string) (tarballRef, erro
 	if !ok && !ld.ix.notFound && time.Since(ld.ix.loaded) > 5*time.Second {
 		// A version published upstream after the index was loaded: look
 		// once more, at most every few seconds per package.
-		f.s.mem.Del(f.pkgKey(name))
-		if ld, err = f.load(ctx, name); err != nil {
+		f.s.mem.Del(f.pkgKey(pol, name))
+		if ld, err = f.load(ctx, pol, name); err != nil {
 			return tarballRef{}, err
 		}
 		ref, ok = ld.ix.files[file]
