@@ -525,7 +525,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 			return
 		}
 		pol := f.pol.Load()
-	ld, err := f.load(detached, pol, r.Name)
+		ld, err := f.load(detached, pol, r.Name)
 		if err == nil && !ld.ix.notFound && ld.doc == nil {
 			ld, err = f.fetch(detached, pol, r.Name, true)
 		}
