@@ -3,6 +3,7 @@ package auth
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -172,9 +173,22 @@ func TestThrottle(t *testing.T) {
 	if _, err := s.Authenticate(basic("alice", "correct horse"), client); !errors.Is(err, ErrThrottled) {
 		t.Fatalf("after 5 failures the right password got %v, want ErrThrottled", err)
 	}
+	// Another user behind the same address is not locked out by alice's typos.
+	s.Users.Set("bob", "bob-password")
+	if p, err := s.Authenticate(basic("bob", "bob-password"), client); err != nil || p.Name != "bob" {
+		t.Errorf("bob from the same address: %v", err)
+	}
 	c.t = c.t.Add(2 * time.Minute)
 	if p, err := s.Authenticate(basic("alice", "correct horse"), client); err != nil || p.Name != "alice" {
 		t.Fatalf("after the window: %v", err)
+	}
+	// A spray across many accounts from one address is stopped too.
+	for i := range 30 {
+		s.Authenticate(basic(fmt.Sprintf("user%d", i), "guess"), client)
+	}
+	s.Users.Set("carol", "carol-password")
+	if _, err := s.Authenticate(basic("carol", "carol-password"), client); !errors.Is(err, ErrThrottled) {
+		t.Errorf("after 30 failures from one address: %v, want ErrThrottled", err)
 	}
 }
 

@@ -29,7 +29,11 @@ type Service struct {
 	allowSignup bool
 	now         func() time.Time
 
-	throttle *throttle
+	// Failed passwords are throttled per user (5 a minute: guessing one
+	// account) and per client address (30 a minute: a spray across
+	// accounts, without locking out everyone behind one NAT after a few
+	// typos).
+	userThrottle, addrThrottle *throttle
 	// verified remembers password checks that passed, so a client sending
 	// Basic credentials on every request pays bcrypt once, not 400 times
 	// per install. Keyed by a hash of name and password; entries expire.
@@ -59,7 +63,7 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{
 		Users: users, Tokens: tokens, groups: map[string][]string{}, allowSignup: o.AllowSignup, now: now,
-		throttle:  newThrottle(5, time.Minute),
+		userThrottle: newThrottle(5, time.Minute), addrThrottle: newThrottle(30, time.Minute),
 		verified:  map[[32]byte]time.Time{},
 		bcryptSem: make(chan struct{}, 2),
 	}
@@ -162,19 +166,19 @@ func (s *Service) byPassword(name, password string, client netip.Addr) (*Princip
 // a while without being checked.
 func (s *Service) CheckPassword(name, password string, client netip.Addr) error {
 	now := s.now()
-	userKey, addrKey := "u:"+name, "a:"+client.String()
-	if s.throttle.blocked(userKey, now) || s.throttle.blocked(addrKey, now) {
+	userKey, addrKey := name, client.String()
+	if s.userThrottle.blocked(userKey, now) || s.addrThrottle.blocked(addrKey, now) {
 		return fmt.Errorf("%w: try again later", ErrThrottled)
 	}
 	s.bcryptSem <- struct{}{}
 	ok := s.Users.Verify(name, password)
 	<-s.bcryptSem
 	if !ok {
-		s.throttle.fail(userKey, now)
-		s.throttle.fail(addrKey, now)
+		s.userThrottle.fail(userKey, now)
+		s.addrThrottle.fail(addrKey, now)
 		return fmt.Errorf("%w: bad user name or password", ErrBadCredentials)
 	}
-	s.throttle.reset(userKey)
+	s.userThrottle.reset(userKey)
 	return nil
 }
 

@@ -99,6 +99,12 @@ func (t *Tokens) reload(force bool) error {
 	return nil
 }
 
+// LooksLikeSecret reports whether s is a token or API key secret (rather
+// than a key), by its prefix.
+func LooksLikeSecret(s string) bool {
+	return strings.HasPrefix(s, tokenPrefix) || strings.HasPrefix(s, apiKeyPrefix)
+}
+
 // KeyOf is the stored key of a secret.
 func KeyOf(secret string) string {
 	sum := sha512.Sum512([]byte(secret))

@@ -12,10 +12,7 @@ import (
 // query, and paths that carry a credential (npm logout sends its token in
 // the URL) are cut, so no secret reaches the log.
 func (s *Server) accessLog(ctx *fasthttp.RequestCtx, start time.Time, feed, route string) {
-	p := requestPath(ctx)
-	if i := strings.Index(p, "/-/user/token/"); i >= 0 {
-		p = p[:i] + "/-/user/token/[redacted]"
-	}
+	p := redactPath(requestPath(ctx))
 	result, _ := ctx.UserValue(headerCache).(string)
 	s.log.LogAttrs(ctx, slog.LevelInfo, "request",
 		slog.String("method", string(ctx.Method())),
@@ -36,4 +33,17 @@ func responseBytes(ctx *fasthttp.RequestCtx) int {
 		return max(ctx.Response.Header.ContentLength(), 0)
 	}
 	return len(ctx.Response.Body())
+}
+
+// pathsWithCredentials end in a credential that may be a secret: npm
+// logout sends its token, npm token revoke may send the token itself.
+var pathsWithCredentials = []string{"/-/user/token/", "/-/npm/v1/tokens/token/"}
+
+func redactPath(p string) string {
+	for _, marker := range pathsWithCredentials {
+		if i := strings.Index(p, marker); i >= 0 {
+			return p[:i+len(marker)] + "[redacted]"
+		}
+	}
+	return p
 }

@@ -155,13 +155,13 @@ func (s *Server) logout(ctx *fasthttp.RequestCtx, escaped string, p *auth.Princi
 
 // tokenJSON is a token as npm token list shows it.
 func tokenJSON(t *auth.Token, secret string) map[string]any {
-	token := t.Prefix + "…"
+	token := t.Prefix // npm adds the ellipsis, and matches revoke arguments against this prefix
 	if secret != "" {
 		token = secret
 	}
 	created := t.Created.Format(time.RFC3339)
 	return map[string]any{
-		"token": token, "key": t.Key, "readonly": t.ReadOnly, "cidr_whitelist": nil,
+		"token": token, "key": t.Key, "name": t.Name, "readonly": t.ReadOnly, "cidr_whitelist": nil,
 		"created": created, "updated": created,
 	}
 }
@@ -219,6 +219,9 @@ func (s *Server) revokeToken(ctx *fasthttp.RequestCtx, key string, p *auth.Princ
 	if p == nil {
 		s.failAuth(ctx, fmt.Errorf("%w: revoking tokens needs credentials", auth.ErrUnauthenticated))
 		return
+	}
+	if secret, err := url.PathUnescape(key); err == nil && auth.LooksLikeSecret(secret) {
+		key = auth.KeyOf(secret) // npm token revoke also takes the token itself
 	}
 	owned := false
 	for _, t := range s.auth.Tokens.List(p.Name) {

@@ -218,7 +218,7 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p
 	if err != nil {
 		return refuse(400, "the tarball cannot be read: %v", err)
 	}
-	if jsonString(manifest["name"]) != name || jsonString(manifest["version"]) != version {
+	if jsonString(manifest["name"]) != name || !sameVersion(jsonString(manifest["version"]), sv) {
 		return refuse(400, "the tarball's package.json is %s@%s, not %s@%s", jsonString(manifest["name"]), jsonString(manifest["version"]), name, version)
 	}
 	// What runs and what is installed comes from the tarball itself, so
@@ -471,6 +471,15 @@ func (d *localDoc) applyMetadata(body *publishBody, replace bool) error {
 		lp.Maintainers = ms
 	}
 	return nil
+}
+
+// sameVersion compares the tarball's package.json version with the one
+// published the way npm does: npm cleans the document's version
+// ("1.0.0+build.7", "v1.0.0" and "=1.0.0" become "1.0.0") but the tarball
+// keeps what the author wrote.
+func sameVersion(manifest string, published *semver.Version) bool {
+	mv, err := semver.NewVersion(strings.TrimLeft(strings.TrimSpace(manifest), "=v"))
+	return err == nil && mv.Equal(published) && mv.Prerelease() == published.Prerelease()
 }
 
 // validateTag refuses tag names npm itself refuses: empty, or a valid
