@@ -36,6 +36,8 @@ Usage:
   npmgate apikey list|revoke     API keys (npm _auth = base64 of api:KEY)
   npmgate explain [--feed F] NAME[@RANGE]
                                  show which versions the feed's policy allows, and why not
+  npmgate warm [--url URL | --config FILE | --data DIR] LOCKFILE
+                                 fill the cache from a lockfile (npm, yarn, pnpm)
   npmgate gc --max-size 20GiB    evict least recently used cache files (never published packages)
   npmgate version                print the version
 
@@ -72,6 +74,8 @@ func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		return explainCmd(args[1:], stdout, stderr)
 	case "gc":
 		return gcCmd(args[1:], stdout, stderr)
+	case "warm":
+		return warmCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "npmgate", proxy.Version)
 		return 0
