@@ -13,7 +13,7 @@ import (
 // the URL) are cut, so no secret reaches the log.
 func (s *Server) accessLog(ctx *fasthttp.RequestCtx, start time.Time, feed, route string) {
 	p := redactPath(requestPath(ctx))
-	result, _ := ctx.UserValue(headerCache).(string)
+	result := string(ctx.Response.Header.Peek(headerCache))
 	s.log.LogAttrs(ctx, slog.LevelInfo, "request",
 		slog.String("method", string(ctx.Method())),
 		slog.String("feed", feed),

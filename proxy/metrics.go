@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,12 +35,15 @@ type metrics struct {
 	storeBytes    *prometheus.GaugeVec
 	storeFiles    *prometheus.GaugeVec
 	handler       fasthttp.RequestHandler
+
+	obsMu sync.RWMutex
+	obs   map[obsKey]*observed
 }
 
 func newMetrics(s *Server) *metrics {
 	reg := prometheus.NewRegistry()
 	f := func(c prometheus.Collector) { reg.MustRegister(c) }
-	m := &metrics{reg: reg}
+	m := &metrics{reg: reg, obs: map[obsKey]*observed{}}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "npmgate_http_requests_total", Help: "HTTP requests by feed, route, method and status.",
 	}, []string{"feed", "route", "method", "status"})
@@ -103,15 +107,43 @@ var statusText = func() map[int]string {
 	return m
 }()
 
+// observed are the collectors of one label set, resolved once: resolving
+// labels (validating and hashing them) on every request costs more than
+// the rest of a warm request.
+type observed struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+	bytes    prometheus.Counter
+}
+
+type obsKey struct {
+	feed, route, method string
+	status              int
+}
+
 func (m *metrics) observe(feed, route, method string, status, bytes int, d time.Duration) {
-	st, ok := statusText[status]
+	k := obsKey{feed, route, method, status}
+	m.obsMu.RLock()
+	o, ok := m.obs[k]
+	m.obsMu.RUnlock()
 	if !ok {
-		st = strconv.Itoa(status)
+		st, known := statusText[status]
+		if !known {
+			st = strconv.Itoa(status)
+		}
+		o = &observed{
+			requests: m.requests.WithLabelValues(feed, route, method, st),
+			duration: m.duration.WithLabelValues(route),
+			bytes:    m.respBytes.WithLabelValues(route),
+		}
+		m.obsMu.Lock()
+		m.obs[k] = o // feeds, routes, methods and statuses are small fixed sets
+		m.obsMu.Unlock()
 	}
-	m.requests.WithLabelValues(feed, route, method, st).Inc()
-	m.duration.WithLabelValues(route).Observe(d.Seconds())
+	o.requests.Inc()
+	o.duration.Observe(d.Seconds())
 	if bytes > 0 {
-		m.respBytes.WithLabelValues(route).Add(float64(bytes))
+		o.bytes.Add(float64(bytes))
 	}
 }
 

@@ -40,9 +40,9 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 	} else {
 		h.SetContentType("application/json")
 	}
-	h.Set(fasthttp.HeaderVary, "Accept, Accept-Encoding")
-	h.Set(fasthttp.HeaderCacheControl, "public, max-age=0, must-revalidate")
-	h.Set(fasthttp.HeaderETag, it.ETag)
+	h.SetCanonical(varyKey, varyValue)
+	h.SetCanonical(cacheControlKey, revalidateValue)
+	h.SetCanonical(etagKey, s2b(it.ETag))
 	if n := it.Value.(*rendered).notice; n != "" {
 		// npm prints npm-notice only for responses it does not store, and it
 		// stores every cacheable one: a filtered document is therefore not
@@ -58,7 +58,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 		return
 	}
 	if it.Gzip != nil && ctx.Request.Header.HasAcceptEncoding("gzip") {
-		h.Set(fasthttp.HeaderContentEncoding, "gzip")
+		h.SetCanonical(contentEncodingKey, gzipValue)
 		ctx.Response.SetBodyRaw(it.Gzip)
 		return
 	}
@@ -131,10 +131,22 @@ func trimWeak(t string) string {
 	return t
 }
 
+// setResult tells the client (and the access log, which reads it back)
+// where the answer came from.
 func setResult(ctx *fasthttp.RequestCtx, result string) {
-	ctx.Response.Header.Set(headerCache, result)
-	ctx.SetUserValue(headerCache, result)
+	ctx.Response.Header.SetCanonical(headerCacheKey, resultValues[result])
 }
+
+var (
+	headerCacheKey = []byte(headerCache)
+	resultValues   = map[string][]byte{cacheHit: []byte(cacheHit), cacheMiss: []byte(cacheMiss),
+		cacheRevalidated: []byte(cacheRevalidated), cacheStale: []byte(cacheStale)}
+	varyKey, varyValue            = []byte(fasthttp.HeaderVary), []byte("Accept, Accept-Encoding")
+	cacheControlKey               = []byte(fasthttp.HeaderCacheControl)
+	revalidateValue               = []byte("public, max-age=0, must-revalidate")
+	etagKey                       = []byte(fasthttp.HeaderETag)
+	contentEncodingKey, gzipValue = []byte(fasthttp.HeaderContentEncoding), []byte("gzip")
+)
 
 // serveWriteDocument answers GET /{name}?write=true, which npm sends
 // before unpublish and deprecate: the current full document with its _rev,

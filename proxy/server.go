@@ -15,8 +15,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/singleflight"
@@ -46,6 +48,7 @@ type Server struct {
 	fills   *cache.Fills
 	auth    *auth.Service
 	metrics *metrics
+	bases   baseCache
 	feeds   map[string]*feed
 	stop    context.CancelFunc
 	def     *feed
@@ -466,7 +469,7 @@ func (s *Server) baseURL(ctx *fasthttp.RequestCtx, prefix string) (string, error
 	if s.tls || ctx.IsTLS() {
 		scheme = "https"
 	}
-	host := string(ctx.Host())
+	host := b2s(ctx.Host())
 	if s.cfg.TrustForwardedHeaders && s.trustedPeer(ctx) {
 		if v := string(ctx.Request.Header.Peek("X-Forwarded-Proto")); v == "http" || v == "https" {
 			scheme = v
@@ -477,11 +480,45 @@ func (s *Server) baseURL(ctx *fasthttp.RequestCtx, prefix string) (string, error
 			}
 		}
 	}
+	return s.bases.get(scheme, host, prefix)
+}
+
+// baseCache remembers the public base URL built from a validated Host
+// header, so the common case costs a map lookup rather than a
+// validation and three allocations per request. It is bounded: past its
+// size, URLs are built per request.
+type baseCache struct {
+	mu sync.RWMutex
+	m  map[baseKey]string
+}
+
+type baseKey struct{ scheme, host, prefix string }
+
+const baseCacheSize = 256
+
+func (c *baseCache) get(scheme, host, prefix string) (string, error) {
+	key := baseKey{scheme, host, prefix} // host may alias request bytes: cloned before it is kept
+	c.mu.RLock()
+	base, ok := c.m[key]
+	c.mu.RUnlock()
+	if ok {
+		return base, nil
+	}
 	h, err := checkHost(host)
 	if err != nil {
 		return "", err
 	}
-	return scheme + "://" + h + prefix, nil
+	base = scheme + "://" + h + prefix
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[baseKey]string{}
+	}
+	if len(c.m) < baseCacheSize {
+		key.host = strings.Clone(host)
+		c.m[key] = base
+	}
+	c.mu.Unlock()
+	return base, nil
 }
 
 func (s *Server) trustedPeer(ctx *fasthttp.RequestCtx) bool {
@@ -504,30 +541,33 @@ var errBadHost = errors.New("bad Host header")
 // nothing else: no user info, path, list, or stray characters that could
 // smuggle another host into a URL.
 func checkHost(h string) (string, error) {
-	bad := fmt.Errorf("%w: %q", errBadHost, h)
 	host, port := h, ""
 	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
 		host, port = h[:i], h[i+1:]
 	}
 	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 		if a, err := netip.ParseAddr(host[1 : len(host)-1]); err != nil || !a.Is6() {
-			return "", bad
+			return "", badHost(h)
 		}
 	} else if !validHostname(host) {
-		return "", bad
+		return "", badHost(h)
 	}
 	if port == "" {
 		if strings.HasSuffix(h, ":") {
-			return "", bad
+			return "", badHost(h)
 		}
 		return strings.ToLower(host), nil
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 || port[0] == '+' || port[0] == '-' {
-		return "", bad
+		return "", badHost(h)
 	}
 	return strings.ToLower(host) + ":" + port, nil
 }
+
+// badHost builds the error only on the failure path: checkHost runs on
+// every request.
+func badHost(h string) error { return fmt.Errorf("%w: %q", errBadHost, h) }
 
 func validHostname(h string) bool {
 	if h == "" || len(h) > 253 {
@@ -547,3 +587,11 @@ type fasthttpLogger struct{ log *slog.Logger }
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Debug(fmt.Sprintf(format, args...))
 }
+
+// b2s views bytes as a string without copying, for lookups that do not
+// keep the string.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// s2b views a string as bytes without copying; the bytes must not be
+// modified (fasthttp copies header values it is given).
+func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

@@ -247,7 +247,9 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "npmgate: "+err.Error())
 		return 1
 	}
-	log := newLogger(cfg, stderr)
+	logOut := newLogWriter(stderr, 200*time.Millisecond)
+	defer logOut.Close()
+	log := newLogger(cfg, logOut)
 	srv, err := proxy.New(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)

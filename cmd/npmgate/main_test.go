@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,3 +184,36 @@ func writeCert(t *testing.T, certFile, keyFile string, serial int64) {
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 }
+
+func TestLogWriterFlushes(t *testing.T) {
+	var mu sync.Mutex
+	var out bytes.Buffer
+	w := newLogWriter(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.Write(p)
+	}), 10*time.Millisecond)
+	w.Write([]byte("line one\n"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		got := out.String()
+		mu.Unlock()
+		if got == "line one\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not flushed by the ticker: %q", got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	w.Write([]byte("line two\n"))
+	w.Close()
+	if out.String() != "line one\nline two\n" {
+		t.Errorf("Close did not flush: %q", out.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
