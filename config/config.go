@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
@@ -160,6 +161,17 @@ type Auth struct {
 	AllowSignup bool `yaml:"allow_signup"`
 	// Groups name sets of users for access lists.
 	Groups map[string][]string `yaml:"groups"`
+}
+
+// NewLogger makes the logger the log section asks for, writing to w.
+func (c *Config) NewLogger(w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Log.Level)) // validated
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // UsersFile is the htpasswd file's path.

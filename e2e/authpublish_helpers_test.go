@@ -252,12 +252,9 @@ func (sb *sandbox) npmWithPrompts(t *testing.T, dir, registry string, prompts []
 	}
 	args = append(args,
 		"--registry="+registry,
-		"--cache="+cache,
-		"--userconfig="+sb.userrc,
-		"--globalconfig="+sb.globalrc,
-		"--no-audit", "--no-fund", "--update-notifier=false",
-		"--fetch-retry-mintimeout=100", "--fetch-retry-maxtimeout=1000",
-		"--proxy="+deadProxy, "--https-proxy="+deadProxy, "--noproxy=127.0.0.1,localhost",
+		"--cache="+cache)
+	args = append(args, sb.npmIsolation()...)
+	args = append(args,
 		"--loglevel=http",
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)

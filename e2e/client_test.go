@@ -175,6 +175,19 @@ func mustSucceed(t *testing.T, r result) {
 	}
 }
 
+// npmIsolation are the npm flags every e2e run uses: empty user and global
+// configuration, no audit or fund calls, quick retries, and every
+// non-loopback address sent to a dead proxy.
+func (sb *sandbox) npmIsolation() []string {
+	return []string{
+		"--userconfig=" + sb.userrc,
+		"--globalconfig=" + sb.globalrc,
+		"--no-audit", "--no-fund", "--update-notifier=false",
+		"--fetch-retry-mintimeout=100", "--fetch-retry-maxtimeout=1000",
+		"--proxy=" + deadProxy, "--https-proxy=" + deadProxy, "--noproxy=127.0.0.1,localhost",
+	}
+}
+
 // npm runs npm with the registry, a fresh cache, empty user and global
 // configuration, and quick retries.
 func (sb *sandbox) npm(t *testing.T, dir, registry string, args ...string) result {
@@ -187,12 +200,9 @@ func (sb *sandbox) npm(t *testing.T, dir, registry string, args ...string) resul
 	}
 	args = append(args,
 		"--registry="+registry,
-		"--cache="+cache,
-		"--userconfig="+sb.userrc,
-		"--globalconfig="+sb.globalrc,
-		"--no-audit", "--no-fund", "--update-notifier=false",
-		"--fetch-retry-mintimeout=100", "--fetch-retry-maxtimeout=1000",
-		"--proxy="+deadProxy, "--https-proxy="+deadProxy, "--noproxy=127.0.0.1,localhost",
+		"--cache="+cache)
+	args = append(args, sb.npmIsolation()...)
+	args = append(args,
 		"--loglevel=http",
 	)
 	return sb.run(t, dir, npm, args...)

@@ -794,12 +794,9 @@ func fltNpmJSON(t *testing.T, sb *sandbox, dir, registry string, args ...string)
 	args = append(args,
 		"--json",
 		"--registry="+registry,
-		"--cache="+cache,
-		"--userconfig="+sb.userrc,
-		"--globalconfig="+sb.globalrc,
-		"--no-audit", "--no-fund", "--update-notifier=false",
-		"--fetch-retry-mintimeout=100", "--fetch-retry-maxtimeout=1000",
-		"--proxy="+deadProxy, "--https-proxy="+deadProxy, "--noproxy=127.0.0.1,localhost",
+		"--cache="+cache)
+	args = append(args, sb.npmIsolation()...)
+	args = append(args,
 		"--loglevel=notice",
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -148,4 +149,31 @@ func TestExplain(t *testing.T) {
 			t.Errorf("%s: rule %q, want %q", v, got[v], rule)
 		}
 	}
+}
+
+// A cold tarball request starts the download before the document says
+// whether the version is allowed: a blocked one must still be refused,
+// and nothing of it stored or left behind.
+func TestColdRequestForABlockedTarball(t *testing.T) {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	g := startGate(t, up, withFilter(t, "up", &filter.Spec{Block: []string{"ms@2.1.3"}}))
+	resp, body := g.get("/ms/-/ms-2.1.3.tgz")
+	if resp.StatusCode != 403 || !strings.Contains(string(body), "ms@2.1.3") {
+		t.Fatalf("cold blocked tarball: %d %s", resp.StatusCode, body)
+	}
+	waitFor(t, func() bool { return len(g.tmpFiles()) == 0 })
+	if files := g.storedTarballs(); len(files) != 0 {
+		t.Errorf("blocked bytes stored: %v", files)
+	}
+	// An allowed cold tarball is served from the same early download.
+	before := up.Requests().Tarballs
+	resp, body = g.get("/debug/-/debug-4.4.3.tgz")
+	want, _ := fakeupstream.ReadTarball(up.Dir(), "debug", "debug-4.4.3.tgz")
+	if resp.StatusCode != 200 || !bytes.Equal(body, want) {
+		t.Fatalf("cold allowed tarball: %d", resp.StatusCode)
+	}
+	if n := up.Requests().Tarballs - before; n != 1 {
+		t.Errorf("%d upstream downloads for one cold tarball, want 1", n)
+	}
+	waitFor(t, func() bool { return len(g.tmpFiles()) == 0 })
 }

@@ -406,3 +406,36 @@ func TestGCNeverEvictsPublishedPackages(t *testing.T) {
 		t.Errorf("an evicted tarball is fetched again: %d", resp.StatusCode)
 	}
 }
+
+// TestFeedToFeed chains a team feed onto another npmgate's feed: a
+// connector pointing at it with a token, as a dev feed onto a shared one.
+func TestFeedToFeed(t *testing.T) {
+	shared := publishGate(t, func(c *config.Config) {
+		c.Feeds["main"].Access = config.Access{Read: []string{"$authenticated"}, Publish: []string{"$authenticated"}}
+	})
+	if status, body := shared.publish("@acme/shared-lib", "1.2.0", nil); status != 200 {
+		t.Fatalf("publish to the shared feed: %d %s", status, body)
+	}
+	token := strings.TrimPrefix(shared.authz, "Bearer ")
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	team := startGate(t, up, func(c *config.Config) {
+		c.Connectors["shared"] = &config.Connector{URL: shared.url + "/npm/main", Token: token,
+			Timeout: config.Duration(10 * time.Second), TarballTimeout: config.Duration(time.Minute), Retries: new(int)}
+		c.Feeds["main"].Connectors = []string{"shared", "up"}
+	})
+	_, doc := team.get("/@acme%2fshared-lib", "Accept", corgi)
+	pd := decode(t, doc)
+	v, ok := pd.Versions["1.2.0"]
+	if !ok || !strings.HasPrefix(v.Dist.Tarball, team.url+"/@acme/shared-lib/-/") {
+		t.Fatalf("team feed document: %s", doc)
+	}
+	want := pkgTarball(t, "@acme/shared-lib", "1.2.0")
+	resp, got := team.get("/@acme/shared-lib/-/shared-lib-1.2.0.tgz")
+	if resp.StatusCode != 200 || !bytes.Equal(got, want) {
+		t.Fatalf("tarball through the chain: %d equal=%v", resp.StatusCode, bytes.Equal(got, want))
+	}
+	// Names the shared feed does not have fall through to the next connector.
+	if resp, _ := team.get("/ms", "Accept", corgi); resp.StatusCode != 200 {
+		t.Errorf("upstream package through the team feed: %d", resp.StatusCode)
+	}
+}

@@ -41,17 +41,18 @@ var Version = "dev"
 
 // Server is the front end and everything it serves from.
 type Server struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	mem     *cache.Memory
-	disk    *cache.Disk
-	fills   *cache.Fills
-	auth    *auth.Service
-	metrics *metrics
-	bases   baseCache
-	feeds   map[string]*feed
-	stop    context.CancelFunc
-	def     *feed
+	cfg      *config.Config
+	log      *slog.Logger
+	mem      *cache.Memory
+	disk     *cache.Disk
+	fills    *cache.Fills
+	auth     *auth.Service
+	metrics  *metrics
+	bases    baseCache
+	prefetch prefetches
+	feeds    map[string]*feed
+	stop     context.CancelFunc
+	def      *feed
 	// flight makes concurrent misses of one key share one computation.
 	flight singleflight.Group
 	http   *fasthttp.Server

@@ -24,7 +24,10 @@ var newHash = map[string]func() hash.Hash{
 // streamed from the connector to the client and to disk at once, and only
 // stored once it matches the packument's integrity.
 func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
-	ref, err := f.tarball(detached, r.Name, r.File)
+	pol := f.pol.Load()
+	spec := f.speculate(pol, r.Name, r.File)
+	defer f.release(spec)
+	ref, err := f.tarball(detached, pol, r.Name, r.File)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -47,8 +50,12 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 		return
 	}
 	c := f.connectors[ref.source]
+	url := c.client.TarballURL(ref.advertised, r.Name, ref.file)
 	src := func(dctx context.Context) (io.ReadCloser, int64, error) {
-		return c.client.Tarball(dctx, c.client.TarballURL(ref.advertised, r.Name, ref.file))
+		return c.client.Tarball(dctx, url)
+	}
+	if ref.source == 0 {
+		src = spec.source(url, s.disk, src)
 	}
 	result := cacheMiss
 	onDone := func(err error) {
@@ -93,8 +100,7 @@ func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size 
 // tarball finds which upstream file a request names and what it must hash
 // to, through the package's index, so a file that is not in the packument
 // (or whose version a policy removed) is never fetched.
-func (f *feed) tarball(ctx context.Context, name, file string) (tarballRef, error) {
-	pol := f.pol.Load()
+func (f *feed) tarball(ctx context.Context, pol *feedPolicy, name, file string) (tarballRef, error) {
 	ld, err := f.load(ctx, pol, name)
 	if err != nil {
 		return tarballRef{}, err

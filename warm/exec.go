@@ -135,7 +135,7 @@ func Exec(ctx context.Context, job Job, stdout, stderr io.Writer) int {
 	if base == "" {
 		var log *slog.Logger
 		if job.ServerLog != nil {
-			log = newLogger(job.Server, job.ServerLog)
+			log = job.Server.NewLogger(job.ServerLog)
 		} else {
 			off := false
 			job.Server.Log.Access = &off
@@ -179,16 +179,6 @@ func (r *Report) WriteSummary(w io.Writer) {
 			fmt.Fprintf(w, "  failed %s: %v\n", res.Package, res.Err)
 		}
 	}
-}
-
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // ping checks that something answers at base before a run sends every

@@ -223,16 +223,6 @@ func tlsListener(ln net.Listener, certFile, keyFile string) (net.Listener, func(
 	return tls.NewListener(ln, conf), reload, nil
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
 func serve(args []string, stderr io.Writer) int {
 	sf, err := parseServeFlags(args, stderr)
 	if err != nil {
@@ -249,7 +239,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	logOut := newLogWriter(stderr, 200*time.Millisecond)
 	defer logOut.Close()
-	log := newLogger(cfg, logOut)
+	log := cfg.NewLogger(logOut)
 	srv, err := proxy.New(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)

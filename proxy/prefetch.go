@@ -1,0 +1,145 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"sync"
+
+	"github.com/npmgate/npmgate/cache"
+)
+
+// A cold tarball request (npm ci from a lockfile asks for tarballs only)
+// needs the package's document before npmgate knows the tarball is
+// allowed and what it must hash to. Fetching the document and then the
+// tarball would pay two upstream round trips in a row; instead the
+// tarball download starts at once, from the first connector's
+// conventional URL, into a temporary file. Nothing of it is served or
+// stored until the document has confirmed the version and the bytes pass
+// the same integrity check as any download.
+
+// prefetch is one speculative tarball download.
+type prefetch struct {
+	url    string
+	done   chan struct{}
+	cancel context.CancelFunc
+	// set before done is closed
+	pending *cache.Pending
+	size    int64
+	err     error
+	refs    int // requests holding it; guarded by prefetches.mu
+}
+
+type prefetches struct {
+	mu sync.Mutex
+	m  map[string]*prefetch
+}
+
+// speculate starts (or joins) a prefetch of a tarball whose package index
+// is not in memory. It returns nil when speculating is not safe or not
+// useful: the index is known, the name is local or owned (never asked
+// upstream), or the feed's policy refuses the name.
+func (f *feed) speculate(pol *feedPolicy, name, file string) *prefetch {
+	if len(f.connectors) == 0 || f.ownedScope(name) {
+		return nil
+	}
+	if _, ok := f.s.mem.Get(f.pkgKey(pol, name)); ok {
+		return nil
+	}
+	if !pol.perConnector[0].Name(name).Allowed {
+		return nil
+	}
+	if d, err := f.readLocal(name); err != nil || d != nil {
+		return nil
+	}
+	c := f.connectors[0]
+	url := c.client.TarballURL("", name, file)
+	ps := &f.s.prefetch
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.m == nil {
+		ps.m = map[string]*prefetch{}
+	}
+	if p, ok := ps.m[url]; ok {
+		p.refs++
+		return p
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.TarballTimeout.D())
+	p := &prefetch{url: url, done: make(chan struct{}), cancel: cancel, refs: 1}
+	ps.m[url] = p
+	go p.run(ctx, f.s.disk, func(ctx context.Context) (io.ReadCloser, int64, error) {
+		return c.client.Tarball(ctx, url)
+	})
+	return p
+}
+
+func (p *prefetch) run(ctx context.Context, disk *cache.Disk, src cache.Source) {
+	defer close(p.done)
+	body, size, err := src(ctx)
+	if err != nil {
+		p.err = err
+		return
+	}
+	defer body.Close()
+	w, err := disk.Create("prefetch")
+	if err != nil {
+		p.err = err
+		return
+	}
+	if _, err := io.Copy(w, body); err != nil {
+		w.Abort()
+		p.err = err
+		return
+	}
+	p.pending, p.size = w, size
+}
+
+// source serves the fill from the prefetched bytes when they came from
+// the URL the fill would have used, else from upstream as usual.
+func (p *prefetch) source(url string, disk *cache.Disk, fallback cache.Source) cache.Source {
+	if p == nil || p.url != url {
+		return fallback
+	}
+	return func(ctx context.Context) (io.ReadCloser, int64, error) {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		}
+		if p.err != nil || p.pending == nil {
+			return fallback(ctx)
+		}
+		f, size, err := disk.Open(p.pending.TmpKey())
+		if err != nil {
+			return fallback(ctx)
+		}
+		return f, size, nil // the fill verifies these bytes like any others
+	}
+}
+
+// release drops a request's hold; the last one discards the temporary
+// file (a reader that opened it keeps reading: the file is only unlinked).
+func (f *feed) release(p *prefetch) {
+	if p == nil {
+		return
+	}
+	ps := &f.s.prefetch
+	ps.mu.Lock()
+	p.refs--
+	last := p.refs == 0
+	if last {
+		delete(ps.m, p.url)
+	}
+	ps.mu.Unlock()
+	if !last {
+		return
+	}
+	// The fill has opened the file by now if it used it; a download nobody
+	// took (the version was blocked, or already stored) stops here.
+	p.cancel()
+	go func() {
+		<-p.done
+		if p.pending != nil {
+			p.pending.Abort()
+		}
+	}()
+}
