@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -236,6 +237,12 @@ func serve(args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "npmgate: "+err.Error())
 		return 1
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit near what the memory tier is allowed keeps the GC
+		// from letting the heap grow to twice the live data (its default),
+		// which with a full memory tier is most of the process's size.
+		debug.SetMemoryLimit(int64(cfg.Cache.Memory) + 80<<20)
 	}
 	logOut := newLogWriter(stderr, 200*time.Millisecond)
 	defer logOut.Close()
