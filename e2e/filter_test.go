@@ -552,10 +552,31 @@ func TestFilterLockfileBlocked(t *testing.T) {
 			t.Errorf("the blocked tarball was stored: %s", f)
 		}
 	}
+	// The upstream may have been asked for the blocked tarball: a cold
+	// tarball request starts its download while the document loads (two
+	// round trips at once, as DESIGN.md prescribes), and the bytes are
+	// discarded once the document says the version is blocked. What must
+	// hold is above: a 403 naming the rule, nothing stored, nothing left.
+	// After that, with the document known, it is never asked again.
+	before := 0
 	for _, p := range up.Requests().Paths {
 		if strings.HasSuffix(p, "/is-4.6.0.tgz") {
-			t.Errorf("upstream was asked for the blocked tarball: %s", p)
+			before++
 		}
+	}
+	if before > 1 {
+		t.Errorf("upstream was asked %d times for the blocked tarball", before)
+	}
+	r = sb.npm(t, sb.copyProject(t, "locked-again"), g.URL, "ci")
+	fltMustFail(t, r)
+	after := 0
+	for _, p := range up.Requests().Paths {
+		if strings.HasSuffix(p, "/is-4.6.0.tgz") {
+			after++
+		}
+	}
+	if after != before {
+		t.Errorf("with the document known, the blocked tarball was fetched again (%d requests)", after-before)
 	}
 }
 

@@ -274,7 +274,9 @@ func (s *Server) attestations(ctx *fasthttp.RequestCtx, f *feed, api string) {
 	passThrough(ctx, res)
 }
 
-// searchObject is one result in npm's search answer.
+// searchObject is one local result in npm's search answer. Connector
+// results are passed through as they came (only their name is read), so
+// no field npm reads is lost in re-encoding.
 type searchObject struct {
 	Package struct {
 		Name        string            `json:"name"`
@@ -283,16 +285,26 @@ type searchObject struct {
 		Description string            `json:"description,omitempty"`
 		Keywords    []string          `json:"keywords,omitempty"`
 		Date        string            `json:"date,omitempty"`
-		Links       map[string]string `json:"links,omitempty"`
-		Publisher   *maintainer       `json:"publisher,omitempty"`
-		Maintainers []maintainer      `json:"maintainers,omitempty"`
+		Links       map[string]string `json:"links"`
+		Publisher   *searchUser       `json:"publisher,omitempty"`
+		Maintainers []searchUser      `json:"maintainers"`
 	} `json:"package"`
 	Score       json.RawMessage `json:"score,omitempty"`
 	SearchScore float64         `json:"searchScore"`
 }
 
-// search answers npm search from the feed's local packages first, then
-// the connector's search, without names the feed hides or owns.
+// searchUser is a person as the search API writes one (npm reads
+// username).
+type searchUser struct {
+	Username string `json:"username"`
+	Email    string `json:"email,omitempty"`
+}
+
+// search answers npm search: the feed's local packages first, then the
+// connector's results without names the feed owns or filters. Paging runs
+// over that combined list: the connector is asked only for the part of
+// the page local results do not fill. Words of the query that name
+// private packages are not sent upstream.
 func (s *Server) search(ctx *fasthttp.RequestCtx, f *feed) {
 	q := ctx.QueryArgs()
 	text := strings.TrimSpace(string(q.Peek("text")))
@@ -302,48 +314,63 @@ func (s *Server) search(ctx *fasthttp.RequestCtx, f *feed) {
 	}
 	from, _ := strconv.Atoi(string(q.Peek("from")))
 	from = max(from, 0)
-	objects := f.searchLocal(text)
+	local := f.searchLocal(text)
 	localNames := map[string]bool{}
-	for _, o := range objects {
+	for _, o := range local {
 		localNames[o.Package.Name] = true
 	}
-	total := len(objects)
-	if c := f.firstConnector(); c != nil && text != "" {
-		v := url.Values{"text": {text}, "size": {strconv.Itoa(size)}, "from": {strconv.Itoa(from)}}
+	var page []json.RawMessage
+	for i := from; i < len(local) && len(page) < size; i++ {
+		page = append(page, mustJSON(local[i]))
+	}
+	total := len(local)
+	var public []string
+	for _, w := range strings.Fields(text) {
+		if npm.ValidateName(w) == nil && f.private(w) {
+			continue
+		}
+		if scope, _, ok := npm.SplitScope(w); ok && f.ownedScope("@"+scope+"/x") {
+			continue
+		}
+		public = append(public, w)
+	}
+	if c := f.firstConnector(); c != nil && len(public) > 0 {
+		want := size - len(page)
+		connFrom := max(from-len(local), 0)
+		v := url.Values{"text": {strings.Join(public, " ")}, "size": {strconv.Itoa(max(want, 1))}, "from": {strconv.Itoa(connFrom)}}
 		res, err := c.client.Do(detached, "GET", c.client.BaseURL()+"/-/v1/search?"+v.Encode(), nil, "")
 		if err == nil && res.Status == 200 {
-			var page struct {
-				Objects []searchObject `json:"objects"`
-				Total   int            `json:"total"`
+			var answer struct {
+				Objects []json.RawMessage `json:"objects"`
+				Total   int               `json:"total"`
 			}
-			if json.Unmarshal(res.Body, &page) == nil {
+			if json.Unmarshal(res.Body, &answer) == nil {
 				pol := f.pol.Load().perConnector[0]
-				for _, o := range page.Objects {
+				total += max(answer.Total, 0)
+				for _, raw := range answer.Objects {
+					var o struct {
+						Package struct{ Name string } `json:"package"`
+					}
+					json.Unmarshal(raw, &o)
 					name := o.Package.Name
 					if localNames[name] || npm.ValidateName(name) != nil || f.private(name) || !pol.Name(name).Allowed {
-						page.Total--
+						total--
 						continue
 					}
-					objects = append(objects, o)
+					if want > 0 {
+						page = append(page, raw)
+						want--
+					}
 				}
-				total += max(page.Total, 0)
 			}
 		} else if err != nil {
 			s.log.Warn("search: connector failed; answering from local packages", "connector", c.name, "err", err)
 		}
 	}
-	if from < len(objects) {
-		objects = objects[from:]
-	} else {
-		objects = nil
+	if page == nil {
+		page = []json.RawMessage{}
 	}
-	if len(objects) > size {
-		objects = objects[:size]
-	}
-	if objects == nil {
-		objects = []searchObject{}
-	}
-	writeJSONValue(ctx, fasthttp.StatusOK, map[string]any{"objects": objects, "total": total, "time": time.Now().UTC().Format(time.RFC3339)})
+	writeJSONValue(ctx, fasthttp.StatusOK, map[string]any{"objects": page, "total": total, "time": time.Now().UTC().Format(time.RFC3339)})
 }
 
 // searchLocal matches every word of text against the names, descriptions
@@ -389,10 +416,13 @@ func (f *feed) searchLocal(text string) []searchObject {
 		} else {
 			o.Package.Scope = "unscoped"
 		}
-		o.Package.Maintainers = lp.Maintainers
-		if len(lp.Maintainers) > 0 {
-			m := lp.Maintainers[0]
-			o.Package.Publisher = &m
+		o.Package.Links = map[string]string{}
+		o.Package.Maintainers = []searchUser{}
+		for _, m := range lp.Maintainers {
+			o.Package.Maintainers = append(o.Package.Maintainers, searchUser{Username: m.Name, Email: m.Email})
+		}
+		if len(o.Package.Maintainers) > 0 {
+			o.Package.Publisher = &o.Package.Maintainers[0]
 		}
 		o.Score = json.RawMessage(`{"final":1,"detail":{"quality":1,"popularity":1,"maintenance":1}}`)
 		o.SearchScore = 1
