@@ -245,3 +245,26 @@ func TestSecondOpenDoesNotSweepTheFirstOnesFiles(t *testing.T) {
 		t.Fatalf("the second open swept the first one's download: %v", err)
 	}
 }
+
+func TestOpenBlobOnlyOpensTarballKeys(t *testing.T) {
+	d, _ := OpenDisk(t.TempDir())
+	defer d.Close()
+	hex := strings.Repeat("ab", 64)
+	key := TarballKey("sha512", hex)
+	d.WriteFile(key, func(w io.Writer) error { _, err := w.Write([]byte("tgz")); return err })
+	if f, size, err := d.OpenBlob(key); err != nil || size != 3 {
+		t.Fatalf("OpenBlob(%s) = %v, %d", key, err, size)
+	} else {
+		f.Close()
+	}
+	for _, bad := range []string{"tarballs/sha512/ab/../../../etc/passwd", "tarballs/md5/ab/" + hex + ".tgz",
+		"tarballs/sha512/cd/" + hex + ".tgz", "tarballs/sha512/ab/AB" + hex + ".tgz", "snapshots/x.json", "../x"} {
+		if blobKeyShape(bad) {
+			t.Errorf("%q passed as a tarball key", bad)
+		}
+		if f, _, err := d.OpenBlob(bad); err == nil {
+			f.Close()
+			t.Errorf("OpenBlob(%q) opened something", bad)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -150,6 +151,56 @@ func (d *Disk) Open(key string) (*os.File, int64, error) {
 		return nil, 0, errors.Join(ErrNotFound, err)
 	}
 	return f, st.Size(), nil
+}
+
+// OpenBlob opens a content-addressed tarball. Its key is built by
+// TarballKey from an algorithm name and hex digits, and is checked to have
+// exactly that shape, so it cannot name anything else: it is opened by its
+// full path in one system call, rather than walked through the root one
+// directory at a time as Open does (which was half the cost of serving a
+// stored tarball).
+func (d *Disk) OpenBlob(key string) (*os.File, int64, error) {
+	if !blobKeyShape(key) {
+		return d.Open(key)
+	}
+	f, err := os.Open(filepath.Join(d.dir, key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, errors.Join(ErrNotFound, err)
+	}
+	return f, st.Size(), nil
+}
+
+// blobKeyShape accepts only tarballs/<algo>/<2 hex>/<hex>.tgz.
+func blobKeyShape(key string) bool {
+	rest, ok := strings.CutPrefix(key, "tarballs/")
+	if !ok {
+		return false
+	}
+	algo, rest, ok := strings.Cut(rest, "/")
+	switch algo {
+	case "sha512", "sha384", "sha256", "sha1":
+	default:
+		return false
+	}
+	dir, file, ok2 := strings.Cut(rest, "/")
+	name, ok3 := strings.CutSuffix(file, ".tgz")
+	if !ok || !ok2 || !ok3 || len(dir) != 2 || !strings.HasPrefix(name, dir) || len(name) < 40 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Stat reports whether key exists and when it was last written.

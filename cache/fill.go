@@ -67,7 +67,7 @@ type fill struct {
 // body that failed verification. onDone, if not nil, is called once with
 // the result of a download this call started.
 func (g *Fills) Fetch(ctx context.Context, key string, want Expect, src Source, onDone func(error)) (io.ReadCloser, int64, error) {
-	if f, size, err := g.disk.Open(key); err == nil {
+	if f, size, err := g.disk.OpenBlob(key); err == nil {
 		return f, size, nil
 	}
 	g.mu.Lock()
@@ -76,7 +76,7 @@ func (g *Fills) Fetch(ctx context.Context, key string, want Expect, src Source, 
 		g.joined.Add(1)
 	} else {
 		// Checked again under the lock: a fill may have committed since.
-		if f, size, err := g.disk.Open(key); err == nil {
+		if f, size, err := g.disk.OpenBlob(key); err == nil {
 			g.mu.Unlock()
 			return f, size, nil
 		}

@@ -41,7 +41,7 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 		return
 	}
 	if ref.source == sourceLocal {
-		body, size, err := s.disk.Open(key)
+		body, size, err := s.disk.OpenBlob(key)
 		if err != nil {
 			s.fail(ctx, fmt.Errorf("stored tarball of a local package is missing: %w", err))
 			return
