@@ -35,6 +35,7 @@ type metrics struct {
 	storeBytes    *prometheus.GaugeVec
 	storeFiles    *prometheus.GaugeVec
 	handler       fasthttp.RequestHandler
+	all           []prometheus.Collector
 
 	obsMu sync.RWMutex
 	obs   map[obsKey]*observed
@@ -85,15 +86,17 @@ func newMetrics(s *Server) *metrics {
 	m.storeFiles = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "npmgate_store_files", Help: "Files in the data directory by kind.",
 	}, []string{"kind"})
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.respBytes, m.cacheLookups, m.upstreamReqs,
-		m.upstreamDur, m.upstreamBytes, m.coalesced, m.integrity, m.filterBlocks, m.auditWithheld, m.storeBytes, m.storeFiles} {
+	m.all = []prometheus.Collector{m.requests, m.duration, m.respBytes, m.cacheLookups, m.upstreamReqs,
+		m.upstreamDur, m.upstreamBytes, m.coalesced, m.integrity, m.filterBlocks, m.auditWithheld, m.storeBytes, m.storeFiles,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "npmgate_tarball_downloads_joined_total", Help: "Tarball requests served from a download already running.",
+		}, func() float64 { return float64(s.fills.Joined()) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	}
+	for _, c := range m.all {
 		f(c)
 	}
-	f(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "npmgate_tarball_downloads_joined_total", Help: "Tarball requests served from a download already running.",
-	}, func() float64 { return float64(s.fills.Joined()) }))
-	f(collectors.NewGoCollector())
-	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return m
 }

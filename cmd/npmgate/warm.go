@@ -54,12 +54,17 @@ func warmCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&job.Feed, "feed", "", "with --config/--data: the feed to warm (default: the default feed)")
 	fs.StringVar(&sf.upstream, "upstream", "", "with --config/--data: URL of the default feed's first connector")
 	fs.BoolVar(&job.Verbose, "v", false, "list skipped lockfile entries; with --config/--data, show the server's log")
+	var lockfile string
+	fs.StringVar(&lockfile, "lockfile", "", "the lockfile (or give it as the argument)")
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
 		return 2
+	}
+	if lockfile != "" {
+		pos = append(pos, lockfile)
 	}
 	if len(pos) != 1 {
 		fs.Usage()
