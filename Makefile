@@ -9,7 +9,7 @@ YARN1    := yarn@1.22.22
 YARN4    := @yarnpkg/cli-dist@4.18.1
 PNPM     := pnpm@10.34.8
 
-.PHONY: build run test unit tools bench fuzz lint clean
+.PHONY: build run test unit tools prometheus bench fuzz lint clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/npmgate
@@ -18,7 +18,7 @@ run: build
 	./$(BIN) serve
 
 # Everything: unit, component and end-to-end tests with real npm, yarn and pnpm.
-test: tools
+test: tools prometheus
 	NPMGATE_TOOLS=$(TOOLS) $(GO) test -count=1 -timeout 20m ./...
 
 # Go tests without the client tools (the end-to-end tests then say what is missing).
@@ -33,6 +33,15 @@ $(TOOLS)/.installed:
 	npm install --no-audit --no-fund --prefix $(TOOLS)/yarn4 $(YARN4)
 	npm install --no-audit --no-fund --prefix $(TOOLS)/pnpm $(PNPM)
 	touch $@
+
+# The e2e test of the metrics runs a real Prometheus, from Debian's packages.
+prometheus:
+	@command -v prometheus >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 || \
+	      { apt-get update >/dev/null && apt-get install -y --no-install-recommends prometheus >/dev/null; }; \
+	  else echo "prometheus is missing: sudo apt-get install prometheus (the metrics e2e test needs it)"; fi; }
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
