@@ -274,6 +274,25 @@ func (f *feed) fetch(ctx context.Context, pol *feedPolicy, name string, offline 
 	return &loaded{ix: ix, doc: doc}, nil
 }
 
+// parsed returns a package's merged, filtered document, for the rare
+// requests that need the document itself rather than a rendering (one
+// version, the dist-tags): from the load when it parsed one, else by
+// reading the snapshots again.
+func (f *feed) parsed(name string) (*npm.Packument, error) {
+	pol := f.pol.Load()
+	ld, err := f.load(detached, pol, name)
+	if err == nil && !ld.ix.notFound && ld.doc == nil {
+		ld, err = f.fetch(detached, pol, name, true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ld.ix.notFound || ld.doc == nil {
+		return nil, ld.ix.notFoundError(name, f.name)
+	}
+	return ld.doc, nil
+}
+
 // notFoundError says why a package is absent: a policy refusing its name,
 // or nobody having it.
 func (ix *pkgIndex) notFoundError(name, feed string) error {

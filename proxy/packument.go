@@ -73,19 +73,11 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, 
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	pol := f.pol.Load()
-	ld, err := f.load(detached, pol, r.Name)
-	if err == nil && ld.ix.notFound {
-		err = ld.ix.notFoundError(r.Name, f.name)
-	}
-	if err == nil && ld.doc == nil {
-		ld, err = f.fetch(detached, pol, r.Name, true)
-	}
+	doc, err := f.parsed(r.Name)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
-	doc := ld.doc
 	v := doc.Version(r.Version)
 	if v == nil {
 		if tagged := doc.Tag(r.Version); tagged != "" {

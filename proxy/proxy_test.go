@@ -643,3 +643,26 @@ func TestCredentialsStayWithTheirConnector(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionAfterTheSnapshotWasEvicted: the package's index is in memory
+// but its snapshot is gone (npmgate gc ran): GET /{name}/{version} must
+// answer, not crash the server on a document that is not there.
+func TestVersionAfterTheSnapshotWasEvicted(t *testing.T) {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	g := startGate(t, up)
+	if resp, _ := g.get("/ms", "Accept", corgi); resp.StatusCode != 200 {
+		t.Fatal(resp.StatusCode)
+	}
+	if err := os.RemoveAll(filepath.Join(g.data, "snapshots")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/ms/2.1.3", "/-/package/ms/dist-tags"} {
+		resp, body := g.get(p)
+		if resp.StatusCode != 404 || !json.Valid(body) {
+			t.Errorf("%s: %d %s, want a 404 JSON error", p, resp.StatusCode, body)
+		}
+	}
+	if resp, _ := g.get("/-/ping"); resp.StatusCode != 200 {
+		t.Error("the server stopped answering")
+	}
+}

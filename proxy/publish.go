@@ -533,20 +533,13 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 			s.failAuth(ctx, err)
 			return
 		}
-		pol := f.pol.Load()
-		ld, err := f.load(detached, pol, r.Name)
-		if err == nil && !ld.ix.notFound && ld.doc == nil {
-			ld, err = f.fetch(detached, pol, r.Name, true)
-		}
-		if err == nil && (ld.ix.notFound || ld.doc == nil) {
-			err = fmt.Errorf("%w: %s", errNotFound, r.Name)
-		}
+		doc, err := f.parsed(r.Name)
 		if err != nil {
 			s.fail(ctx, err)
 			return
 		}
 		tags := map[string]string{}
-		for _, t := range ld.doc.DistTags {
+		for _, t := range doc.DistTags {
 			tags[t.Name] = t.Version
 		}
 		writeJSONValue(ctx, fasthttp.StatusOK, tags)
