@@ -138,7 +138,12 @@ func escape(s string) string {
 
 // Open opens the file at key for reading.
 func (d *Disk) Open(key string) (*os.File, int64, error) {
-	f, err := d.root.Open(key)
+	return regularFile(d.root.Open(key))
+}
+
+// regularFile completes an open: a missing path or anything but a regular
+// file is ErrNotFound, and the size comes with the file.
+func regularFile(f *os.File, err error) (*os.File, int64, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, 0, ErrNotFound
 	}
@@ -163,19 +168,7 @@ func (d *Disk) OpenBlob(key string) (*os.File, int64, error) {
 	if !blobKeyShape(key) {
 		return d.Open(key)
 	}
-	f, err := os.Open(filepath.Join(d.dir, key))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, ErrNotFound
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		f.Close()
-		return nil, 0, errors.Join(ErrNotFound, err)
-	}
-	return f, st.Size(), nil
+	return regularFile(os.Open(filepath.Join(d.dir, key)))
 }
 
 // blobKeyShape accepts only tarballs/<algo>/<2 hex>/<hex>.tgz.

@@ -616,9 +616,8 @@ func (sb *sandbox) npmIn(t *testing.T, dir, registry, cache string, env []string
 	t.Helper()
 	npm := onPath(t, "npm")
 	onPath(t, "node")
-	args = append(args, "--registry="+registry, "--cache="+cache)
+	args = append(args, "--registry="+registry, "--cache="+cache, "--loglevel=http")
 	args = append(args, sb.npmIsolation()...)
-	args = append(args, "--loglevel=http")
 	c := *sb
 	c.env = env
 	return c.run(t, dir, npm, args...)

@@ -246,17 +246,7 @@ func (sb *sandbox) npmWithPrompts(t *testing.T, dir, registry string, prompts []
 	t.Helper()
 	npm := onPath(t, "npm")
 	onPath(t, "node")
-	cache, err := os.MkdirTemp(sb.root, "npm-cache-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	args = append(args,
-		"--registry="+registry,
-		"--cache="+cache)
-	args = append(args, sb.npmIsolation()...)
-	args = append(args,
-		"--loglevel=http",
-	)
+	args = sb.npmArgs(t, registry, "http", args)
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, npm, args...)

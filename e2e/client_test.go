@@ -188,23 +188,25 @@ func (sb *sandbox) npmIsolation() []string {
 	}
 }
 
+// npmArgs appends to args the registry, a fresh cache, the isolation
+// flags and the log level: what every e2e npm run passes.
+func (sb *sandbox) npmArgs(t *testing.T, registry, loglevel string, args []string) []string {
+	t.Helper()
+	cache, err := os.MkdirTemp(sb.root, "npm-cache-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args = append(args, "--registry="+registry, "--cache="+cache, "--loglevel="+loglevel)
+	return append(args, sb.npmIsolation()...)
+}
+
 // npm runs npm with the registry, a fresh cache, empty user and global
 // configuration, and quick retries.
 func (sb *sandbox) npm(t *testing.T, dir, registry string, args ...string) result {
 	t.Helper()
 	npm := onPath(t, "npm")
 	onPath(t, "node")
-	cache, err := os.MkdirTemp(sb.root, "npm-cache-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	args = append(args,
-		"--registry="+registry,
-		"--cache="+cache)
-	args = append(args, sb.npmIsolation()...)
-	args = append(args,
-		"--loglevel=http",
-	)
+	args = sb.npmArgs(t, registry, "http", args)
 	return sb.run(t, dir, npm, args...)
 }
 

@@ -808,18 +808,8 @@ licenses:
 func fltNpmJSON(t *testing.T, sb *sandbox, dir, registry string, args ...string) (stdout string, r result) {
 	t.Helper()
 	npm := onPath(t, "npm")
-	cache, err := os.MkdirTemp(sb.root, "npm-cache-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	args = append(args,
-		"--json",
-		"--registry="+registry,
-		"--cache="+cache)
-	args = append(args, sb.npmIsolation()...)
-	args = append(args,
-		"--loglevel=notice",
-	)
+	args = append(args, "--json")
+	args = sb.npmArgs(t, registry, "notice", args)
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, npm, args...)
@@ -830,7 +820,7 @@ func fltNpmJSON(t *testing.T, sb *sandbox, dir, registry string, args ...string)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	err = cmd.Run()
+	err := cmd.Run()
 	r = result{cmd: "npm " + strings.Join(args, " "), out: errOut.String(), err: err, code: -1}
 	if cmd.ProcessState != nil {
 		r.code = cmd.ProcessState.ExitCode()

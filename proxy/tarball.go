@@ -2,12 +2,8 @@ package proxy
 
 import (
 	"context"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"time"
 
@@ -15,10 +11,6 @@ import (
 
 	"github.com/npmgate/npmgate/cache"
 )
-
-var newHash = map[string]func() hash.Hash{
-	"sha512": sha512.New, "sha384": sha512.New384, "sha256": sha256.New, "sha1": sha1.New,
-}
 
 // serveTarball sends a tarball: from disk with zero copy when stored, else
 // streamed from the connector to the client and to disk at once, and only
@@ -69,7 +61,7 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 	}
 	wctx, cancel := context.WithTimeout(context.Background(), 2*c.cfg.Timeout.D())
 	defer cancel()
-	body, size, err := s.fills.Fetch(wctx, key, cache.Expect{NewHash: newHash[ref.digest.Algo], Sum: ref.digest.Sum}, src, onDone)
+	body, size, err := s.fills.Fetch(wctx, key, cache.Expect{NewHash: ref.digest.NewHash, Sum: ref.digest.Sum}, src, onDone)
 	if err != nil {
 		s.fail(ctx, err)
 		return

@@ -1,30 +1,12 @@
 package warm
 
 import (
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"fmt"
-	"hash"
 	"io"
 	"strings"
 	"sync"
 	"time"
 )
-
-func newHash(algo string) hash.Hash {
-	switch algo {
-	case "sha512":
-		return sha512.New()
-	case "sha384":
-		return sha512.New384()
-	case "sha256":
-		return sha256.New()
-	case "sha1":
-		return sha1.New()
-	}
-	return nil
-}
 
 // progress shows how far a run is: on a terminal one line redrawn in
 // place, at most every redraw; elsewhere (CI logs) a plain line each time

@@ -193,7 +193,7 @@ func (w *warmer) warm(ctx context.Context, p Package) (Status, error) {
 	if _, err := npm.ParseDigest(npm.Dist{Integrity: want}); err != nil {
 		want, from = "", ""
 		if d, err := npm.ParseDigest(dist); err == nil {
-			want, from = d.Algo+"-"+base64.StdEncoding.EncodeToString(d.Sum), "the packument"
+			want, from = d.String(), "the packument"
 		}
 	}
 	return w.tarball(ctx, tarURL, want, from)
@@ -272,7 +272,7 @@ func (w *warmer) tarball(ctx context.Context, u, want, from string) (Status, err
 	var d npm.Digest
 	if want != "" {
 		d, _ = npm.ParseDigest(npm.Dist{Integrity: want})
-		h = newHash(d.Algo)
+		h = d.NewHash()
 	}
 	dst := io.Discard
 	if h != nil {

@@ -1,9 +1,13 @@
 package npm
 
 import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"hash"
 	"strings"
 )
 
@@ -53,3 +57,19 @@ func ParseDigest(d Dist) (Digest, error) {
 
 // Hex is the digest's lowercase hex form, used as the tarball's storage key.
 func (d Digest) Hex() string { return hex.EncodeToString(d.Sum) }
+
+// NewHash returns a hash of the digest's algorithm.
+func (d Digest) NewHash() hash.Hash {
+	switch d.Algo {
+	case "sha384":
+		return sha512.New384()
+	case "sha256":
+		return sha256.New()
+	case "sha1":
+		return sha1.New()
+	}
+	return sha512.New()
+}
+
+// String is the digest in Subresource Integrity form, "sha512-<base64>".
+func (d Digest) String() string { return d.Algo + "-" + base64.StdEncoding.EncodeToString(d.Sum) }

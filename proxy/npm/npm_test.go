@@ -325,3 +325,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestDigestHashAndString(t *testing.T) {
+	for _, algo := range []string{"sha512", "sha384", "sha256", "sha1"} {
+		d := Digest{Algo: algo}
+		h := d.NewHash()
+		h.Write([]byte("x"))
+		d.Sum = h.Sum(nil)
+		if len(d.Sum) != digestSizes[algo] {
+			t.Errorf("%s: NewHash gives %d-byte sums", algo, len(d.Sum))
+		}
+		back, err := ParseDigest(Dist{Integrity: d.String()})
+		if err != nil || back.Algo != algo || string(back.Sum) != string(d.Sum) {
+			t.Errorf("%s: String %q does not parse back: %v", algo, d.String(), err)
+		}
+	}
+}
