@@ -53,14 +53,14 @@ func TestDiskAtomicWrites(t *testing.T) {
 		t.Errorf("stale temp files not swept: %v", entries)
 	}
 	key := SnapshotKey("npmjs", "@types/node")
-	if err := d.WriteSnapshot(key, SnapshotMeta{ETag: `"e1"`}, []byte(`{"name":"@types/node"}`)); err != nil {
+	if err := WriteSnapshot(t.Context(), d, key, SnapshotMeta{ETag: `"e1"`}, []byte(`{"name":"@types/node"}`)); err != nil {
 		t.Fatal(err)
 	}
-	body, meta, _, err := d.ReadSnapshot(key)
+	body, meta, _, err := ReadSnapshot(t.Context(), d, key)
 	if err != nil || string(body) != `{"name":"@types/node"}` || meta.ETag != `"e1"` {
 		t.Fatalf("ReadSnapshot = %q %+v %v", body, meta, err)
 	}
-	if m, _, err := d.SnapshotInfo(key); err != nil || m.ETag != `"e1"` {
+	if m, _, err := SnapshotInfo(t.Context(), d, key); err != nil || m.ETag != `"e1"` {
 		t.Errorf("SnapshotInfo = %+v %v", m, err)
 	}
 	// A failed write leaves the old file.
@@ -71,7 +71,7 @@ func TestDiskAtomicWrites(t *testing.T) {
 	if err == nil {
 		t.Fatal("failed write reported success")
 	}
-	if body, _, _, _ := d.ReadSnapshot(key); string(body) != `{"name":"@types/node"}` {
+	if body, _, _, _ := ReadSnapshot(t.Context(), d, key); string(body) != `{"name":"@types/node"}` {
 		t.Errorf("failed write changed the file: %q", body)
 	}
 	if _, _, err := d.Open("snapshots/npmjs/missing.json"); !errors.Is(err, ErrNotFound) {
@@ -212,7 +212,7 @@ func TestEvictRemovesLeastRecentlyUsedAndSparesProtected(t *testing.T) {
 		TarballKey("sha512", "aaaa"): true, TarballKey("sha512", "bbbb"): false,
 		SnapshotKey("npmjs", "old"): false, TarballKey("sha512", "cccc"): true, LocalKey("npm", "mine"): true,
 	} {
-		if _, _, err := d.Stat(key); (err == nil) != want {
+		if _, err := d.Stat(t.Context(), key); (err == nil) != want {
 			t.Errorf("%s present=%v, want %v", key, err == nil, want)
 		}
 	}

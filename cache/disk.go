@@ -2,8 +2,7 @@ package cache
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -196,32 +195,117 @@ func blobKeyShape(key string) bool {
 	return true
 }
 
-// Stat reports whether key exists and when it was last written.
-func (d *Disk) Stat(key string) (size int64, mtime time.Time, err error) {
-	st, err := d.root.Stat(key)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, time.Time{}, ErrNotFound
+// Get opens key for reading: an *os.File, which the front end sends by
+// sendfile.
+func (d *Disk) Get(_ context.Context, key string) (io.ReadCloser, Info, error) {
+	f, size, err := d.OpenBlob(key)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, Info{}, err
+	}
+	return f, Info{Key: key, Size: size, ModTime: st.ModTime()}, nil
+}
+
+// Put writes key atomically from r.
+func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	p, err := d.Create(key)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(p, ctxReader{ctx, r})
+	if err == nil && size >= 0 && n != size {
+		err = fmt.Errorf("cache: %s: got %d bytes, expected %d", key, n, size)
 	}
 	if err != nil {
-		return 0, time.Time{}, err
+		p.Abort()
+		return err
 	}
-	return st.Size(), st.ModTime(), nil
+	return p.Commit()
+}
+
+// ctxReader stops a copy once its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// Stat describes key.
+func (d *Disk) Stat(_ context.Context, key string) (Info, error) {
+	st, err := d.root.Stat(key)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && !st.Mode().IsRegular() {
+		return Info{}, ErrNotFound
+	}
+	if err != nil {
+		return Info{}, err
+	}
+	return Info{Key: key, Size: st.Size(), ModTime: st.ModTime()}, nil
 }
 
 // Touch marks key as written now.
-func (d *Disk) Touch(key string) error {
+func (d *Disk) Touch(_ context.Context, key string) error {
 	now := time.Now()
-	return d.root.Chtimes(key, now, now)
+	err := d.root.Chtimes(key, now, now)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ErrNotFound
+	}
+	return err
 }
 
 // Remove deletes key; a missing key is not an error.
-func (d *Disk) Remove(key string) error {
+func (d *Disk) Remove(_ context.Context, key string) error {
 	err := d.root.Remove(key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	return err
 }
+
+// Walk visits every regular file under prefix, which names a directory
+// (its last segment complete) or is empty for all stored objects. The
+// temporary directory is never visited.
+func (d *Disk) Walk(ctx context.Context, prefix string, fn func(Info) error) error {
+	dir := strings.TrimSuffix(prefix, "/")
+	if dir == "" {
+		dir = "."
+	}
+	err := fs.WalkDir(d.root.FS(), dir, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if de.IsDir() {
+			if p == tmpDir {
+				return fs.SkipDir
+			}
+			return ctx.Err()
+		}
+		if p == ".lock" {
+			return nil
+		}
+		info, err := de.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			return nil
+		}
+		return fn(Info{Key: p, Size: info.Size(), ModTime: info.ModTime()})
+	})
+	return err
+}
+
+// Check is Writable, for readiness probes.
+func (d *Disk) Check(context.Context) error { return d.Writable() }
 
 // createTemp makes a new file under tmp/ with a random name.
 func (d *Disk) createTemp(prefix string) (*os.File, string, error) {
@@ -326,67 +410,4 @@ func (d *Disk) WriteFile(key string, write func(w io.Writer) error) error {
 		return err
 	}
 	return p.Commit()
-}
-
-// SnapshotMeta is what is kept with an upstream document to revalidate it.
-type SnapshotMeta struct {
-	ETag         string `json:"etag,omitempty"`
-	LastModified string `json:"last_modified,omitempty"`
-}
-
-// WriteSnapshot stores a document with its metadata in one file: a JSON
-// header line, then the body, so both change together.
-func (d *Disk) WriteSnapshot(key string, meta SnapshotMeta, body []byte) error {
-	hdr, err := json.Marshal(meta)
-	if err != nil {
-		return err
-	}
-	return d.WriteFile(key, func(w io.Writer) error {
-		if _, err := w.Write(append(hdr, '\n')); err != nil {
-			return err
-		}
-		_, err := w.Write(body)
-		return err
-	})
-}
-
-// ReadSnapshot returns a stored document, its metadata and when it was
-// last confirmed by upstream (the file's modification time).
-func (d *Disk) ReadSnapshot(key string) (body []byte, meta SnapshotMeta, fetched time.Time, err error) {
-	f, size, err := d.Open(key)
-	if err != nil {
-		return nil, meta, fetched, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, meta, fetched, err
-	}
-	data := make([]byte, size)
-	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, meta, fetched, err
-	}
-	i := bytes.IndexByte(data, '\n')
-	if i < 0 || json.Unmarshal(data[:i], &meta) != nil {
-		return nil, meta, fetched, fmt.Errorf("snapshot %s: bad header", key)
-	}
-	return data[i+1:], meta, st.ModTime(), nil
-}
-
-// SnapshotInfo reads only a snapshot's metadata.
-func (d *Disk) SnapshotInfo(key string) (meta SnapshotMeta, fetched time.Time, err error) {
-	f, _, err := d.Open(key)
-	if err != nil {
-		return meta, fetched, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return meta, fetched, err
-	}
-	line, err := bufio.NewReaderSize(f, 1024).ReadSlice('\n')
-	if err != nil || json.Unmarshal(line, &meta) != nil {
-		return meta, fetched, fmt.Errorf("snapshot %s: bad header", key)
-	}
-	return meta, st.ModTime(), nil
 }

@@ -47,6 +47,10 @@ type Config struct {
 	Publish               Publish               `yaml:"publish"`
 	Metrics               Metrics               `yaml:"metrics"`
 	TLS                   TLS                   `yaml:"tls"`
+	// Database and Storage make replicas share their state: both are set
+	// or neither (the data directory alone, one machine).
+	Database Database `yaml:"database"`
+	Storage  Storage  `yaml:"storage"`
 
 	// Parsed forms, filled by Validate.
 	TrustedPrefixes []netip.Prefix `yaml:"-"`
@@ -143,6 +147,43 @@ type Publish struct {
 	// MaxSize bounds one package tarball; the request body may be a third
 	// larger (base64).
 	MaxSize Size `yaml:"max_size"`
+}
+
+// Database is the PostgreSQL that replicas share: published packages,
+// users, tokens and API keys, and change notifications.
+type Database struct {
+	// URL is a PostgreSQL connection URL or key=value string; put the
+	// password in an environment variable (${PGPASSWORD}) or use PG* variables.
+	URL string `yaml:"url"`
+	// MaxConns bounds the pool; default 10.
+	MaxConns int `yaml:"max_conns"`
+}
+
+// Enabled reports whether a database is configured.
+func (d Database) Enabled() bool { return d.URL != "" }
+
+// Storage says where tarballs and upstream snapshots live besides the data
+// directory.
+type Storage struct {
+	S3 *S3 `yaml:"s3"`
+}
+
+// S3 is an S3-compatible bucket (AWS S3, MinIO, Ceph, GCS in S3 mode).
+// Without access_key and secret_key the standard AWS chain is used:
+// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials
+// (AWS_PROFILE), then the instance or pod role.
+type S3 struct {
+	// Endpoint is the server's URL, e.g. https://s3.eu-west-1.amazonaws.com
+	// or http://minio:9000.
+	Endpoint  string `yaml:"endpoint"`
+	Region    string `yaml:"region"`
+	Bucket    string `yaml:"bucket"`
+	Prefix    string `yaml:"prefix"`
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key"`
+	// PathStyle addresses the bucket in the path, as MinIO and most
+	// self-hosted servers need; virtual-host style otherwise.
+	PathStyle bool `yaml:"path_style"`
 }
 
 // Access lists who may read a feed and who may publish to it. Entries are
@@ -370,6 +411,9 @@ func (c *Config) validate(root *yaml.Node) error {
 				return at("tls: "+err.Error(), "tls")
 			}
 		}
+	}
+	if err := c.validateShared(at); err != nil {
+		return err
 	}
 	if c.Publish.MaxSize == 0 {
 		c.Publish.MaxSize = 64 << 20
@@ -624,3 +668,37 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	*d = Duration(v)
 	return nil
 }
+
+// validateShared checks the database and storage sections.
+func (c *Config) validateShared(at func(string, ...string) error) error {
+	s3 := c.Storage.S3
+	if c.Database.Enabled() != (s3 != nil) {
+		return at("database and storage.s3: set both (replicas share packages through the database and bytes through the bucket) or neither", "database")
+	}
+	if s3 == nil {
+		return nil
+	}
+	if c.Database.MaxConns == 0 {
+		c.Database.MaxConns = 10
+	}
+	if c.Database.MaxConns < 2 {
+		return at("database.max_conns: at least 2 (one listens for changes)", "database", "max_conns")
+	}
+	u, err := url.Parse(s3.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return at(fmt.Sprintf("storage.s3.endpoint: %q is not an http(s) URL of a server", s3.Endpoint), "storage", "s3", "endpoint")
+	}
+	if !bucketRE.MatchString(s3.Bucket) {
+		return at(fmt.Sprintf("storage.s3.bucket: %q is not a bucket name", s3.Bucket), "storage", "s3", "bucket")
+	}
+	if (s3.AccessKey == "") != (s3.SecretKey == "") {
+		return at("storage.s3: give both access_key and secret_key, or neither (then the AWS environment is used)", "storage", "s3")
+	}
+	s3.Prefix = strings.Trim(s3.Prefix, "/")
+	if s3.Region == "" {
+		s3.Region = "us-east-1"
+	}
+	return nil
+}
+
+var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)

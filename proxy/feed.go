@@ -313,7 +313,7 @@ func cmpErr(have, next error) error {
 func (f *feed) fetchOne(ctx context.Context, c *connector, idx int, name string, offline bool) connResult {
 	key := cache.SnapshotKey(c.name, name)
 	maxAge := f.s.cfg.Cache.MaxAge.D()
-	snap, meta, fetched, serr := f.s.disk.ReadSnapshot(key)
+	snap, meta, fetched, serr := cache.ReadSnapshot(ctx, f.s.snapshots, key)
 	hasSnap := serr == nil
 	fromSnap := func(stale bool) connResult {
 		doc, err := npm.Parse(snap, idx)
@@ -343,7 +343,7 @@ func (f *feed) fetchOne(ctx context.Context, c *connector, idx int, name string,
 	}
 	switch {
 	case res.NotModified && hasSnap:
-		if err := f.s.disk.Touch(key); err != nil {
+		if err := f.s.snapshots.Touch(ctx, key); err != nil {
 			f.s.log.Warn("snapshot touch failed", "key", key, "err", err)
 		}
 		fetched = time.Now()
@@ -365,7 +365,7 @@ func (f *feed) fetchOne(ctx context.Context, c *connector, idx int, name string,
 		}
 		return connResult{err: err}
 	}
-	if err := f.s.disk.WriteSnapshot(key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
+	if err := cache.WriteSnapshot(ctx, f.s.snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
 		f.s.log.Error("writing snapshot failed", "key", key, "err", err)
 	}
 	return connResult{doc: doc, body: res.Body, expires: time.Now().Add(maxAge)}

@@ -306,7 +306,7 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p
 
 func (s *Server) storeTarball(data, sum []byte) error {
 	key := cache.TarballKey("sha512", hex.EncodeToString(sum))
-	if _, _, err := s.disk.Stat(key); err == nil {
+	if _, err := s.disk.Stat(detached, key); err == nil {
 		return nil // the same bytes are already stored
 	}
 	w, err := s.disk.Create(key)

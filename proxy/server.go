@@ -41,10 +41,15 @@ var Version = "dev"
 
 // Server is the front end and everything it serves from.
 type Server struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	mem      *cache.Memory
-	disk     *cache.Disk
+	cfg  *config.Config
+	log  *slog.Logger
+	mem  *cache.Memory
+	disk *cache.Disk
+	// snapshots holds upstream documents: the disk, or the shared bucket.
+	snapshots cache.Store
+	// shared, when replicas share a bucket, is where tarballs live for
+	// all of them; disk is then this replica's cache of it.
+	shared   cache.Store
 	fills    *cache.Fills
 	auth     *auth.Service
 	metrics  *metrics
@@ -78,7 +83,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		disk.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, feeds: map[string]*feed{}, stop: func() {}}
+	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, feeds: map[string]*feed{}, stop: func() {}}
 	s.metrics = newMetrics(s)
 	s.auth, err = auth.New(auth.Options{
 		UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(),
