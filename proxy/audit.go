@@ -8,9 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/url"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -378,20 +376,8 @@ func (s *Server) search(ctx *fasthttp.RequestCtx, f *feed) {
 func (f *feed) searchLocal(text string) []searchObject {
 	words := strings.Fields(strings.ToLower(text))
 	var out []searchObject
-	root := filepath.Join(f.s.disk.Dir(), filepath.FromSlash(cache.LocalKey(f.name, "x")))
-	root = filepath.Dir(root)
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
-			return nil
-		}
-		rel, _ := filepath.Rel(f.s.disk.Dir(), p)
-		r, _, err := f.s.disk.Open(filepath.ToSlash(rel))
-		if err != nil {
-			return nil
-		}
-		var doc localDoc
-		err = json.NewDecoder(r).Decode(&doc)
-		r.Close()
+	err := f.s.packages.Each(detached, f.name, func(_, name string, raw []byte) error {
+		doc, err := decodeLocal(name, raw)
 		if err != nil || doc.Packument == nil || len(doc.Packument.Versions) == 0 {
 			return nil
 		}
@@ -429,6 +415,9 @@ func (f *feed) searchLocal(text string) []searchObject {
 		out = append(out, o)
 		return nil
 	})
+	if err != nil {
+		f.s.log.Warn("search: reading local packages failed", "feed", f.name, "err", err)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Package.Name < out[j].Package.Name })
 	return out
 }

@@ -31,7 +31,6 @@ type feed struct {
 	// gens holds a generation per package that was written locally; it
 	// is part of rendered documents' keys (see invalidate).
 	gens  sync.Map
-	locks locks
 	pol   atomic.Pointer[feedPolicy]
 	audit *auditTarget // nil: npm audit is off for this feed
 }

@@ -2,10 +2,6 @@ package proxy
 
 import (
 	"context"
-	"encoding/json"
-	"io/fs"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/npmgate/npmgate/cache"
@@ -27,19 +23,9 @@ func (s *Server) GC(maxBytes int64) (cache.EvictStats, error) {
 // publishedTarballs lists the tarball keys local documents refer to.
 func (s *Server) publishedTarballs() (map[string]bool, error) {
 	keep := map[string]bool{}
-	root := filepath.Join(s.disk.Dir(), "local")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
-			return nil
-		}
-		rel, _ := filepath.Rel(s.disk.Dir(), p)
-		r, _, err := s.disk.Open(filepath.ToSlash(rel))
+	err := s.packages.Each(detached, "", func(_, name string, raw []byte) error {
+		doc, err := decodeLocal(name, raw)
 		if err != nil {
-			return err
-		}
-		defer r.Close()
-		var doc localDoc
-		if err := json.NewDecoder(r).Decode(&doc); err != nil {
 			return err // a document we cannot read: evict nothing rather than guess
 		}
 		for _, integrity := range doc.Published {

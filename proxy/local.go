@@ -1,12 +1,15 @@
 package proxy
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,19 +61,32 @@ func nextRev(rev string) string {
 	return strconv.Itoa(n+1) + "-" + hex.EncodeToString(b)
 }
 
-// locks serialises read-modify-write of one package's document, so
-// concurrent publishes of different versions all land.
-type locks struct{ m sync.Map }
-
-func (l *locks) lock(key string) func() {
-	mu, _ := l.m.LoadOrStore(key, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	return mu.(*sync.Mutex).Unlock
+// Packages keeps the documents of packages published to feeds: files in
+// the data directory on one machine (diskPackages), PostgreSQL when
+// replicas share them (pgstore.Packages).
+type Packages interface {
+	// Get returns feed's document for name, or nil, nil when it has none.
+	Get(ctx context.Context, feed, name string) ([]byte, error)
+	// Update runs change on the current document (nil when none) and
+	// stores what it returns. Two updates of one package never interleave,
+	// on this replica or any other, so concurrent publishes all land. An
+	// error from change stores nothing and is returned as it is.
+	Update(ctx context.Context, feed, name string, change func(old []byte) ([]byte, error)) error
+	// Each calls fn with every document of feed, or of all feeds when
+	// feed is "".
+	Each(ctx context.Context, feed string, fn func(feed, name string, doc []byte) error) error
 }
 
-// readLocal returns the feed's own document for name, or nil.
-func (f *feed) readLocal(name string) (*localDoc, error) {
-	r, _, err := f.s.disk.Open(cache.LocalKey(f.name, name))
+// diskPackages keeps documents at local/{feed}/{name}.json. Updates of
+// one package are serialised by a lock per package: the data directory
+// belongs to one process (tools opened beside the server only read it).
+type diskPackages struct {
+	disk  *cache.Disk
+	locks sync.Map // feed "\n" name -> *sync.Mutex
+}
+
+func (p *diskPackages) Get(_ context.Context, feed, name string) ([]byte, error) {
+	r, _, err := p.disk.Open(cache.LocalKey(feed, name))
 	if errors.Is(err, cache.ErrNotFound) {
 		return nil, nil
 	}
@@ -78,8 +94,73 @@ func (f *feed) readLocal(name string) (*localDoc, error) {
 		return nil, err
 	}
 	defer r.Close()
+	return io.ReadAll(r)
+}
+
+func (p *diskPackages) Update(ctx context.Context, feed, name string, change func([]byte) ([]byte, error)) error {
+	mu, _ := p.locks.LoadOrStore(feed+"\n"+name, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	old, err := p.Get(ctx, feed, name)
+	if err != nil {
+		return err
+	}
+	doc, err := change(old)
+	if err != nil {
+		return err
+	}
+	return p.disk.Put(ctx, cache.LocalKey(feed, name), bytes.NewReader(doc), int64(len(doc)))
+}
+
+func (p *diskPackages) Each(ctx context.Context, feed string, fn func(feed, name string, doc []byte) error) error {
+	prefix := "local/"
+	if feed != "" {
+		prefix = path.Dir(cache.LocalKey(feed, "x")) + "/"
+	}
+	return p.disk.Walk(ctx, prefix, func(info cache.Info) error {
+		if !strings.HasSuffix(info.Key, ".json") {
+			return nil
+		}
+		doc, err := p.get(info.Key)
+		if err != nil {
+			return err
+		}
+		var head struct {
+			Packument struct {
+				Name string `json:"name"`
+			} `json:"packument"`
+		}
+		if json.Unmarshal(doc, &head) != nil || head.Packument.Name == "" {
+			return fmt.Errorf("local document %s cannot be read", info.Key)
+		}
+		// Feed names are lower-case letters, digits, '-', '_' and '.':
+		// their directory is the name itself.
+		feedDir, _, _ := strings.Cut(strings.TrimPrefix(info.Key, "local/"), "/")
+		return fn(feedDir, head.Packument.Name, doc)
+	})
+}
+
+func (p *diskPackages) get(key string) ([]byte, error) {
+	r, _, err := p.disk.Open(key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// readLocal returns the feed's own document for name, or nil.
+func (f *feed) readLocal(name string) (*localDoc, error) {
+	raw, err := f.s.packages.Get(detached, f.name, name)
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	return decodeLocal(name, raw)
+}
+
+func decodeLocal(name string, raw []byte) (*localDoc, error) {
 	var d localDoc
-	if err := json.NewDecoder(r).Decode(&d); err != nil {
+	if err := json.Unmarshal(raw, &d); err != nil {
 		return nil, fmt.Errorf("local document of %s: %w", name, err)
 	}
 	if d.Published == nil {
@@ -88,13 +169,30 @@ func (f *feed) readLocal(name string) (*localDoc, error) {
 	return &d, nil
 }
 
-// writeLocal replaces the document atomically and makes every replica of
-// it in memory stale at once.
-func (f *feed) writeLocal(name string, d *localDoc) error {
-	err := f.s.disk.WriteFile(cache.LocalKey(f.name, name), func(w io.Writer) error {
-		enc := json.NewEncoder(w)
+// updateLocal applies change to the package's document (nil when it has
+// none) under the package's lock, stores the result and makes what the
+// memory tier holds of the package stale at once. Other replicas learn
+// of it from the store (see Server.watchPackages).
+func (f *feed) updateLocal(name string, change func(d *localDoc) (*localDoc, error)) error {
+	err := f.s.packages.Update(detached, f.name, name, func(old []byte) ([]byte, error) {
+		var d *localDoc
+		if old != nil {
+			var err error
+			if d, err = decodeLocal(name, old); err != nil {
+				return nil, err
+			}
+		}
+		d, err := change(d)
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
-		return enc.Encode(d)
+		if err := enc.Encode(d); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
 	})
 	if err != nil {
 		return err

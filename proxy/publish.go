@@ -244,60 +244,57 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p
 	delete(v, "_attachments")
 	versionJSON := mustJSON(v)
 
-	unlock := f.locks.lock(name)
-	defer unlock()
-	d, err := f.readLocal(name)
-	if err != nil {
-		return err
-	}
-	if d == nil {
-		d = &localDoc{Published: map[string]string{}}
-	}
-	if d.Packument == nil {
-		d.Packument = &localPackument{ID: name, Name: name, DistTags: map[string]string{}, Time: map[string]string{"created": now}}
-	}
-	if _, taken := d.Published[version]; taken {
-		return refuse(409, "cannot publish over the previously published version %s@%s", name, version)
-	}
-	for existing := range d.Published {
-		if ev, err := semver.NewVersion(existing); err == nil && ev.Equal(sv) && ev.Metadata() == sv.Metadata() {
-			return refuse(409, "cannot publish over the previously published version %s@%s", name, existing)
+	err = f.updateLocal(name, func(d *localDoc) (*localDoc, error) {
+		if d == nil {
+			d = &localDoc{Published: map[string]string{}}
 		}
-	}
-	// The tarball first: a crash now leaves an unreferenced file, never a
-	// document that points at missing bytes.
-	if err := s.storeTarball(data, sum512[:]); err != nil {
-		return err
-	}
-	lp := d.Packument
-	if lp.Versions == nil {
-		lp.Versions = map[string]json.RawMessage{}
-	}
-	lp.Versions[version] = versionJSON
-	lp.Time[version], lp.Time["modified"] = now, now
-	if _, ok := lp.Time["created"]; !ok {
-		lp.Time["created"] = now
-	}
-	tags := body.DistTags
-	if len(tags) == 0 {
-		tags = map[string]string{"latest": version}
-	}
-	maps.Copy(lp.DistTags, tags)
-	if lp.DistTags["latest"] == "" || lp.Versions[lp.DistTags["latest"]] == nil {
-		lp.DistTags["latest"] = version
-	}
-	if desc := jsonString(v["description"]); desc != "" && tags["latest"] == version {
-		lp.Description = desc
-	}
-	if readme != "" && tags["latest"] == version || lp.Readme == "" {
-		lp.Readme = readme
-	}
-	if len(lp.Maintainers) == 0 {
-		lp.Maintainers = []maintainer{{Name: p.Name}}
-	}
-	lp.Rev = nextRev(lp.Rev)
-	d.Published[version] = integrity
-	if err := f.writeLocal(name, d); err != nil {
+		if d.Packument == nil {
+			d.Packument = &localPackument{ID: name, Name: name, DistTags: map[string]string{}, Time: map[string]string{"created": now}}
+		}
+		if _, taken := d.Published[version]; taken {
+			return nil, refuse(409, "cannot publish over the previously published version %s@%s", name, version)
+		}
+		for existing := range d.Published {
+			if ev, err := semver.NewVersion(existing); err == nil && ev.Equal(sv) && ev.Metadata() == sv.Metadata() {
+				return nil, refuse(409, "cannot publish over the previously published version %s@%s", name, existing)
+			}
+		}
+		// The tarball first: a crash now leaves an unreferenced file, never a
+		// document that points at missing bytes.
+		if err := s.storeTarball(data, sum512[:]); err != nil {
+			return nil, err
+		}
+		lp := d.Packument
+		if lp.Versions == nil {
+			lp.Versions = map[string]json.RawMessage{}
+		}
+		lp.Versions[version] = versionJSON
+		lp.Time[version], lp.Time["modified"] = now, now
+		if _, ok := lp.Time["created"]; !ok {
+			lp.Time["created"] = now
+		}
+		tags := body.DistTags
+		if len(tags) == 0 {
+			tags = map[string]string{"latest": version}
+		}
+		maps.Copy(lp.DistTags, tags)
+		if lp.DistTags["latest"] == "" || lp.Versions[lp.DistTags["latest"]] == nil {
+			lp.DistTags["latest"] = version
+		}
+		if desc := jsonString(v["description"]); desc != "" && tags["latest"] == version {
+			lp.Description = desc
+		}
+		if readme != "" && tags["latest"] == version || lp.Readme == "" {
+			lp.Readme = readme
+		}
+		if len(lp.Maintainers) == 0 {
+			lp.Maintainers = []maintainer{{Name: p.Name}}
+		}
+		lp.Rev = nextRev(lp.Rev)
+		d.Published[version] = integrity
+		return d, nil
+	})
+	if err != nil {
 		return err
 	}
 	s.log.Info("published", "feed", f.name, "package", name, "version", version, "user", p.Name, "bytes", len(data))
@@ -306,6 +303,13 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p
 
 func (s *Server) storeTarball(data, sum []byte) error {
 	key := cache.TarballKey("sha512", hex.EncodeToString(sum))
+	if s.shared != nil {
+		// Shared first: once the document names a version, every
+		// replica must find its bytes.
+		if err := s.shared.Put(detached, key, bytes.NewReader(data), int64(len(data))); err != nil {
+			return fmt.Errorf("storing the tarball in the shared store: %w", err)
+		}
+	}
 	if _, err := s.disk.Stat(detached, key); err == nil {
 		return nil // the same bytes are already stored
 	}
@@ -357,24 +361,20 @@ func readManifest(tgz []byte) (map[string]json.RawMessage, error) {
 // update applies a change to a local package under its lock. rev, when
 // given, must be the current revision (optimistic concurrency).
 func (f *feed) update(name, rev string, change func(*localDoc) error) error {
-	unlock := f.locks.lock(name)
-	defer unlock()
-	d, err := f.readLocal(name)
-	if err != nil {
-		return err
-	}
-	if d == nil || d.Packument == nil {
-		return refuse(404, "%s is not a package published to feed %q; only local packages can be changed", name, f.name)
-	}
-	if rev != "" && rev != d.Packument.Rev {
-		return refuse(409, "document revision %s is not the current one (%s); fetch it again", rev, d.Packument.Rev)
-	}
-	if err := change(d); err != nil {
-		return err
-	}
-	d.Packument.Rev = nextRev(d.Packument.Rev)
-	d.Packument.Time["modified"] = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-	return f.writeLocal(name, d)
+	return f.updateLocal(name, func(d *localDoc) (*localDoc, error) {
+		if d == nil || d.Packument == nil {
+			return nil, refuse(404, "%s is not a package published to feed %q; only local packages can be changed", name, f.name)
+		}
+		if rev != "" && rev != d.Packument.Rev {
+			return nil, refuse(409, "document revision %s is not the current one (%s); fetch it again", rev, d.Packument.Rev)
+		}
+		if err := change(d); err != nil {
+			return nil, err
+		}
+		d.Packument.Rev = nextRev(d.Packument.Rev)
+		d.Packument.Time["modified"] = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+		return d, nil
+	})
 }
 
 // unpublish removes a version; its place in Published stays, so it can

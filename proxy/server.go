@@ -49,7 +49,9 @@ type Server struct {
 	snapshots cache.Store
 	// shared, when replicas share a bucket, is where tarballs live for
 	// all of them; disk is then this replica's cache of it.
-	shared   cache.Store
+	shared cache.Store
+	// packages holds what was published to the feeds.
+	packages Packages
 	fills    *cache.Fills
 	auth     *auth.Service
 	metrics  *metrics
@@ -83,7 +85,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		disk.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, feeds: map[string]*feed{}, stop: func() {}}
+	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, packages: &diskPackages{disk: disk}, feeds: map[string]*feed{}, stop: func() {}}
 	s.metrics = newMetrics(s)
 	s.auth, err = auth.New(auth.Options{
 		UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(),

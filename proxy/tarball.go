@@ -32,36 +32,53 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
+	expect := cache.Expect{NewHash: ref.digest.NewHash, Sum: ref.digest.Sum}
+	var src cache.Source
+	var source string      // the connector, for logs and metrics
+	var wait time.Duration // how long a client waits for the first byte
 	if ref.source == sourceLocal {
-		body, size, err := s.disk.OpenBlob(key)
-		if err != nil {
-			s.fail(ctx, fmt.Errorf("stored tarball of a local package is missing: %w", err))
+		if s.shared == nil {
+			body, size, err := s.disk.OpenBlob(key)
+			if err != nil {
+				s.fail(ctx, fmt.Errorf("stored tarball of a local package is missing: %w", err))
+				return
+			}
+			s.sendTarball(ctx, body, size, etag, cacheHit)
 			return
 		}
-		s.sendTarball(ctx, body, size, etag, cacheHit)
-		return
+		// Published on another replica: its bytes are in the bucket.
+		source, wait = "local", 30*time.Second
+		src = s.fromShared(key, nil, nil)
+	} else {
+		c := f.connectors[ref.source]
+		source, wait = c.name, 2*c.cfg.Timeout.D()
+		url := c.client.TarballURL(ref.advertised, r.Name, ref.file)
+		src = func(dctx context.Context) (io.ReadCloser, int64, error) {
+			return c.client.Tarball(dctx, url)
+		}
+		if ref.source == 0 {
+			src = spec.source(url, s.disk, src)
+		}
 	}
-	c := f.connectors[ref.source]
-	url := c.client.TarballURL(ref.advertised, r.Name, ref.file)
-	src := func(dctx context.Context) (io.ReadCloser, int64, error) {
-		return c.client.Tarball(dctx, url)
-	}
-	if ref.source == 0 {
-		src = spec.source(url, s.disk, src)
+	var fromUpstream bool
+	if s.shared != nil && ref.source != sourceLocal {
+		src = s.fromShared(key, src, &fromUpstream)
 	}
 	result := cacheMiss
 	onDone := func(err error) {
 		if errors.Is(err, cache.ErrIntegrity) {
-			s.metrics.integrity.WithLabelValues(c.name).Inc()
+			s.metrics.integrity.WithLabelValues(source).Inc()
 		}
 		if err != nil {
 			s.log.Error("tarball download failed; nothing stored", "feed", f.name, "package", r.Name,
-				"file", ref.file, "connector", c.name, "integrity_failure", errors.Is(err, cache.ErrIntegrity), "err", err)
+				"file", ref.file, "connector", source, "integrity_failure", errors.Is(err, cache.ErrIntegrity), "err", err)
+		} else if fromUpstream {
+			s.share(key)
 		}
 	}
-	wctx, cancel := context.WithTimeout(context.Background(), 2*c.cfg.Timeout.D())
+	wctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	body, size, err := s.fills.Fetch(wctx, key, cache.Expect{NewHash: ref.digest.NewHash, Sum: ref.digest.Sum}, src, onDone)
+	body, size, err := s.fills.Fetch(wctx, key, expect, src, onDone)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -70,6 +87,45 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 		result = cacheHit
 	}
 	s.sendTarball(ctx, body, size, etag, result)
+}
+
+// fromShared reads a tarball from the bucket replicas share, and only
+// when it is not there from fallback (the connector), noting in
+// *fromUpstream that the bytes must then be shared once verified. The
+// bytes from the bucket are verified like any others on their way to this
+// replica's disk.
+func (s *Server) fromShared(key string, fallback cache.Source, fromUpstream *bool) cache.Source {
+	return func(ctx context.Context) (io.ReadCloser, int64, error) {
+		body, info, err := s.shared.Get(ctx, key)
+		if err == nil {
+			return body, info.Size, nil
+		}
+		if !errors.Is(err, cache.ErrNotFound) {
+			s.log.Warn("shared store: reading a tarball failed", "key", key, "err", err)
+		}
+		if fallback == nil {
+			return nil, 0, fmt.Errorf("stored tarball of a local package is missing: %w", err)
+		}
+		*fromUpstream = true
+		return fallback(ctx)
+	}
+}
+
+// share copies a verified tarball from this replica's disk to the bucket,
+// so other replicas need not download it again. The upload is whole or
+// absent (S3 semantics); a replica killed during it leaves nothing.
+func (s *Server) share(key string) {
+	f, size, err := s.disk.OpenBlob(key)
+	if err != nil {
+		s.log.Warn("shared store: stored tarball vanished before upload", "key", key, "err", err)
+		return
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := s.shared.Put(ctx, key, f, size); err != nil {
+		s.log.Error("shared store: uploading a tarball failed; other replicas will fetch it themselves", "key", key, "err", err)
+	}
 }
 
 func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size int64, etag, result string) {
