@@ -8,8 +8,11 @@ TOOLS    := $(CURDIR)/.tools
 YARN1    := yarn@1.22.22
 YARN4    := @yarnpkg/cli-dist@4.18.1
 PNPM     := pnpm@10.34.8
+# The S3-compatible server the scale-out tests run (PostgreSQL comes from
+# Debian's packages).
+VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
-.PHONY: build run test unit tools prometheus bench fuzz lint clean
+.PHONY: build run test unit tools prometheus services bench fuzz lint clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/npmgate
@@ -18,7 +21,7 @@ run: build
 	./$(BIN) serve
 
 # Everything: unit, component and end-to-end tests with real npm, yarn and pnpm.
-test: tools prometheus
+test: tools prometheus services
 	NPMGATE_TOOLS=$(TOOLS) $(GO) test -count=1 -timeout 20m ./...
 
 # Go tests without the client tools (the end-to-end tests then say what is missing).
@@ -42,6 +45,21 @@ prometheus:
 	    apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 || \
 	      { apt-get update >/dev/null && apt-get install -y --no-install-recommends prometheus >/dev/null; }; \
 	  else echo "prometheus is missing: sudo apt-get install prometheus (the metrics e2e test needs it)"; fi; }
+
+# The scale-out tests start a PostgreSQL (Debian's postgresql package) and
+# an S3-compatible server (Versity Gateway, built from the Go module proxy)
+# on loopback. Without them those tests skip, unless
+# NPMGATE_REQUIRE_SERVICES=1 (CI sets it).
+services: $(TOOLS)/bin/versitygw
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y --no-install-recommends postgresql >/dev/null 2>&1 || \
+	      { apt-get update >/dev/null && apt-get install -y --no-install-recommends postgresql >/dev/null; }; \
+	  else echo "postgresql is missing: sudo apt-get install postgresql (the scale-out tests need it)"; fi; }
+
+$(TOOLS)/bin/versitygw:
+	GOBIN=$(TOOLS)/bin $(GO) install $(VERSITYGW)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
