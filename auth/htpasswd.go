@@ -11,21 +11,15 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
-// ErrNoUser is returned for a user name the file does not have.
+// ErrNoUser is returned for a user name the store does not have.
 var ErrNoUser = errors.New("no such user")
-
-// bcryptCost is the cost of new hashes: about 50 ms on a current core,
-// which is what makes a stolen file slow to attack.
-const bcryptCost = 10
 
 // Users is an htpasswd file of bcrypt hashes, the format Apache's
 // htpasswd -B and Verdaccio write, so their users can be brought along.
 // The file is re-read when it changes on disk, so `npmgate user add` takes
-// effect in a running server.
+// effect in a running server. It is a UserStore.
 type Users struct {
 	path  string
 	mu    sync.RWMutex
@@ -93,7 +87,7 @@ func parseHtpasswd(data []byte, path string) (map[string][]byte, []string, error
 		}
 		// Verdaccio appends ":autocreated …" fields after the hash.
 		h, _, _ = strings.Cut(h, ":")
-		if _, err := bcrypt.Cost([]byte(h)); err != nil {
+		if err := CheckHash([]byte(h)); err != nil {
 			return nil, nil, fmt.Errorf("%s:%d: user %q: only bcrypt hashes are accepted (htpasswd -B)", path, n, name)
 		}
 		if _, dup := hash[name]; !dup {
@@ -104,63 +98,57 @@ func parseHtpasswd(data []byte, path string) (map[string][]byte, []string, error
 	return hash, order, sc.Err()
 }
 
+// UserHash is a user and the bcrypt hash of their password.
+type UserHash struct {
+	Name string
+	Hash []byte
+}
+
+// ReadHtpasswd reads an htpasswd file of bcrypt hashes (htpasswd -B,
+// Verdaccio), in file order, to bring its users into another store.
+func ReadHtpasswd(path string) ([]UserHash, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	hash, order, err := parseHtpasswd(data, path)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]UserHash, len(order))
+	for i, name := range order {
+		out[i] = UserHash{Name: name, Hash: hash[name]}
+	}
+	return out, nil
+}
+
 // Exists reports whether the user is in the file.
-func (u *Users) Exists(name string) bool {
+func (u *Users) Exists(name string) (bool, error) {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
 	_, ok := u.hash[name]
-	return ok
+	return ok, nil
 }
 
 // List returns the user names in file order.
-func (u *Users) List() []string {
+func (u *Users) List() ([]string, error) {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
-	return slices.Clone(u.order)
+	return slices.Clone(u.order), nil
 }
 
-// Verify checks a password. It costs a bcrypt comparison, which is
-// constant-time; an unknown user costs the same, so timing does not tell
-// which names exist.
-func (u *Users) Verify(name, password string) bool {
+// Verify checks a password (VerifyPassword: an unknown user costs the
+// same as a known one).
+func (u *Users) Verify(name, password string) (bool, error) {
 	u.mu.RLock()
-	h, ok := u.hash[name]
+	h := u.hash[name]
 	u.mu.RUnlock()
-	if !ok {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
-		return false
-	}
-	return bcrypt.CompareHashAndPassword(h, []byte(password)) == nil
-}
-
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("npmgate-dummy"), bcryptCost)
-
-// ValidateUserName checks a name for a new user.
-func ValidateUserName(name string) error {
-	if name == "" || len(name) > 64 {
-		return errors.New("a user name has 1 to 64 characters")
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return fmt.Errorf("user name %q: use letters, digits, '-', '_' and '.'", name)
-		}
-	}
-	if name == "api" {
-		return errors.New(`"api" is reserved: it is the user name of API keys`)
-	}
-	return nil
+	return VerifyPassword(h, password), nil
 }
 
 // Set adds a user or changes a password, writing the file atomically.
 func (u *Users) Set(name, password string) error {
-	if err := ValidateUserName(name); err != nil {
-		return err
-	}
-	if len(password) < 8 || len(password) > 72 {
-		return errors.New("a password has 8 to 72 characters")
-	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	h, err := HashPassword(name, password)
 	if err != nil {
 		return err
 	}

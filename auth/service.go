@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -13,8 +14,12 @@ import (
 
 // Options configure a Service.
 type Options struct {
-	UsersFile   string
-	TokensFile  string
+	UsersFile  string
+	TokensFile string
+	// Users and Tokens, when set, are used instead of the files (a
+	// database that replicas share).
+	Users       UserStore
+	Tokens      TokenStore
 	Groups      map[string][]string // group -> members
 	AllowSignup bool
 	// Now is the clock; nil means time.Now.
@@ -22,9 +27,12 @@ type Options struct {
 }
 
 // Service authenticates requests and manages credentials.
+//
+// When a store fails (rather than answering ErrNoUser or ErrNoToken), its
+// methods return an error matching ErrUnavailable.
 type Service struct {
-	Users       *Users
-	Tokens      *Tokens
+	Users       UserStore
+	Tokens      TokenStore
 	groups      map[string][]string // user -> groups
 	allowSignup bool
 	now         func() time.Time
@@ -47,15 +55,22 @@ type Service struct {
 // client that already used it.
 const verifiedTTL = time.Minute
 
-// New opens the user and token files.
+// New opens the user and token files, or uses the stores of o.
 func New(o Options) (*Service, error) {
-	users, err := OpenUsers(o.UsersFile)
-	if err != nil {
-		return nil, err
+	users, tokens := o.Users, o.Tokens
+	if users == nil {
+		f, err := OpenUsers(o.UsersFile)
+		if err != nil {
+			return nil, err
+		}
+		users = f
 	}
-	tokens, err := OpenTokens(o.TokensFile)
-	if err != nil {
-		return nil, err
+	if tokens == nil {
+		f, err := OpenTokens(o.TokensFile)
+		if err != nil {
+			return nil, err
+		}
+		tokens = f
 	}
 	now := o.Now
 	if now == nil {
@@ -75,7 +90,8 @@ func New(o Options) (*Service, error) {
 	return s, nil
 }
 
-// Watch re-reads the user and token files every interval until ctx ends,
+// Watch re-reads the user and token files every interval until ctx ends
+// (database stores have nothing to re-read),
 // so the CLI's changes (a new user, a revoked key) reach a running server.
 func (s *Service) Watch(ctx context.Context, interval time.Duration, logErr func(error)) {
 	t := time.NewTicker(interval)
@@ -119,7 +135,7 @@ func (s *Service) Authenticate(header string, client netip.Addr) (*Principal, er
 		if !ok {
 			return nil, fmt.Errorf("%w: malformed Basic credentials", ErrBadCredentials)
 		}
-		if name == "api" || strings.HasPrefix(password, tokenPrefix) || strings.HasPrefix(password, apiKeyPrefix) {
+		if name == "api" || LooksLikeSecret(password) {
 			return s.byToken(password)
 		}
 		return s.byPassword(name, password, client)
@@ -128,9 +144,12 @@ func (s *Service) Authenticate(header string, client netip.Addr) (*Principal, er
 }
 
 func (s *Service) byToken(secret string) (*Principal, error) {
-	tk, ok := s.Tokens.Lookup(secret, s.now())
-	if !ok {
+	tk, err := s.Tokens.Lookup(secret, s.now())
+	if errors.Is(err, ErrNoToken) {
 		return nil, fmt.Errorf("%w: unknown, expired or revoked token", ErrBadCredentials)
+	}
+	if err != nil {
+		return nil, Unavailable(err)
 	}
 	kind := KindToken
 	if tk.Kind == "api-key" {
@@ -146,8 +165,14 @@ func (s *Service) byPassword(name, password string, client netip.Addr) (*Princip
 	s.verifiedMu.Lock()
 	exp, ok := s.verified[id]
 	s.verifiedMu.Unlock()
-	if ok && now.Before(exp) && s.Users.Exists(name) {
-		return p, nil
+	if ok && now.Before(exp) {
+		exists, err := s.Users.Exists(name)
+		if err != nil {
+			return nil, Unavailable(err)
+		}
+		if exists {
+			return p, nil
+		}
 	}
 	if err := s.CheckPassword(name, password, client); err != nil {
 		return nil, err
@@ -171,8 +196,12 @@ func (s *Service) CheckPassword(name, password string, client netip.Addr) error 
 		return fmt.Errorf("%w: try again later", ErrThrottled)
 	}
 	s.bcryptSem <- struct{}{}
-	ok := s.Users.Verify(name, password)
+	ok, err := s.Users.Verify(name, password)
 	<-s.bcryptSem
+	if err != nil {
+		// Not a failed attempt: the store could not tell.
+		return Unavailable(err)
+	}
 	if !ok {
 		s.userThrottle.fail(userKey, now)
 		s.addrThrottle.fail(addrKey, now)
@@ -186,20 +215,26 @@ func (s *Service) CheckPassword(name, password string, client netip.Addr) error 
 // password, or creates the user when sign-up is allowed, and returns a new
 // token for the user.
 func (s *Service) Login(name, password string, client netip.Addr) (string, error) {
-	if !s.Users.Exists(name) {
+	exists, err := s.Users.Exists(name)
+	if err != nil {
+		return "", Unavailable(err)
+	}
+	if !exists {
 		if !s.allowSignup {
 			// The same answer as a bad password: no user enumeration.
-			s.CheckPassword(name, password, client)
+			if err := s.CheckPassword(name, password, client); errors.Is(err, ErrUnavailable) {
+				return "", err
+			}
 			return "", fmt.Errorf("%w: bad user name or password", ErrBadCredentials)
 		}
 		if err := s.Users.Set(name, password); err != nil {
-			return "", err
+			return "", Unavailable(err) // ErrInvalid as it is
 		}
 	} else if err := s.CheckPassword(name, password, client); err != nil {
 		return "", err
 	}
 	secret, _, err := s.Tokens.Create(NewToken{User: name, Name: "npm login"}, s.now())
-	return secret, err
+	return secret, Unavailable(err)
 }
 
 // throttle counts failures per key in a fixed window.

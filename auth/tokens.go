@@ -1,13 +1,13 @@
 package auth
 
 import (
-	"crypto/rand"
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,7 +16,8 @@ import (
 	"time"
 )
 
-// ErrNoToken is returned when revoking a key that does not exist.
+// ErrNoToken is returned for a secret or key the store does not have (or
+// whose token expired).
 var ErrNoToken = errors.New("no such token")
 
 // Token is a stored token or API key. The secret itself is never stored:
@@ -39,7 +40,8 @@ func (t *Token) Expired(now time.Time) bool {
 }
 
 // Tokens is the store of tokens and API keys: one JSON file, written
-// atomically, re-read when another process (the CLI) changed it.
+// atomically, re-read when another process (the CLI) changed it. It is a
+// TokenStore.
 type Tokens struct {
 	path  string
 	mu    sync.RWMutex
@@ -113,18 +115,18 @@ func KeyOf(secret string) string {
 
 // Lookup finds the token for a secret. The secret is hashed and the hash
 // looked up, so no comparison runs over the secret itself.
-func (t *Tokens) Lookup(secret string, now time.Time) (*Token, bool) {
-	if !strings.HasPrefix(secret, tokenPrefix) && !strings.HasPrefix(secret, apiKeyPrefix) {
-		return nil, false
+func (t *Tokens) Lookup(secret string, now time.Time) (*Token, error) {
+	if !LooksLikeSecret(secret) {
+		return nil, ErrNoToken
 	}
 	key := KeyOf(secret)
 	t.mu.RLock()
 	tk, ok := t.byKey[key]
 	t.mu.RUnlock()
 	if !ok || tk.Expired(now) {
-		return nil, false
+		return nil, ErrNoToken
 	}
-	return tk, true
+	return tk, nil
 }
 
 // NewToken describes a token or key to create.
@@ -139,19 +141,7 @@ type NewToken struct {
 
 // Create makes a new token and returns its secret, which is shown once.
 func (t *Tokens) Create(n NewToken, now time.Time) (string, *Token, error) {
-	prefix := tokenPrefix
-	kind := "token"
-	if n.APIKey {
-		prefix, kind = apiKeyPrefix, "api-key"
-	}
-	secret := prefix + rand.Text() + rand.Text()
-	tk := &Token{
-		Key: KeyOf(secret), Prefix: secret[:len(prefix)+4], User: n.User, Kind: kind, Name: n.Name,
-		ReadOnly: n.ReadOnly, Feeds: n.Feeds, Created: now.UTC().Truncate(time.Second),
-	}
-	if n.TTL > 0 {
-		tk.Expires = tk.Created.Add(n.TTL)
-	}
+	secret, tk := NewSecret(n, now)
 	err := t.update(func(m map[string]*Token) error {
 		m[tk.Key] = tk
 		return nil
@@ -160,11 +150,11 @@ func (t *Tokens) Create(n NewToken, now time.Time) (string, *Token, error) {
 }
 
 // Revoke deletes a token by key (or by a unique key prefix of at least
-// 8 characters, as npm token revoke allows).
+// 8 characters, as npm token revoke allows: FindKey).
 func (t *Tokens) Revoke(key string) (*Token, error) {
 	var gone *Token
 	err := t.update(func(m map[string]*Token) error {
-		tk, err := findKey(m, key)
+		tk, err := FindKey(key, slices.Collect(maps.Values(m)))
 		if err != nil {
 			return err
 		}
@@ -175,30 +165,8 @@ func (t *Tokens) Revoke(key string) (*Token, error) {
 	return gone, err
 }
 
-func findKey(m map[string]*Token, key string) (*Token, error) {
-	if tk, ok := m[key]; ok {
-		return tk, nil
-	}
-	if len(key) < 8 {
-		return nil, fmt.Errorf("%w: %q", ErrNoToken, key)
-	}
-	var found *Token
-	for k, tk := range m {
-		if strings.HasPrefix(k, key) {
-			if found != nil {
-				return nil, fmt.Errorf("%w: %q matches several tokens", ErrNoToken, key)
-			}
-			found = tk
-		}
-	}
-	if found == nil {
-		return nil, fmt.Errorf("%w: %q", ErrNoToken, key)
-	}
-	return found, nil
-}
-
 // List returns the tokens of a user ("" for all), oldest first.
-func (t *Tokens) List(user string) []*Token {
+func (t *Tokens) List(user string) ([]*Token, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	var out []*Token
@@ -213,7 +181,7 @@ func (t *Tokens) List(user string) []*Token {
 		}
 		return strings.Compare(a.Key, b.Key)
 	})
-	return out
+	return out, nil
 }
 
 func (t *Tokens) update(change func(map[string]*Token) error) error {

@@ -31,9 +31,12 @@ func clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 }
 
 // failAuth answers an authentication or authorization failure: 401 with a
-// WWW-Authenticate challenge (so npm asks for credentials), 403, or 429.
+// WWW-Authenticate challenge (so npm asks for credentials), 403, or 429;
+// or 503 when the credential store failed (the credentials may be good).
 func (s *Server) failAuth(ctx *fasthttp.RequestCtx, err error) {
 	switch {
+	case errors.Is(err, auth.ErrUnavailable):
+		s.fail(ctx, err)
 	case errors.Is(err, auth.ErrForbidden):
 		writeError(ctx, fasthttp.StatusForbidden, err.Error())
 	case errors.Is(err, auth.ErrThrottled):
@@ -69,7 +72,12 @@ func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *feed, api string, p *auth
 				s.failAuth(ctx, fmt.Errorf("%w: looking up users needs credentials", auth.ErrUnauthenticated))
 				return
 			}
-			if !s.auth.Users.Exists(name) {
+			exists, err := s.auth.Users.Exists(name)
+			if err != nil {
+				s.fail(ctx, auth.Unavailable(err))
+				return
+			}
+			if !exists {
 				writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no user %q", name))
 				return
 			}
@@ -121,7 +129,7 @@ func (s *Server) login(ctx *fasthttp.RequestCtx, name string) {
 	}
 	token, err := s.auth.Login(name, body.Password, clientAddr(ctx))
 	if err != nil {
-		if errors.Is(err, auth.ErrBadCredentials) || errors.Is(err, auth.ErrThrottled) {
+		if errors.Is(err, auth.ErrBadCredentials) || errors.Is(err, auth.ErrThrottled) || errors.Is(err, auth.ErrUnavailable) {
 			s.log.Info("login refused", "user", name, "reason", err)
 			s.failAuth(ctx, err)
 			return
@@ -145,8 +153,11 @@ func (s *Server) logout(ctx *fasthttp.RequestCtx, escaped string, p *auth.Princi
 		writeError(ctx, fasthttp.StatusForbidden, "a token can only log itself out")
 		return
 	}
-	if _, err := s.auth.Tokens.Revoke(key); err != nil {
+	if _, err := s.auth.Tokens.Revoke(key); errors.Is(err, auth.ErrNoToken) {
 		writeError(ctx, fasthttp.StatusNotFound, "no such token")
+		return
+	} else if err != nil {
+		s.fail(ctx, auth.Unavailable(err))
 		return
 	}
 	s.log.Info("logout", "user", p.Name)
@@ -171,8 +182,13 @@ func (s *Server) listTokens(ctx *fasthttp.RequestCtx, p *auth.Principal) {
 		s.failAuth(ctx, fmt.Errorf("%w: listing tokens needs credentials", auth.ErrUnauthenticated))
 		return
 	}
+	tokens, err := s.auth.Tokens.List(p.Name)
+	if err != nil {
+		s.fail(ctx, auth.Unavailable(err))
+		return
+	}
 	objects := []map[string]any{}
-	for _, t := range s.auth.Tokens.List(p.Name) {
+	for _, t := range tokens {
 		if t.Kind == "token" {
 			objects = append(objects, tokenJSON(t, ""))
 		}
@@ -208,7 +224,7 @@ func (s *Server) createToken(ctx *fasthttp.RequestCtx, p *auth.Principal) {
 	}
 	secret, t, err := s.auth.Tokens.Create(auth.NewToken{User: p.Name, Name: "npm token create", ReadOnly: body.ReadOnly, Feeds: p.Feeds}, time.Now())
 	if err != nil {
-		s.fail(ctx, err)
+		s.fail(ctx, auth.Unavailable(err))
 		return
 	}
 	s.log.Info("token created", "user", p.Name, "key", t.Key[:12], "readonly", t.ReadOnly)
@@ -223,9 +239,14 @@ func (s *Server) revokeToken(ctx *fasthttp.RequestCtx, key string, p *auth.Princ
 	if secret, err := url.PathUnescape(key); err == nil && auth.LooksLikeSecret(secret) {
 		key = auth.KeyOf(secret) // npm token revoke also takes the token itself
 	}
+	mine, err := s.auth.Tokens.List(p.Name)
+	if err != nil {
+		s.fail(ctx, auth.Unavailable(err))
+		return
+	}
 	owned := false
-	for _, t := range s.auth.Tokens.List(p.Name) {
-		if t.Key == key || (len(key) >= 8 && strings.HasPrefix(t.Key, key)) {
+	for _, t := range mine {
+		if t.Key == key || (len(key) >= auth.MinKeyPrefix && strings.HasPrefix(t.Key, key)) {
 			owned = true
 		}
 	}
@@ -234,8 +255,11 @@ func (s *Server) revokeToken(ctx *fasthttp.RequestCtx, key string, p *auth.Princ
 		return
 	}
 	t, err := s.auth.Tokens.Revoke(key)
-	if err != nil {
+	if errors.Is(err, auth.ErrNoToken) {
 		writeError(ctx, fasthttp.StatusNotFound, err.Error())
+		return
+	} else if err != nil {
+		s.fail(ctx, auth.Unavailable(err))
 		return
 	}
 	s.log.Info("token revoked", "user", p.Name, "key", t.Key[:12])

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/config"
@@ -208,4 +211,61 @@ func TestLoginWhoamiTokensLogout(t *testing.T) {
 	if !strings.Contains(all, "/-/user/token/[redacted]") {
 		t.Error("the logout path was not redacted in the access log")
 	}
+}
+
+// downStore is a credential store whose database cannot be reached.
+type downStore struct{}
+
+var errDown = errors.New("dial tcp 10.1.2.3:5432: connection refused")
+
+func (downStore) Exists(string) (bool, error)                   { return false, errDown }
+func (downStore) List() ([]string, error)                       { return nil, errDown }
+func (downStore) Verify(string, string) (bool, error)           { return false, errDown }
+func (downStore) Set(string, string) error                      { return errDown }
+func (downStore) Remove(string) error                           { return errDown }
+func (downStore) Refresh() error                                { return nil }
+func (downStore) Lookup(string, time.Time) (*auth.Token, error) { return nil, errDown }
+func (downStore) Create(auth.NewToken, time.Time) (string, *auth.Token, error) {
+	return "", nil, errDown
+}
+func (downStore) Revoke(string) (*auth.Token, error) { return nil, errDown }
+
+type downTokens struct{ downStore }
+
+func (downTokens) List(string) ([]*auth.Token, error) { return nil, errDown }
+
+func TestCredentialStoreDownIs503(t *testing.T) {
+	svc, err := auth.New(auth.Options{Users: downStore{}, Tokens: downTokens{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), auth: svc}
+	check := func(name string, ctx *fasthttp.RequestCtx) {
+		t.Helper()
+		body := ctx.Response.Body()
+		var e struct {
+			Error string `json:"error"`
+		}
+		if ctx.Response.StatusCode() != 503 || json.Unmarshal(body, &e) != nil || e.Error == "" {
+			t.Errorf("%s: %d %s, want 503 with an npm error", name, ctx.Response.StatusCode(), body)
+		}
+		if strings.Contains(string(body), "10.1.2.3") || len(ctx.Response.Header.Peek("WWW-Authenticate")) != 0 {
+			t.Errorf("%s: %s: the cause leaks, or npm is asked for credentials", name, body)
+		}
+	}
+	for _, header := range []string{"Bearer npmg_x", basicAuth("alice", "alice-password")} {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.Set("Authorization", header)
+		_, err := s.authenticate(&ctx)
+		s.failAuth(&ctx, err)
+		check(header, &ctx)
+	}
+	var ctx fasthttp.RequestCtx
+	ctx.Request.SetBodyString(`{"name":"alice","password":"alice-password"}`)
+	s.login(&ctx, "alice")
+	check("npm login", &ctx)
+	p := &auth.Principal{Name: "alice", Kind: auth.KindToken}
+	var list fasthttp.RequestCtx
+	s.listTokens(&list, p)
+	check("npm token list", &list)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/proxy/npm"
 	"github.com/npmgate/npmgate/proxy/upstream"
@@ -29,7 +30,7 @@ func statusOf(err error) int {
 		return fasthttp.StatusForbidden
 	case errors.Is(err, errNotFound), errors.Is(err, errVersionNotFound):
 		return fasthttp.StatusNotFound
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled), errors.Is(err, auth.ErrUnavailable):
 		return fasthttp.StatusServiceUnavailable
 	case errors.Is(err, upstream.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return fasthttp.StatusGatewayTimeout
@@ -44,6 +45,9 @@ func statusOf(err error) int {
 // messageOf is what the client reads: npm prints the "error" member.
 func messageOf(err error, status int) string {
 	switch {
+	case errors.Is(err, auth.ErrUnavailable):
+		// The cause (a database address, say) goes to the log only.
+		return "the credential store is unavailable; try again shortly"
 	case errors.Is(err, upstream.ErrTimeout):
 		return "upstream registry timed out and nothing is cached: " + err.Error()
 	case errors.Is(err, upstream.ErrUnreachable):

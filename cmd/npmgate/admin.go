@@ -105,7 +105,11 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if !ok {
 			return 2
 		}
-		exists := s.Users.Exists(name)
+		exists, err := s.Users.Exists(name)
+		if err != nil {
+			fmt.Fprintln(stderr, "npmgate:", err)
+			return 1
+		}
 		if args[0] == "add" && exists {
 			fmt.Fprintf(stderr, "npmgate: user %q exists; use npmgate user passwd\n", name)
 			return 1
@@ -133,12 +137,24 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 		// A removed user's tokens go with it.
-		for _, t := range s.Tokens.List(name) {
-			s.Tokens.Revoke(t.Key)
+		tokens, err := s.Tokens.List(name)
+		for _, t := range tokens {
+			if err == nil {
+				_, err = s.Tokens.Revoke(t.Key)
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "npmgate: user %s removed, but revoking their tokens failed: %v\n", name, err)
+			return 1
 		}
 		fmt.Fprintf(stdout, "user %s removed, and their tokens revoked\n", name)
 	case "list":
-		for _, u := range s.Users.List() {
+		users, err := s.Users.List()
+		if err != nil {
+			fmt.Fprintln(stderr, "npmgate:", err)
+			return 1
+		}
+		for _, u := range users {
 			fmt.Fprintln(stdout, u)
 		}
 	default:
@@ -212,9 +228,16 @@ func tokenCmd(args []string, stdout, stderr io.Writer, apiKey bool) int {
 			fmt.Fprintln(stderr, "npmgate:", err, "\n"+usage)
 			return 2
 		}
-		if !apiKey && !s.Users.Exists(user) {
-			fmt.Fprintf(stderr, "npmgate: no user %q (npmgate user add %s)\n", user, user)
-			return 1
+		if !apiKey {
+			exists, err := s.Users.Exists(user)
+			if err != nil {
+				fmt.Fprintln(stderr, "npmgate:", err)
+				return 1
+			}
+			if !exists {
+				fmt.Fprintf(stderr, "npmgate: no user %q (npmgate user add %s)\n", user, user)
+				return 1
+			}
 		}
 		for _, f := range feeds {
 			if cfg.Feeds[f] == nil {
@@ -234,9 +257,14 @@ func tokenCmd(args []string, stdout, stderr io.Writer, apiKey bool) int {
 		fmt.Fprintln(stdout, secret)
 		fmt.Fprintf(stderr, "%s %s for %s (key %s, read-only %v). It is shown only now.\n", kind, t.Prefix+"…", user, t.Key[:16], t.ReadOnly)
 	case "list":
+		tokens, err := s.Tokens.List(user)
+		if err != nil {
+			fmt.Fprintln(stderr, "npmgate:", err)
+			return 1
+		}
 		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "KEY\tTOKEN\tUSER\tREAD-ONLY\tFEEDS\tCREATED\tEXPIRES")
-		for _, t := range s.Tokens.List(user) {
+		for _, t := range tokens {
 			if t.Kind != kind {
 				continue
 			}
