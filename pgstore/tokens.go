@@ -1,0 +1,118 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/npmgate/npmgate/auth"
+)
+
+// Tokens is the token and API key store in the database. Lookup asks the
+// database on every call, with no cache, so a token revoked through any
+// replica fails on every replica from the next request on.
+type Tokens struct{ db *DB }
+
+var _ auth.TokenStore = (*Tokens)(nil)
+
+const tokenColumns = "key, prefix, user_name, kind, name, readonly, feeds, created, expires"
+
+func scanToken(row pgx.Row) (*auth.Token, error) {
+	var tk auth.Token
+	var expires *time.Time
+	if err := row.Scan(&tk.Key, &tk.Prefix, &tk.User, &tk.Kind, &tk.Name, &tk.ReadOnly, &tk.Feeds, &tk.Created, &expires); err != nil {
+		return nil, err
+	}
+	tk.Created = tk.Created.UTC()
+	if expires != nil {
+		tk.Expires = expires.UTC()
+	}
+	if len(tk.Feeds) == 0 {
+		tk.Feeds = nil // as the file store has it
+	}
+	return &tk, nil
+}
+
+// Lookup finds the token of a secret by its hash: auth.ErrNoToken when
+// there is none or it expired.
+func (t *Tokens) Lookup(secret string, now time.Time) (*auth.Token, error) {
+	if !auth.LooksLikeSecret(secret) {
+		return nil, auth.ErrNoToken
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	tk, err := scanToken(t.db.pool.QueryRow(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE key = $1", auth.KeyOf(secret)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, auth.ErrNoToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	if tk.Expired(now) {
+		return nil, auth.ErrNoToken
+	}
+	return tk, nil
+}
+
+// Create stores a new token and returns its secret, which is shown once.
+func (t *Tokens) Create(n auth.NewToken, now time.Time) (string, *auth.Token, error) {
+	secret, tk := auth.NewSecret(n, now)
+	var expires *time.Time
+	if !tk.Expires.IsZero() {
+		expires = &tk.Expires
+	}
+	feeds := tk.Feeds
+	if feeds == nil {
+		feeds = []string{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	_, err := t.db.pool.Exec(ctx, "INSERT INTO tokens ("+tokenColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+		tk.Key, tk.Prefix, tk.User, tk.Kind, tk.Name, tk.ReadOnly, feeds, tk.Created, expires)
+	if err != nil {
+		return "", nil, err
+	}
+	return secret, tk, nil
+}
+
+// Revoke deletes the token that key names: its key, or a unique prefix of
+// at least auth.MinKeyPrefix characters (auth.FindKey).
+func (t *Tokens) Revoke(key string) (*auth.Token, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	// Two prefix matches are enough to tell that a prefix is ambiguous.
+	rows, _ := t.db.pool.Query(ctx, "SELECT "+tokenColumns+` FROM tokens
+		WHERE key = $1 OR (length($1) >= $2 AND starts_with(key, $1))
+		ORDER BY key = $1 DESC LIMIT 2`, key, auth.MinKeyPrefix)
+	candidates, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*auth.Token, error) { return scanToken(r) })
+	if err != nil {
+		return nil, err
+	}
+	tk, err := auth.FindKey(key, candidates)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := t.db.pool.Exec(ctx, "DELETE FROM tokens WHERE key = $1", tk.Key)
+	if err != nil {
+		return nil, err
+	}
+	if tag.RowsAffected() == 0 { // revoked meanwhile, elsewhere
+		return nil, fmt.Errorf("%w: %q", auth.ErrNoToken, key)
+	}
+	return tk, nil
+}
+
+// List returns the tokens of a user ("" for all), oldest first.
+func (t *Tokens) List(user string) ([]*auth.Token, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	rows, _ := t.db.pool.Query(ctx, "SELECT "+tokenColumns+` FROM tokens
+		WHERE $1 = '' OR user_name = $1 ORDER BY created, key`, user)
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*auth.Token, error) { return scanToken(r) })
+}
+
+// Refresh has nothing to re-read: every call asks the database.
+func (t *Tokens) Refresh() error { return nil }
