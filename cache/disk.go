@@ -140,10 +140,16 @@ func (d *Disk) Open(key string) (*os.File, int64, error) {
 	return regularFile(d.root.Open(key))
 }
 
+// notExist reports whether err says a path is missing: not there, or
+// below a file (a key under another key's file).
+func notExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
 // regularFile completes an open: a missing path or anything but a regular
 // file is ErrNotFound, and the size comes with the file.
 func regularFile(f *os.File, err error) (*os.File, int64, error) {
-	if errors.Is(err, fs.ErrNotExist) {
+	if notExist(err) {
 		return nil, 0, ErrNotFound
 	}
 	if err != nil {
@@ -243,7 +249,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // Stat describes key.
 func (d *Disk) Stat(_ context.Context, key string) (Info, error) {
 	st, err := d.root.Stat(key)
-	if errors.Is(err, fs.ErrNotExist) || err == nil && !st.Mode().IsRegular() {
+	if notExist(err) || err == nil && !st.Mode().IsRegular() {
 		return Info{}, ErrNotFound
 	}
 	if err != nil {
@@ -256,7 +262,7 @@ func (d *Disk) Stat(_ context.Context, key string) (Info, error) {
 func (d *Disk) Touch(_ context.Context, key string) error {
 	now := time.Now()
 	err := d.root.Chtimes(key, now, now)
-	if errors.Is(err, fs.ErrNotExist) {
+	if notExist(err) {
 		return ErrNotFound
 	}
 	return err
@@ -265,7 +271,7 @@ func (d *Disk) Touch(_ context.Context, key string) error {
 // Remove deletes key; a missing key is not an error.
 func (d *Disk) Remove(_ context.Context, key string) error {
 	err := d.root.Remove(key)
-	if errors.Is(err, fs.ErrNotExist) {
+	if notExist(err) {
 		return nil
 	}
 	return err
