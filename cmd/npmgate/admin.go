@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/pgstore"
 )
 
 // stringList is a repeatable flag.
@@ -51,13 +53,32 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func openAuth(sf *serveFlags) (*auth.Service, *config.Config, error) {
-	cfg, err := loadConfig(sf)
+// openAuth opens the credentials the server uses: the shared database
+// when the configuration has one, else the files in the data directory.
+// where says which, for messages; release closes the database.
+func openAuth(sf *serveFlags) (s *auth.Service, cfg *config.Config, where string, release func(), err error) {
+	cfg, err = loadConfig(sf)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", nil, err
 	}
-	s, err := auth.New(auth.Options{UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(), Groups: cfg.Auth.Groups})
-	return s, cfg, err
+	opts := auth.Options{UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(), Groups: cfg.Auth.Groups}
+	where, release = cfg.UsersFile(), func() {}
+	if cfg.Database.Enabled() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		db, err := pgstore.Open(ctx, cfg.Database)
+		if err != nil {
+			return nil, nil, "", nil, fmt.Errorf("database: %w", err)
+		}
+		opts.Users, opts.Tokens = db.Users(), db.Tokens()
+		where, release = "the database", db.Close
+	}
+	s, err = auth.New(opts)
+	if err != nil {
+		release()
+		return nil, nil, "", nil, err
+	}
+	return s, cfg, where, release, nil
 }
 
 // readPassword asks on a terminal without echo, or reads one line from a
@@ -87,11 +108,12 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return 2
 	}
-	s, cfg, err := openAuth(sf)
+	s, _, where, closeAuth, err := openAuth(sf)
 	if err != nil {
 		fmt.Fprintln(stderr, "npmgate:", err)
 		return 1
 	}
+	defer closeAuth()
 	needName := func() (string, bool) {
 		if len(pos) != 1 {
 			fmt.Fprintln(stderr, usage)
@@ -126,7 +148,7 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "npmgate:", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "user %s saved in %s\n", name, cfg.UsersFile())
+		fmt.Fprintf(stdout, "user %s saved in %s\n", name, where)
 	case "rm":
 		name, ok := needName()
 		if !ok {
@@ -208,11 +230,12 @@ func tokenCmd(args []string, stdout, stderr io.Writer, apiKey bool) int {
 	if err != nil {
 		return 2
 	}
-	s, cfg, err := openAuth(sf)
+	s, cfg, _, closeAuth, err := openAuth(sf)
 	if err != nil {
 		fmt.Fprintln(stderr, "npmgate:", err)
 		return 1
 	}
+	defer closeAuth()
 	kind := "token"
 	if apiKey {
 		kind = "api-key"

@@ -30,7 +30,7 @@ Usage:
   npmgate serve [flags]          run the registry
   npmgate check-config FILE      validate a configuration file
   npmgate user add|passwd|rm|list [NAME]
-                                 manage users (bcrypt, htpasswd file)
+                                 manage users (bcrypt, htpasswd file or the shared database)
   npmgate token create --user NAME [--read-only] [--feed F] [--expires 30d]
   npmgate token list|revoke      tokens for CI and people
   npmgate apikey create --name NAME [--publish] [--feed F] [--expires 90d]
@@ -40,6 +40,8 @@ Usage:
   npmgate warm [--url URL | --config FILE | --data DIR] LOCKFILE
                                  fill the cache from a lockfile (npm, yarn, pnpm)
   npmgate gc --max-size 20GiB    evict least recently used cache files (never published packages)
+  npmgate migrate [--config FILE] [--import-users HTPASSWD]
+                                 create or update the shared database's schema (database.url)
   npmgate version                print the version
 
 Credential commands take --config FILE or --data DIR to find the data.
@@ -77,6 +79,8 @@ func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		return gcCmd(args[1:], stdout, stderr)
 	case "warm":
 		return warmCmd(args[1:], stdout, stderr)
+	case "migrate":
+		return migrateCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "npmgate", proxy.Version)
 		return 0
