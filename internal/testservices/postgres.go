@@ -40,7 +40,7 @@ type pgServer struct {
 	port   int
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the postgres process has ended
-	stop   chan struct{} // closed by StopAll: the starting goroutine may end
+	stop   chan struct{} // closed when stopped: the starting goroutine may end
 }
 
 var (
@@ -99,9 +99,14 @@ func Postgres(t testing.TB) string {
 	return srv.url(name)
 }
 
-// StopAll stops the servers this process started and removes their files.
-// Call it from TestMain after m.Run.
+// StopAll stops the servers this process started (PostgreSQL and S3) and
+// removes their files. Call it from TestMain after m.Run.
 func StopAll() {
+	stopPostgres()
+	StopS3()
+}
+
+func stopPostgres() {
 	pgMu.Lock()
 	defer pgMu.Unlock()
 	if pg == nil {
