@@ -75,12 +75,15 @@ func (p *Packages) Each(ctx context.Context, feed string, fn func(feed, name str
 		feed, name string
 		doc        []byte
 	}
-	var lastFeed, lastName string
-	first := true
+	// Keyset pages, each query a range scan of the primary key.
+	where := "doc IS NOT NULL"
+	if feed != "" {
+		where += " AND feed = @feed"
+	}
+	args := pgx.NamedArgs{"feed": feed, "limit": eachPage}
+	after := "" // the first page
 	for {
-		rows, _ := p.db.pool.Query(ctx, `SELECT feed, name, doc FROM packages
-			WHERE doc IS NOT NULL AND ($1 = '' OR feed = $1) AND ($2 OR (feed, name) > ($3, $4))
-			ORDER BY feed, name LIMIT $5`, feed, first, lastFeed, lastName, eachPage)
+		rows, _ := p.db.pool.Query(ctx, "SELECT feed, name, doc FROM packages WHERE "+where+after+" ORDER BY feed, name LIMIT @limit", args)
 		page, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
 			var x row
 			err := r.Scan(&x.feed, &x.name, &x.doc)
@@ -97,8 +100,9 @@ func (p *Packages) Each(ctx context.Context, feed string, fn func(feed, name str
 		if len(page) < eachPage {
 			return nil
 		}
-		first = false
-		lastFeed, lastName = page[len(page)-1].feed, page[len(page)-1].name
+		last := page[len(page)-1]
+		args["lastFeed"], args["lastName"] = last.feed, last.name
+		after = " AND (feed, name) > (@lastFeed, @lastName)"
 	}
 }
 
