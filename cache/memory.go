@@ -68,5 +68,8 @@ func (m *Memory) Set(key string, it *Item, extra int64) {
 // Del drops the entry for key.
 func (m *Memory) Del(key string) { m.c.Del(key) }
 
+// Clear drops every item.
+func (m *Memory) Clear() { m.c.Clear() }
+
 // Close stops the tier's goroutines.
 func (m *Memory) Close() { m.c.Close() }

@@ -17,6 +17,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/npmgate/npmgate/internal/testservices"
 )
 
 var (
@@ -61,5 +63,8 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: building npmgate: %v\n%s", err, out)
 		return 1
 	}
+	// The scale-out tests' PostgreSQL and S3 servers, if they started.
+	defer testservices.StopS3()
+	defer testservices.StopAll()
 	return m.Run()
 }

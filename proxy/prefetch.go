@@ -39,7 +39,9 @@ type prefetches struct {
 // useful: the index is known, the name is local or owned (never asked
 // upstream), or the feed's policy refuses the name.
 func (f *feed) speculate(pol *feedPolicy, name, file string) *prefetch {
-	if len(f.connectors) == 0 || f.ownedScope(name) {
+	// Replicas sharing a bucket look there first: a speculative upstream
+	// download would often fetch bytes another replica already shared.
+	if len(f.connectors) == 0 || f.ownedScope(name) || f.s.shared != nil {
 		return nil
 	}
 	if _, ok := f.s.mem.Get(f.pkgKey(pol, name)); ok {

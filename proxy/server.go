@@ -52,6 +52,8 @@ type Server struct {
 	shared cache.Store
 	// packages holds what was published to the feeds.
 	packages Packages
+	// sharedState is nil on one machine (the data directory holds all).
+	sharedState *sharedState
 	fills    *cache.Fills
 	auth     *auth.Service
 	metrics  *metrics
@@ -87,16 +89,28 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, packages: &diskPackages{disk: disk}, feeds: map[string]*feed{}, stop: func() {}}
 	s.metrics = newMetrics(s)
-	s.auth, err = auth.New(auth.Options{
+	authOpts := auth.Options{
 		UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(),
 		Groups: cfg.Auth.Groups, AllowSignup: cfg.Auth.AllowSignup,
-	})
+	}
+	if s.sharedState, err = openShared(context.Background(), cfg); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if sh := s.sharedState; sh != nil {
+		s.shared, s.snapshots, s.packages = sh.bucket, sh.bucket, sh.db.Packages()
+		authOpts.Users, authOpts.Tokens = sh.db.Users(), sh.db.Tokens()
+	}
+	s.auth, err = auth.New(authOpts)
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
 	var wctx context.Context
 	wctx, s.stop = context.WithCancel(context.Background())
+	if s.sharedState != nil {
+		go s.watchPackages(wctx)
+	}
 	go s.auth.Watch(wctx, time.Second, func(err error) { log.Error("reloading credentials", "err", err) })
 	go s.metrics.measureStore(wctx, cfg.Data, time.Minute)
 	if cfg.Cache.MaxSize > 0 {
@@ -229,6 +243,9 @@ func (s *Server) Close() {
 	s.stop()
 	s.mem.Close()
 	s.disk.Close()
+	if s.sharedState != nil {
+		s.sharedState.db.Close()
+	}
 }
 
 // Handle is the fasthttp handler.
@@ -455,11 +472,11 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 	}
 	st := s.ready.Load()
 	if st == nil || time.Since(st.at) > time.Second {
-		st = &readyState{at: time.Now(), err: s.disk.Writable()}
+		st = &readyState{at: time.Now(), err: s.checkReady()}
 		s.ready.Store(st)
 	}
 	if st.err != nil {
-		writeError(ctx, fasthttp.StatusServiceUnavailable, "data directory is not writable: "+st.err.Error())
+		writeError(ctx, fasthttp.StatusServiceUnavailable, st.err.Error())
 		return
 	}
 	writeJSON(ctx, fasthttp.StatusOK, `{"status":"ready"}`)

@@ -1,0 +1,79 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/pgstore"
+)
+
+// sharedState is what replicas share: PostgreSQL for published packages,
+// users and tokens, and a bucket for tarballs and upstream snapshots. The
+// data directory is then only this replica's cache.
+type sharedState struct {
+	db     *pgstore.DB
+	bucket *cache.S3
+}
+
+// openShared connects to the database and the bucket the configuration
+// names, or returns nil when it names none.
+func openShared(ctx context.Context, cfg *config.Config) (*sharedState, error) {
+	if !cfg.Database.Enabled() {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	db, err := pgstore.Open(ctx, cfg.Database)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	bucket, err := cache.OpenS3(ctx, *cfg.Storage.S3)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage.s3: %w", err)
+	}
+	return &sharedState{db: db, bucket: bucket}, nil
+}
+
+// watchPackages keeps the memory tier in step with publishes made on
+// other replicas: the database notifies every replica of each change when
+// it commits. After a lost connection anything may have changed, so
+// everything is dropped.
+func (s *Server) watchPackages(ctx context.Context) {
+	s.sharedState.db.Packages().Watch(ctx, func(feed, name string) {
+		if feed == "" && name == "" {
+			for _, f := range s.feeds {
+				f.invalidateAll()
+			}
+			return
+		}
+		if f := s.feeds[feed]; f != nil {
+			f.invalidate(name)
+		}
+	})
+}
+
+// checkReady is the readiness probe: the data directory takes writes, and
+// the database and the bucket, when shared, answer.
+func (s *Server) checkReady() error {
+	if err := s.disk.Writable(); err != nil {
+		return fmt.Errorf("data directory is not writable: %w", err)
+	}
+	if s.sharedState == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var errs []error
+	if err := s.sharedState.db.Ping(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("database unreachable: %w", err))
+	}
+	if err := s.sharedState.bucket.Check(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("bucket unreachable: %w", err))
+	}
+	return errors.Join(errs...)
+}
