@@ -54,14 +54,14 @@ type Server struct {
 	packages Packages
 	// sharedState is nil on one machine (the data directory holds all).
 	sharedState *sharedState
-	fills    *cache.Fills
-	auth     *auth.Service
-	metrics  *metrics
-	bases    baseCache
-	prefetch prefetches
-	feeds    map[string]*feed
-	stop     context.CancelFunc
-	def      *feed
+	fills       *cache.Fills
+	auth        *auth.Service
+	metrics     *metrics
+	bases       baseCache
+	prefetch    prefetches
+	feeds       map[string]*feed
+	stop        context.CancelFunc
+	def         *feed
 	// flight makes concurrent misses of one key share one computation.
 	flight singleflight.Group
 	http   *fasthttp.Server
