@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/npmgate/npmgate/cache"
 )
@@ -32,16 +33,22 @@ type prefetch struct {
 type prefetches struct {
 	mu sync.Mutex
 	m  map[string]*prefetch
+	// recent holds when the last prefetch of a URL ended. A request that
+	// comes in just after one (its package's index was loaded meanwhile
+	// but is, say, not yet in memory) must not download the tarball once
+	// more: by then it is stored, here or in the shared bucket.
+	recent map[string]time.Time
 }
+
+// recentPrefetch is how long a finished prefetch stops another one.
+const recentPrefetch = 10 * time.Second
 
 // speculate starts (or joins) a prefetch of a tarball whose package index
 // is not in memory. It returns nil when speculating is not safe or not
 // useful: the index is known, the name is local or owned (never asked
 // upstream), or the feed's policy refuses the name.
 func (f *feed) speculate(pol *feedPolicy, name, file string) *prefetch {
-	// Replicas sharing a bucket look there first: a speculative upstream
-	// download would often fetch bytes another replica already shared.
-	if len(f.connectors) == 0 || f.ownedScope(name) || f.s.shared != nil {
+	if len(f.connectors) == 0 || f.ownedScope(name) {
 		return nil
 	}
 	if _, ok := f.s.mem.Get(f.pkgKey(pol, name)); ok {
@@ -54,6 +61,13 @@ func (f *feed) speculate(pol *feedPolicy, name, file string) *prefetch {
 		return nil
 	}
 	c := f.connectors[0]
+	if f.s.shared != nil {
+		// Another replica has fetched this package: its tarballs are most
+		// likely in the shared bucket, which is closer than upstream.
+		if _, err := f.s.snapshots.Stat(detached, cache.SnapshotKey(c.name, name)); err == nil {
+			return nil
+		}
+	}
 	url := c.client.TarballURL("", name, file)
 	ps := &f.s.prefetch
 	ps.mu.Lock()
@@ -64,6 +78,9 @@ func (f *feed) speculate(pol *feedPolicy, name, file string) *prefetch {
 	if p, ok := ps.m[url]; ok {
 		p.refs++
 		return p
+	}
+	if at, ok := ps.recent[url]; ok && time.Since(at) < recentPrefetch {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.TarballTimeout.D())
 	p := &prefetch{url: url, done: make(chan struct{}), cancel: cancel, refs: 1}
@@ -93,6 +110,18 @@ func (p *prefetch) run(ctx context.Context, disk *cache.Disk, src cache.Source) 
 		return
 	}
 	p.pending, p.size = w, size
+}
+
+// join takes a hold on a running prefetch of url, if there is one.
+func (ps *prefetches) join(url string) *prefetch {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p, ok := ps.m[url]
+	if !ok {
+		return nil
+	}
+	p.refs++
+	return p
 }
 
 // source serves the fill from the prefetched bytes when they came from
@@ -130,6 +159,18 @@ func (f *feed) release(p *prefetch) {
 	last := p.refs == 0
 	if last {
 		delete(ps.m, p.url)
+		now := time.Now()
+		if ps.recent == nil || len(ps.recent) > 10000 {
+			for u, at := range ps.recent {
+				if now.Sub(at) >= recentPrefetch {
+					delete(ps.recent, u)
+				}
+			}
+			if ps.recent == nil || len(ps.recent) > 10000 {
+				ps.recent = map[string]time.Time{}
+			}
+		}
+		ps.recent[p.url] = now
 	}
 	ps.mu.Unlock()
 	if !last {

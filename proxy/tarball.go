@@ -57,6 +57,12 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 			return c.client.Tarball(dctx, url)
 		}
 		if ref.source == 0 {
+			if spec == nil {
+				// Another request may have started a prefetch of this
+				// URL: the fill must use it, not download a second time.
+				spec = s.prefetch.join(url)
+				defer f.release(spec)
+			}
 			src = spec.source(url, s.disk, src)
 		}
 	}
