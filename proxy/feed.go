@@ -364,8 +364,18 @@ func (f *feed) fetchOne(ctx context.Context, c *connector, idx int, name string,
 		}
 		return connResult{err: err}
 	}
-	if err := cache.WriteSnapshot(ctx, f.s.snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
-		f.s.log.Error("writing snapshot failed", "key", key, "err", err)
+	write := func() {
+		if err := cache.WriteSnapshot(detached, f.s.snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
+			f.s.log.Error("writing snapshot failed", "key", key, "err", err)
+		}
+	}
+	if f.s.shared != nil {
+		// A round trip to the bucket the client need not wait for: the
+		// document is in hand, and the snapshot only spares a later
+		// upstream request.
+		go write()
+	} else {
+		write()
 	}
 	return connResult{doc: doc, body: res.Body, expires: time.Now().Add(maxAge)}
 }

@@ -67,7 +67,14 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 		}
 	}
 	var fromUpstream bool
-	if s.shared != nil && ref.source != sourceLocal {
+	switch {
+	case s.shared == nil || ref.source == sourceLocal:
+	case spec != nil:
+		// No replica had the package's document when this request came
+		// (see speculate): the bytes are on their way from upstream
+		// already, and the bucket is not worth a look.
+		fromUpstream = true
+	default:
 		src = s.fromShared(key, src, &fromUpstream)
 	}
 	result := cacheMiss
