@@ -57,6 +57,11 @@ func TestErrorsNameTheLine(t *testing.T) {
 		{"missing env", "connectors:\n  a:\n    url: http://x\n    token: ${NPMGATE_TEST_UNSET}\nfeeds:\n  f: {}\n", 4, "NPMGATE_TEST_UNSET is not set"},
 		{"bad log level", "log:\n  level: loud\nfeeds:\n  f: {}\n", 2, "log.level"},
 		{"not yaml", "feeds: [\n", 0, ""},
+		{"database without bucket", "database:\n  url: postgres://db/npmgate\nfeeds:\n  f: {}\n", 1, "set both"},
+		{"bucket without database", "storage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: npmgate\nfeeds:\n  f: {}\n", 1, "set both"},
+		{"bad s3 endpoint", "database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: s3.example.com\n    bucket: npmgate\nfeeds:\n  f: {}\n", 5, "storage.s3.endpoint"},
+		{"bad bucket", "database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: No_Such\nfeeds:\n  f: {}\n", 6, "storage.s3.bucket"},
+		{"half the keys", "database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: npmgate\n    access_key: k\nfeeds:\n  f: {}\n", 4, "access_key and secret_key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
