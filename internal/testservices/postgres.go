@@ -9,13 +9,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,21 +24,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// requireEnv, set to 1, turns a missing service into a test failure
-// instead of a skip (for CI, where every test must run).
-const requireEnv = "NPMGATE_REQUIRE_SERVICES"
-
-// errMissing marks a service that cannot run on this machine at all (not
-// installed), as opposed to one that failed to start.
-var errMissing = errors.New("not installed")
-
-type pgServer struct {
-	dir    string // temporary directory: data, sockets, log
-	port   int
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the postgres process has ended
-	stop   chan struct{} // closed when stopped: the starting goroutine may end
-}
+// pgServer is PostgreSQL in a temporary directory (data, sockets, log).
+type pgServer struct{ *proc }
 
 var (
 	pgOnce sync.Once
@@ -68,10 +52,7 @@ func Postgres(t testing.TB) string {
 	srv, err := pg, pgErr
 	pgMu.Unlock()
 	if err != nil {
-		if errors.Is(err, errMissing) && os.Getenv(requireEnv) != "1" {
-			t.Skipf("PostgreSQL is not available: %v (install it: apt-get install postgresql; set %s=1 to fail instead of skipping)", err, requireEnv)
-		}
-		t.Fatalf("PostgreSQL: %v", err)
+		unavailable(t, "PostgreSQL", "install it: apt-get install postgresql", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -114,18 +95,8 @@ func stopPostgres() {
 	}
 	s := pg
 	pg, pgErr = nil, errors.New("stopped by StopAll")
-	if s.cmd != nil && s.cmd.Process != nil {
-		// SIGINT is PostgreSQL's fast shutdown: connections are ended.
-		s.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-s.exited:
-		case <-time.After(10 * time.Second):
-			s.cmd.Process.Kill()
-			<-s.exited
-		}
-	}
-	close(s.stop)
-	os.RemoveAll(s.dir)
+	// SIGINT is PostgreSQL's fast shutdown: connections are ended.
+	s.end(syscall.SIGINT, 10*time.Second)
 }
 
 func (s *pgServer) url(db string) string {
@@ -157,11 +128,6 @@ func pgBinDir() (string, error) {
 func versionOf(binDir string) int {
 	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
 	return v
-}
-
-func isExecutable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }
 
 // runAs says which user runs initdb and postgres: PostgreSQL refuses to run
@@ -207,16 +173,11 @@ func startPostgres() (*pgServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &pgServer{dir: dir, exited: make(chan struct{}), stop: make(chan struct{})}
+	s := &pgServer{newProc(dir)}
 	ok := false
 	defer func() {
 		if !ok {
-			if s.cmd != nil && s.cmd.Process != nil {
-				s.cmd.Process.Kill()
-				<-s.exited
-			}
-			close(s.stop)
-			os.RemoveAll(dir)
+			s.end(syscall.SIGKILL, 0)
 		}
 	}()
 	if cred != nil {
@@ -231,48 +192,17 @@ func startPostgres() (*pgServer, error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	// The port is free when asked, and may be taken before postgres binds
-	// it: then postgres exits, and another port is tried.
-	for attempt := 0; ; attempt++ {
-		s.port, err = freePort()
-		if err != nil {
-			return nil, err
-		}
-		err = s.start(bin, data, cred)
-		if err == nil {
-			ok = true
-			return s, nil
-		}
-		if attempt == 2 {
-			return nil, err
-		}
-		s.cmd = nil
-		s.exited = make(chan struct{})
+	if err := s.onFreePort(func() error { return s.start(bin, data, cred) }); err != nil {
+		return nil, err
 	}
+	ok = true
+	return s, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// start runs postgres in the foreground and waits until it accepts
-// connections. The process is started from a goroutine locked to its OS
-// thread, which then stays alive until StopAll: the parent-death signal
-// follows the thread that started the child, so postgres gets SIGQUIT
-// (immediate shutdown) when the test process dies, not when some thread of
-// it happens to exit.
+// start runs postgres in the foreground, to get SIGQUIT (immediate
+// shutdown) when the test process dies, and waits until it accepts
+// connections.
 func (s *pgServer) start(bin, data string, cred *syscall.Credential) error {
-	logPath := filepath.Join(s.dir, "postgres.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close() // the child has its own descriptor
 	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data,
 		"-p", strconv.Itoa(s.port),
 		"-c", "listen_addresses=127.0.0.1",
@@ -282,63 +212,14 @@ func (s *pgServer) start(bin, data string, cred *syscall.Credential) error {
 		"-c", "full_page_writes=off",
 		"-c", "max_connections=300",
 	)
-	cmd.Dir, cmd.Env = s.dir, pgEnv()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
-	started := make(chan error, 1)
-	exited, stop := s.exited, s.stop
-	go func() {
-		runtime.LockOSThread()
-		// Never unlocked: the thread ends with the goroutine, after
-		// postgres has.
-		if err := cmd.Start(); err != nil {
-			started <- err
-			close(exited)
-			return
-		}
-		started <- nil
-		cmd.Wait()
-		close(exited)
-		<-stop
-	}()
-	if err := <-started; err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
-	s.cmd = cmd
-
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	cmd.Env = pgEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	return s.launch("postgres", cmd, syscall.SIGQUIT, filepath.Join(s.dir, "postgres.log"), time.Minute, func(ctx context.Context) error {
 		c, err := pgx.Connect(ctx, s.url("postgres"))
-		if err == nil {
-			err = c.Ping(ctx)
-			c.Close(ctx)
+		if err != nil {
+			return err
 		}
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("postgres exited on start (port %d); its log:\n%s", s.port, tail(logPath))
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			<-exited
-			return fmt.Errorf("postgres did not accept connections within a minute: %v; its log:\n%s", err, tail(logPath))
-		}
-	}
-}
-
-// tail is the end of a log file, for error messages.
-func tail(path string) string {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "(no log)"
-	}
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
+		defer c.Close(ctx)
+		return c.Ping(ctx)
+	})
 }

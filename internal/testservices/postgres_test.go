@@ -1,16 +1,9 @@
 package testservices
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -52,78 +45,5 @@ func TestPostgresGivesFreshDatabases(t *testing.T) {
 	ca.QueryRow(ctx, "SHOW listen_addresses").Scan(&listen)
 	if fsync != "off" || listen != "127.0.0.1" {
 		t.Errorf("fsync %q, listen_addresses %q", fsync, listen)
-	}
-}
-
-// pgChildEnv makes TestPostgresChild start a server in a test process of
-// its own, for TestPostgresEndsWithTestProcess to watch.
-const pgChildEnv = "NPMGATE_TESTSERVICES_PG_CHILD"
-
-func TestPostgresChild(t *testing.T) {
-	mode := os.Getenv(pgChildEnv)
-	if mode == "" {
-		t.Skip("run by TestPostgresEndsWithTestProcess")
-	}
-	Postgres(t)
-	fmt.Printf("postgres pid=%d dir=%s\n", pg.cmd.Process.Pid, pg.dir)
-	switch mode {
-	case "stop":
-		StopAll()
-	case "crash":
-		time.Sleep(time.Minute) // until the parent kills this process
-	}
-}
-
-// TestPostgresEndsWithTestProcess checks that the server goes when StopAll
-// is called, and when the test process is killed before it could be.
-func TestPostgresEndsWithTestProcess(t *testing.T) {
-	if _, err := pgBinDir(); err != nil {
-		if os.Getenv(requireEnv) != "1" {
-			t.Skip(err)
-		}
-		t.Fatal(err)
-	}
-	for _, mode := range []string{"stop", "crash"} {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestPostgresChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), pgChildEnv+"="+mode)
-			cmd.Stderr = os.Stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			pid, dir := 0, ""
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if rest, ok := strings.CutPrefix(sc.Text(), "postgres pid="); ok {
-					p, d, _ := strings.Cut(rest, " dir=")
-					pid, _ = strconv.Atoi(p)
-					dir = d
-					break
-				}
-			}
-			if mode == "crash" {
-				cmd.Process.Kill()
-			}
-			go io.Copy(io.Discard, out)
-			err = cmd.Wait()
-			if pid == 0 {
-				t.Fatalf("the child printed no pid (exit: %v)", err)
-			}
-			if mode == "crash" {
-				defer os.RemoveAll(dir) // nobody else will
-			}
-			if !gone(pid, 10*time.Second) {
-				syscall.Kill(pid, syscall.SIGKILL)
-				t.Fatalf("postgres (pid %d) outlived its test process (%s)", pid, mode)
-			}
-			if _, err := os.Stat(dir); mode == "stop" && !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("StopAll left %s: %v", dir, err)
-			}
-		})
 	}
 }

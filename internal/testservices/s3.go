@@ -6,11 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,23 +29,18 @@ type S3Server struct {
 	Bucket    string // created empty for the caller
 }
 
+// s3Proc is Versity Gateway in a temporary directory (the posix backend's
+// root, the log).
 type s3Proc struct {
-	dir    string // temporary directory: the posix backend's root, the log
-	port   int
+	*proc
 	access string
 	secret string
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when versitygw has ended
-	stop   chan struct{} // closed by StopS3: the starting goroutine may end
 }
 
 const (
 	s3Region      = "us-east-1"
-	s3RequireEnv  = "NPMGATE_REQUIRE_SERVICES"
 	versitygwName = "versitygw"
 )
-
-var errS3Missing = errors.New("not installed")
 
 var (
 	s3Once sync.Once
@@ -69,10 +62,7 @@ func S3(t testing.TB) S3Server {
 	p, err := s3p, s3Err
 	s3Mu.Unlock()
 	if err != nil {
-		if errors.Is(err, errS3Missing) && os.Getenv(s3RequireEnv) != "1" {
-			t.Skipf("S3 server is not available: %v (make services installs it; set %s=1 to fail instead of skipping)", err, s3RequireEnv)
-		}
-		t.Fatalf("S3 server: %v", err)
+		unavailable(t, "S3 server", "make services installs it", err)
 	}
 	b := make([]byte, 8)
 	rand.Read(b)
@@ -106,17 +96,7 @@ func StopS3() {
 	}
 	p := s3p
 	s3p, s3Err = nil, errors.New("stopped by StopS3")
-	if p.cmd != nil && p.cmd.Process != nil {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(5 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-	}
-	close(p.stop)
-	os.RemoveAll(p.dir)
+	p.end(syscall.SIGTERM, 5*time.Second)
 }
 
 func (p *s3Proc) endpoint() string {
@@ -143,7 +123,7 @@ func versitygwPath() (string, error) {
 	var tried []string
 	if dir := os.Getenv("NPMGATE_TOOLS"); dir != "" {
 		p := filepath.Join(dir, "bin", versitygwName)
-		if execFile(p) {
+		if isExecutable(p) {
 			return p, nil
 		}
 		tried = append(tried, p)
@@ -152,7 +132,7 @@ func versitygwPath() (string, error) {
 		for dir := wd; ; dir = filepath.Dir(dir) {
 			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
 				p := filepath.Join(dir, ".tools", "bin", versitygwName)
-				if execFile(p) {
+				if isExecutable(p) {
 					return p, nil
 				}
 				tried = append(tried, p)
@@ -167,7 +147,7 @@ func versitygwPath() (string, error) {
 		return p, nil
 	}
 	tried = append(tried, "$PATH")
-	return "", fmt.Errorf("%s: %w (looked in %s)", versitygwName, errS3Missing, strings.Join(tried, ", "))
+	return "", fmt.Errorf("%s: %w (looked in %s)", versitygwName, errMissing, strings.Join(tried, ", "))
 }
 
 func execFile(p string) bool {
@@ -203,49 +183,20 @@ func startS3() (*s3Proc, error) {
 	key := make([]byte, 20)
 	rand.Read(key)
 	p := &s3Proc{
-		dir:    dir,
+		proc:   newProc(dir),
 		access: "npmgate" + hex.EncodeToString(key[:6]),
 		secret: hex.EncodeToString(key),
-		exited: make(chan struct{}),
-		stop:   make(chan struct{}),
 	}
-	// The port is free when asked, and may be taken before the gateway
-	// binds it: then it exits, and another port is tried.
-	for attempt := 0; ; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		p.port = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		err = p.start(bin)
-		if err == nil {
-			return p, nil
-		}
-		close(p.stop)
-		if attempt == 2 {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		p.cmd = nil
-		p.exited = make(chan struct{})
-		p.stop = make(chan struct{})
+	if err := p.onFreePort(func() error { return p.start(bin) }); err != nil {
+		p.end(syscall.SIGKILL, 0)
+		return nil, err
 	}
+	return p, nil
 }
 
-// start runs versitygw and waits until it answers S3 requests. The process
-// is started from a goroutine locked to its OS thread, which then stays
-// alive until StopS3: the parent-death signal follows the thread that
-// started the child, so the gateway is killed when the test process dies,
-// not when some thread of it happens to exit.
+// start runs versitygw, to be killed when the test process dies, and
+// waits until it answers S3 requests.
 func (p *s3Proc) start(bin string) error {
-	logPath := filepath.Join(p.dir, "versitygw.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close() // the child has its own descriptor
 	cmd := exec.Command(bin,
 		"--access", p.access,
 		"--secret", p.secret,
@@ -253,60 +204,10 @@ func (p *s3Proc) start(bin string) error {
 		"--port", fmt.Sprintf("127.0.0.1:%d", p.port),
 		"--quiet",
 		"posix", filepath.Join(p.dir, "root"))
-	cmd.Dir, cmd.Env = p.dir, s3Env()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started := make(chan error, 1)
-	exited, stop := p.exited, p.stop
-	go func() {
-		runtime.LockOSThread()
-		// Never unlocked: the thread ends with the goroutine, after
-		// the gateway has.
-		if err := cmd.Start(); err != nil {
-			started <- err
-			close(exited)
-			return
-		}
-		started <- nil
-		cmd.Wait()
-		close(exited)
-		<-stop
-	}()
-	if err := <-started; err != nil {
-		return fmt.Errorf("versitygw: %w", err)
-	}
-	p.cmd = cmd
-
+	cmd.Env = s3Env()
 	c := p.client()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	return p.launch("versitygw", cmd, syscall.SIGKILL, filepath.Join(p.dir, "versitygw.log"), 30*time.Second, func(ctx context.Context) error {
 		_, err := c.ListBuckets(ctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("versitygw exited on start (port %d); its log:\n%s", p.port, s3LogTail(logPath))
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			<-exited
-			return fmt.Errorf("versitygw did not answer within 30s: %v; its log:\n%s", err, s3LogTail(logPath))
-		}
-	}
-}
-
-// s3LogTail is the end of the gateway's log, for error messages.
-func s3LogTail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "(no log)"
-	}
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
+		return err
+	})
 }
