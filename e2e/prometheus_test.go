@@ -113,13 +113,16 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
+// waitUntil polls ok every 20ms for at most d and reports how long it
+// took, or fails the test naming what it waited for.
+func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) time.Duration {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	start := time.Now()
 	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+		if time.Since(start) > d {
+			t.Fatalf("timed out waiting for %s (%s)", what, d)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
+	return time.Since(start)
 }

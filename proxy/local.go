@@ -211,15 +211,6 @@ func (f *feed) invalidate(name string) {
 	f.s.mem.Del(f.pkgKey(f.pol.Load(), name))
 }
 
-// invalidateAll drops every package of the feed from the memory tier.
-func (f *feed) invalidateAll() {
-	f.gens.Range(func(_, g any) bool {
-		g.(*atomic.Uint64).Add(1)
-		return true
-	})
-	f.s.mem.Clear()
-}
-
 func (f *feed) generation(name string) uint64 {
 	if g, ok := f.gens.Load(name); ok {
 		return g.(*atomic.Uint64).Load()

@@ -46,9 +46,7 @@ func openShared(ctx context.Context, cfg *config.Config) (*sharedState, error) {
 func (s *Server) watchPackages(ctx context.Context) {
 	s.sharedState.db.Packages().Watch(ctx, func(feed, name string) {
 		if feed == "" && name == "" {
-			for _, f := range s.feeds {
-				f.invalidateAll()
-			}
+			s.mem.Clear()
 			return
 		}
 		if f := s.feeds[feed]; f != nil {
