@@ -226,6 +226,14 @@ func TestRenderScoped(t *testing.T) {
 	if _, ok := ad.Versions["1.0.0"]["readme"]; ok {
 		t.Error("abbreviated versions must not carry readme")
 	}
+	// npm copies license into package-lock.json; nothing installs a
+	// dependency's devDependencies.
+	if v100 := ad.Versions["1.0.0"]; v100["license"] != "MIT" || v100["devDependencies"] != nil {
+		t.Errorf("abbreviated 1.0.0 = %v; want license, no devDependencies", v100)
+	}
+	if fv := versions["1.0.0"].(map[string]any); fv["devDependencies"] == nil {
+		t.Error("the full document lost devDependencies")
+	}
 }
 
 func TestFiles(t *testing.T) {

@@ -356,11 +356,15 @@ func (p *Packument) writeVersions(buf *bytes.Buffer, base string, abbreviated bo
 }
 
 // abbreviatedFields are the version fields an abbreviated ("corgi")
-// document keeps: the registry's documented list plus libc, which pnpm and
-// yarn read.
+// document keeps: what installers read of a dependency. That is the
+// registry's documented list plus libc (pnpm and yarn read it) and license
+// (npmjs's abbreviated documents carry it, and npm copies a manifest's
+// license into package-lock.json), less devDependencies: no client
+// installs a dependency's dev dependencies (npm's arborist loads them for
+// the project root only), and they are often a third of the document.
 var abbreviatedFields = map[string]bool{
 	"name": true, "version": true, "deprecated": true, "dependencies": true,
-	"optionalDependencies": true, "devDependencies": true, "bundleDependencies": true,
+	"optionalDependencies": true, "license": true, "bundleDependencies": true,
 	"bundledDependencies": true, "peerDependencies": true, "peerDependenciesMeta": true,
 	"acceptDependencies": true, "bin": true, "directories": true, "engines": true,
 	"_hasShrinkwrap": true, "hasInstallScript": true, "funding": true,
