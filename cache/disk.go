@@ -30,7 +30,12 @@ type Disk struct {
 	lock *os.File // held (flock) by the first process to open the directory
 }
 
-const tmpDir = "tmp"
+const (
+	tmpDir = "tmp"
+	// spillDir holds the memory tier's bodies kept as files (SpillTo),
+	// apart from tmp/ so that its files are never mistaken for downloads.
+	spillDir = "rendered"
+)
 
 // OpenDisk opens (creating it if needed) the data directory and removes
 // temporary files left by an earlier crash.
@@ -49,8 +54,13 @@ func OpenDisk(dir string) (*Disk, error) {
 	if lf, err := root.OpenFile(".lock", os.O_RDWR|os.O_CREATE, 0o644); err == nil {
 		if syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
 			d.lock = lf
-			if err := root.RemoveAll(tmpDir); err != nil {
-				return nil, fmt.Errorf("data directory: sweeping %s: %w", tmpDir, err)
+			for _, dir := range []string{tmpDir, spillDir} {
+				if err := root.RemoveAll(dir); err != nil {
+					return nil, fmt.Errorf("data directory: sweeping %s: %w", dir, err)
+				}
+			}
+			if err := root.MkdirAll(spillDir, 0o700); err != nil {
+				return nil, fmt.Errorf("data directory: %w", err)
 			}
 		} else {
 			lf.Close()
@@ -64,6 +74,14 @@ func OpenDisk(dir string) (*Disk, error) {
 
 // Dir is the data directory.
 func (d *Disk) Dir() string { return d.dir }
+
+// SpillDir is the directory for the memory tier's files (Memory.SpillTo),
+// swept when the directory is opened, and whether this process owns it:
+// only the process holding the directory's lock uses it, so that a tool
+// opened beside a running server leaves the server's files alone.
+func (d *Disk) SpillDir() (string, bool) {
+	return filepath.Join(d.dir, spillDir), d.lock != nil
+}
 
 // Shared reports whether another process held the directory when it was
 // opened (then this one did not sweep temporary files).
@@ -293,7 +311,7 @@ func (d *Disk) Walk(ctx context.Context, prefix string, fn func(Info) error) err
 			return err
 		}
 		if de.IsDir() {
-			if p == tmpDir {
+			if p == tmpDir || p == spillDir {
 				return fs.SkipDir
 			}
 			return ctx.Err()

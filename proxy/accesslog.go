@@ -12,9 +12,16 @@ import (
 // query, and paths that carry a credential (npm logout sends its token in
 // the URL) are cut, so no secret reaches the log.
 func (s *Server) accessLog(ctx *fasthttp.RequestCtx, start time.Time, feed, route string) {
+	h := s.log.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
 	p := redactPath(requestPath(ctx))
 	result := string(ctx.Response.Header.Peek(headerCache))
-	s.log.LogAttrs(ctx, slog.LevelInfo, "request",
+	// A record without a caller's PC: Logger methods look it up (a stack
+	// walk per request) for a source the access log does not print.
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	r.AddAttrs(
 		slog.String("method", string(ctx.Method())),
 		slog.String("feed", feed),
 		slog.String("route", route),
@@ -24,6 +31,7 @@ func (s *Server) accessLog(ctx *fasthttp.RequestCtx, start time.Time, feed, rout
 		slog.Duration("duration", time.Since(start)),
 		slog.String("cache", result),
 	)
+	_ = h.Handle(ctx, r)
 }
 
 // responseBytes is the body size sent: a stream's announced length, else

@@ -480,6 +480,7 @@ func (f *feed) render(ctx context.Context, pol *feedPolicy, key, name, base stri
 		Expires: ix.expires,
 		Value:   &rendered{fingerprint: ix.fingerprint, notice: ix.notice},
 		Flags:   flags,
+		Spill:   true,
 	}
 	f.s.mem.Set(key, it, 64)
 	return docResult{it, result}, nil

@@ -57,12 +57,11 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
-	if it.Gzip != nil && ctx.Request.Header.HasAcceptEncoding("gzip") {
+	gzip := it.Gzip != nil && ctx.Request.Header.HasAcceptEncoding("gzip")
+	if gzip {
 		h.SetCanonical(contentEncodingKey, gzipValue)
-		ctx.Response.SetBodyRaw(it.Gzip)
-		return
 	}
-	ctx.Response.SetBodyRaw(it.Body)
+	sendItem(ctx, it, gzip)
 }
 
 // serveVersion answers GET /{name}/{version-or-dist-tag} with one version

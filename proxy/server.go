@@ -87,6 +87,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		disk.Close()
 		return nil, err
 	}
+	if dir, ok := disk.SpillDir(); ok {
+		mem.SpillTo(dir, spillMin)
+	}
 	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, packages: &diskPackages{disk: disk}, feeds: map[string]*feed{}, stop: func() {}}
 	s.metrics = newMetrics(s)
 	authOpts := auth.Options{

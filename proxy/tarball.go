@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -155,6 +156,10 @@ func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size 
 	// fasthttp closes body when done; an *os.File goes out by sendfile. A
 	// download that fails makes the reader return an error, which aborts
 	// the connection so the client sees a failure, not bad bytes.
+	if f, ok := body.(*os.File); ok && sz >= 0 {
+		sendFile(ctx, f, sz)
+		return
+	}
 	ctx.SetBodyStream(body, sz)
 }
 
