@@ -12,9 +12,10 @@ import (
 )
 
 // spillMin is the smallest rendered body kept as a file and sent with
-// sendfile. Below it one writev from memory costs less than opening a
-// file; above it the copy into the socket costs more (BENCHMARKS.md).
-const spillMin = 32 << 10
+// sendfile. Measured under wrk (BENCHMARKS.md): up to about 128 KiB one
+// writev from memory answers as many requests or more; from about 150 KiB
+// on the file does better, by 10-20% at 200-400 KiB and more above.
+const spillMin = 128 << 10
 
 // sendItem answers with a memory-tier body: from its file by sendfile when
 // the item has one and the connection is plain TCP, else from memory.
