@@ -491,8 +491,18 @@ func (f *feed) render(ctx context.Context, pol *feedPolicy, key, name, base stri
 func gzipBytes(b []byte) []byte {
 	var out bytes.Buffer
 	out.Grow(len(b)/6 + 64)
-	zw, _ := gzip.NewWriterLevel(&out, gzip.DefaultCompression)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(&out)
 	zw.Write(b)
 	zw.Close()
+	zw.Reset(nil)
+	gzipWriters.Put(zw)
 	return out.Bytes()
 }
+
+// gzipWriters are reused: a writer's compression state is about a
+// megabyte, and a cold resolve renders a dozen documents at once.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
+	return zw
+}}

@@ -245,8 +245,11 @@ func serve(args []string, stderr io.Writer) int {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A soft limit near what the memory tier is allowed keeps the GC
 		// from letting the heap grow to twice the live data (its default),
-		// which with a full memory tier is most of the process's size.
-		debug.SetMemoryLimit(int64(cfg.Cache.Memory) + 80<<20)
+		// which with a full memory tier is most of the process's size. The
+		// margin covers the package indexes (about 25 MiB for a CI fleet's
+		// few hundred packages) and the renders in flight; the runtime
+		// and the binary's pages come on top of it.
+		debug.SetMemoryLimit(int64(cfg.Cache.Memory) + 64<<20)
 	}
 	logOut := newLogWriter(stderr, 200*time.Millisecond)
 	defer logOut.Close()
