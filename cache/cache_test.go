@@ -185,6 +185,38 @@ func TestFillRefusesBadBytes(t *testing.T) {
 	}
 }
 
+// TestFillAfterFailure: a fill that has failed but is still cleaning up is
+// not joined; the next request downloads again (the fault may be gone).
+func TestFillAfterFailure(t *testing.T) {
+	d, _ := OpenDisk(t.TempDir())
+	defer d.Close()
+	g := NewFills(d, 10e9)
+	key := TarballKey("sha512", "00")
+	data := []byte("good bytes")
+	sum := sha512.Sum512(data)
+	// The moment between a failed fill's verdict and its removal from the
+	// active set, held open.
+	failed := &fill{started: true, done: true, err: ErrIntegrity, size: -1}
+	failed.cond = sync.NewCond(&failed.mu)
+	g.active[key] = failed
+	var ran bool
+	r, _, err := g.Fetch(t.Context(), key, Expect{NewHash: sha512.New, Sum: sum[:]}, func(context.Context) (io.ReadCloser, int64, error) {
+		ran = true
+		return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
+	}, nil)
+	if err != nil {
+		t.Fatalf("Fetch after a failed fill: %v", err)
+	}
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || !bytes.Equal(got, data) || !ran {
+		t.Errorf("read %q, %v; source asked: %v", got, err, ran)
+	}
+	if g.Joined() != 0 {
+		t.Error("the request joined the failed fill")
+	}
+}
+
 func TestEvictRemovesLeastRecentlyUsedAndSparesProtected(t *testing.T) {
 	d, _ := OpenDisk(t.TempDir())
 	defer d.Close()

@@ -72,6 +72,12 @@ func (g *Fills) Fetch(ctx context.Context, key string, want Expect, src Source, 
 	}
 	g.mu.Lock()
 	fl, running := g.active[key]
+	if running && fl.failed() {
+		// The download has failed and is only cleaning up: this request
+		// came after the verdict and gets a download of its own (the
+		// fault may have cleared), not the old error.
+		running = false
+	}
 	if running {
 		g.joined.Add(1)
 	} else {
@@ -103,7 +109,9 @@ func (g *Fills) run(key string, fl *fill, want Expect, src Source, onDone func(e
 	fl.cond.Broadcast()
 	fl.mu.Unlock()
 	g.mu.Lock()
-	delete(g.active, key)
+	if g.active[key] == fl { // a request after a failure may have started the next fill
+		delete(g.active, key)
+	}
 	g.mu.Unlock()
 	if onDone != nil {
 		onDone(err)
@@ -163,6 +171,13 @@ func (g *Fills) download(ctx context.Context, key string, fl *fill, want Expect,
 	}
 	fl.path = key
 	return nil, nil
+}
+
+// failed reports whether the fill has ended in an error.
+func (fl *fill) failed() bool {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	return fl.done && fl.err != nil
 }
 
 // reader waits until the source has answered, then opens the file.
