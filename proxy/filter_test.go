@@ -65,6 +65,18 @@ func TestCooldownHidesNewVersionsAndMovesTags(t *testing.T) {
 	if resp.StatusCode != 403 || !strings.Contains(string(body), "min_release_age") {
 		t.Errorf("tarball of a cooling version: %d %s", resp.StatusCode, body)
 	}
+	// The version document says the same; a version nobody published is
+	// still a 404.
+	resp, body = g.get("/cool/2.0.0")
+	if resp.StatusCode != 403 || !strings.Contains(string(body), "min_release_age") || !strings.Contains(string(body), `"error"`) {
+		t.Errorf("version document of a cooling version: %d %s", resp.StatusCode, body)
+	}
+	if resp, body = g.get("/cool/9.9.9"); resp.StatusCode != 404 {
+		t.Errorf("unknown version: %d %s", resp.StatusCode, body)
+	}
+	if resp, body = g.get("/cool/1.1.0"); resp.StatusCode != 200 || !strings.Contains(string(body), `"version":"1.1.0"`) {
+		t.Errorf("allowed version: %d %s", resp.StatusCode, body)
+	}
 	if n := up.Requests().Tarballs; n != 0 {
 		t.Errorf("a blocked tarball was fetched upstream")
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/npmgate/npmgate/proxy/npm"
 )
 
 var (
@@ -84,7 +86,7 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, 
 		}
 	}
 	if v == nil {
-		s.fail(ctx, fmt.Errorf("%w: %s@%s", errVersionNotFound, r.Name, r.Version))
+		s.fail(ctx, f.missingVersion(r.Name, r.Version))
 		return
 	}
 	var buf bytes.Buffer
@@ -92,6 +94,18 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, 
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "public, max-age=0, must-revalidate")
 	ctx.SetBody(buf.Bytes())
+}
+
+// missingVersion says why a document has no such version: a policy hid it
+// (403 with the rule, as for its tarball), or there is none (404).
+func (f *feed) missingVersion(name, version string) error {
+	pol := f.pol.Load()
+	if ld, err := f.load(detached, pol, name); err == nil && ld.ix.files != nil {
+		if ref, ok := ld.ix.files[npm.UnscopedName(name)+"-"+version+".tgz"]; ok && ref.blocked != "" && ref.version == version {
+			return fmt.Errorf("%w: %s", errBlocked, ref.blocked)
+		}
+	}
+	return fmt.Errorf("%w: %s@%s", errVersionNotFound, name, version)
 }
 
 // etagMatch implements If-None-Match's weak comparison against one ETag.
