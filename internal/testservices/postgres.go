@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,12 +25,7 @@ import (
 // pgServer is PostgreSQL in a temporary directory (data, sockets, log).
 type pgServer struct{ *proc }
 
-var (
-	pgOnce sync.Once
-	pg     *pgServer
-	pgErr  error
-	pgMu   sync.Mutex // guards stopping
-)
+var pg shared[*pgServer]
 
 // Postgres returns the URL of a new, empty database on a PostgreSQL server
 // that listens on 127.0.0.1 and lives as long as the test process. The
@@ -42,15 +35,7 @@ var (
 // NPMGATE_REQUIRE_SERVICES=1.
 func Postgres(t testing.TB) string {
 	t.Helper()
-	pgOnce.Do(func() {
-		s, err := startPostgres()
-		pgMu.Lock()
-		pg, pgErr = s, err
-		pgMu.Unlock()
-	})
-	pgMu.Lock()
-	srv, err := pg, pgErr
-	pgMu.Unlock()
+	srv, err := pg.get(startPostgres)
 	if err != nil {
 		unavailable(t, "PostgreSQL", "install it: apt-get install postgresql", err)
 	}
@@ -88,13 +73,10 @@ func StopAll() {
 }
 
 func stopPostgres() {
-	pgMu.Lock()
-	defer pgMu.Unlock()
-	if pg == nil {
+	s, ok := pg.take("stopped by StopAll")
+	if !ok {
 		return
 	}
-	s := pg
-	pg, pgErr = nil, errors.New("stopped by StopAll")
 	// SIGINT is PostgreSQL's fast shutdown: connections are ended.
 	s.end(syscall.SIGINT, 10*time.Second)
 }

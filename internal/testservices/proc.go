@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,6 +30,38 @@ func unavailable(t testing.TB, what, install string, err error) {
 		t.Skipf("%s is not available: %v (%s; set %s=1 to fail instead of skipping)", what, err, install, requireEnv)
 	}
 	t.Fatalf("%s: %v", what, err)
+}
+
+// shared is a server started at most once per test process, which a
+// Stop function can take down again; after that, get reports it stopped.
+type shared[T any] struct {
+	once sync.Once
+	mu   sync.Mutex // guards v and err against a concurrent stop
+	v    T
+	err  error
+	up   bool
+}
+
+func (s *shared[T]) get(start func() (T, error)) (T, error) {
+	s.once.Do(func() {
+		v, err := start()
+		s.mu.Lock()
+		s.v, s.err, s.up = v, err, err == nil
+		s.mu.Unlock()
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.v, s.err
+}
+
+// take returns the running server, if any, and marks it stopped by why.
+func (s *shared[T]) take(why string) (T, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, up := s.v, s.up
+	var zero T
+	s.v, s.err, s.up = zero, errors.New(why), false
+	return v, up
 }
 
 // proc is a server process of the test process, in a temporary directory.

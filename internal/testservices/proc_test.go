@@ -25,11 +25,11 @@ var services = map[string]struct {
 }{
 	"postgres": {
 		installed: func() error { _, err := pgBinDir(); return err },
-		start:     func(t *testing.T) *proc { Postgres(t); return pg.proc },
+		start:     func(t *testing.T) *proc { Postgres(t); v, _ := pg.get(nil); return v.proc },
 	},
 	"versitygw": {
 		installed: func() error { _, err := versitygwPath(); return err },
-		start:     func(t *testing.T) *proc { S3(t); return s3p.proc },
+		start:     func(t *testing.T) *proc { S3(t); v, _ := s3p.get(nil); return v.proc },
 	},
 }
 

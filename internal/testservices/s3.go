@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,12 +40,7 @@ const (
 	versitygwName = "versitygw"
 )
 
-var (
-	s3Once sync.Once
-	s3p    *s3Proc
-	s3Err  error
-	s3Mu   sync.Mutex // guards stopping
-)
+var s3p shared[*s3Proc]
 
 // S3 returns a new, empty bucket, with a random name, on an S3-compatible
 // server started once per test process. The bucket's files are removed
@@ -57,10 +50,7 @@ var (
 // skipped, or fails when NPMGATE_REQUIRE_SERVICES=1.
 func S3(t testing.TB) S3Server {
 	t.Helper()
-	s3Once.Do(func() { s3p, s3Err = startS3() })
-	s3Mu.Lock()
-	p, err := s3p, s3Err
-	s3Mu.Unlock()
+	p, err := s3p.get(startS3)
 	if err != nil {
 		unavailable(t, "S3 server", "make services installs it", err)
 	}
@@ -89,13 +79,10 @@ func S3(t testing.TB) S3Server {
 // StopS3 stops the S3 server this process started, if any, and removes
 // its files. Call it from TestMain after m.Run.
 func StopS3() {
-	s3Mu.Lock()
-	defer s3Mu.Unlock()
-	if s3p == nil {
+	p, ok := s3p.take("stopped by StopS3")
+	if !ok {
 		return
 	}
-	p := s3p
-	s3p, s3Err = nil, errors.New("stopped by StopS3")
 	p.end(syscall.SIGTERM, 5*time.Second)
 }
 
