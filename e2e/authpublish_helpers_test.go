@@ -7,9 +7,7 @@ package e2e
 // watch that every secret a test used stays out of npmgate's log and data.
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha1"
 	"crypto/sha512"
@@ -463,34 +461,7 @@ func npmPublishBody(t *testing.T, name, version, tag string, tgz []byte) []byte 
 // index.js.
 func bigTarball(t *testing.T, name, version string, size int) []byte {
 	t.Helper()
-	pkg := mustJSON(t, map[string]string{"name": name, "version": version, "main": "index.js", "license": "MIT"})
-	blob := randomBytes(size)
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	mtime := time.Date(1985, 10, 26, 8, 15, 0, 0, time.UTC)
-	for _, f := range []struct {
-		name string
-		body []byte
-	}{
-		{"package/package.json", pkg},
-		{"package/index.js", []byte("module.exports = " + string(mustJSON(t, name+"@"+version)) + ";\n")},
-		{"package/blob.bin", blob},
-	} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body)), ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(f.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return packTarball(t, name, version, mustJSON(t, name+"@"+version), tarFile{"package/blob.bin", randomBytes(size)})
 }
 
 // fullPackument is the part of a full packument these tests read.

@@ -38,25 +38,30 @@ func bmFile(version string) string { return bmName + "-" + version + ".tgz" }
 // with package/package.json and package/index.js.
 func npmTarball(t *testing.T, name, version string) []byte {
 	t.Helper()
-	pkg, err := json.Marshal(map[string]string{"name": name, "version": version, "main": "index.js", "license": "MIT"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	return packTarball(t, name, version, mustJSON(t, version))
+}
+
+// packTarball is a gzipped tar as npm packs it: package/package.json,
+// package/index.js exporting exported (JSON), and any extra files (path
+// under package/, then contents).
+func packTarball(t *testing.T, name, version string, exported []byte, extra ...tarFile) []byte {
+	t.Helper()
+	pkg := mustJSON(t, map[string]string{"name": name, "version": version, "main": "index.js", "license": "MIT"})
+	files := append([]tarFile{
+		{"package/package.json", pkg},
+		{"package/index.js", []byte("module.exports = " + string(exported) + ";\n")},
+	}, extra...)
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(zw)
 	mtime := time.Date(1985, 10, 26, 8, 15, 0, 0, time.UTC)
-	for _, f := range []struct {
-		name string
-		body []byte
-	}{
-		{"package/package.json", pkg},
-		{"package/index.js", []byte("module.exports = " + string(mustJSON(t, version)) + ";\n")},
-	} {
+	for _, f := range files {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body)), ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
 			t.Fatal(err)
 		}
-		tw.Write(f.body)
+		if _, err := tw.Write(f.body); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
@@ -65,6 +70,11 @@ func npmTarball(t *testing.T, name, version string) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+type tarFile struct {
+	name string
+	body []byte
 }
 
 func mustJSON(t *testing.T, v any) []byte {
