@@ -137,7 +137,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.fills = cache.NewFills(disk, max(tarballTimeout, time.Minute))
 	for name, fc := range cfg.Feeds {
-		f := &feed{name: name, s: s, ownedScopes: fc.OwnedScopes, mergeNames: fc.Merge}
+		f := &feed{name: name, s: s, ownedScopes: fc.OwnedScopes, mergeNames: fc.Merge, ownedNames: fc.OwnedNames}
 		for _, cn := range fc.Connectors {
 			f.connectors = append(f.connectors, &connector{name: cn, client: clients[cn], cfg: cfg.Connectors[cn]})
 		}
@@ -187,6 +187,7 @@ func (f *feed) setRules(cfg *config.Config, fc *config.Feed) {
 	a := &auth.FeedAccess{Feed: f.name}
 	a.Read, _ = auth.CompileRule(fc.Access.Read) // validated with the config
 	a.Publish, _ = auth.CompileRule(fc.Access.Publish)
+	a.Admin, _ = auth.CompileRule(fc.Access.Admin)
 	f.access.Store(a)
 	var perConn []*filter.Policy
 	for _, cn := range fc.Connectors {
