@@ -2,11 +2,18 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/internal/testservices"
+	"github.com/npmgate/npmgate/pgstore"
 )
 
 // ownerConfig is publishConfig with a feed admin, carol, and the names
@@ -241,4 +248,77 @@ func TestStarsNPM(t *testing.T) {
 		t.Errorf("users after bob's unstar: %v, want alice's star kept", users)
 	}
 	mustFailWith(t, bob.npm(t, dir, reg, "star", "ms"), "404", "only local packages can be starred")
+}
+
+// legacyDoc is a package document as npmgate stored it before packages
+// had maintainers: dave published 1.0.0, alice 1.1.0.
+const legacyDoc = `{"packument":{"_id":"legacy","_rev":"2-ab","name":"legacy","dist-tags":{"latest":"1.1.0"},
+"versions":{"1.1.0":{"name":"legacy","version":"1.1.0","_npmUser":{"name":"alice"},"dist":{"integrity":"sha512-AAAA","shasum":"00","tarball":"https://npmgate.invalid/legacy/-/legacy-1.1.0.tgz"}},
+"1.0.0":{"name":"legacy","version":"1.0.0","_npmUser":{"name":"dave"},"dist":{"integrity":"sha512-AAAA","shasum":"00","tarball":"https://npmgate.invalid/legacy/-/legacy-1.0.0.tgz"}}},
+"time":{"created":"2024-01-01T00:00:00.000Z","1.0.0":"2024-01-01T00:00:00.000Z","1.1.0":"2024-02-01T00:00:00.000Z"}},
+"published":{"1.0.0":"sha512-AAAA","1.1.0":"sha512-AAAA"}}`
+
+// TestOwnershipMigrationPostgres: a package document stored in
+// PostgreSQL before packages had maintainers is owned by the publisher of
+// its first version: npm owner ls shows dave, alice's publish is refused
+// and dave's accepted.
+func TestOwnershipMigrationPostgres(t *testing.T) {
+	up := startUpstream(t, "")
+	dbURL, s3 := testservices.Postgres(t), testservices.S3(t)
+	cfg := scaleoutConfig
+	for old, new := range map[string]string{
+		"UPSTREAM": up.URL, "DBURL": dbURL, "S3ENDPOINT": s3.Endpoint, "S3REGION": s3.Region, "S3BUCKET": s3.Bucket,
+		"KEYS": fmt.Sprintf("    access_key: %s\n    secret_key: %s\n", s3.AccessKey, s3.SecretKey),
+	} {
+		cfg = strings.ReplaceAll(cfg, old, new)
+	}
+	file := filepath.Join(t.TempDir(), "npmgate.yaml")
+	writeFile(t, file, cfg)
+	gateCLI(t, file, t.TempDir(), "", "migrate")
+	ctx := context.Background()
+	db, err := pgstore.Open(ctx, config.Database{URL: dbURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Packages().Update(ctx, "npm", "legacy", func([]byte) ([]byte, error) { return []byte(legacyDoc), nil })
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	g := startGateWith(t, data, nil, "--config", file, "--listen", "127.0.0.1:0", "--data", data)
+	tokens := map[string]string{}
+	for _, u := range []string{"alice", "dave"} {
+		gateCLI(t, file, t.TempDir(), u+"-e2e-Passw0rd!\n", "user", "add", u)
+		tokens[u] = strings.TrimSpace(gateCLI(t, file, t.TempDir(), "", "token", "create", "--user", u))
+	}
+
+	sb := newSandbox(t)
+	sb.setUserrc(t, npmrcKey(g.URL)+":_authToken="+tokens["alice"])
+	r := sb.npm(t, sb.dir(t, "ls"), g.URL, "owner", "ls", "legacy")
+	mustSucceed(t, r)
+	if lines := npmOutputLines(r.out); len(lines) != 1 || !strings.HasPrefix(lines[0], "dave ") {
+		t.Errorf("npm owner ls of a document stored before maintainers: %q, want dave", lines)
+	}
+	publish := func(user string) response {
+		t.Helper()
+		body := npmPublishBody(t, "legacy", "1.2.0", "latest", npmTarball(t, "legacy", "1.2.0"))
+		res, err := putPublish(g.URL+"legacy", body, "Authorization", "Bearer "+tokens[user])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := publish("alice"); res.status != 403 || !strings.Contains(string(res.body), "dave") {
+		t.Errorf("alice publishing dave's package: %d %s, want a 403 naming dave", res.status, res.body)
+	}
+	if res := publish("dave"); res.status != 200 {
+		t.Errorf("dave publishing his package: %d %s", res.status, res.body)
+	}
+	var doc struct {
+		Maintainers []struct{ Name string } `json:"maintainers"`
+	}
+	if r := get(t, g.URL+"legacy"); r.status != 200 || json.Unmarshal([]byte(r.body), &doc) != nil || len(doc.Maintainers) != 1 || doc.Maintainers[0].Name != "dave" {
+		t.Errorf("legacy after dave's publish: %d %s", r.status, r.body)
+	}
 }
