@@ -3,9 +3,13 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -361,5 +365,57 @@ func TestStars(t *testing.T) {
 	}
 	if m := p.maintainers("starry"); strings.Join(m, ",") != "alice" {
 		t.Errorf("stars changed the maintainers: %v", m)
+	}
+}
+
+// TestClaimedNamesNeverLeave: names claimed in owned_names are not sent
+// to a connector by audits, searches or package requests, before or
+// after their first publish.
+func TestClaimedNamesNeverLeave(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, r.RequestURI+" "+string(b))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.Contains(r.URL.Path, "/-/v1/search"):
+			w.Write([]byte(`{"objects":[],"total":0}`))
+		case strings.Contains(r.URL.Path, "/security/"):
+			w.Write([]byte(`{}`))
+		default:
+			w.WriteHeader(404)
+			w.Write([]byte(`{"error":"Not found"}`))
+		}
+	}))
+	t.Cleanup(rec.Close)
+	p := publishGate(t, func(c *config.Config) {
+		c.Connectors["up"].URL = rec.URL
+		c.Feeds["main"].Audit = rec.URL
+		c.Feeds["main"].OwnedNames = []string{"acme-*", "internal-tool"}
+	})
+	requests := func() {
+		p.post("/-/npm/v1/security/advisories/bulk", []byte(`{"acme-tool":["1.0.0"],"internal-tool":["1.0.0"],"ms":["1.0.0"]}`), false)
+		p.get("/-/v1/search?text=acme-tool+internal-tool+ms&size=5")
+		p.get("/acme-tool", "Accept", corgi)
+		p.get("/internal-tool/-/internal-tool-1.0.0.tgz")
+		p.get("/-/npm/v1/attestations/acme-tool@1.0.0")
+	}
+	requests()
+	if status, body := p.publish("acme-tool", "1.0.0", nil); status != 200 {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	requests()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) == 0 {
+		t.Fatal("nothing reached the connector: the test proves nothing")
+	}
+	for _, s := range seen {
+		if strings.Contains(s, "acme-tool") || strings.Contains(s, "internal-tool") {
+			t.Errorf("the connector saw a claimed name: %s", s)
+		}
 	}
 }
