@@ -419,3 +419,36 @@ func TestClaimedNamesNeverLeave(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadRefusesAClaimChange: owned_names and owned_scopes need a
+// restart, and a reload that changes them says so instead of keeping the
+// old claims silently; a change of the admins applies at once.
+func TestReloadRefusesAClaimChange(t *testing.T) {
+	p := publishGate(t)
+	if status, body := p.publish("by-alice", "1.0.0", nil); status != 200 {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	bob := p.userToken("bob")
+	feedCopy := func(edit func(*config.Feed)) *config.Config {
+		cfg := *p.srv.cfg
+		f := *cfg.Feeds["main"]
+		edit(&f)
+		cfg.Feeds = map[string]*config.Feed{"main": &f}
+		return &cfg
+	}
+	if err := p.srv.Reload(feedCopy(func(f *config.Feed) { f.OwnedNames = []string{"ms"} })); err == nil || !strings.Contains(err.Error(), "owned_names") {
+		t.Errorf("reload changing owned_names: %v, want a refusal naming it", err)
+	}
+	if err := p.srv.Reload(feedCopy(func(f *config.Feed) { f.OwnedScopes = []string{"@x"} })); err == nil {
+		t.Error("reload changing owned_scopes was accepted")
+	}
+	if resp, _ := p.do("PUT", "/-/package/by-alice/dist-tags/next", bob, []byte(`"1.0.0"`)); resp.StatusCode != 403 {
+		t.Errorf("bob before he is an admin: %d", resp.StatusCode)
+	}
+	if err := p.srv.Reload(feedCopy(func(f *config.Feed) { f.Access.Admin = []string{"bob"} })); err != nil {
+		t.Fatal(err)
+	}
+	if resp, b := p.do("PUT", "/-/package/by-alice/dist-tags/next", bob, []byte(`"1.0.0"`)); resp.StatusCode != 200 {
+		t.Errorf("bob after the reload made him an admin: %d %s", resp.StatusCode, b)
+	}
+}

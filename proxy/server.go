@@ -209,6 +209,11 @@ func (s *Server) Reload(cfg *config.Config) error {
 		if fc == nil || !slices.Equal(fc.Connectors, s.cfg.Feeds[name].Connectors) {
 			return fmt.Errorf("feed %q or its connectors changed: restart npmgate to apply that", name)
 		}
+		if !slices.Equal(fc.OwnedNames, s.cfg.Feeds[name].OwnedNames) || !slices.Equal(fc.OwnedScopes, s.cfg.Feeds[name].OwnedScopes) {
+			// Which names are the feed's alone decides what was asked
+			// upstream and cached: a restart starts from a clean memory.
+			return fmt.Errorf("feeds.%s.owned_names or owned_scopes changed: restart npmgate to apply that", name)
+		}
 		for _, cn := range fc.Connectors {
 			if !sameConnector(cfg.Connectors[cn], s.cfg.Connectors[cn]) {
 				return fmt.Errorf("connector %q changed: restart npmgate to apply that", cn)
