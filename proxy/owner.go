@@ -80,8 +80,12 @@ func (s *Server) checkConnectors(f *feed, name string, p *auth.Principal) error 
 			s.log.Warn("publish refused: connector cannot be asked about the name", "feed", f.name, "connector", c.name, "package", name, "err", r.err)
 			return refuse(status, "connector %q cannot be asked whether it serves %s (%v), and a name it may serve is not published over; try again, or claim the name for this feed in feeds.%s.owned_names", c.name, name, r.err, f.name)
 		case r.doc != nil:
-			return refuse(403, "%s is served by connector %q of feed %q: publishing it here would replace the public package for everyone using the feed. To publish your own package under this name, claim it in feeds.%s.owned_names (or use an owned scope); or have an admin of the feed publish it",
-				name, c.name, f.name, f.name)
+			effect := "replace the public package"
+			if f.merged(name) {
+				effect = "add versions to the public package"
+			}
+			return refuse(403, "%s is served by connector %q of feed %q: publishing it here would %s for everyone using the feed. To publish your own package under this name, claim it in feeds.%s.owned_names (or use an owned scope); or have an admin of the feed publish it",
+				name, c.name, f.name, effect, f.name)
 		}
 	}
 	return nil
