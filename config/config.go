@@ -101,6 +101,9 @@ type Connector struct {
 	Filter *filter.Spec `yaml:"filter"`
 	// Policy is Filter compiled, filled by validation.
 	Policy *filter.Policy `yaml:"-"`
+	// MaxTarballSize bounds one tarball downloaded from this connector:
+	// a larger one is refused (or cut off) and nothing is stored.
+	MaxTarballSize Size `yaml:"max_tarball_size"`
 }
 
 // Feed is one registry served at /npm/{name}/.
@@ -487,6 +490,11 @@ func (c *Config) validate(root *yaml.Node) error {
 			}
 		}
 	}
+	for _, cn := range c.Connectors {
+		if cn.MaxTarballSize == 0 {
+			cn.MaxTarballSize = DefaultMaxTarballSize
+		}
+	}
 	if len(c.Feeds) == 0 {
 		return at("feeds: at least one feed is needed", "feeds")
 	}
@@ -624,6 +632,11 @@ func lineOf(root *yaml.Node, path ...string) int {
 	}
 	return line
 }
+
+// DefaultMaxTarballSize is connectors.*.max_tarball_size when unset: far
+// above any real package (the registry's own limit is lower), far below a
+// disk.
+const DefaultMaxTarballSize = 1 << 30
 
 // Size is a byte count written as 512MiB, 2GB, 1048576.
 type Size int64

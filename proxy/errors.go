@@ -36,7 +36,7 @@ func statusOf(err error) int {
 		return fasthttp.StatusGatewayTimeout
 	case errors.Is(err, upstream.ErrUnreachable), errors.Is(err, upstream.ErrBadResponse),
 		errors.Is(err, cache.ErrIntegrity), errors.Is(err, npm.ErrInvalidPackument),
-		errors.Is(err, npm.ErrNoIntegrity):
+		errors.Is(err, npm.ErrNoIntegrity), errors.Is(err, cache.ErrTooLarge):
 		return fasthttp.StatusBadGateway
 	}
 	return fasthttp.StatusInternalServerError

@@ -54,9 +54,11 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 		c := f.connectors[ref.source]
 		source, wait = c.name, 2*c.cfg.Timeout.D()
 		url := c.client.TarballURL(ref.advertised, r.Name, ref.file)
-		src = func(dctx context.Context) (io.ReadCloser, int64, error) {
+		// A hostile or broken upstream must not fill the disk: the body
+		// is bounded by the connector's limit and its own Content-Length.
+		src = cache.LimitSource(func(dctx context.Context) (io.ReadCloser, int64, error) {
 			return c.client.Tarball(dctx, url)
-		}
+		}, int64(c.cfg.MaxTarballSize))
 		if ref.source == 0 {
 			if spec == nil {
 				// Another request may have started a prefetch of this
