@@ -393,6 +393,11 @@ const (
 type rendered struct {
 	fingerprint uint64
 	notice      string
+	// marks are where the base URL the document was rendered for starts,
+	// at each tarball URL (see npm.Splice); spliceable is false when the
+	// base could not be marked.
+	marks      []int
+	spliceable bool
 }
 
 type docResult struct {
@@ -402,7 +407,9 @@ type docResult struct {
 
 // docKey keys a rendered document: feed, public base URL (which appears in
 // every tarball URL), representation and the package's local generation
-// never mix.
+// never mix. base is the feed mount's canonical base (canonicalBase),
+// never one a request chose: one render per document version, whatever
+// the Host headers.
 func (f *feed) docKey(pol *feedPolicy, base, name string, abbreviated bool) string {
 	v := "full"
 	if abbreviated {
@@ -471,19 +478,28 @@ func (f *feed) render(ctx context.Context, pol *feedPolicy, key, name, base stri
 	}
 	var buf bytes.Buffer
 	buf.Grow(doc.SizeHint(base))
-	doc.Render(&buf, base, abbreviated)
+	marks, spliceable := doc.RenderMarked(&buf, base, abbreviated)
+	f.s.metrics.renders.WithLabelValues(representation(abbreviated)).Inc()
 	body := buf.Bytes()
 	it := &cache.Item{
 		Body:    body,
 		Gzip:    gzipBytes(body),
 		ETag:    `"` + strconv.FormatUint(xxhash.Sum64(body), 16) + `"`,
 		Expires: ix.expires,
-		Value:   &rendered{fingerprint: ix.fingerprint, notice: ix.notice},
+		Value:   &rendered{fingerprint: ix.fingerprint, notice: ix.notice, marks: marks, spliceable: spliceable},
 		Flags:   flags,
 		Spill:   true,
 	}
-	f.s.mem.Set(key, it, 64)
+	f.s.mem.Set(key, it, 64+8*int64(len(marks)))
 	return docResult{it, result}, nil
+}
+
+// representation is the metrics label of a document's representation.
+func representation(abbreviated bool) string {
+	if abbreviated {
+		return "abbreviated"
+	}
+	return "full"
 }
 
 // gzipBytes compresses a rendered document once, so that every gzip

@@ -349,3 +349,34 @@ func TestDigestHashAndString(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderMarkedSplice: a document rendered once for one base and
+// spliced for another is byte for byte the document rendered for the
+// other, in both representations; a base JSON would escape is not marked.
+func TestRenderMarkedSplice(t *testing.T) {
+	for _, name := range []string{"scoped", "tombstone"} {
+		for _, abbr := range []bool{false, true} {
+			p, err := Parse(readTestdata(t, name+".json"), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var canon bytes.Buffer
+			canon.WriteString("prefix kept out of the offsets")
+			start := canon.Len()
+			marks, ok := p.RenderMarked(&canon, testBase, abbr)
+			if !ok || len(marks) != len(p.Versions) {
+				t.Fatalf("%s: %d marks (ok %v) for %d versions", name, len(marks), ok, len(p.Versions))
+			}
+			for _, other := range []string{"http://a.example:8080/npm/main", "https://b", testBase} {
+				var want bytes.Buffer
+				p.Render(&want, other, abbr)
+				if got := Splice(canon.Bytes()[start:], marks, testBase, other); !bytes.Equal(got, want.Bytes()) {
+					t.Errorf("%s abbreviated=%v: spliced for %s:\n%s\nrendered:\n%s", name, abbr, other, got, want.Bytes())
+				}
+			}
+			if _, ok := p.RenderMarked(new(bytes.Buffer), `http://x/"`, abbr); ok {
+				t.Error("a base with a quote was marked")
+			}
+		}
+	}
+}
