@@ -4,10 +4,12 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -122,5 +124,88 @@ feeds:
 				t.Errorf("upstream sent %d bytes before npmgate stopped reading", sent)
 			}
 		})
+	}
+}
+
+// clientFrom is an HTTP client whose connections come from the loopback
+// address local, a client address of its own to npmgate.
+func clientFrom(local string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+func getFrom(t *testing.T, c *http.Client, url string) response {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: body}
+}
+
+// TestMissLimit: lookups of names that do not exist are bounded per
+// client address. Of 60 random names from one address, at most its budget
+// reach upstream and the rest get a 429 saying so, with Retry-After and no
+// upstream request; a tarball of an unknown name is refused the same way;
+// a name already cached still installs with npm from that address; and
+// another address is still served.
+func TestMissLimit(t *testing.T) {
+	const budget = 20
+	up := startUpstream(t, "")
+	g, _ := startConfiguredGate(t, up, "", `
+cache:
+  miss_limit:
+    client_burst: 20
+    client_per_minute: 1
+connectors:
+  npmjs:
+    url: UPSTREAM
+    retries: 0
+feeds:
+  npm:
+    default: true
+    connectors: [npmjs]
+`)
+	// ms is cached before the flood.
+	if r := get(t, g.URL+"ms/-/ms-2.1.3.tgz"); r.status != 200 {
+		t.Fatalf("ms tarball: %d %s", r.status, r.body)
+	}
+	up.ResetStats()
+	statuses := map[int]int{}
+	for i := range 60 {
+		r := get(t, fmt.Sprintf("%se2e-no-such-package-%d", g.URL, i))
+		statuses[r.status]++
+		if r.status == 429 {
+			if !strings.Contains(string(r.body), `"error":"miss limit reached`) || r.header.Get("Retry-After") == "" {
+				t.Errorf("429 without the JSON error or Retry-After: %v %s", r.header, r.body)
+			}
+		}
+	}
+	asked := len(upstreamPathsWith(up, "e2e-no-such-package"))
+	if asked > budget || statuses[404] != budget || statuses[429] != 60-budget {
+		t.Errorf("60 unknown names: upstream asked %d times, answers %v; want at most %d upstream, %d 404s, the rest 429",
+			asked, statuses, budget, budget)
+	}
+	if r := get(t, g.URL+"e2e-no-such-package-x/-/e2e-no-such-package-x-1.0.0.tgz"); r.status != 429 {
+		t.Errorf("tarball of an unknown name over the limit: %d %s", r.status, r.body)
+	}
+	if n := len(upstreamPathsWith(up, "e2e-no-such-package")); n != asked {
+		t.Errorf("requests over the limit reached upstream: %d, then %d", asked, n)
+	}
+	sb := newSandbox(t)
+	project := sb.dir(t, "project")
+	writeFile(t, filepath.Join(project, "package.json"), `{"name":"consumer","version":"1.0.0"}`)
+	mustSucceed(t, sb.npm(t, project, g.URL, "install", "ms@2.1.3"))
+	other := clientFrom("127.0.0.2")
+	if r := getFrom(t, other, g.URL+"e2e-no-such-package-other"); r.status != 404 {
+		t.Errorf("another address: %d %s, want a 404 from upstream", r.status, r.body)
+	}
+	if r := getFrom(t, other, g.URL+"chalk"); r.status != 200 {
+		t.Errorf("another address, chalk: %d %s", r.status, r.body)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/gzip"
+	"github.com/valyala/fasthttp"
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
@@ -423,12 +424,23 @@ func (f *feed) docKey(pol *feedPolicy, base, name string, abbreviated bool) stri
 }
 
 // document returns the rendered document, from the memory tier when fresh.
-func (f *feed) document(ctx context.Context, base, name string, abbreviated bool) (*cache.Item, string, error) {
+// A miss of a name npmgate does not know is subject to the miss limit of
+// the client rc (see admit).
+func (f *feed) document(ctx context.Context, rc *fasthttp.RequestCtx, base, name string, abbreviated bool) (_ *cache.Item, _ string, err error) {
 	pol := f.pol.Load()
 	key := f.docKey(pol, base, name, abbreviated)
 	it, ok := f.s.mem.Get(key)
 	if ok && time.Now().Before(it.Expires) {
 		return it, cacheHit, nil
+	}
+	if it == nil {
+		done, aerr := f.s.admit(rc, f, pol, name)
+		if aerr != nil {
+			return nil, "", aerr
+		}
+		if done != nil {
+			defer func() { done(err) }() // err: the named result
+		}
 	}
 	res, err := shared(f, ctx, key, func(c context.Context) (docResult, error) {
 		return f.render(c, pol, key, name, base, abbreviated, it)

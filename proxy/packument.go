@@ -32,7 +32,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 	}
 	abbreviated := wantsAbbreviated(ctx)
 	canon := s.canonicalBase(prefix)
-	it, result, err := f.document(detached, canon, r.Name, abbreviated)
+	it, result, err := f.document(detached, ctx, canon, r.Name, abbreviated)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -99,7 +99,15 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, 
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
+	done, err := s.admit(ctx, f, f.pol.Load(), r.Name)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
 	doc, err := f.parsed(r.Name)
+	if done != nil {
+		done(err)
+	}
 	if err != nil {
 		s.fail(ctx, err)
 		return

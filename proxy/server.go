@@ -72,6 +72,8 @@ type Server struct {
 	// canon maps each feed mount's prefix to the one base URL its
 	// documents are rendered for (see canonicalBase).
 	canon atomic.Pointer[map[string]string]
+	// misses bounds lookups of unknown names (cache.miss_limit).
+	misses *misses
 }
 
 type readyState struct {
@@ -182,6 +184,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		Logger:                fasthttpLogger{log},
 	}
 	s.setCanonical(cfg.Listen)
+	s.misses = newMisses(cfg.Cache.MissLimit)
 	return s, nil
 }
 

@@ -18,9 +18,19 @@ import (
 // stored once it matches the packument's integrity.
 func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 	pol := f.pol.Load()
+	// Before speculate: a prefetch of an unknown name is an upstream
+	// request too.
+	done, err := s.admit(ctx, f, pol, r.Name)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
 	spec := f.speculate(pol, r.Name, r.File)
 	defer f.release(spec)
 	ref, err := f.tarball(detached, pol, r.Name, r.File)
+	if done != nil {
+		done(err)
+	}
 	if err != nil {
 		s.fail(ctx, err)
 		return
