@@ -172,3 +172,79 @@ func TestOneRenderWhateverTheHost(t *testing.T) {
 		}
 	})
 }
+
+// rss is a process's resident set size (VmRSS), and its peak (VmHWM), in
+// bytes.
+func rss(t *testing.T, pid int) (now, peak int64) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if k == "VmRSS" {
+			now = n << 10
+		} else {
+			peak = n << 10
+		}
+	}
+	return now, peak
+}
+
+// TestManyHostsBurstMemory: 60 concurrent requests for the largest
+// document (typescript, 10 MB full), each with a Host of its own, add
+// little to npmgate's peak RSS: one render, and the other bases streamed
+// from it without a copy each.
+func TestManyHostsBurstMemory(t *testing.T) {
+	up := startUpstream(t, "")
+	g := startGate(t, up.URL, "")
+	port := g.URL[strings.LastIndexByte(g.URL[:len(g.URL)-1], ':')+1 : len(g.URL)-1]
+	// The document is rendered once, for the listen address, first.
+	if r := get(t, g.URL+"typescript", "Accept", "application/json"); r.status != 200 {
+		t.Fatalf("typescript: %d", r.status)
+	}
+	_, before := rss(t, g.cmd.Process.Pid)
+	errs := make(chan error, 60)
+	for i := range 60 {
+		go func() {
+			host := fmt.Sprintf("h%d.example.test:%s", i, port)
+			req, _ := http.NewRequest("GET", g.URL+"typescript", nil)
+			req.Host = host
+			req.Header.Set("Accept", "application/json")
+			resp, err := httpc.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			want := []byte(`"http://` + host + `/typescript/-/typescript-`)
+			body, err := io.ReadAll(resp.Body)
+			switch {
+			case err != nil:
+				errs <- err
+			case resp.StatusCode != 200 || !bytes.Contains(body, want):
+				errs <- fmt.Errorf("Host %s: %d, %d bytes without %s", host, resp.StatusCode, len(body), want)
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	for range 60 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, after := rss(t, g.cmd.Process.Pid)
+	t.Logf("peak RSS %d MiB before the burst, %d MiB after", before>>20, after>>20)
+	if grew := after - before; grew > 64<<20 {
+		t.Errorf("60 Hosts on one 10 MB document raised peak RSS by %d MiB, want under 64", grew>>20)
+	}
+	if n := metricValue(t, g, "npmgate_document_renders_total", ""); n != 1 {
+		t.Errorf("%v renders, want 1", n)
+	}
+}

@@ -77,11 +77,13 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 		return
 	}
 	if other {
-		// A copy of the body and nothing else: no render, no gzip, and
+		// The stored bytes streamed with this base in place of the
+		// canonical one: no render, no gzip, no copy of the document,
 		// nothing stored, so a flood of Host headers costs bandwidth, not
 		// CPU or memory.
 		s.metrics.spliced.Inc()
-		ctx.Response.SetBodyRaw(npm.Splice(it.Body, rd.marks, canon, base))
+		sp := npm.NewSpliced(it.Body, rd.marks, canon, base)
+		ctx.SetBodyStream(sp, sp.Len())
 		return
 	}
 	gzip := it.Gzip != nil && ctx.Request.Header.HasAcceptEncoding("gzip")

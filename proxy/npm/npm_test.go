@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -370,8 +372,22 @@ func TestRenderMarkedSplice(t *testing.T) {
 			for _, other := range []string{"http://a.example:8080/npm/main", "https://b", testBase} {
 				var want bytes.Buffer
 				p.Render(&want, other, abbr)
-				if got := Splice(canon.Bytes()[start:], marks, testBase, other); !bytes.Equal(got, want.Bytes()) {
+				body := canon.Bytes()[start:]
+				if got := Splice(body, marks, testBase, other); !bytes.Equal(got, want.Bytes()) {
 					t.Errorf("%s abbreviated=%v: spliced for %s:\n%s\nrendered:\n%s", name, abbr, other, got, want.Bytes())
+				}
+				// Streamed, through small reads and through WriteTo.
+				sp := NewSpliced(body, marks, testBase, other)
+				if sp.Len() != want.Len() {
+					t.Errorf("Len %d, want %d", sp.Len(), want.Len())
+				}
+				got, err := io.ReadAll(iotest.OneByteReader(sp))
+				if err != nil || !bytes.Equal(got, want.Bytes()) {
+					t.Errorf("%s abbreviated=%v: read spliced for %s: %v\n%s", name, abbr, other, err, got)
+				}
+				var w bytes.Buffer
+				if _, err := NewSpliced(body, marks, testBase, other).WriteTo(&w); err != nil || !bytes.Equal(w.Bytes(), want.Bytes()) {
+					t.Errorf("%s abbreviated=%v: WriteTo spliced for %s: %v\n%s", name, abbr, other, err, w.Bytes())
 				}
 			}
 			if _, ok := p.RenderMarked(new(bytes.Buffer), `http://x/"`, abbr); ok {

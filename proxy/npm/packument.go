@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"path"
 	"unicode/utf8"
@@ -279,6 +280,85 @@ func Splice(body []byte, marks []int, from, to string) []byte {
 		last = at + len(from)
 	}
 	return append(out, body[last:]...)
+}
+
+// Spliced reads what Splice returns without building it: the body's
+// bytes between the marks and to in place of from, so that a document
+// sent for another base costs no copy of it in memory.
+type Spliced struct {
+	body     []byte
+	marks    []int
+	from, to string
+	off      int    // next byte of body to send
+	pend     string // what is left of to
+}
+
+// NewSpliced reads body, rendered with marks for base from, for base to.
+func NewSpliced(body []byte, marks []int, from, to string) *Spliced {
+	return &Spliced{body: body, marks: marks, from: from, to: to}
+}
+
+// Len is the size of the spliced document.
+func (s *Spliced) Len() int { return len(s.body) + len(s.marks)*(len(s.to)-len(s.from)) }
+
+func (s *Spliced) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if s.pend != "" {
+			c := copy(p[n:], s.pend)
+			s.pend, n = s.pend[c:], n+c
+			continue
+		}
+		end := len(s.body)
+		if len(s.marks) > 0 {
+			end = s.marks[0]
+		}
+		if s.off < end {
+			c := copy(p[n:], s.body[s.off:end])
+			s.off, n = s.off+c, n+c
+			continue
+		}
+		if len(s.marks) == 0 {
+			break
+		}
+		s.pend, s.off, s.marks = s.to, s.off+len(s.from), s.marks[1:]
+	}
+	if n == 0 && len(p) > 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// WriteTo writes the rest in the segments it is made of: the writer
+// (fasthttp's buffered connection) copies them once, into the socket.
+func (s *Spliced) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if s.pend != "" {
+			n, err := io.WriteString(w, s.pend)
+			total += int64(n)
+			if err != nil {
+				return total, err
+			}
+			s.pend = ""
+		}
+		end := len(s.body)
+		if len(s.marks) > 0 {
+			end = s.marks[0]
+		}
+		if s.off < end {
+			n, err := w.Write(s.body[s.off:end])
+			total += int64(n)
+			s.off += n
+			if err != nil {
+				return total, err
+			}
+		}
+		if len(s.marks) == 0 {
+			return total, nil
+		}
+		s.pend, s.off, s.marks = s.to, s.off+len(s.from), s.marks[1:]
+	}
 }
 
 // marker records where a render writes its base.
