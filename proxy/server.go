@@ -229,7 +229,8 @@ func (s *Server) Reload(cfg *config.Config) error {
 
 // sameConnector compares what a reload cannot change.
 func sameConnector(a, b *config.Connector) bool {
-	return a.URL == b.URL && a.Token == b.Token && a.CAFile == b.CAFile && a.Timeout == b.Timeout
+	return a.URL == b.URL && a.Token == b.Token && a.CAFile == b.CAFile && a.Timeout == b.Timeout &&
+		a.MaxTarballSize == b.MaxTarballSize // read from the running connector's configuration
 }
 
 // Serve answers requests on ln until Shutdown.
