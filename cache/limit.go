@@ -19,22 +19,28 @@ var ErrTooLarge = errors.New("download too large")
 func LimitSource(src Source, max int64) Source {
 	return func(ctx context.Context) (io.ReadCloser, int64, error) {
 		body, size, err := src(ctx)
-		if err != nil {
-			return nil, 0, err
-		}
-		if max > 0 && size > max {
-			body.Close()
-			return nil, 0, fmt.Errorf("%w: upstream announced %d bytes, over the limit of %d", ErrTooLarge, size, max)
-		}
-		limit, why := max, "the limit of"
-		if size >= 0 {
-			limit, why = size, "the announced"
-		}
-		if limit <= 0 && size < 0 {
-			return body, size, nil
-		}
-		return &limitedBody{ReadCloser: body, limit: limit, why: why}, size, nil
+		return LimitBody(body, size, err, max)
 	}
+}
+
+// LimitBody is LimitSource applied to one answer of a source (err from
+// it is passed on), for callers that build their source per request.
+func LimitBody(body io.ReadCloser, size int64, err error, max int64) (io.ReadCloser, int64, error) {
+	if err != nil {
+		return nil, 0, err
+	}
+	if max > 0 && size > max {
+		body.Close()
+		return nil, 0, fmt.Errorf("%w: upstream announced %d bytes, over the limit of %d", ErrTooLarge, size, max)
+	}
+	limit, why := max, "the limit of"
+	if size >= 0 {
+		limit, why = size, "the announced"
+	}
+	if limit <= 0 && size < 0 {
+		return body, size, nil
+	}
+	return &limitedBody{ReadCloser: body, limit: limit, why: why}, size, nil
 }
 
 // limitedBody fails once more than limit bytes arrive, having read at

@@ -66,9 +66,10 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 		url := c.client.TarballURL(ref.advertised, r.Name, ref.file)
 		// A hostile or broken upstream must not fill the disk: the body
 		// is bounded by the connector's limit and its own Content-Length.
-		src = cache.LimitSource(func(dctx context.Context) (io.ReadCloser, int64, error) {
-			return c.client.Tarball(dctx, url)
-		}, int64(c.cfg.MaxTarballSize))
+		src = func(dctx context.Context) (io.ReadCloser, int64, error) {
+			body, size, err := c.client.Tarball(dctx, url)
+			return cache.LimitBody(body, size, err, int64(c.cfg.MaxTarballSize))
+		}
 		if ref.source == 0 {
 			if spec == nil {
 				// Another request may have started a prefetch of this
