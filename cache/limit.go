@@ -31,9 +31,9 @@ func LimitBody(body io.ReadCloser, size int64, err error, max int64) (io.ReadClo
 	}
 	if max > 0 && size > max {
 		body.Close()
-		return nil, 0, fmt.Errorf("%w: upstream announced %d bytes, over the limit of %d", ErrTooLarge, size, max)
+		return nil, 0, fmt.Errorf("%w: upstream announced a tarball of %d bytes, over the connector's max_tarball_size of %d bytes", ErrTooLarge, size, max)
 	}
-	limit, why := max, "the limit of"
+	limit, why := max, "the connector's max_tarball_size of"
 	if size >= 0 {
 		limit, why = size, "the announced"
 	}

@@ -122,6 +122,15 @@ feeds:
 			// buffers between the two, far from the 100 MiB on offer.
 			if sent := up.sent.Load(); sent > 16<<20 {
 				t.Errorf("upstream sent %d bytes before npmgate stopped reading", sent)
+			} else {
+				t.Logf("upstream could send %d KiB before npmgate stopped reading", sent>>10)
+			}
+			if mode == "huge Content-Length" {
+				// Refused before a byte: npm's kind of error, saying why.
+				r := get(t, g.URL+hostileName+"/-/"+hostileName+"-1.0.0.tgz")
+				if r.status != 502 || !strings.Contains(string(r.body), `"error":"download too large: upstream announced a tarball of 104857600 bytes, over the connector's max_tarball_size of 1048576 bytes"`) {
+					t.Errorf("direct request: %d %s", r.status, r.body)
+				}
 			}
 		})
 	}
