@@ -72,6 +72,26 @@ type Cache struct {
 	// MaxSize caps the cached data on disk (tarballs and snapshots, never
 	// published packages); 0 means no cap.
 	MaxSize Size `yaml:"max_size"`
+	// MissLimit bounds upstream lookups of names npmgate does not know
+	// that end in "no such package".
+	MissLimit MissLimit `yaml:"miss_limit"`
+}
+
+// MissLimit is a token bucket per client address (IPv6: per /64) and one
+// for all clients together. A lookup of a name that is neither in the
+// memory tier nor in the snapshots needs a token in both; one that ends
+// in a 404 spends them. Without tokens the request is answered 429 with
+// no upstream request; known names are always served. Zero values take
+// the defaults.
+type MissLimit struct {
+	// ClientBurst is how many such misses one address may make at once
+	// (default 300); ClientPerMinute how fast that refills (default 60).
+	ClientBurst     int `yaml:"client_burst"`
+	ClientPerMinute int `yaml:"client_per_minute"`
+	// TotalBurst and TotalPerMinute are the same for all clients
+	// together (defaults 3000 and 1200).
+	TotalBurst     int `yaml:"total_burst"`
+	TotalPerMinute int `yaml:"total_per_minute"`
 }
 
 // Log sets the log output.
@@ -101,6 +121,9 @@ type Connector struct {
 	Filter *filter.Spec `yaml:"filter"`
 	// Policy is Filter compiled, filled by validation.
 	Policy *filter.Policy `yaml:"-"`
+	// MaxTarballSize bounds one tarball downloaded from this connector:
+	// a larger one is refused (or cut off) and nothing is stored.
+	MaxTarballSize Size `yaml:"max_tarball_size"`
 }
 
 // Feed is one registry served at /npm/{name}/.
@@ -443,6 +466,9 @@ func (c *Config) validate(root *yaml.Node) error {
 	if c.Cache.StaleRetry == 0 {
 		c.Cache.StaleRetry = Duration(10 * time.Second)
 	}
+	if err := c.Cache.MissLimit.validate(at); err != nil {
+		return err
+	}
 	switch c.Log.Level {
 	case "":
 		c.Log.Level = "info"
@@ -495,6 +521,11 @@ func (c *Config) validate(root *yaml.Node) error {
 			if _, err := os.Stat(cn.CAFile); err != nil {
 				return at(fmt.Sprintf("connectors.%s.ca_file: %v", name, err), "connectors", name, "ca_file")
 			}
+		}
+	}
+	for _, cn := range c.Connectors {
+		if cn.MaxTarballSize == 0 {
+			cn.MaxTarballSize = DefaultMaxTarballSize
 		}
 	}
 	if len(c.Feeds) == 0 {
@@ -642,6 +673,33 @@ func lineOf(root *yaml.Node, path ...string) int {
 	}
 	return line
 }
+
+// validate fills MissLimit's defaults: generous enough that a cold
+// install of a large lockfile (hundreds of lookups, a handful of 404s)
+// never meets them.
+func (m *MissLimit) validate(at func(string, ...string) error) error {
+	for _, f := range []struct {
+		v    *int
+		def  int
+		name string
+	}{
+		{&m.ClientBurst, 300, "client_burst"}, {&m.ClientPerMinute, 60, "client_per_minute"},
+		{&m.TotalBurst, 3000, "total_burst"}, {&m.TotalPerMinute, 1200, "total_per_minute"},
+	} {
+		if *f.v < 0 {
+			return at("cache.miss_limit."+f.name+": a positive number", "cache", "miss_limit", f.name)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	return nil
+}
+
+// DefaultMaxTarballSize is connectors.*.max_tarball_size when unset: far
+// above any real package (the registry's own limit is lower), far below a
+// disk.
+const DefaultMaxTarballSize = 1 << 30
 
 // Size is a byte count written as 512MiB, 2GB, 1048576.
 type Size int64

@@ -135,3 +135,31 @@ func TestOwnedNamesAndAdmin(t *testing.T) {
 		}
 	}
 }
+
+// TestHardeningLimitDefaults: the miss limit and the tarball limit have
+// generous defaults, and values given are kept.
+func TestHardeningLimitDefaults(t *testing.T) {
+	c, err := Parse(Default, "embedded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Cache.MissLimit; got != (MissLimit{ClientBurst: 300, ClientPerMinute: 60, TotalBurst: 3000, TotalPerMinute: 1200}) {
+		t.Errorf("miss_limit defaults: %+v", got)
+	}
+	if got := c.Connectors["npmjs"].MaxTarballSize; got != 1<<30 {
+		t.Errorf("max_tarball_size default: %d", got)
+	}
+	c, err = Parse([]byte("cache:\n  miss_limit:\n    client_burst: 5\n    total_per_minute: 7\nconnectors:\n  a:\n    url: http://x\n    max_tarball_size: 2MiB\nfeeds:\n  f:\n    connectors: [a]\n"), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Cache.MissLimit; m.ClientBurst != 5 || m.TotalPerMinute != 7 || m.ClientPerMinute != 60 {
+		t.Errorf("miss_limit: %+v", m)
+	}
+	if got := c.Connectors["a"].MaxTarballSize; got != 2<<20 {
+		t.Errorf("max_tarball_size: %d", got)
+	}
+	if _, err := Parse([]byte("cache:\n  miss_limit:\n    client_burst: -1\nfeeds:\n  f: {}\n"), "t"); err == nil || !strings.Contains(err.Error(), "cache.miss_limit.client_burst") {
+		t.Errorf("negative client_burst: %v", err)
+	}
+}

@@ -28,6 +28,8 @@ func statusOf(err error) int {
 		return fasthttp.StatusBadRequest
 	case errors.Is(err, errBlocked):
 		return fasthttp.StatusForbidden
+	case errors.Is(err, errMissLimit):
+		return fasthttp.StatusTooManyRequests
 	case errors.Is(err, errNotFound), errors.Is(err, errVersionNotFound):
 		return fasthttp.StatusNotFound
 	case errors.Is(err, context.Canceled), errors.Is(err, auth.ErrUnavailable):
@@ -36,7 +38,7 @@ func statusOf(err error) int {
 		return fasthttp.StatusGatewayTimeout
 	case errors.Is(err, upstream.ErrUnreachable), errors.Is(err, upstream.ErrBadResponse),
 		errors.Is(err, cache.ErrIntegrity), errors.Is(err, npm.ErrInvalidPackument),
-		errors.Is(err, npm.ErrNoIntegrity):
+		errors.Is(err, npm.ErrNoIntegrity), errors.Is(err, cache.ErrTooLarge):
 		return fasthttp.StatusBadGateway
 	}
 	return fasthttp.StatusInternalServerError
@@ -72,6 +74,9 @@ func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
 
 func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 	status := statusOf(err)
+	if ml := (*missLimited)(nil); errors.As(err, &ml) {
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, ml.retryAfter())
+	}
 	if status >= 500 {
 		s.log.Warn("request failed", "method", string(ctx.Method()), "path", string(ctx.Path()), "status", status, "err", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/gzip"
+	"github.com/valyala/fasthttp"
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
@@ -395,6 +396,11 @@ const (
 type rendered struct {
 	fingerprint uint64
 	notice      string
+	// marks are where the base URL the document was rendered for starts,
+	// at each tarball URL (see npm.Splice); spliceable is false when the
+	// base could not be marked.
+	marks      []int
+	spliceable bool
 }
 
 type docResult struct {
@@ -404,7 +410,9 @@ type docResult struct {
 
 // docKey keys a rendered document: feed, public base URL (which appears in
 // every tarball URL), representation and the package's local generation
-// never mix.
+// never mix. base is the feed mount's canonical base (canonicalBase),
+// never one a request chose: one render per document version, whatever
+// the Host headers.
 func (f *feed) docKey(pol *feedPolicy, base, name string, abbreviated bool) string {
 	v := "full"
 	if abbreviated {
@@ -418,12 +426,23 @@ func (f *feed) docKey(pol *feedPolicy, base, name string, abbreviated bool) stri
 }
 
 // document returns the rendered document, from the memory tier when fresh.
-func (f *feed) document(ctx context.Context, base, name string, abbreviated bool) (*cache.Item, string, error) {
+// A miss of a name npmgate does not know is subject to the miss limit of
+// the client rc (see admit).
+func (f *feed) document(ctx context.Context, rc *fasthttp.RequestCtx, base, name string, abbreviated bool) (_ *cache.Item, _ string, err error) {
 	pol := f.pol.Load()
 	key := f.docKey(pol, base, name, abbreviated)
 	it, ok := f.s.mem.Get(key)
 	if ok && time.Now().Before(it.Expires) {
 		return it, cacheHit, nil
+	}
+	if it == nil {
+		done, aerr := f.s.admit(rc, f, pol, name)
+		if aerr != nil {
+			return nil, "", aerr
+		}
+		if done != nil {
+			defer func() { done(err) }() // err: the named result
+		}
 	}
 	res, err := shared(f, ctx, key, func(c context.Context) (docResult, error) {
 		return f.render(c, pol, key, name, base, abbreviated, it)
@@ -473,19 +492,28 @@ func (f *feed) render(ctx context.Context, pol *feedPolicy, key, name, base stri
 	}
 	var buf bytes.Buffer
 	buf.Grow(doc.SizeHint(base))
-	doc.Render(&buf, base, abbreviated)
+	marks, spliceable := doc.RenderMarked(&buf, base, abbreviated)
+	f.s.metrics.renders.WithLabelValues(representation(abbreviated)).Inc()
 	body := buf.Bytes()
 	it := &cache.Item{
 		Body:    body,
 		Gzip:    gzipBytes(body),
 		ETag:    `"` + strconv.FormatUint(xxhash.Sum64(body), 16) + `"`,
 		Expires: ix.expires,
-		Value:   &rendered{fingerprint: ix.fingerprint, notice: ix.notice},
+		Value:   &rendered{fingerprint: ix.fingerprint, notice: ix.notice, marks: marks, spliceable: spliceable},
 		Flags:   flags,
 		Spill:   true,
 	}
-	f.s.mem.Set(key, it, 64)
+	f.s.mem.Set(key, it, 64+8*int64(len(marks)))
 	return docResult{it, result}, nil
+}
+
+// representation is the metrics label of a document's representation.
+func representation(abbreviated bool) string {
+	if abbreviated {
+		return "abbreviated"
+	}
+	return "full"
 }
 
 // gzipBytes compresses a rendered document once, so that every gzip

@@ -34,6 +34,9 @@ type metrics struct {
 	auditWithheld prometheus.Counter
 	storeBytes    *prometheus.GaugeVec
 	storeFiles    *prometheus.GaugeVec
+	renders       *prometheus.CounterVec
+	spliced       prometheus.Counter
+	missLimited   *prometheus.CounterVec
 	handler       fasthttp.RequestHandler
 	all           []prometheus.Collector
 
@@ -86,7 +89,16 @@ func newMetrics(s *Server) *metrics {
 	m.storeFiles = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "npmgate_store_files", Help: "Files in the data directory by kind.",
 	}, []string{"kind"})
-	m.all = []prometheus.Collector{m.requests, m.duration, m.respBytes, m.cacheLookups, m.upstreamReqs,
+	m.renders = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_document_renders_total", Help: "Documents rendered (and gzipped) for the memory tier, by representation (full, abbreviated).",
+	}, []string{"representation"})
+	m.spliced = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "npmgate_document_spliced_total", Help: "Documents sent for a base URL other than the one they were rendered for, the base spliced in.",
+	})
+	m.missLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_miss_limited_total", Help: "Lookups of unknown names refused (429) by cache.miss_limit, by the budget spent (client, total).",
+	}, []string{"scope"})
+	m.all = []prometheus.Collector{m.renders, m.spliced, m.missLimited, m.requests, m.duration, m.respBytes, m.cacheLookups, m.upstreamReqs,
 		m.upstreamDur, m.upstreamBytes, m.coalesced, m.integrity, m.filterBlocks, m.auditWithheld, m.storeBytes, m.storeFiles,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "npmgate_tarball_downloads_joined_total", Help: "Tarball requests served from a download already running.",

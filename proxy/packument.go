@@ -3,7 +3,9 @@ package proxy
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/valyala/fasthttp"
 
 	"github.com/npmgate/npmgate/proxy/npm"
@@ -29,10 +31,25 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 		return
 	}
 	abbreviated := wantsAbbreviated(ctx)
-	it, result, err := f.document(detached, base, r.Name, abbreviated)
+	canon := s.canonicalBase(prefix)
+	it, result, err := f.document(detached, ctx, canon, r.Name, abbreviated)
 	if err != nil {
 		s.fail(ctx, err)
 		return
+	}
+	rd := it.Value.(*rendered)
+	etag := it.ETag
+	other := base != canon
+	if other {
+		if !rd.spliceable {
+			// Not reached: canonical bases are validated URLs, verbatim in
+			// JSON. Refuse rather than send another base's URLs.
+			s.fail(ctx, fmt.Errorf("cannot rewrite %s for %s", r.Name, base))
+			return
+		}
+		// The same document for another base: its own validator, so
+		// that a cache never answers one base's request with another's.
+		etag = it.ETag[:len(it.ETag)-1] + "-" + strconv.FormatUint(xxhash.Sum64String(base), 16) + `"`
 	}
 	setResult(ctx, result)
 	s.metrics.cacheLookups.WithLabelValues("memory", result).Inc()
@@ -44,8 +61,8 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 	}
 	h.SetCanonical(varyKey, varyValue)
 	h.SetCanonical(cacheControlKey, revalidateValue)
-	h.SetCanonical(etagKey, s2b(it.ETag))
-	if n := it.Value.(*rendered).notice; n != "" {
+	h.SetCanonical(etagKey, s2b(etag))
+	if n := rd.notice; n != "" {
 		// npm prints npm-notice only for responses it does not store, and it
 		// stores every cacheable one: a filtered document is therefore not
 		// cacheable, so that the user is told why a version is missing.
@@ -55,8 +72,18 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 	if it.Flags&flagStale != 0 {
 		h.Set(fasthttp.HeaderWarning, `110 npmgate "Response is Stale"`)
 	}
-	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && etagMatch(inm, it.ETag) {
+	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && etagMatch(inm, etag) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		return
+	}
+	if other {
+		// The stored bytes streamed with this base in place of the
+		// canonical one: no render, no gzip, no copy of the document,
+		// nothing stored, so a flood of Host headers costs bandwidth, not
+		// CPU or memory.
+		s.metrics.spliced.Inc()
+		sp := npm.NewSpliced(it.Body, rd.marks, canon, base)
+		ctx.SetBodyStream(sp, sp.Len())
 		return
 	}
 	gzip := it.Gzip != nil && ctx.Request.Header.HasAcceptEncoding("gzip")
@@ -74,7 +101,15 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, 
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
+	done, err := s.admit(ctx, f, f.pol.Load(), r.Name)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
 	doc, err := f.parsed(r.Name)
+	if done != nil {
+		done(err)
+	}
 	if err != nil {
 		s.fail(ctx, err)
 		return

@@ -85,9 +85,9 @@ func (f *feed) speculate(pol *feedPolicy, name, file string) *prefetch {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.TarballTimeout.D())
 	p := &prefetch{url: url, done: make(chan struct{}), cancel: cancel, refs: 1}
 	ps.m[url] = p
-	go p.run(ctx, f.s.disk, func(ctx context.Context) (io.ReadCloser, int64, error) {
+	go p.run(ctx, f.s.disk, cache.LimitSource(func(ctx context.Context) (io.ReadCloser, int64, error) {
 		return c.client.Tarball(ctx, url)
-	})
+	}, int64(c.cfg.MaxTarballSize)))
 	return p
 }
 

@@ -69,6 +69,11 @@ type Server struct {
 	shuttingDown atomic.Bool
 	ready        atomic.Pointer[readyState]
 	tls          bool
+	// canon maps each feed mount's prefix to the one base URL its
+	// documents are rendered for (see canonicalBase).
+	canon atomic.Pointer[map[string]string]
+	// misses bounds lookups of unknown names (cache.miss_limit).
+	misses *misses
 }
 
 type readyState struct {
@@ -178,6 +183,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		CloseOnShutdown:       true,
 		Logger:                fasthttpLogger{log},
 	}
+	s.setCanonical(cfg.Listen)
+	s.misses = newMisses(cfg.Cache.MissLimit)
 	return s, nil
 }
 
@@ -228,15 +235,20 @@ func (s *Server) Reload(cfg *config.Config) error {
 
 // sameConnector compares what a reload cannot change.
 func sameConnector(a, b *config.Connector) bool {
-	return a.URL == b.URL && a.Token == b.Token && a.CAFile == b.CAFile && a.Timeout == b.Timeout
+	return a.URL == b.URL && a.Token == b.Token && a.CAFile == b.CAFile && a.Timeout == b.Timeout &&
+		a.MaxTarballSize == b.MaxTarballSize // read from the running connector's configuration
 }
 
 // Serve answers requests on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.http.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	s.setCanonical(ln.Addr().String())
+	return s.http.Serve(ln)
+}
 
 // ServeTLS answers HTTPS requests on ln.
 func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
 	s.tls = true
+	s.setCanonical(ln.Addr().String())
 	return s.http.ServeTLS(ln, certFile, keyFile)
 }
 
@@ -497,7 +509,7 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 // validation, and X-Forwarded-Proto/-Host only from a trusted proxy.
 func (s *Server) baseURL(ctx *fasthttp.RequestCtx, prefix string) (string, error) {
 	if s.cfg.PublicURL != "" {
-		return s.cfg.PublicURL + prefix, nil
+		return s.canonicalBase(prefix), nil
 	}
 	scheme := "http"
 	if s.tls || ctx.IsTLS() {
@@ -515,6 +527,53 @@ func (s *Server) baseURL(ctx *fasthttp.RequestCtx, prefix string) (string, error
 		}
 	}
 	return s.bases.get(scheme, host, prefix)
+}
+
+// canonicalBase is the base URL documents of the feed mounted at prefix
+// are rendered (and stored, gzipped and spilled) for: public_url when it
+// is set, else the address npmgate listens on. It is never taken from a
+// request, so the number of renders of a document does not depend on what
+// Host headers clients send; a request with another base gets the
+// rendered bytes with its base spliced in (see servePackument).
+func (s *Server) canonicalBase(prefix string) string {
+	return (*s.canon.Load())[prefix]
+}
+
+// setCanonical fills canon for the listen address addr: the configured
+// host name (or, for an unspecified one, the loopback address) with the
+// port actually listened on.
+func (s *Server) setCanonical(addr string) {
+	root := s.cfg.PublicURL
+	if root == "" {
+		scheme := "http"
+		if s.tls || s.cfg.TLS.Cert != "" {
+			scheme = "https"
+		}
+		host, _, _ := net.SplitHostPort(s.cfg.Listen)
+		ahost, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			ahost, port = "127.0.0.1", "4873"
+		}
+		if host == "" {
+			host = ahost
+		}
+		if a, err := netip.ParseAddr(host); err == nil && a.IsUnspecified() {
+			host = "127.0.0.1"
+			if a.Is6() {
+				host = "::1"
+			}
+		}
+		h, err := checkHost(net.JoinHostPort(host, port))
+		if err != nil {
+			h = net.JoinHostPort("127.0.0.1", port)
+		}
+		root = scheme + "://" + h
+	}
+	m := map[string]string{"": root}
+	for name := range s.feeds {
+		m["/npm/"+name] = root + "/npm/" + name
+	}
+	s.canon.Store(&m)
 }
 
 // baseCache remembers the public base URL built from a validated Host

@@ -18,9 +18,19 @@ import (
 // stored once it matches the packument's integrity.
 func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 	pol := f.pol.Load()
+	// Before speculate: a prefetch of an unknown name is an upstream
+	// request too.
+	done, err := s.admit(ctx, f, pol, r.Name)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
 	spec := f.speculate(pol, r.Name, r.File)
 	defer f.release(spec)
 	ref, err := f.tarball(detached, pol, r.Name, r.File)
+	if done != nil {
+		done(err)
+	}
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -54,8 +64,11 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 		c := f.connectors[ref.source]
 		source, wait = c.name, 2*c.cfg.Timeout.D()
 		url := c.client.TarballURL(ref.advertised, r.Name, ref.file)
+		// A hostile or broken upstream must not fill the disk: the body
+		// is bounded by the connector's limit and its own Content-Length.
 		src = func(dctx context.Context) (io.ReadCloser, int64, error) {
-			return c.client.Tarball(dctx, url)
+			body, size, err := c.client.Tarball(dctx, url)
+			return cache.LimitBody(body, size, err, int64(c.cfg.MaxTarballSize))
 		}
 		if ref.source == 0 {
 			if spec == nil {

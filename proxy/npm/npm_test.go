@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -346,6 +348,51 @@ func TestDigestHashAndString(t *testing.T) {
 		back, err := ParseDigest(Dist{Integrity: d.String()})
 		if err != nil || back.Algo != algo || string(back.Sum) != string(d.Sum) {
 			t.Errorf("%s: String %q does not parse back: %v", algo, d.String(), err)
+		}
+	}
+}
+
+// TestRenderMarkedSplice: a document rendered once for one base and
+// spliced for another is byte for byte the document rendered for the
+// other, in both representations; a base JSON would escape is not marked.
+func TestRenderMarkedSplice(t *testing.T) {
+	for _, name := range []string{"scoped", "tombstone"} {
+		for _, abbr := range []bool{false, true} {
+			p, err := Parse(readTestdata(t, name+".json"), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var canon bytes.Buffer
+			canon.WriteString("prefix kept out of the offsets")
+			start := canon.Len()
+			marks, ok := p.RenderMarked(&canon, testBase, abbr)
+			if !ok || len(marks) != len(p.Versions) {
+				t.Fatalf("%s: %d marks (ok %v) for %d versions", name, len(marks), ok, len(p.Versions))
+			}
+			for _, other := range []string{"http://a.example:8080/npm/main", "https://b", testBase} {
+				var want bytes.Buffer
+				p.Render(&want, other, abbr)
+				body := canon.Bytes()[start:]
+				if got := Splice(body, marks, testBase, other); !bytes.Equal(got, want.Bytes()) {
+					t.Errorf("%s abbreviated=%v: spliced for %s:\n%s\nrendered:\n%s", name, abbr, other, got, want.Bytes())
+				}
+				// Streamed, through small reads and through WriteTo.
+				sp := NewSpliced(body, marks, testBase, other)
+				if sp.Len() != want.Len() {
+					t.Errorf("Len %d, want %d", sp.Len(), want.Len())
+				}
+				got, err := io.ReadAll(iotest.OneByteReader(sp))
+				if err != nil || !bytes.Equal(got, want.Bytes()) {
+					t.Errorf("%s abbreviated=%v: read spliced for %s: %v\n%s", name, abbr, other, err, got)
+				}
+				var w bytes.Buffer
+				if _, err := NewSpliced(body, marks, testBase, other).WriteTo(&w); err != nil || !bytes.Equal(w.Bytes(), want.Bytes()) {
+					t.Errorf("%s abbreviated=%v: WriteTo spliced for %s: %v\n%s", name, abbr, other, err, w.Bytes())
+				}
+			}
+			if _, ok := p.RenderMarked(new(bytes.Buffer), `http://x/"`, abbr); ok {
+				t.Error("a base with a quote was marked")
+			}
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"path"
 	"unicode/utf8"
@@ -249,8 +250,136 @@ func TarballURL(base, name string, v *Version) string {
 // Render writes the document for a client. Tarball URLs point at base (see
 // TarballURL). An abbreviated document holds only what installers need.
 func (p *Packument) Render(buf *bytes.Buffer, base string, abbreviated bool) {
+	p.render(buf, base, abbreviated, nil)
+}
+
+// RenderMarked is Render that also returns the offset in buf of every
+// copy of base it wrote, so that the same bytes can be sent for another
+// base without rendering again (see Splice). ok is false, and there are no
+// marks, when base is not written verbatim (it has characters JSON
+// escapes).
+func (p *Packument) RenderMarked(buf *bytes.Buffer, base string, abbreviated bool) (marks []int, ok bool) {
+	if !verbatim(base) {
+		p.render(buf, base, abbreviated, nil)
+		return nil, false
+	}
+	m := &marker{start: buf.Len(), at: make([]int, 0, len(p.Versions))}
+	p.render(buf, base, abbreviated, m)
+	return m.at, true
+}
+
+// Splice returns body, rendered with marks for base from, with to in
+// place of each copy of from: a copy and no JSON work. to must be
+// verbatim in JSON, as a validated base URL is.
+func Splice(body []byte, marks []int, from, to string) []byte {
+	out := make([]byte, 0, len(body)+len(marks)*(len(to)-len(from)))
+	last := 0
+	for _, at := range marks {
+		out = append(out, body[last:at]...)
+		out = append(out, to...)
+		last = at + len(from)
+	}
+	return append(out, body[last:]...)
+}
+
+// Spliced reads what Splice returns without building it: the body's
+// bytes between the marks and to in place of from, so that a document
+// sent for another base costs no copy of it in memory.
+type Spliced struct {
+	body     []byte
+	marks    []int
+	from, to string
+	off      int    // next byte of body to send
+	pend     string // what is left of to
+}
+
+// NewSpliced reads body, rendered with marks for base from, for base to.
+func NewSpliced(body []byte, marks []int, from, to string) *Spliced {
+	return &Spliced{body: body, marks: marks, from: from, to: to}
+}
+
+// Len is the size of the spliced document.
+func (s *Spliced) Len() int { return len(s.body) + len(s.marks)*(len(s.to)-len(s.from)) }
+
+func (s *Spliced) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if s.pend != "" {
+			c := copy(p[n:], s.pend)
+			s.pend, n = s.pend[c:], n+c
+			continue
+		}
+		end := len(s.body)
+		if len(s.marks) > 0 {
+			end = s.marks[0]
+		}
+		if s.off < end {
+			c := copy(p[n:], s.body[s.off:end])
+			s.off, n = s.off+c, n+c
+			continue
+		}
+		if len(s.marks) == 0 {
+			break
+		}
+		s.pend, s.off, s.marks = s.to, s.off+len(s.from), s.marks[1:]
+	}
+	if n == 0 && len(p) > 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// WriteTo writes the rest in the segments it is made of: the writer
+// (fasthttp's buffered connection) copies them once, into the socket.
+func (s *Spliced) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if s.pend != "" {
+			n, err := io.WriteString(w, s.pend)
+			total += int64(n)
+			if err != nil {
+				return total, err
+			}
+			s.pend = ""
+		}
+		end := len(s.body)
+		if len(s.marks) > 0 {
+			end = s.marks[0]
+		}
+		if s.off < end {
+			n, err := w.Write(s.body[s.off:end])
+			total += int64(n)
+			s.off += n
+			if err != nil {
+				return total, err
+			}
+		}
+		if len(s.marks) == 0 {
+			return total, nil
+		}
+		s.pend, s.off, s.marks = s.to, s.off+len(s.from), s.marks[1:]
+	}
+}
+
+// marker records where a render writes its base.
+type marker struct {
+	start int
+	at    []int
+}
+
+// verbatim reports whether WriteJSONString writes s unchanged.
+func verbatim(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Packument) render(buf *bytes.Buffer, base string, abbreviated bool, m *marker) {
 	if abbreviated {
-		p.renderAbbreviated(buf, base)
+		p.renderAbbreviated(buf, base, m)
 		return
 	}
 	order := p.order
@@ -268,7 +397,7 @@ func (p *Packument) Render(buf *bytes.Buffer, base string, abbreviated bool) {
 		buf.WriteByte(':')
 		switch k {
 		case "versions":
-			p.writeVersions(buf, base, false)
+			p.writeVersions(buf, base, false, m)
 		case "dist-tags":
 			p.writeTags(buf)
 		case "time":
@@ -280,7 +409,7 @@ func (p *Packument) Render(buf *bytes.Buffer, base string, abbreviated bool) {
 	buf.WriteByte('}')
 }
 
-func (p *Packument) renderAbbreviated(buf *bytes.Buffer, base string) {
+func (p *Packument) renderAbbreviated(buf *bytes.Buffer, base string, m *marker) {
 	buf.WriteString(`{"name":`)
 	WriteJSONString(buf, p.Name)
 	if m := p.Modified(); m != "" {
@@ -290,7 +419,7 @@ func (p *Packument) renderAbbreviated(buf *bytes.Buffer, base string) {
 	buf.WriteString(`,"dist-tags":`)
 	p.writeTags(buf)
 	buf.WriteString(`,"versions":`)
-	p.writeVersions(buf, base, true)
+	p.writeVersions(buf, base, true, m)
 	// pnpm reads time from the abbreviated document when it is there, and
 	// needs it for time-based resolution and minimumReleaseAge.
 	if len(p.Time) > 0 {
@@ -336,7 +465,7 @@ func (p *Packument) writeTime(buf *bytes.Buffer) {
 	buf.WriteByte('}')
 }
 
-func (p *Packument) writeVersions(buf *bytes.Buffer, base string, abbreviated bool) {
+func (p *Packument) writeVersions(buf *bytes.Buffer, base string, abbreviated bool, m *marker) {
 	buf.WriteByte('{')
 	for i, v := range p.Versions {
 		if i > 0 {
@@ -345,11 +474,11 @@ func (p *Packument) writeVersions(buf *bytes.Buffer, base string, abbreviated bo
 		WriteJSONString(buf, v.Version)
 		buf.WriteByte(':')
 		if abbreviated {
-			p.writeAbbreviatedVersion(buf, base, v)
+			p.writeAbbreviatedVersion(buf, base, v, m)
 			continue
 		}
 		buf.Write(v.raw[:v.tarballStart])
-		WriteJSONString(buf, TarballURL(base, p.Name, v))
+		p.writeTarball(buf, base, v, m)
 		buf.Write(v.raw[v.tarballEnd:])
 	}
 	buf.WriteByte('}')
@@ -371,7 +500,16 @@ var abbreviatedFields = map[string]bool{
 	"cpu": true, "os": true, "libc": true,
 }
 
-func (p *Packument) writeAbbreviatedVersion(buf *bytes.Buffer, base string, v *Version) {
+// writeTarball writes v's tarball URL as a JSON string, noting in m (when
+// not nil) where its base starts.
+func (p *Packument) writeTarball(buf *bytes.Buffer, base string, v *Version, m *marker) {
+	if m != nil {
+		m.at = append(m.at, buf.Len()-m.start+1) // after the opening quote
+	}
+	WriteJSONString(buf, TarballURL(base, p.Name, v))
+}
+
+func (p *Packument) writeAbbreviatedVersion(buf *bytes.Buffer, base string, v *Version, m *marker) {
 	buf.WriteByte('{')
 	n := 0
 	hasFlag, installScript := false, false
@@ -388,7 +526,7 @@ func (p *Packument) writeAbbreviatedVersion(buf *bytes.Buffer, base string, v *V
 			n++
 			buf.WriteString(`"dist":`)
 			buf.Write(v.raw[s:v.tarballStart])
-			WriteJSONString(buf, TarballURL(base, p.Name, v))
+			p.writeTarball(buf, base, v, m)
 			buf.Write(v.raw[v.tarballEnd:e])
 			return true
 		case k == "scripts":
