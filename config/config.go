@@ -147,6 +147,10 @@ type Publish struct {
 	// MaxSize bounds one package tarball; the request body may be a third
 	// larger (base64).
 	MaxSize Size `yaml:"max_size"`
+	// LargeBodies bounds how many request bodies over 1 MiB (publishes,
+	// large audits) npmgate holds at once; more wait up to 10 seconds,
+	// then get a 503 with Retry-After. Default 4.
+	LargeBodies int `yaml:"large_bodies"`
 }
 
 // Database is the PostgreSQL that replicas share: published packages,
@@ -417,6 +421,12 @@ func (c *Config) validate(root *yaml.Node) error {
 	}
 	if c.Publish.MaxSize == 0 {
 		c.Publish.MaxSize = 64 << 20
+	}
+	if c.Publish.LargeBodies == 0 {
+		c.Publish.LargeBodies = 4
+	}
+	if c.Publish.LargeBodies < 0 {
+		return at("publish.large_bodies: at least 1", "publish", "large_bodies")
 	}
 	if c.Cache.Memory == 0 {
 		c.Cache.Memory = 64 << 20

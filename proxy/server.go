@@ -21,6 +21,7 @@ import (
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/npmgate/npmgate/auth"
@@ -69,6 +70,9 @@ type Server struct {
 	shuttingDown atomic.Bool
 	ready        atomic.Pointer[readyState]
 	tls          bool
+	// largeBodies bounds how many large request bodies are held at once
+	// (publish.large_bodies).
+	largeBodies *semaphore.Weighted
 }
 
 type readyState struct {
@@ -92,6 +96,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, packages: &diskPackages{disk: disk}, feeds: map[string]*feed{}, stop: func() {}}
 	s.metrics = newMetrics(s)
+	s.largeBodies = semaphore.NewWeighted(int64(max(cfg.Publish.LargeBodies, 1)))
 	authOpts := auth.Options{
 		UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(),
 		Groups: cfg.Auth.Groups, AllowSignup: cfg.Auth.AllowSignup,
@@ -168,15 +173,19 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		ReadTimeout:        2 * time.Minute,
 		WriteTimeout:       10 * time.Minute,
 		IdleTimeout:        2 * time.Minute,
-		MaxRequestBodySize: int(cfg.Publish.MaxSize)/3*4 + 4<<20, // base64 of the largest tarball, and the document
+		MaxRequestBodySize: streamThreshold,
 		ErrorHandler:       requestError,
-		// A larger body reaches the handler as a stream, which dispatch
-		// drains and answers with a 413 npm can print.
+		// Bodies reach the handler as streams, read by the route once the
+		// caller passed its checks, within the route's limit (readBody).
 		StreamRequestBody:     true,
 		NoDefaultContentType:  true,
 		NoDefaultServerHeader: false,
 		CloseOnShutdown:       true,
 		Logger:                fasthttpLogger{log},
+
+		// fasthttp would read a multipart body (to memory and temporary
+		// files) before the handler runs; npm sends none.
+		DisablePreParseMultipartForm: true,
 	}
 	return s, nil
 }
@@ -293,11 +302,12 @@ const (
 	routeOther     = "other"
 )
 
-// dispatch answers a request and says which feed and route it was.
+// dispatch answers a request and says which feed and route it was. A
+// request is classified from its headers alone (route, caller, their
+// right to it) before any of its body is read, and the body is then read
+// within its route's limit: nobody gets npmgate to hold a body it would
+// refuse.
 func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
-	if !ctx.IsGet() && !ctx.IsHead() && !s.readBody(ctx) {
-		return "", routeOther
-	}
 	path := requestPath(ctx)
 	switch path {
 	case "/healthz":
@@ -334,13 +344,57 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 			return f.name, routeAPI
 		}
 		if rest, ok := strings.CutPrefix(r.API, "/package/"); ok && strings.Contains(rest, "/dist-tags") {
+			if !ctx.IsGet() && !ctx.IsHead() {
+				// A dist-tag change needs the publish right; check it
+				// before the body is read (serveDistTags checks again).
+				if err := f.access.Load().Check(p, auth.Publish); err != nil {
+					s.failAuth(ctx, err)
+					return f.name, routeAPI
+				}
+				ok, held := s.readBody(ctx, smallBodyLimit, smallBodyHint)
+				if !ok {
+					return f.name, routeAPI
+				}
+				if held {
+					defer s.largeBodies.Release(1)
+				}
+			}
 			s.serveDistTags(ctx, f, rest, p)
 			return f.name, routeAPI
+		}
+		if !ctx.IsGet() && !ctx.IsHead() {
+			// Login is anonymous by nature: its small limit is all that
+			// bounds what a stranger can send.
+			ok, held := s.readBody(ctx, smallBodyLimit, smallBodyHint)
+			if !ok {
+				return f.name, routeAPI
+			}
+			if held {
+				defer s.largeBodies.Release(1)
+			}
 		}
 		s.serveAPI(ctx, f, r.API, p)
 		return f.name, routeAPI
 	}
 	if !ctx.IsGet() && !ctx.IsHead() && r.Kind != KindNotFound && r.Kind != KindVersion {
+		// The feed's publish right is checked from the headers, before
+		// the body is read; serveWrite checks it again, and what needs
+		// the document (the maintainers of a package) after the read.
+		if err := f.access.Load().Check(p, auth.Publish); err != nil {
+			s.failAuth(ctx, err)
+			return f.name, routeWrite
+		}
+		limit, hint := s.publishBodyLimit(), publishBodyHint
+		if ctx.IsDelete() {
+			limit, hint = smallBodyLimit, smallBodyHint
+		}
+		ok, held := s.readBody(ctx, limit, hint)
+		if !ok {
+			return f.name, routeWrite
+		}
+		if held {
+			defer s.largeBodies.Release(1)
+		}
 		s.serveWrite(ctx, f, prefix, r, p)
 		return f.name, routeWrite
 	}
@@ -386,38 +440,97 @@ func (s *Server) MetricsHandler(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// readBody reads a request body within the limit. The server streams
-// bodies so that an oversized one is answered here, in npm's shape,
-// rather than by a reset connection.
-func (s *Server) readBody(ctx *fasthttp.RequestCtx) bool {
-	if !ctx.Request.IsBodyStream() {
-		return true
-	}
-	limit := int64(s.http.MaxRequestBodySize)
-	if int64(ctx.Request.Header.ContentLength()) > limit {
-		tooLarge(ctx, limit)
-		return false
-	}
-	body, err := io.ReadAll(io.LimitReader(ctx.RequestBodyStream(), limit+1))
-	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "cannot read the request body: "+err.Error())
-		return false
-	}
-	if int64(len(body)) > limit {
-		tooLarge(ctx, limit)
-		return false
-	}
-	ctx.Request.SetBodyRaw(body)
-	return true
+// Request body limits. Each route reads its body only after the caller
+// passed its checks, and never past the route's limit.
+const (
+	// smallBodyLimit bounds the bodies of login, tokens, dist-tags and
+	// deletes: a few hundred bytes in practice.
+	smallBodyLimit = 1 << 20
+	smallBodyHint  = "this request"
+	// largeBody: a body declared over this, or sent without a length,
+	// takes one of the large-body slots (publish.large_bodies) while
+	// npmgate holds it.
+	largeBody = 1 << 20
+	// largeBodyWait bounds how long a large body waits for a slot
+	// before it is answered 503.
+	largeBodyWait = 10 * time.Second
+	// streamThreshold: fasthttp itself buffers no more of a body than
+	// this; the rest is read by the route that accepted it.
+	streamThreshold = 64 << 10
+	publishBodyHint = "a publish (see publish.max_size)"
+)
+
+// publishBodyLimit is the largest publish body: base64 of the largest
+// tarball, and the document.
+func (s *Server) publishBodyLimit() int64 {
+	return int64(s.cfg.Publish.MaxSize)/3*4 + 4<<20
 }
 
-// tooLarge answers a body over the limit. The client is still sending it:
-// reading (and dropping) a bounded amount lets it receive the answer
-// instead of a reset connection; past that the connection is closed.
-func tooLarge(ctx *fasthttp.RequestCtx, limit int64) {
-	io.Copy(io.Discard, io.LimitReader(ctx.RequestBodyStream(), 4*limit))
+// readBody reads a request body within limit, counting it as it arrives
+// (a chunked body has no length to check first). A large body holds one
+// of the large-body slots: held says so, and the caller releases it once
+// done with the body. On false the answer is written (and no slot held).
+func (s *Server) readBody(ctx *fasthttp.RequestCtx, limit int64, hint string) (ok, held bool) {
+	if !ctx.Request.IsBodyStream() {
+		return len(ctx.Request.Body()) <= int(limit) || tooLarge(ctx, limit, hint), false
+	}
+	n := int64(ctx.Request.Header.ContentLength()) // -1: chunked
+	if n > limit {
+		return tooLarge(ctx, limit, hint), false
+	}
+	// A route whose limit is small needs no slot: the limit bounds it.
+	if limit > largeBody && (n < 0 || n > largeBody) {
+		if !s.acquireLarge(ctx) {
+			return false, false
+		}
+		held = true
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, max(n, 0)+1))
+	_, err := buf.ReadFrom(io.LimitReader(ctx.RequestBodyStream(), limit+1))
+	switch {
+	case err != nil:
+		writeError(ctx, fasthttp.StatusBadRequest, "cannot read the request body: "+err.Error())
+	case int64(buf.Len()) > limit:
+		tooLarge(ctx, limit, hint)
+	default:
+		ctx.Request.SetBodyRaw(buf.Bytes())
+		return true, held
+	}
+	if held {
+		s.largeBodies.Release(1)
+	}
+	return false, false
+}
+
+// acquireLarge takes a large-body slot, waiting a bounded time; without
+// one the answer is a 503 npm retries.
+func (s *Server) acquireLarge(ctx *fasthttp.RequestCtx) bool {
+	if s.largeBodies.TryAcquire(1) {
+		return true
+	}
+	wctx, cancel := context.WithTimeout(detached, largeBodyWait)
+	defer cancel()
+	if s.largeBodies.Acquire(wctx, 1) == nil {
+		return true
+	}
+	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "10")
 	ctx.SetConnectionClose()
-	writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than this registry accepts (%d bytes; see publish.max_size)", limit))
+	writeError(ctx, fasthttp.StatusServiceUnavailable, fmt.Sprintf("npmgate is receiving %d large request bodies already (publish.large_bodies); try again shortly", s.cfg.Publish.LargeBodies))
+	return false
+}
+
+// tooLarge answers a body over the limit; it reports false, for readBody.
+// The client is still sending it: reading (and dropping) a bounded amount
+// lets it receive the answer instead of a reset connection; past that the
+// connection is closed. Only a caller that passed authentication gets
+// here: a stranger's body is refused from its headers.
+func tooLarge(ctx *fasthttp.RequestCtx, limit int64, hint string) bool {
+	if ctx.Request.IsBodyStream() {
+		io.Copy(io.Discard, io.LimitReader(ctx.RequestBodyStream(), 4*limit))
+	}
+	ctx.SetConnectionClose()
+	writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than this registry accepts for %s (%d bytes)", hint, limit))
+	return false
 }
 
 // requestError answers requests fasthttp could not read, in npm's shape.

@@ -1,0 +1,276 @@
+package e2e
+
+// Tests of what reaches npmgate at the edge: request bodies read only
+// after the caller passed its checks and within the route's limit,
+// audit bodies inflated within a bound, fasthttp's own error answers,
+// headers every response carries, and transfers that fail after their
+// status line.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// zeros is an endless body of zero bytes, for bodies no test holds.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// chunkedBody is n bytes of zeros in chunked transfer coding.
+func chunkedBody(n int64) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		cw := httputil.NewChunkedWriter(pw)
+		if _, err := io.Copy(cw, io.LimitReader(zeros{}, n)); err != nil {
+			return
+		}
+		cw.Close()
+		pw.Write([]byte("\r\n"))
+		pw.Close()
+	}()
+	return pr
+}
+
+// rawRequest sends head (the request line and headers, each ending in
+// CRLF, without the blank line) and then body on a fresh connection to
+// the gate, reading the answer while the body is still being written: an
+// answer given from the headers alone arrives however much of the body
+// npmgate took.
+func rawRequest(t *testing.T, g *gate, head string, body io.ReadCloser) (response, error) {
+	t.Helper()
+	u, _ := url.Parse(g.URL)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Minute))
+	if _, err := io.WriteString(conn, head+"\r\n"); err != nil {
+		return response{}, err
+	}
+	if body != nil {
+		go func() {
+			io.Copy(conn, body)
+			body.Close()
+		}()
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}, err
+}
+
+// vmRSS is the resident memory of the npmgate process, in bytes.
+func vmRSS(t *testing.T, g *gate) int64 { return procStatus(t, g, "VmRSS:") }
+
+// vmHWM is the peak resident memory of the npmgate process so far: what
+// a burst cost, even if npmgate gave it back since.
+func vmHWM(t *testing.T, g *gate) int64 { return procStatus(t, g, "VmHWM:") }
+
+func procStatus(t *testing.T, g *gate, field string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", g.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no %s in /proc/PID/status", field)
+	return 0
+}
+
+// burst runs n requests at once and checks each answer with check.
+func burst(t *testing.T, n int, req func() (response, error), check func(response) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := req()
+			if err == nil {
+				err = check(r)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// jsonError checks an npm-style error answer of a status.
+func jsonError(r response, statuses ...int) error {
+	var e struct {
+		Error string `json:"error"`
+	}
+	ok := false
+	for _, st := range statuses {
+		ok = ok || r.status == st
+	}
+	if !ok || json.Unmarshal(r.body, &e) != nil || e.Error == "" || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+		return fmt.Errorf("answer %d (%s) %.300s, want %v with a JSON error", r.status, r.header.Get("Content-Type"), r.body, statuses)
+	}
+	return nil
+}
+
+// rssBound is how much npmgate's peak resident memory may grow over a
+// burst of refused bodies: below any one of the bodies.
+const rssBound = 64 << 20
+
+// TestBodiesAfterChecks sends bodies npmgate must refuse: anonymous
+// publishes declaring 89 MB, with and without a length, and anonymous
+// logins over the small limit: each is a 401 or 413 npm can print,
+// answered from the headers (or cut at the limit), and npmgate's memory
+// stays flat. A token holder's chunked publish and dist-tag change past
+// their limits are cut there with a 413 too.
+func TestBodiesAfterChecks(t *testing.T) {
+	s := newPublishSetup(t)
+	g := s.g
+	u, _ := url.Parse(g.URL)
+	const declared = 89_000_000
+	head := func(method, path string, n int64, extra ...string) string {
+		h := method + " " + path + " HTTP/1.1\r\nHost: " + u.Host + "\r\nContent-Type: application/json\r\n"
+		if n >= 0 {
+			h += "Content-Length: " + strconv.FormatInt(n, 10) + "\r\n"
+		} else {
+			h += "Transfer-Encoding: chunked\r\n"
+		}
+		for _, e := range extra {
+			h += e + "\r\n"
+		}
+		return h
+	}
+	before := vmRSS(t, g)
+	t.Run("anonymous publish with a length", func(t *testing.T) {
+		burst(t, 20, func() (response, error) {
+			return rawRequest(t, g, head("PUT", "/e2e-big", declared), io.NopCloser(io.LimitReader(zeros{}, declared)))
+		}, func(r response) error { return jsonError(r, 401) })
+	})
+	t.Run("anonymous publish chunked", func(t *testing.T) {
+		burst(t, 10, func() (response, error) {
+			return rawRequest(t, g, head("PUT", "/e2e-big", -1), chunkedBody(declared))
+		}, func(r response) error { return jsonError(r, 401) })
+	})
+	t.Run("anonymous login", func(t *testing.T) {
+		burst(t, 10, func() (response, error) {
+			return rawRequest(t, g, head("PUT", "/-/user/org.couchdb.user:mallory", 5<<20), io.NopCloser(io.LimitReader(zeros{}, 5<<20)))
+		}, func(r response) error { return jsonError(r, 413) })
+		burst(t, 10, func() (response, error) {
+			return rawRequest(t, g, head("PUT", "/-/user/org.couchdb.user:mallory", -1), chunkedBody(5<<20))
+		}, func(r response) error { return jsonError(r, 413) })
+	})
+	after := vmHWM(t, g)
+	t.Logf("npmgate RSS %d MiB before, peak %d MiB", before>>20, after>>20)
+	if after-before > rssBound {
+		t.Errorf("npmgate's RSS grew by %d MiB over the refused bodies, want less than %d MiB", (after-before)>>20, rssBound>>20)
+	}
+	t.Run("token holder over the limits", func(t *testing.T) {
+		auth := "Authorization: Bearer " + s.token
+		// Chunked: counted while read and cut at the publish limit
+		// (64 MiB/3*4 + 4 MiB).
+		burst(t, 1, func() (response, error) {
+			return rawRequest(t, g, head("PUT", "/e2e-big", -1, auth), chunkedBody(100<<20))
+		}, func(r response) error { return jsonError(r, 413) })
+		burst(t, 1, func() (response, error) {
+			return rawRequest(t, g, head("PUT", "/-/package/e2e-big/dist-tags/next", -1, auth), chunkedBody(5<<20))
+		}, func(r response) error { return jsonError(r, 413) })
+	})
+	if r := get(t, g.URL+"e2e-big"); r.status != 404 {
+		t.Errorf("GET e2e-big after the refused publishes: %d, want 404", r.status)
+	}
+	if r := get(t, g.URL+"-/ping"); r.status != 200 {
+		t.Errorf("ping after the burst: %d", r.status)
+	}
+}
+
+// TestAuditBodyLimits sends 20 gzip bombs at once (69 KiB inflating to
+// 70 MiB): each is a 413 and npmgate's memory stays flat. Encodings
+// npmgate does not decode are a 415 naming what it supports, a corrupt
+// gzip a 400; none reaches the audit service.
+func TestAuditBodyLimits(t *testing.T) {
+	s := newAuditSetup(t)
+	bulkURL := s.g.URL + "-/npm/v1/security/advisories/bulk"
+	bomb := gzipSpaces(t, 70<<20)
+	t.Logf("gzip bomb: %d KiB inflating to 70 MiB", len(bomb)>>10)
+	before := vmRSS(t, s.g)
+	burst(t, 20, func() (response, error) {
+		req, _ := http.NewRequest("POST", bulkURL, bytes.NewReader(bomb))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Encoding", "gzip")
+		resp, err := httpc.Do(req)
+		if err != nil {
+			return response{}, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return response{status: resp.StatusCode, header: resp.Header, body: b}, err
+	}, func(r response) error { return jsonError(r, 413) })
+	after := vmHWM(t, s.g)
+	t.Logf("npmgate RSS %d MiB before, peak %d MiB", before>>20, after>>20)
+	if after-before > rssBound {
+		t.Errorf("npmgate's RSS grew by %d MiB over 20 gzip bombs, want less than %d MiB", (after-before)>>20, rssBound>>20)
+	}
+
+	plain := []byte(`{"ms":["2.1.3"]}`)
+	for _, enc := range []string{"br", "zstd", "deflate", "compress", "gzip, br"} {
+		t.Run(enc, func(t *testing.T) {
+			r := post(t, bulkURL, plain, "Content-Type", "application/json", "Content-Encoding", enc)
+			if err := jsonError(r, 415); err != nil {
+				t.Error(err)
+			} else if !strings.Contains(string(r.body), "gzip") {
+				t.Errorf("415 %s does not say gzip is supported", r.body)
+			}
+		})
+	}
+	corrupt := gzipBytes(t, plain)
+	corrupt[len(corrupt)/2] ^= 0xff
+	for name, body := range map[string][]byte{"corrupt gzip": corrupt, "truncated gzip": gzipBytes(t, plain)[:20]} {
+		t.Run(name, func(t *testing.T) {
+			if err := jsonError(post(t, bulkURL, body, "Content-Type", "application/json", "Content-Encoding", "gzip"), 400); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Run("x-gzip is gzip", func(t *testing.T) {
+		s.svc.reset()
+		r := post(t, bulkURL, gzipBytes(t, plain), "Content-Type", "application/json", "Content-Encoding", "x-gzip")
+		if r.status != 200 {
+			t.Errorf("x-gzip audit: %d %s", r.status, r.body)
+		}
+	})
+	if n := len(s.svc.requests()); n > 1 {
+		t.Errorf("the audit service received %d requests, want only the x-gzip one", n)
+	}
+}
