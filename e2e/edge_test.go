@@ -274,3 +274,130 @@ func TestAuditBodyLimits(t *testing.T) {
 		t.Errorf("the audit service received %d requests, want only the x-gzip one", n)
 	}
 }
+
+// leaksPart reports a run of 8 characters of secret found in text.
+func leaksPart(text, secret string) (string, bool) {
+	for i := 0; i+8 <= len(secret); i++ {
+		if strings.Contains(text, secret[i:i+8]) {
+			return secret[i : i+8], true
+		}
+	}
+	return "", false
+}
+
+// TestMalformedHeadersEchoNoCredential sends a real token in headers
+// fasthttp cannot parse: with a NUL, with a bare CR, folded onto a second
+// line, and in a header block over 16 KiB. Each answer is a JSON 400 or
+// 431 that holds no part of the token, and no log line (at debug level,
+// where fasthttp's own errors go) does either.
+func TestMalformedHeadersEchoNoCredential(t *testing.T) {
+	w := watchSecrets(t)
+	w.addPassword("alice", alicePassword)
+	up := w.upstream(startUpstream(t, ""))
+	g, cfg := startConfiguredGate(t, up, "", publishConfig+"log:\n  level: debug\n")
+	w.gate(t, g)
+	addGateUser(t, cfg, g.Data, "alice", alicePassword)
+	token := cliToken(t, g, cfg, "--user", "alice")
+	w.add("alice's token", token)
+	u, _ := url.Parse(g.URL)
+	start := "GET /ms HTTP/1.1\r\nHost: " + u.Host + "\r\n"
+	for _, c := range []struct {
+		name, head string
+		status     int
+	}{
+		{"NUL after the token", start + "Authorization: Bearer " + token + "\x00\r\n", 400},
+		{"NUL inside the token", start + "Authorization: Bearer " + token[:12] + "\x00" + token[12:] + "\r\n", 400},
+		{"bare CR after the token", start + "Authorization: Bearer " + token + "\rX-Evil: 1\r\n", 400},
+		{"a line feed inside the token", start + "Authorization: Bearer " + token[:12] + "\n" + token[12:] + "\r\n", 400},
+		{"a header block over 16 KiB", start + "Authorization: Bearer " + token + "\r\nX-Padding: " + strings.Repeat("p", 20<<10) + "\r\n", 431},
+		{"a header over 16 KiB after the token", start + "X-Padding: " + strings.Repeat("p", 20<<10) + "\r\nAuthorization: Bearer " + token + "\r\n", 431},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := rawRequest(t, g, c.head, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := jsonError(r, c.status); err != nil {
+				t.Error(err)
+			}
+			var all strings.Builder
+			r.header.Write(&all)
+			all.Write(r.body)
+			if part, ok := leaksPart(all.String(), token); ok {
+				t.Errorf("the answer holds %q of the token:\n%s", part, all.String())
+			}
+			if r.header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("no X-Content-Type-Options: nosniff on fasthttp's error answer")
+			}
+			t.Logf("%d %s", r.status, r.body)
+		})
+	}
+	g.stop(t)
+	for _, line := range strings.Split(g.logText(), "\n") {
+		if part, ok := leaksPart(line, token); ok {
+			t.Errorf("npmgate's log holds %q of the token: %.300q", part, line)
+		}
+	}
+}
+
+// TestEveryAnswerIsNosniff goes over the routes and their answers, good
+// and bad: every one carries X-Content-Type-Options: nosniff, and every
+// error is an npm-style JSON body with Content-Type application/json.
+func TestEveryAnswerIsNosniff(t *testing.T) {
+	up := startUpstream(t, "")
+	g := startGate(t, up.URL, "")
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "healthz", 200},
+		{"GET", "readyz", 200},
+		{"GET", "metrics", 200},
+		{"GET", "-/ping", 200},
+		{"GET", "ms", 200},
+		{"HEAD", "ms", 200},
+		{"GET", "ms/2.1.3", 200},
+		{"GET", "ms/-/ms-2.1.3.tgz", 200},
+		{"HEAD", "ms/-/ms-2.1.3.tgz", 200},
+		{"GET", "e2e-no-such-package-q9", 404},
+		{"GET", "ms/-/ms-9.9.9.tgz", 404},
+		{"GET", "ms/%2e%2e", 400},
+		{"GET", "-/whoami", 401},
+		{"GET", "-/no-such-endpoint", 404},
+		{"POST", "ms/2.1.3", 405},
+		{"PUT", "ms", 401},
+		{"POST", "-/npm/v1/security/advisories/bulk", 415},
+	} {
+		t.Run(c.method+" /"+c.path, func(t *testing.T) {
+			headers := []string{}
+			if c.status == 415 {
+				headers = append(headers, "Content-Encoding", "br")
+			}
+			r := do(t, c.method, g.URL+c.path, headers...)
+			if r.status != c.status {
+				t.Errorf("%d %.200s, want %d", r.status, r.body, c.status)
+			}
+			if v := r.header.Get("X-Content-Type-Options"); v != "nosniff" {
+				t.Errorf("X-Content-Type-Options %q, want nosniff", v)
+			}
+			if r.status >= 400 && c.method != "HEAD" {
+				if err := jsonError(r, c.status); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	t.Run("request fasthttp cannot parse", func(t *testing.T) {
+		u, _ := url.Parse(g.URL)
+		r, err := rawRequest(t, g, "GET /ms HTTP/1.1\r\nHost: "+u.Host+"\r\nX-Bad: a\x00b\r\n", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := jsonError(r, 400); err != nil {
+			t.Error(err)
+		}
+		if v := r.header.Get("X-Content-Type-Options"); v != "nosniff" {
+			t.Errorf("X-Content-Type-Options %q, want nosniff", v)
+		}
+	})
+}

@@ -186,6 +186,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		// fasthttp would read a multipart body (to memory and temporary
 		// files) before the handler runs; npm sends none.
 		DisablePreParseMultipartForm: true,
+		// fasthttp's errors would otherwise quote the request's raw
+		// headers, credentials included, in the log.
+		SecureErrorLogMessage: true,
 	}
 	return s, nil
 }
@@ -263,6 +266,7 @@ func (s *Server) Close() {
 // Handle is the fasthttp handler.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
+	ctx.Response.Header.SetCanonical(headerNosniff, valueNosniff)
 	feed, route := s.dispatch(ctx)
 	if s.metrics != nil && route != "metrics" {
 		s.metrics.observe(feed, route, methodLabel(ctx), ctx.Response.StatusCode(), responseBytes(ctx), time.Since(start))
@@ -435,6 +439,7 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 // MetricsHandler serves /metrics (and pprof when enabled) on a separate
 // listener (metrics.listen).
 func (s *Server) MetricsHandler(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetCanonical(headerNosniff, valueNosniff)
 	if !s.serveMetrics(ctx, requestPath(ctx)) {
 		writeError(ctx, fasthttp.StatusNotFound, "not found")
 	}
@@ -534,13 +539,30 @@ func tooLarge(ctx *fasthttp.RequestCtx, limit int64, hint string) bool {
 }
 
 // requestError answers requests fasthttp could not read, in npm's shape.
+// fasthttp's error carries the raw header buffer (an Authorization
+// header with it): the answer names the problem, never the bytes.
 func requestError(ctx *fasthttp.RequestCtx, err error) {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	ctx.Response.Header.SetCanonical(headerNosniff, valueNosniff)
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "the request body is larger than this registry accepts (publish.max_size)")
-		return
+	case errors.As(err, &small):
+		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "the request's headers are larger than this registry accepts (16 KiB); check the client's configuration for oversized headers")
+	case errors.As(err, &netErr) && netErr.Timeout():
+		writeError(ctx, fasthttp.StatusRequestTimeout, "the request was not received in time")
+	default:
+		writeError(ctx, fasthttp.StatusBadRequest, "cannot parse the request: a header or the request line is malformed (control characters or line breaks in a header value, say)")
 	}
-	writeError(ctx, fasthttp.StatusBadRequest, "cannot read the request: "+err.Error())
 }
+
+// X-Content-Type-Options: nosniff goes on every answer, so that no
+// browser ever runs a package file or an error body as a page or script.
+var (
+	headerNosniff = []byte("X-Content-Type-Options")
+	valueNosniff  = []byte("nosniff")
+)
 
 // requestPath is the raw (still percent-encoded) path of the request,
 // without its query. Routing on the raw form is what keeps "%2f" apart
@@ -725,7 +747,20 @@ func validHostname(h string) bool {
 
 type fasthttpLogger struct{ log *slog.Logger }
 
+// Printf logs a fasthttp message. Its errors quote the bytes of a
+// request it could not parse (an Authorization header with them), even
+// with SecureErrorLogMessage: only the text before the first quote is
+// kept, which says what was wrong, not with what.
 func (l fasthttpLogger) Printf(format string, args ...any) {
+	for i, a := range args {
+		if err, ok := a.(error); ok {
+			msg, _, cut := strings.Cut(err.Error(), `"`)
+			if cut {
+				msg += "[request bytes withheld]"
+			}
+			args[i] = msg
+		}
+	}
 	l.log.Debug(fmt.Sprintf(format, args...))
 }
 
