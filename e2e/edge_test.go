@@ -17,6 +17,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -400,4 +401,115 @@ func TestEveryAnswerIsNosniff(t *testing.T) {
 			t.Errorf("X-Content-Type-Options %q, want nosniff", v)
 		}
 	})
+}
+
+// accessLine waits for the access log line of the nth request to path
+// (counting from 1).
+func accessLine(t *testing.T, g *gate, path string, nth int) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var lines []string
+		for _, l := range strings.Split(g.logText(), "\n") {
+			if strings.Contains(l, "msg=request") && strings.Contains(l, "path="+path+" ") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) >= nth {
+			return lines[nth-1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no access log line for request %d to %s", nth, path)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var bytesField = regexp.MustCompile(`\bbytes=([0-9]+)\b`)
+
+// TestAbortedTransferIsLogged breaks tarball transfers after their status
+// line: a client that hangs up in the middle of a 16 MiB tarball sent
+// from disk, and an upstream that resets in the middle of one npmgate
+// streams through. The access log line says the transfer was aborted and
+// how many bytes went out, not status=200 with the whole size, and the
+// metrics count the request under status 499, not 200.
+func TestAbortedTransferIsLogged(t *testing.T) {
+	s := newPublishSetup(t)
+	g := s.g
+	const size = 16 << 20
+	body := npmPublishBody(t, "e2e-abort", "1.0.0", "latest", bigTarball(t, "e2e-abort", "1.0.0", size))
+	if r, err := putPublish(g.URL+"e2e-abort", body, "Authorization", "Bearer "+s.token); err != nil || r.status != 200 {
+		t.Fatalf("publish: %d %s %v", r.status, r.body, err)
+	}
+
+	t.Run("client hangs up", func(t *testing.T) {
+		const path = "/e2e-abort/-/e2e-abort-1.0.0.tgz"
+		u, _ := url.Parse(g.URL)
+		conn, err := net.Dial("tcp", u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+		conn.SetDeadline(time.Now().Add(time.Minute))
+		io.WriteString(conn, "GET "+path+" HTTP/1.1\r\nHost: "+u.Host+"\r\n\r\n")
+		status, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil || !strings.Contains(status, " 200 ") {
+			t.Fatalf("status line %q, %v", status, err)
+		}
+		conn.Close() // with most of the tarball unread: a reset
+		line := accessLine(t, g, path, 1)
+		t.Log(line)
+		m := bytesField.FindStringSubmatch(line)
+		if !strings.Contains(line, "aborted=true") || m == nil {
+			t.Fatalf("the access log line of the aborted transfer does not say so: %s", line)
+		}
+		if n, _ := strconv.Atoi(m[1]); n >= size {
+			t.Errorf("the aborted transfer is logged with bytes=%d, the whole tarball is over %d", n, size)
+		}
+	})
+
+	t.Run("upstream resets", func(t *testing.T) {
+		// Whether npmgate has sent its status line when the reset comes
+		// is a race; either way the log line must say what the client got.
+		const path = "/typescript/-/typescript-1.0.0.tgz"
+		s.up.SetResetTarballs(true)
+		r, err := fetch("GET", strings.TrimSuffix(g.URL, "/")+path)
+		s.up.SetResetTarballs(false)
+		t.Logf("client: %d, %d bytes, %v", r.status, len(r.body), err)
+		line := accessLine(t, g, path, 1)
+		t.Log(line)
+		switch {
+		case r.status >= 500 && err == nil:
+			if !strings.Contains(line, "status="+strconv.Itoa(r.status)) || strings.Contains(line, "aborted=") {
+				t.Errorf("the client got a %d; the log line says: %s", r.status, line)
+			}
+		default:
+			m := bytesField.FindStringSubmatch(line)
+			if !strings.Contains(line, "aborted=true") || m == nil {
+				t.Fatalf("the client got a broken answer (%d, %v); the log line says: %s", r.status, err, line)
+			}
+			if n, _ := strconv.Atoi(m[1]); n < len(r.body) {
+				t.Errorf("logged bytes=%d, the client received %d", n, len(r.body))
+			}
+		}
+	})
+
+	metrics := string(get(t, g.URL+"metrics").body)
+	if !regexp.MustCompile(`npmgate_http_requests_total\{[^}]*route="tarball"[^}]*status="499"\} [12]\b`).MatchString(metrics) {
+		t.Errorf("the metrics do not count the aborted transfers as status 499:\n%s", grepLines(metrics, "npmgate_http_requests_total"))
+	}
+	if regexp.MustCompile(`npmgate_http_requests_total\{[^}]*route="tarball"[^}]*status="200"\}`).MatchString(metrics) {
+		t.Errorf("the metrics count an aborted transfer as a 200:\n%s", grepLines(metrics, "npmgate_http_requests_total"))
+	}
+}
+
+// grepLines is the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

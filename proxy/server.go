@@ -268,11 +268,37 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	ctx.Response.Header.SetCanonical(headerNosniff, valueNosniff)
 	feed, route := s.dispatch(ctx)
+	if ctx.Response.IsBodyStream() {
+		if tb, ok := ctx.Response.BodyStream().(transferBody); ok {
+			// Counted and logged when fasthttp has sent the body (or
+			// failed to); the duration stays the handler's.
+			t := tb.transferState()
+			t.s, t.ctx, t.feed, t.route, t.took = s, ctx, feed, route, time.Since(start)
+			return
+		}
+	}
+	s.record(ctx, time.Since(start), feed, route, nil)
+}
+
+// statusAborted is the metrics' status of a transfer that failed after
+// its status line was sent (nginx's "client closed request").
+const statusAborted = 499
+
+// record counts and logs a finished request; t is its body's transfer,
+// when it was streamed.
+func (s *Server) record(ctx *fasthttp.RequestCtx, took time.Duration, feed, route string, t *transfer) {
 	if s.metrics != nil && route != "metrics" {
-		s.metrics.observe(feed, route, methodLabel(ctx), ctx.Response.StatusCode(), responseBytes(ctx), time.Since(start))
+		status, bytes := ctx.Response.StatusCode(), responseBytes(ctx)
+		if t != nil {
+			bytes = int(t.n)
+			if t.err != nil {
+				status = statusAborted
+			}
+		}
+		s.metrics.observe(feed, route, methodLabel(ctx), status, bytes, took)
 	}
 	if *s.cfg.Log.Access && route != "health" && route != "metrics" {
-		s.accessLog(ctx, start, feed, route)
+		s.accessLog(ctx, took, feed, route, t)
 	}
 }
 
