@@ -513,3 +513,62 @@ func grepLines(text, s string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestLargeBodiesBounded holds the only large-body slot (publish.
+// large_bodies: 1) with a publish whose body is still arriving: a second
+// large body waits for it, then gets a 503 with Retry-After npm retries;
+// once the first is gone, the slot is free again.
+func TestLargeBodiesBounded(t *testing.T) {
+	w := watchSecrets(t)
+	w.addPassword("alice", alicePassword)
+	up := w.upstream(startUpstream(t, ""))
+	g, cfg := startConfiguredGate(t, up, "", publishConfig+"publish:\n  large_bodies: 1\n")
+	w.gate(t, g)
+	addGateUser(t, cfg, g.Data, "alice", alicePassword)
+	token := cliToken(t, g, cfg, "--user", "alice")
+	w.add("alice's token", token)
+	u, _ := url.Parse(g.URL)
+	head := "PUT /e2e-slots HTTP/1.1\r\nHost: " + u.Host + "\r\nContent-Type: application/json\r\nAuthorization: Bearer " + token + "\r\nTransfer-Encoding: chunked\r\n"
+
+	// The first publish sends 2 MiB and then nothing until the test ends.
+	holder, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	io.WriteString(holder, head+"\r\n")
+	cw := httputil.NewChunkedWriter(holder)
+	if _, err := io.Copy(cw, io.LimitReader(zeros{}, 2<<20)); err != nil {
+		t.Fatal(err)
+	}
+	// Let npmgate take the slot for it: the order of the two requests is
+	// all this wait is for.
+	time.Sleep(500 * time.Millisecond)
+
+	r, err := rawRequest(t, g, head, chunkedBody(2<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jsonError(r, 503); err != nil {
+		t.Error(err)
+	}
+	if r.header.Get("Retry-After") == "" {
+		t.Errorf("503 without Retry-After")
+	}
+	t.Logf("%d %s", r.status, r.body)
+
+	holder.Close() // its body ends short: npmgate answers it and frees the slot
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err = rawRequest(t, g, head, chunkedBody(2<<20))
+		if err == nil && r.status != 503 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the slot stayed taken after its body was gone: %d %s %v", r.status, r.body, err)
+		}
+	}
+	if err := jsonError(r, 400); err != nil {
+		t.Error(err) // zeros are no JSON document
+	}
+}

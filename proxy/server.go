@@ -546,7 +546,7 @@ func (s *Server) acquireLarge(ctx *fasthttp.RequestCtx) bool {
 	}
 	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "10")
 	ctx.SetConnectionClose()
-	writeError(ctx, fasthttp.StatusServiceUnavailable, fmt.Sprintf("npmgate is receiving %d large request bodies already (publish.large_bodies); try again shortly", s.cfg.Publish.LargeBodies))
+	writeError(ctx, fasthttp.StatusServiceUnavailable, fmt.Sprintf("npmgate is already receiving as many large request bodies as publish.large_bodies allows (%d); try again shortly", s.cfg.Publish.LargeBodies))
 	return false
 }
 
