@@ -67,11 +67,17 @@ type Action int
 const (
 	Read Action = iota + 1
 	Publish
+	// Admin is changing any local package of the feed, whoever maintains
+	// it, and publishing over a connector's name.
+	Admin
 )
 
 func (a Action) String() string {
-	if a == Publish {
+	switch a {
+	case Publish:
 		return "publish"
+	case Admin:
+		return "administer"
 	}
 	return "read"
 }
@@ -139,20 +145,24 @@ type FeedAccess struct {
 	Feed    string
 	Read    Rule
 	Publish Rule
+	Admin   Rule
 }
 
 // Check decides whether p may do act on the feed. It returns nil,
 // ErrUnauthenticated (anonymous and not allowed) or ErrForbidden.
 func (a *FeedAccess) Check(p *Principal, act Action) error {
 	rule := a.Read
-	if act == Publish {
+	switch act {
+	case Publish:
 		rule = a.Publish
+	case Admin:
+		rule = a.Admin
 	}
 	if p != nil {
 		if len(p.Feeds) > 0 && !slices.Contains(p.Feeds, a.Feed) {
 			return fmt.Errorf("%w: this %s is not valid for feed %q", ErrForbidden, p.Kind, a.Feed)
 		}
-		if act == Publish && p.ReadOnly {
+		if act != Read && p.ReadOnly {
 			return fmt.Errorf("%w: this %s is read-only", ErrForbidden, p.Kind)
 		}
 	}

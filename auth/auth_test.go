@@ -292,3 +292,39 @@ func TestHtpasswdCompatibility(t *testing.T) {
 		t.Errorf("non-bcrypt hash: %v", err)
 	}
 }
+
+// TestAdminRule: feed admins are a list like the others; read-only
+// credentials and credentials for another feed are never admins, and
+// publish rights do not make one.
+func TestAdminRule(t *testing.T) {
+	rule := func(e ...string) Rule {
+		r, err := CompileRule(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a := &FeedAccess{Feed: "npm", Read: rule("$anonymous"), Publish: rule("$authenticated"), Admin: rule("root", "ops")}
+	tests := []struct {
+		name string
+		who  *Principal
+		want error
+	}{
+		{"named admin", &Principal{Name: "root", Kind: KindToken}, nil},
+		{"admin group", &Principal{Name: "eve", Groups: []string{"ops"}, Kind: KindPassword}, nil},
+		{"a publisher", &Principal{Name: "bob", Kind: KindToken}, ErrForbidden},
+		{"read-only credential of an admin", &Principal{Name: "root", Kind: KindAPIKey, ReadOnly: true}, ErrForbidden},
+		{"admin's token for another feed", &Principal{Name: "root", Kind: KindToken, Feeds: []string{"other"}}, ErrForbidden},
+		{"anonymous", nil, ErrUnauthenticated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := a.Check(tt.who, Admin); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("Check = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	if err := (&FeedAccess{Feed: "npm"}).Check(&Principal{Name: "root"}, Admin); !errors.Is(err, ErrForbidden) {
+		t.Errorf("no admin list: %v, want nobody an admin", err)
+	}
+}

@@ -122,6 +122,10 @@ type Feed struct {
 	// connector's own filter.
 	Filter *filter.Spec   `yaml:"filter"`
 	Policy *filter.Policy `yaml:"-"`
+	// OwnedNames claims names ("acme-tool") and prefixes ("acme-*") for
+	// the feed as OwnedScopes claims scopes: they are never requested
+	// from a connector, and publishing them needs no admin.
+	OwnedNames []string `yaml:"owned_names"`
 }
 
 // Metrics configures the Prometheus endpoint.
@@ -195,6 +199,10 @@ type S3 struct {
 type Access struct {
 	Read    []string `yaml:"read"`
 	Publish []string `yaml:"publish"`
+	// Admin may change every local package of the feed (publish, tags,
+	// deprecate, unpublish, owners) whoever maintains it, and publish a
+	// name a connector serves. Default: nobody.
+	Admin []string `yaml:"admin"`
 }
 
 // Auth configures users and credentials.
@@ -354,6 +362,8 @@ func yamlError(file string, err error) error {
 var (
 	nameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
 	scopeRE = regexp.MustCompile(`^@[a-z0-9-~][a-z0-9-._~]*$`)
+	// ownedNameRE is a package name, or a prefix of one ending in *.
+	ownedNameRE = regexp.MustCompile(`^(@[a-z0-9-~][a-z0-9-._~]*/(\*|[a-z0-9-~][a-z0-9-._~]*\*?)|[a-z0-9-~][a-z0-9-._~]*\*?)$`)
 )
 
 func (c *Config) validate(root *yaml.Node) error {
@@ -555,6 +565,14 @@ func (c *Config) validate(root *yaml.Node) error {
 		for i, m := range f.Merge {
 			if m == "" || strings.Count(m, "*") > 1 || (strings.Contains(m, "*") && !strings.HasSuffix(m, "*")) {
 				return at(fmt.Sprintf("feeds.%s.merge[%d]: %q: use a name, @scope/* or prefix*", name, i, m), "feeds", name, "merge")
+			}
+		}
+		if _, err := auth.CompileRule(f.Access.Admin); err != nil {
+			return at(fmt.Sprintf("feeds.%s.access.admin: %v", name, err), "feeds", name, "access", "admin")
+		}
+		for i, n := range f.OwnedNames {
+			if !ownedNameRE.MatchString(n) {
+				return at(fmt.Sprintf("feeds.%s.owned_names[%d]: %q: use a package name or a prefix ending in * (acme-tool, acme-*)", name, i, n), "feeds", name, "owned_names")
 			}
 		}
 		seen := map[string]bool{}

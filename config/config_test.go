@@ -115,3 +115,23 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Errorf("Load of a missing file: %v", err)
 	}
 }
+
+func TestOwnedNamesAndAdmin(t *testing.T) {
+	tests := []struct {
+		yaml string
+		ok   bool
+	}{
+		{"feeds:\n  f:\n    owned_names: [acme-tool, acme-*, \"@acme/*\", \"@acme/cli-*\"]\n    access:\n      admin: [root, ops]\n", true},
+		{"feeds:\n  f:\n    owned_names: [\"*\"]\n", false},
+		{"feeds:\n  f:\n    owned_names: [Acme]\n", false},
+		{"feeds:\n  f:\n    owned_names: [\"a*b\"]\n", false},
+		{"feeds:\n  f:\n    owned_names: [\"\"]\n", false},
+		{"feeds:\n  f:\n    access:\n      admin: [\"$nobody\"]\n", false},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(tt.yaml), "test")
+		if (err == nil) != tt.ok {
+			t.Errorf("%q: %v, want ok=%v", tt.yaml, err, tt.ok)
+		}
+	}
+}

@@ -44,10 +44,17 @@ type publishSetup struct {
 
 func newPublishSetup(t *testing.T) *publishSetup {
 	t.Helper()
+	return newPublishSetupWith(t, startUpstream(t, ""), publishConfig)
+}
+
+// newPublishSetupWith is newPublishSetup with another configuration and
+// upstream.
+func newPublishSetupWith(t *testing.T, up *upstream, config string) *publishSetup {
+	t.Helper()
 	w := watchSecrets(t)
 	w.addPassword("alice", alicePassword)
-	up := w.upstream(startUpstream(t, ""))
-	g, cfg := startConfiguredGate(t, up, "", publishConfig)
+	up = w.upstream(up)
+	g, cfg := startConfiguredGate(t, up, "", config)
 	w.gate(t, g)
 	addGateUser(t, cfg, g.Data, "alice", alicePassword)
 	token := cliToken(t, g, cfg, "--user", "alice")
@@ -294,11 +301,13 @@ func npmOutputLines(out string) []string {
 }
 
 // TestPublishDependencyConfusion publishes debug@0.0.1 to a feed whose
-// upstream has debug up to 4.4.3: the local name hides every upstream
-// version, and upstream is never asked about it. A name in the owned scope
-// @corp that was never published is a 404 that upstream never hears of.
+// upstream has debug up to 4.4.3 and which claims debug in owned_names:
+// the local name hides every upstream version, and upstream is never asked
+// about it, not even by npm's own check before the publish. A name in the
+// owned scope @corp that was never published is a 404 that upstream never
+// hears of.
 func TestPublishDependencyConfusion(t *testing.T) {
-	s := newPublishSetup(t)
+	s := newPublishSetupWith(t, startUpstream(t, ""), publishConfig+"    owned_names: [debug]\n")
 	reg := s.g.URL
 	sb := s.publisher(t)
 	reader := newSandbox(t)
@@ -306,9 +315,9 @@ func TestPublishDependencyConfusion(t *testing.T) {
 
 	pkg := sb.dir(t, "debug")
 	writePublishable(t, pkg, "debug", "0.0.1", nil)
-	// Without --force npm would first read the registry's debug (which,
-	// before the publish, is upstream's), see 0.0.1 there and refuse.
-	r := sb.npm(t, pkg, reg, "publish", "--force")
+	// A plain publish: npm's check reads the feed's debug, which is local
+	// only (a 404 before the first publish), never upstream's.
+	r := sb.npm(t, pkg, reg, "publish")
 	mustSucceed(t, r)
 
 	project := reader.dir(t, "project")

@@ -85,6 +85,8 @@ func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *feed, api string, p *auth
 		default:
 			writeError(ctx, fasthttp.StatusMethodNotAllowed, "use npm login")
 		}
+	case api == "/_view/starredByUser" && method == "GET":
+		s.starredByUser(ctx, f, p)
 	case strings.HasPrefix(api, "/user/token/") && method == "DELETE":
 		s.logout(ctx, strings.TrimPrefix(api, "/user/token/"), p)
 	case api == "/v1/login" && method == "POST":

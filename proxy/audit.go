@@ -73,9 +73,9 @@ func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *feed, api string,
 }
 
 // private reports whether a name must never leave npmgate: it has local
-// versions in the feed or is in an owned scope.
+// versions in the feed or is claimed (owned scopes and names).
 func (f *feed) private(name string) bool {
-	if f.ownedScope(name) {
+	if f.claimed(name) {
 		return true
 	}
 	d, err := f.readLocal(name)

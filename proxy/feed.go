@@ -28,6 +28,8 @@ type feed struct {
 	connectors  []*connector
 	ownedScopes []string
 	mergeNames  []string
+	// ownedNames are names and prefixes claimed like owned scopes.
+	ownedNames []string
 	// gens holds a generation per package that was written locally; it
 	// is part of rendered documents' keys (see invalidate).
 	gens  sync.Map
@@ -162,7 +164,7 @@ func (f *feed) fetch(ctx context.Context, pol *feedPolicy, name string, offline 
 		return nil, err
 	}
 	conns := f.connectors
-	if f.ownedScope(name) || (local != nil && !f.merged(name)) {
+	if f.claimed(name) || (local != nil && !f.merged(name)) {
 		conns = nil
 	}
 	results := make([]connResult, len(conns))

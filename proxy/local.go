@@ -42,6 +42,8 @@ type localPackument struct {
 	Time        map[string]string          `json:"time"`
 	Maintainers []maintainer               `json:"maintainers"`
 	Readme      string                     `json:"readme,omitempty"`
+	// Users are the users who starred the package (npm star).
+	Users map[string]bool `json:"users,omitempty"`
 }
 
 type maintainer struct {
@@ -166,7 +168,42 @@ func decodeLocal(name string, raw []byte) (*localDoc, error) {
 	if d.Published == nil {
 		d.Published = map[string]string{}
 	}
+	if d.Packument != nil && len(d.Packument.Maintainers) == 0 {
+		// Documents written before packages had owners: the publisher of
+		// the first stored version owns the package. Every store decodes
+		// here, so disk and database documents migrate alike.
+		d.Packument.Maintainers = firstPublisher(d.Packument)
+	}
 	return &d, nil
+}
+
+// firstPublisher returns the _npmUser (which the server set), else the
+// maintainers, of the earliest stored version by publish time.
+func firstPublisher(lp *localPackument) []maintainer {
+	first := ""
+	for v := range lp.Versions {
+		if first == "" || lp.Time[v] < lp.Time[first] || lp.Time[v] == lp.Time[first] && v < first {
+			first = v
+		}
+	}
+	if first == "" {
+		return nil
+	}
+	var ver struct {
+		NpmUser     maintainer   `json:"_npmUser"`
+		Maintainers []maintainer `json:"maintainers"`
+	}
+	json.Unmarshal(lp.Versions[first], &ver)
+	if ver.NpmUser.Name != "" {
+		return []maintainer{{Name: ver.NpmUser.Name}}
+	}
+	var ms []maintainer
+	for _, m := range ver.Maintainers {
+		if m.Name != "" {
+			ms = append(ms, maintainer{Name: m.Name})
+		}
+	}
+	return ms
 }
 
 // updateLocal applies change to the package's document (nil when it has
@@ -242,9 +279,22 @@ func (f *feed) ownedScope(name string) bool {
 	return false
 }
 
+// claimed reports whether name belongs to the feed alone by
+// configuration (owned_scopes, owned_names): it is never requested from a
+// connector, and anyone with publish rights may publish it first.
+func (f *feed) claimed(name string) bool {
+	return f.ownedScope(name) || matchNames(f.ownedNames, name)
+}
+
 // merged reports whether name's local and connector versions mix.
 func (f *feed) merged(name string) bool {
-	for _, m := range f.mergeNames {
+	return matchNames(f.mergeNames, name)
+}
+
+// matchNames reports whether name is one of names, where an entry ending
+// in * is a prefix.
+func matchNames(names []string, name string) bool {
+	for _, m := range names {
 		if prefix, ok := strings.CutSuffix(m, "*"); ok {
 			if strings.HasPrefix(name, prefix) {
 				return true

@@ -48,7 +48,7 @@ const recentPrefetch = 10 * time.Second
 // useful: the index is known, the name is local or owned (never asked
 // upstream), or the feed's policy refuses the name.
 func (f *feed) speculate(pol *feedPolicy, name, file string) *prefetch {
-	if len(f.connectors) == 0 || f.ownedScope(name) {
+	if len(f.connectors) == 0 || f.claimed(name) {
 		return nil
 	}
 	if _, ok := f.s.mem.Get(f.pkgKey(pol, name)); ok {

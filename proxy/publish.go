@@ -37,6 +37,8 @@ type publishBody struct {
 	Versions    map[string]json.RawMessage `json:"versions"`
 	Attachments map[string]attachment      `json:"_attachments"`
 	Maintainers []maintainer               `json:"maintainers"`
+	// Users is what npm star and unstar send.
+	Users map[string]bool `json:"users"`
 }
 
 type attachment struct {
@@ -60,7 +62,22 @@ func refuse(status int, format string, args ...any) error {
 // serveWrite dispatches the writes of a package.
 func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed, prefix string, r Route, p *auth.Principal) {
 	if err := f.access.Load().Check(p, auth.Publish); err != nil {
-		s.failAuth(ctx, err)
+		// npm star is a PUT of the document too, and needs only read
+		// rights: a small body without publish rights may be a star.
+		if !(ctx.IsPut() && r.Kind == KindPackument && p != nil && len(ctx.PostBody()) <= maxStarBody) {
+			s.failAuth(ctx, err)
+			return
+		}
+		var body publishBody
+		if json.Unmarshal(ctx.PostBody(), &body) != nil || !body.isStar() {
+			s.failAuth(ctx, err)
+			return
+		}
+		if err := s.star(f, r, &body, p); err != nil {
+			s.failWrite(ctx, err)
+			return
+		}
+		writeJSONValue(ctx, fasthttp.StatusOK, map[string]bool{"ok": true})
 		return
 	}
 	var err error
@@ -68,7 +85,7 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed, prefix string, r 
 	case ctx.IsPut() && (r.Kind == KindPackument || r.Kind == KindRev):
 		err = s.put(ctx, f, r, p)
 	case ctx.IsDelete() && r.Kind == KindRev:
-		err = f.update(r.Name, r.Rev, func(d *localDoc) error {
+		err = f.updateAs(p, r.Name, r.Rev, func(d *localDoc) error {
 			for v := range d.Packument.Versions {
 				d.unpublish(v)
 			}
@@ -80,7 +97,7 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed, prefix string, r 
 	case ctx.IsDelete() && r.Kind == KindTarballRev:
 		// npm removed the version with the document PUT before; a version
 		// still present is removed here, as its tarball goes.
-		err = f.update(r.Name, "", func(d *localDoc) error {
+		err = f.updateAs(p, r.Name, "", func(d *localDoc) error {
 			for v := range d.Packument.Versions {
 				if npm.UnscopedName(r.Name)+"-"+v+".tgz" == r.File {
 					d.unpublish(v)
@@ -114,7 +131,11 @@ func (s *Server) put(ctx *fasthttp.RequestCtx, f *feed, r Route, p *auth.Princip
 	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
 		return refuse(400, "the request body is not a JSON package document: %v", err)
 	}
-	if body.Name != r.Name || (body.ID != "" && body.ID != r.Name) {
+	name := body.Name
+	if name == "" && len(body.Attachments) == 0 {
+		name = body.ID // npm owner and npm star send _id and _rev, no name
+	}
+	if name != r.Name || (body.ID != "" && body.ID != r.Name) {
 		return refuse(400, "the name in the document (%q) is not the name in the URL (%q)", body.Name, r.Name)
 	}
 	for key, a := range body.Attachments {
@@ -125,8 +146,16 @@ func (s *Server) put(ctx *fasthttp.RequestCtx, f *feed, r Route, p *auth.Princip
 			return s.publish(ctx, f, &body, p)
 		}
 	}
+	if r.Kind == KindPackument && body.isStar() {
+		return s.star(f, r, &body, p)
+	}
 	rev := r.Rev
-	return f.update(r.Name, rev, func(d *localDoc) error { return d.applyMetadata(&body, r.Kind == KindRev) })
+	return f.updateAs(p, r.Name, rev, func(d *localDoc) error {
+		if err := s.checkNewMaintainers(d, body.Maintainers); err != nil {
+			return err
+		}
+		return d.applyMetadata(&body, r.Kind == KindRev)
+	})
 }
 
 // publish validates and stores a new version.
@@ -244,7 +273,23 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p
 	delete(v, "_attachments")
 	versionJSON := mustJSON(v)
 
+	existing, err := f.readLocal(name)
+	if err != nil {
+		return err
+	}
+	if existing == nil || existing.Packument == nil {
+		// A name already local is not asked about again: it is the
+		// feed's, and its maintainers decide.
+		if err := s.checkConnectors(f, name, p); err != nil {
+			return err
+		}
+	}
 	err = f.updateLocal(name, func(d *localDoc) (*localDoc, error) {
+		if d != nil && d.Packument != nil {
+			if err := f.mayChange(p, d); err != nil {
+				return nil, err
+			}
+		}
 		if d == nil {
 			d = &localDoc{Published: map[string]string{}}
 		}
@@ -268,7 +313,10 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p
 		if lp.Versions == nil {
 			lp.Versions = map[string]json.RawMessage{}
 		}
-		lp.Versions[version] = versionJSON
+		if len(lp.Maintainers) == 0 {
+			lp.Maintainers = []maintainer{{Name: p.Name}}
+		}
+		lp.Versions[version] = withMaintainers(versionJSON, lp.Maintainers)
 		lp.Time[version], lp.Time["modified"] = now, now
 		if _, ok := lp.Time["created"]; !ok {
 			lp.Time["created"] = now
@@ -286,9 +334,6 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p
 		}
 		if readme != "" && tags["latest"] == version || lp.Readme == "" {
 			lp.Readme = readme
-		}
-		if len(lp.Maintainers) == 0 {
-			lp.Maintainers = []maintainer{{Name: p.Name}}
 		}
 		lp.Rev = nextRev(lp.Rev)
 		d.Published[version] = integrity
@@ -461,8 +506,8 @@ func (d *localDoc) applyMetadata(body *publishBody, replace bool) error {
 	if body.Maintainers != nil {
 		var ms []maintainer
 		for _, m := range body.Maintainers {
-			if m.Name != "" {
-				ms = append(ms, maintainer{Name: m.Name, Email: m.Email})
+			if m.Name != "" && !slices.ContainsFunc(ms, func(o maintainer) bool { return o.Name == m.Name }) {
+				ms = append(ms, maintainer{Name: m.Name})
 			}
 		}
 		if len(ms) == 0 {
@@ -557,7 +602,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 		}
 		err = validateTag(tag)
 		if err == nil {
-			err = f.update(r.Name, "", func(d *localDoc) error {
+			err = f.updateAs(p, r.Name, "", func(d *localDoc) error {
 				if _, ok := d.Packument.Versions[version]; !ok {
 					return refuse(404, "%s@%s does not exist", r.Name, version)
 				}
@@ -570,7 +615,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 			writeError(ctx, fasthttp.StatusBadRequest, "the latest tag cannot be removed")
 			return
 		}
-		err = f.update(r.Name, "", func(d *localDoc) error {
+		err = f.updateAs(p, r.Name, "", func(d *localDoc) error {
 			if _, ok := d.Packument.DistTags[tag]; !ok {
 				return refuse(404, "%s has no dist-tag %q", r.Name, tag)
 			}

@@ -279,12 +279,15 @@ func TestConcurrentPublishesAllLand(t *testing.T) {
 }
 
 func TestLocalNamesNeverReachUpstream(t *testing.T) {
-	p := publishGate(t, func(c *config.Config) { c.Feeds["main"].OwnedScopes = []string{"@corp"} })
-	// "debug" exists upstream at many versions; a local publish owns it.
+	p := publishGate(t, func(c *config.Config) {
+		c.Feeds["main"].OwnedScopes = []string{"@corp"}
+		c.Feeds["main"].OwnedNames = []string{"debug"}
+	})
+	// "debug" exists upstream at many versions; claimed in owned_names, a
+	// local publish owns it, and upstream never hears of it.
 	if status, body := p.publish("debug", "0.0.1", nil); status != 200 {
 		t.Fatalf("publish: %d %s", status, body)
 	}
-	p.up.ResetStats()
 	_, doc := p.get("/debug", "Accept", corgi)
 	pd := decode(t, doc)
 	if len(pd.Versions) != 1 || pd.DistTags["latest"] != "0.0.1" {
@@ -303,7 +306,11 @@ func TestLocalNamesNeverReachUpstream(t *testing.T) {
 }
 
 func TestMergeMode(t *testing.T) {
-	p := publishGate(t, func(c *config.Config) { c.Feeds["main"].Merge = []string{"ms"} })
+	// ms is served upstream: its first local version is an admin's to publish.
+	p := publishGate(t, func(c *config.Config) {
+		c.Feeds["main"].Merge = []string{"ms"}
+		c.Feeds["main"].Access.Admin = []string{"alice"}
+	})
 	if status, body := p.publish("ms", "0.0.1-local", nil); status != 200 {
 		t.Fatalf("publish: %d %s", status, body)
 	}

@@ -142,7 +142,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.fills = cache.NewFills(disk, max(tarballTimeout, time.Minute))
 	for name, fc := range cfg.Feeds {
-		f := &feed{name: name, s: s, ownedScopes: fc.OwnedScopes, mergeNames: fc.Merge}
+		f := &feed{name: name, s: s, ownedScopes: fc.OwnedScopes, mergeNames: fc.Merge, ownedNames: fc.OwnedNames}
 		for _, cn := range fc.Connectors {
 			f.connectors = append(f.connectors, &connector{name: cn, client: clients[cn], cfg: cfg.Connectors[cn]})
 		}
@@ -199,6 +199,7 @@ func (f *feed) setRules(cfg *config.Config, fc *config.Feed) {
 	a := &auth.FeedAccess{Feed: f.name}
 	a.Read, _ = auth.CompileRule(fc.Access.Read) // validated with the config
 	a.Publish, _ = auth.CompileRule(fc.Access.Publish)
+	a.Admin, _ = auth.CompileRule(fc.Access.Admin)
 	f.access.Store(a)
 	var perConn []*filter.Policy
 	for _, cn := range fc.Connectors {
@@ -219,6 +220,11 @@ func (s *Server) Reload(cfg *config.Config) error {
 		fc := cfg.Feeds[name]
 		if fc == nil || !slices.Equal(fc.Connectors, s.cfg.Feeds[name].Connectors) {
 			return fmt.Errorf("feed %q or its connectors changed: restart npmgate to apply that", name)
+		}
+		if !slices.Equal(fc.OwnedNames, s.cfg.Feeds[name].OwnedNames) || !slices.Equal(fc.OwnedScopes, s.cfg.Feeds[name].OwnedScopes) {
+			// Which names are the feed's alone decides what was asked
+			// upstream and cached: a restart starts from a clean memory.
+			return fmt.Errorf("feeds.%s.owned_names or owned_scopes changed: restart npmgate to apply that", name)
 		}
 		for _, cn := range fc.Connectors {
 			if !sameConnector(cfg.Connectors[cn], s.cfg.Connectors[cn]) {
