@@ -174,6 +174,10 @@ type Publish struct {
 	// MaxSize bounds one package tarball; the request body may be a third
 	// larger (base64).
 	MaxSize Size `yaml:"max_size"`
+	// LargeBodies bounds how many request bodies over 1 MiB (publishes,
+	// large audits) npmgate holds at once; more wait up to 10 seconds,
+	// then get a 503 with Retry-After. Default 4.
+	LargeBodies int `yaml:"large_bodies"`
 }
 
 // Database is the PostgreSQL that replicas share: published packages,
@@ -451,6 +455,12 @@ func (c *Config) validate(root *yaml.Node) error {
 	if c.Publish.MaxSize == 0 {
 		c.Publish.MaxSize = 64 << 20
 	}
+	if c.Publish.LargeBodies == 0 {
+		c.Publish.LargeBodies = 4
+	}
+	if c.Publish.LargeBodies < 0 {
+		return at("publish.large_bodies: at least 1", "publish", "large_bodies")
+	}
 	if c.Cache.Memory == 0 {
 		c.Cache.Memory = 64 << 20
 	}
@@ -576,7 +586,7 @@ func (c *Config) validate(root *yaml.Node) error {
 			}
 			f.Audit = u
 		default:
-			return at(fmt.Sprintf("feeds.%s.audit: %q is not a connector, an http(s) URL or off", name, f.Audit), "feeds", name, "audit")
+			return at(fmt.Sprintf("feeds.%s.audit: %q is not a connector, an http(s) URL or off", name, RedactURL(f.Audit)), "feeds", name, "audit")
 		}
 		for i, sc := range f.OwnedScopes {
 			if !scopeRE.MatchString(sc) {
@@ -628,22 +638,60 @@ func (c *Config) validate(root *yaml.Node) error {
 }
 
 // CheckBaseURL validates an absolute http(s) URL used as a base: no user
-// info, query or fragment. It returns it without a trailing slash.
+// info, query or fragment. It returns it without a trailing slash. Its
+// errors quote the URL without its password (RedactURL).
 func CheckBaseURL(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return "", fmt.Errorf("%q is not a URL: %v", s, err)
+		// url.Error quotes the whole URL: keep only its reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("%q is not a URL: %v", RedactURL(s), err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("%q: scheme must be http or https", s)
+		return "", fmt.Errorf("%q: scheme must be http or https", RedactURL(s))
 	}
 	if u.Host == "" {
-		return "", fmt.Errorf("%q: no host", s)
+		return "", fmt.Errorf("%q: no host", RedactURL(s))
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%q: user info, query and fragment are not allowed", s)
+		return "", fmt.Errorf("%q: user info, query and fragment are not allowed (put a credential in the connector's token)", RedactURL(s))
 	}
 	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// RedactURL is a URL as it may be printed: a password in its user info
+// becomes "xxxxx", and a query (which may carry a key) is dropped. It
+// works on strings url.Parse refuses too, so no error message quotes a
+// password.
+func RedactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		if u.RawQuery != "" {
+			u.RawQuery = "xxxxx"
+		}
+		return u.Redacted()
+	}
+	rest, scheme := s, ""
+	if i := strings.Index(s, "://"); i >= 0 {
+		scheme, rest = s[:i+3], s[i+3:]
+	}
+	auth, path := rest, ""
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		auth, path = rest[:i], rest[i:]
+	}
+	if at := strings.LastIndexByte(auth, '@'); at >= 0 {
+		user, _, hasPass := strings.Cut(auth[:at], ":")
+		if hasPass {
+			user += ":xxxxx"
+		}
+		auth = user + auth[at:]
+	}
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i] + "?xxxxx"
+	}
+	return scheme + auth + path
 }
 
 // lineOf finds the line of the node at a path of mapping keys, or of the
@@ -762,7 +810,7 @@ func (c *Config) validateShared(at func(string, ...string) error) error {
 	}
 	u, err := url.Parse(s3.Endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		return at(fmt.Sprintf("storage.s3.endpoint: %q is not an http(s) URL of a server", s3.Endpoint), "storage", "s3", "endpoint")
+		return at(fmt.Sprintf("storage.s3.endpoint: %q is not an http(s) URL of a server", RedactURL(s3.Endpoint)), "storage", "s3", "endpoint")
 	}
 	if !bucketRE.MatchString(s3.Bucket) {
 		return at(fmt.Sprintf("storage.s3.bucket: %q is not a bucket name", s3.Bucket), "storage", "s3", "bucket")

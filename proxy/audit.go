@@ -22,10 +22,12 @@ import (
 	"github.com/npmgate/npmgate/proxy/upstream"
 )
 
-// Limits on audit request bodies: what arrives, and what it inflates to.
+// Limits on audit request bodies: what arrives (npm gzips its audits),
+// and what it inflates to. The inflated body is held whole (it is parsed
+// and forwarded), so past largeBody it takes a large-body slot.
 const (
-	maxAuditBody     = 16 << 20
-	maxAuditInflated = 64 << 20
+	maxAuditBody     = 4 << 20
+	maxAuditInflated = 16 << 20
 	// auditCacheTTL: identical bulk audits (the same lockfile on many CI
 	// agents) are answered from memory for this long. Advisories change
 	// slowly; five minutes bounds how stale an answer can be.
@@ -80,27 +82,68 @@ func (f *feed) private(name string) bool {
 	return err != nil || d != nil // on a read error, err on the side of not telling
 }
 
-// auditBody reads a request body, inflating gzip within a bound.
-func auditBody(ctx *fasthttp.RequestCtx) ([]byte, error) {
+// auditBody reads an audit request body, inflating gzip as a stream
+// within a bound. held says a large-body slot is taken (the caller
+// releases it); on !ok the answer is written and no slot is held.
+func (s *Server) auditBody(ctx *fasthttp.RequestCtx) (body []byte, held, ok bool) {
+	enc := ctx.Request.Header.Peek(fasthttp.HeaderContentEncoding)
+	gz := false
+	switch {
+	case len(enc) == 0, bytes.EqualFold(enc, []byte("identity")):
+	case bytes.EqualFold(enc, []byte("gzip")), bytes.EqualFold(enc, []byte("x-gzip")):
+		gz = true
+	default:
+		writeError(ctx, fasthttp.StatusUnsupportedMediaType, fmt.Sprintf("the audit request's Content-Encoding %q is not supported; send it uncompressed or gzip", enc))
+		return nil, false, false
+	}
+	limit := int64(maxAuditInflated)
+	if gz {
+		limit = maxAuditBody
+	}
+	if ok, held = s.readBody(ctx, limit, "an audit"); !ok || !gz {
+		return ctx.PostBody(), held, ok
+	}
 	raw := ctx.PostBody()
-	if len(raw) > maxAuditBody {
-		return nil, refuse(413, "the audit request is larger than %d bytes", maxAuditBody)
-	}
-	if !bytes.EqualFold(ctx.Request.Header.Peek(fasthttp.HeaderContentEncoding), []byte("gzip")) {
-		return raw, nil
-	}
 	zr, err := gzip.NewReader(bytes.NewReader(raw))
 	if err != nil {
-		return nil, refuse(400, "the audit request says gzip but is not")
+		writeError(ctx, fasthttp.StatusBadRequest, "the audit request says gzip but is not")
+		return nil, s.release(held), false
 	}
-	b, err := io.ReadAll(io.LimitReader(zr, maxAuditInflated+1))
+	// Inflate once only to count: a bomb is refused without npmgate
+	// ever holding what it inflates to. An audit within the limit is then
+	// inflated into a buffer of its size.
+	size, err := io.Copy(io.Discard, io.LimitReader(zr, maxAuditInflated+1))
 	if err != nil {
-		return nil, refuse(400, "the audit request's gzip body is broken: %v", err)
+		writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("the audit request's gzip body is broken: %v", err))
+		return nil, s.release(held), false
 	}
-	if len(b) > maxAuditInflated {
-		return nil, refuse(413, "the audit request inflates past %d bytes", maxAuditInflated)
+	if size > maxAuditInflated {
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("the audit request inflates past %d bytes", maxAuditInflated))
+		return nil, s.release(held), false
 	}
-	return b, nil
+	if size > largeBody && !held {
+		if !s.acquireLarge(ctx) {
+			return nil, false, false
+		}
+		held = true
+	}
+	out := make([]byte, size)
+	if err := zr.Reset(bytes.NewReader(raw)); err == nil {
+		_, err = io.ReadFull(zr, out)
+	}
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("the audit request's gzip body is broken: %v", err))
+		return nil, s.release(held), false
+	}
+	return out, held, true
+}
+
+// release gives back a large-body slot if held; it reports false.
+func (s *Server) release(held bool) bool {
+	if held {
+		s.largeBodies.Release(1)
+	}
+	return false
 }
 
 func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed, api string) {
@@ -109,9 +152,11 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed, api string) {
 		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("npm audit is turned off for feed %q (feeds.%s.audit)", f.name, f.name))
 		return
 	}
-	body, err := auditBody(ctx)
-	if err != nil {
-		s.failWrite(ctx, err)
+	body, held, ok := s.auditBody(ctx)
+	if held {
+		defer s.largeBodies.Release(1)
+	}
+	if !ok {
 		return
 	}
 	var doc map[string]json.RawMessage

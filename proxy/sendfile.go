@@ -40,7 +40,7 @@ func sendFile(ctx *fasthttp.RequestCtx, f *os.File, size int) {
 		ctx.SetBodyStream(&fileBody{f: f, close: f.Close, conn: tc}, size)
 		return
 	}
-	ctx.SetBodyStream(f, size)
+	ctx.SetBodyStream(&streamBody{r: f}, size)
 }
 
 // fileBody is a response body fasthttp sends with sendfile, under
@@ -50,13 +50,18 @@ func sendFile(ctx *fasthttp.RequestCtx, f *os.File, size int) {
 // the header and the file leave in full segments, as nginx's tcp_nopush
 // does. Close uncorks, which sends what is left.
 type fileBody struct {
+	transfer
 	f      *os.File
 	close  func() error // closes f, or hands it back for reuse
 	conn   *net.TCPConn
 	corked bool
 }
 
-func (b *fileBody) Read(p []byte) (int, error) { return b.f.Read(p) }
+func (b *fileBody) Read(p []byte) (int, error) {
+	n, err := b.f.Read(p)
+	b.n += int64(n)
+	return n, err
+}
 
 // SupportsBodyWriteTo tells fasthttp to call WriteTo.
 func (b *fileBody) SupportsBodyWriteTo() bool { return true }
@@ -65,10 +70,15 @@ func (b *fileBody) SupportsBodyWriteTo() bool { return true }
 // is the path to sendfile.
 func (b *fileBody) WriteTo(w io.Writer) (int64, error) {
 	b.corked = setCork(b.conn, true)
+	var n int64
+	var err error
 	if rf, ok := w.(io.ReaderFrom); ok {
-		return rf.ReadFrom(b.f)
+		n, err = rf.ReadFrom(b.f)
+	} else {
+		n, err = io.Copy(w, b.f)
 	}
-	return io.Copy(w, b.f)
+	b.n += n
+	return n, err
 }
 
 func (b *fileBody) Close() error {

@@ -21,6 +21,7 @@ import (
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/npmgate/npmgate/auth"
@@ -74,6 +75,9 @@ type Server struct {
 	canon atomic.Pointer[map[string]string]
 	// misses bounds lookups of unknown names (cache.miss_limit).
 	misses *misses
+	// largeBodies bounds how many large request bodies are held at once
+	// (publish.large_bodies).
+	largeBodies *semaphore.Weighted
 }
 
 type readyState struct {
@@ -97,6 +101,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, packages: &diskPackages{disk: disk}, feeds: map[string]*feed{}, stop: func() {}}
 	s.metrics = newMetrics(s)
+	s.largeBodies = semaphore.NewWeighted(int64(max(cfg.Publish.LargeBodies, 1)))
 	authOpts := auth.Options{
 		UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(),
 		Groups: cfg.Auth.Groups, AllowSignup: cfg.Auth.AllowSignup,
@@ -173,15 +178,22 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		ReadTimeout:        2 * time.Minute,
 		WriteTimeout:       10 * time.Minute,
 		IdleTimeout:        2 * time.Minute,
-		MaxRequestBodySize: int(cfg.Publish.MaxSize)/3*4 + 4<<20, // base64 of the largest tarball, and the document
+		MaxRequestBodySize: streamThreshold,
 		ErrorHandler:       requestError,
-		// A larger body reaches the handler as a stream, which dispatch
-		// drains and answers with a 413 npm can print.
+		// Bodies reach the handler as streams, read by the route once the
+		// caller passed its checks, within the route's limit (readBody).
 		StreamRequestBody:     true,
 		NoDefaultContentType:  true,
 		NoDefaultServerHeader: false,
 		CloseOnShutdown:       true,
 		Logger:                fasthttpLogger{log},
+
+		// fasthttp would read a multipart body (to memory and temporary
+		// files) before the handler runs; npm sends none.
+		DisablePreParseMultipartForm: true,
+		// fasthttp's errors would otherwise quote the request's raw
+		// headers, credentials included, in the log.
+		SecureErrorLogMessage: true,
 	}
 	s.setCanonical(cfg.Listen)
 	s.misses = newMisses(cfg.Cache.MissLimit)
@@ -272,12 +284,39 @@ func (s *Server) Close() {
 // Handle is the fasthttp handler.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
+	ctx.Response.Header.SetCanonical(headerNosniff, valueNosniff)
 	feed, route := s.dispatch(ctx)
+	if ctx.Response.IsBodyStream() {
+		if tb, ok := ctx.Response.BodyStream().(transferBody); ok {
+			// Counted and logged when fasthttp has sent the body (or
+			// failed to); the duration stays the handler's.
+			t := tb.transferState()
+			t.s, t.ctx, t.feed, t.route, t.took = s, ctx, feed, route, time.Since(start)
+			return
+		}
+	}
+	s.record(ctx, time.Since(start), feed, route, nil)
+}
+
+// statusAborted is the metrics' status of a transfer that failed after
+// its status line was sent (nginx's "client closed request").
+const statusAborted = 499
+
+// record counts and logs a finished request; t is its body's transfer,
+// when it was streamed.
+func (s *Server) record(ctx *fasthttp.RequestCtx, took time.Duration, feed, route string, t *transfer) {
 	if s.metrics != nil && route != "metrics" {
-		s.metrics.observe(feed, route, methodLabel(ctx), ctx.Response.StatusCode(), responseBytes(ctx), time.Since(start))
+		status, bytes := ctx.Response.StatusCode(), responseBytes(ctx)
+		if t != nil {
+			bytes = int(t.n)
+			if t.err != nil {
+				status = statusAborted
+			}
+		}
+		s.metrics.observe(feed, route, methodLabel(ctx), status, bytes, took)
 	}
 	if *s.cfg.Log.Access && route != "health" && route != "metrics" {
-		s.accessLog(ctx, start, feed, route)
+		s.accessLog(ctx, took, feed, route, t)
 	}
 }
 
@@ -311,11 +350,12 @@ const (
 	routeOther     = "other"
 )
 
-// dispatch answers a request and says which feed and route it was.
+// dispatch answers a request and says which feed and route it was. A
+// request is classified from its headers alone (route, caller, their
+// right to it) before any of its body is read, and the body is then read
+// within its route's limit: nobody gets npmgate to hold a body it would
+// refuse.
 func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
-	if !ctx.IsGet() && !ctx.IsHead() && !s.readBody(ctx) {
-		return "", routeOther
-	}
 	path := requestPath(ctx)
 	switch path {
 	case "/healthz":
@@ -352,13 +392,64 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 			return f.name, routeAPI
 		}
 		if rest, ok := strings.CutPrefix(r.API, "/package/"); ok && strings.Contains(rest, "/dist-tags") {
+			if !ctx.IsGet() && !ctx.IsHead() {
+				// A dist-tag change needs the publish right; check it
+				// before the body is read (serveDistTags checks again).
+				if err := f.access.Load().Check(p, auth.Publish); err != nil {
+					s.failAuth(ctx, err)
+					return f.name, routeAPI
+				}
+				ok, held := s.readBody(ctx, smallBodyLimit, smallBodyHint)
+				if !ok {
+					return f.name, routeAPI
+				}
+				if held {
+					defer s.largeBodies.Release(1)
+				}
+			}
 			s.serveDistTags(ctx, f, rest, p)
 			return f.name, routeAPI
+		}
+		if !ctx.IsGet() && !ctx.IsHead() {
+			// Login is anonymous by nature: its small limit is all that
+			// bounds what a stranger can send.
+			ok, held := s.readBody(ctx, smallBodyLimit, smallBodyHint)
+			if !ok {
+				return f.name, routeAPI
+			}
+			if held {
+				defer s.largeBodies.Release(1)
+			}
 		}
 		s.serveAPI(ctx, f, r.API, p)
 		return f.name, routeAPI
 	}
 	if !ctx.IsGet() && !ctx.IsHead() && r.Kind != KindNotFound && r.Kind != KindVersion {
+		// The feed's publish right is checked from the headers, before
+		// the body is read; serveWrite checks it again, and what needs
+		// the document (the maintainers of a package) after the read.
+		limit, hint := s.publishBodyLimit(), publishBodyHint
+		if ctx.IsDelete() {
+			limit, hint = smallBodyLimit, smallBodyHint
+		}
+		if err := f.access.Load().Check(p, auth.Publish); err != nil {
+			// npm star is a PUT of the document that needs no publish
+			// right: a signed-in caller's PUT may be one, within a
+			// star's size (serveWrite tells).
+			star := ctx.IsPut() && r.Kind == KindPackument && p != nil
+			if !star || ctx.Request.Header.ContentLength() > maxStarBody {
+				s.failAuth(ctx, err)
+				return f.name, routeWrite
+			}
+			limit, hint = maxStarBody, "npm star without the publish right"
+		}
+		ok, held := s.readBody(ctx, limit, hint)
+		if !ok {
+			return f.name, routeWrite
+		}
+		if held {
+			defer s.largeBodies.Release(1)
+		}
 		s.serveWrite(ctx, f, prefix, r, p)
 		return f.name, routeWrite
 	}
@@ -399,53 +490,130 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 // MetricsHandler serves /metrics (and pprof when enabled) on a separate
 // listener (metrics.listen).
 func (s *Server) MetricsHandler(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetCanonical(headerNosniff, valueNosniff)
 	if !s.serveMetrics(ctx, requestPath(ctx)) {
 		writeError(ctx, fasthttp.StatusNotFound, "not found")
 	}
 }
 
-// readBody reads a request body within the limit. The server streams
-// bodies so that an oversized one is answered here, in npm's shape,
-// rather than by a reset connection.
-func (s *Server) readBody(ctx *fasthttp.RequestCtx) bool {
-	if !ctx.Request.IsBodyStream() {
-		return true
-	}
-	limit := int64(s.http.MaxRequestBodySize)
-	if int64(ctx.Request.Header.ContentLength()) > limit {
-		tooLarge(ctx, limit)
-		return false
-	}
-	body, err := io.ReadAll(io.LimitReader(ctx.RequestBodyStream(), limit+1))
-	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "cannot read the request body: "+err.Error())
-		return false
-	}
-	if int64(len(body)) > limit {
-		tooLarge(ctx, limit)
-		return false
-	}
-	ctx.Request.SetBodyRaw(body)
-	return true
+// Request body limits. Each route reads its body only after the caller
+// passed its checks, and never past the route's limit.
+const (
+	// smallBodyLimit bounds the bodies of login, tokens, dist-tags and
+	// deletes: a few hundred bytes in practice.
+	smallBodyLimit = 1 << 20
+	smallBodyHint  = "this request"
+	// largeBody: a body declared over this, or sent without a length,
+	// takes one of the large-body slots (publish.large_bodies) while
+	// npmgate holds it.
+	largeBody = 1 << 20
+	// largeBodyWait bounds how long a large body waits for a slot
+	// before it is answered 503.
+	largeBodyWait = 10 * time.Second
+	// streamThreshold: fasthttp itself buffers no more of a body than
+	// this; the rest is read by the route that accepted it.
+	streamThreshold = 64 << 10
+	publishBodyHint = "a publish (see publish.max_size)"
+)
+
+// publishBodyLimit is the largest publish body: base64 of the largest
+// tarball, and the document.
+func (s *Server) publishBodyLimit() int64 {
+	return int64(s.cfg.Publish.MaxSize)/3*4 + 4<<20
 }
 
-// tooLarge answers a body over the limit. The client is still sending it:
-// reading (and dropping) a bounded amount lets it receive the answer
-// instead of a reset connection; past that the connection is closed.
-func tooLarge(ctx *fasthttp.RequestCtx, limit int64) {
-	io.Copy(io.Discard, io.LimitReader(ctx.RequestBodyStream(), 4*limit))
+// readBody reads a request body within limit, counting it as it arrives
+// (a chunked body has no length to check first). A large body holds one
+// of the large-body slots: held says so, and the caller releases it once
+// done with the body. On false the answer is written (and no slot held).
+func (s *Server) readBody(ctx *fasthttp.RequestCtx, limit int64, hint string) (ok, held bool) {
+	if !ctx.Request.IsBodyStream() {
+		return len(ctx.Request.Body()) <= int(limit) || tooLarge(ctx, limit, hint), false
+	}
+	n := int64(ctx.Request.Header.ContentLength()) // -1: chunked
+	if n > limit {
+		return tooLarge(ctx, limit, hint), false
+	}
+	// A route whose limit is small needs no slot: the limit bounds it.
+	if limit > largeBody && (n < 0 || n > largeBody) {
+		if !s.acquireLarge(ctx) {
+			return false, false
+		}
+		held = true
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, max(n, 0)+1))
+	_, err := buf.ReadFrom(io.LimitReader(ctx.RequestBodyStream(), limit+1))
+	switch {
+	case err != nil:
+		writeError(ctx, fasthttp.StatusBadRequest, "cannot read the request body: "+err.Error())
+	case int64(buf.Len()) > limit:
+		tooLarge(ctx, limit, hint)
+	default:
+		ctx.Request.SetBodyRaw(buf.Bytes())
+		return true, held
+	}
+	if held {
+		s.largeBodies.Release(1)
+	}
+	return false, false
+}
+
+// acquireLarge takes a large-body slot, waiting a bounded time; without
+// one the answer is a 503 npm retries.
+func (s *Server) acquireLarge(ctx *fasthttp.RequestCtx) bool {
+	if s.largeBodies.TryAcquire(1) {
+		return true
+	}
+	wctx, cancel := context.WithTimeout(detached, largeBodyWait)
+	defer cancel()
+	if s.largeBodies.Acquire(wctx, 1) == nil {
+		return true
+	}
+	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "10")
 	ctx.SetConnectionClose()
-	writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than this registry accepts (%d bytes; see publish.max_size)", limit))
+	writeError(ctx, fasthttp.StatusServiceUnavailable, fmt.Sprintf("npmgate is already receiving as many large request bodies as publish.large_bodies allows (%d); try again shortly", s.cfg.Publish.LargeBodies))
+	return false
+}
+
+// tooLarge answers a body over the limit; it reports false, for readBody.
+// The client is still sending it: reading (and dropping) a bounded amount
+// lets it receive the answer instead of a reset connection; past that the
+// connection is closed. Only a caller that passed authentication gets
+// here: a stranger's body is refused from its headers.
+func tooLarge(ctx *fasthttp.RequestCtx, limit int64, hint string) bool {
+	if ctx.Request.IsBodyStream() {
+		io.Copy(io.Discard, io.LimitReader(ctx.RequestBodyStream(), 4*limit))
+	}
+	ctx.SetConnectionClose()
+	writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than this registry accepts for %s (%d bytes)", hint, limit))
+	return false
 }
 
 // requestError answers requests fasthttp could not read, in npm's shape.
+// fasthttp's error carries the raw header buffer (an Authorization
+// header with it): the answer names the problem, never the bytes.
 func requestError(ctx *fasthttp.RequestCtx, err error) {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	ctx.Response.Header.SetCanonical(headerNosniff, valueNosniff)
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "the request body is larger than this registry accepts (publish.max_size)")
-		return
+	case errors.As(err, &small):
+		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "the request's headers are larger than this registry accepts (16 KiB); check the client's configuration for oversized headers")
+	case errors.As(err, &netErr) && netErr.Timeout():
+		writeError(ctx, fasthttp.StatusRequestTimeout, "the request was not received in time")
+	default:
+		writeError(ctx, fasthttp.StatusBadRequest, "cannot parse the request: a header or the request line is malformed (control characters or line breaks in a header value, say)")
 	}
-	writeError(ctx, fasthttp.StatusBadRequest, "cannot read the request: "+err.Error())
 }
+
+// X-Content-Type-Options: nosniff goes on every answer, so that no
+// browser ever runs a package file or an error body as a page or script.
+var (
+	headerNosniff = []byte("X-Content-Type-Options")
+	valueNosniff  = []byte("nosniff")
+)
 
 // requestPath is the raw (still percent-encoded) path of the request,
 // without its query. Routing on the raw form is what keeps "%2f" apart
@@ -677,7 +845,20 @@ func validHostname(h string) bool {
 
 type fasthttpLogger struct{ log *slog.Logger }
 
+// Printf logs a fasthttp message. Its errors quote the bytes of a
+// request it could not parse (an Authorization header with them), even
+// with SecureErrorLogMessage: only the text before the first quote is
+// kept, which says what was wrong, not with what.
 func (l fasthttpLogger) Printf(format string, args ...any) {
+	for i, a := range args {
+		if err, ok := a.(error); ok {
+			msg, _, cut := strings.Cut(err.Error(), `"`)
+			if cut {
+				msg += "[request bytes withheld]"
+			}
+			args[i] = msg
+		}
+	}
 	l.log.Debug(fmt.Sprintf(format, args...))
 }
 

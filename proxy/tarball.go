@@ -173,7 +173,7 @@ func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size 
 		sendFile(ctx, f, sz)
 		return
 	}
-	ctx.SetBodyStream(body, sz)
+	ctx.SetBodyStream(&streamBody{r: body}, sz)
 }
 
 // tarball finds which upstream file a request names and what it must hash

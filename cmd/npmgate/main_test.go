@@ -217,3 +217,49 @@ func TestLogWriterFlushes(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestURLPasswordsRedacted: a URL npmgate refuses is quoted without its
+// password, by check-config and by serve (its --upstream flag or the
+// file), whatever is wrong with it.
+func TestURLPasswordsRedacted(t *testing.T) {
+	const password = "s3cr3t-Pa55word"
+	dir := t.TempDir()
+	file := func(name, yaml string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(yaml), 0o644)
+		return p
+	}
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"check-config, user info in a connector", []string{"check-config", file("userinfo.yaml",
+			"connectors:\n  up:\n    url: https://alice:"+password+"@registry.example.com/\nfeeds:\n  npm:\n    connectors: [up]\n")}},
+		{"check-config, a connector URL that does not parse", []string{"check-config", file("badport.yaml",
+			"connectors:\n  up:\n    url: https://alice:"+password+"@registry.example.com:port/\nfeeds:\n  npm:\n    connectors: [up]\n")}},
+		{"check-config, an audit URL with user info", []string{"check-config", file("audit.yaml",
+			"feeds:\n  npm:\n    audit: https://alice:"+password+"@audit.example.com/\n")}},
+		{"check-config, not an http audit URL", []string{"check-config", file("ftp.yaml",
+			"feeds:\n  npm:\n    audit: ftp://alice:"+password+"@audit.example.com/\n")}},
+		{"serve --upstream with user info", []string{"serve", "--data", dir, "--upstream", "https://alice:" + password + "@registry.example.com/"}},
+		{"serve --upstream that does not parse", []string{"serve", "--data", dir, "--upstream", "https://alice:" + password + "@registry.example.com:port/"}},
+		{"serve --upstream not http", []string{"serve", "--data", dir, "--upstream", "ftp://alice:" + password + "@registry.example.com/"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, &stdout, &stderr)
+			all := stdout.String() + stderr.String()
+			if code == 0 {
+				t.Fatalf("npmgate %v accepted the URL: %s", tt.args[0], all)
+			}
+			if strings.Contains(all, password) || strings.Contains(all, "s3cr3t") {
+				t.Errorf("npmgate %s printed the password: %s", tt.args[0], all)
+			}
+			if !strings.Contains(all, "example.com") {
+				t.Errorf("npmgate %s does not say which URL: %s", tt.args[0], all)
+			}
+			t.Log(strings.TrimSpace(all))
+		})
+	}
+}
