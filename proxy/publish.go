@@ -110,6 +110,13 @@ func (s *Server) failWrite(ctx *fasthttp.RequestCtx, err error) {
 }
 
 func (s *Server) put(ctx *fasthttp.RequestCtx, f *feed, r Route, p *auth.Principal) error {
+	// One reading of the body: Go's decoder keeps the last of two members
+	// with one name, where another reader may keep the first.
+	if raw := ctx.PostBody(); json.Valid(raw) {
+		if path, dup := npm.DuplicateKey(raw); dup {
+			return refuse(400, "the request body has the key %s twice in one object; send each key once", path)
+		}
+	}
 	var body publishBody
 	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
 		return refuse(400, "the request body is not a JSON package document: %v", err)

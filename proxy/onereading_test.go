@@ -1,0 +1,111 @@
+package proxy
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// tarEntry is one entry of a test tarball.
+type tarEntry struct {
+	name     string
+	body     string
+	typeflag byte // tar.TypeReg when zero
+	linkname string
+}
+
+// tarballOf packs entries as a gzipped tar.
+func tarballOf(t testing.TB, entries ...tarEntry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.body)), Typeflag: e.typeflag, Linkname: e.linkname}
+		if h.Typeflag == 0 {
+			h.Typeflag = tar.TypeReg
+		}
+		if h.Typeflag != tar.TypeReg {
+			h.Size = 0
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(e.body[:h.Size])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func manifestJSON(t testing.TB, m map[string]any) string {
+	t.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// publishTarball PUTs a publish of name@1.0.0 with tgz attached, the
+// version document edited by edit.
+func (p *publisher) publishTarball(name string, tgz []byte, edit func(doc, ver map[string]any)) (int, string) {
+	p.t.Helper()
+	resp, b := p.do("PUT", "/"+strings.Replace(name, "/", "%2f", 1), p.authz, publishDoc(name, "1.0.0", tgz, edit))
+	return resp.StatusCode, string(b)
+}
+
+// refusedAndNothingStored checks a publish was refused with a JSON error
+// that mentions want, and that neither a document nor a tarball was kept.
+func (p *publisher) refusedAndNothingStored(t *testing.T, name string, status int, body, want string) {
+	t.Helper()
+	var e struct{ Error string }
+	if status != 400 || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error, want) {
+		t.Errorf("publish: %d %s; want a 400 JSON error about %q", status, body, want)
+	}
+	if _, err := os.Stat(p.localFile(name)); err == nil {
+		t.Error("a refused publish wrote the package's document")
+	}
+	if files := p.storedTarballs(); len(files) > 0 {
+		t.Errorf("a refused publish stored tarballs: %v", files)
+	}
+}
+
+// TestPublishDuplicateKeysAreRefused: a publish body with a name twice in
+// one object is a 400 that names the key, before anything is stored. Go's
+// decoder would keep the last member, another reader the first.
+func TestPublishDuplicateKeysAreRefused(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		old, with string // the body's bytes old are replaced by with
+		path      string
+	}{
+		{"top-level name", `"name":"dup-a"`, `"name":"dup-a","name":"dup-a"`, "name"},
+		{"two dist", `"dist":{`, `"dist":{"tarball":"http://127.0.0.1:1/evil.tgz","integrity":"sha512-AAAA"},"dist":{`, `versions["1.0.0"].dist`},
+		{"two versions", `"versions":{"1.0.0":`, `"versions":{"1.0.0":{"name":"dup-a","version":"1.0.0","scripts":{"preinstall":"evil"}},"1.0.0":`, `versions["1.0.0"]`},
+		{"inside dist", `"shasum":`, `"shasum":"0","shasum":`, `versions["1.0.0"].dist.shasum`},
+		{"escaped twin", `"dist-tags":`, `"dist\u002dtags":{"latest":"1.0.0"},"dist-tags":`, "dist-tags"},
+		{"attachments", `"_attachments":{`, `"_attachments":{"x.tgz":{},"x.tgz":{},`, `_attachments["x.tgz"]`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := publishGate(t)
+			body := publishDoc("dup-a", "1.0.0", pkgTarball(t, "dup-a", "1.0.0"), nil)
+			if !bytes.Contains(body, []byte(c.old)) {
+				t.Fatalf("the body has no %s: %s", c.old, body)
+			}
+			body = bytes.Replace(body, []byte(c.old), []byte(c.with), 1)
+			resp, b := p.do("PUT", "/dup-a", p.authz, body)
+			p.refusedAndNothingStored(t, "dup-a", resp.StatusCode, string(b), "the key "+c.path+" twice")
+		})
+	}
+}
