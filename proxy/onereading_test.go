@@ -168,6 +168,102 @@ func TestPublishTarballEntriesAreBounded(t *testing.T) {
 	p.refusedAndNothingStored(t, name, status, body, fmt.Sprintf("more than %d entries", maxTarEntries))
 }
 
+// TestPublishFactsComeFromTheServer: dist is made by npmgate from the
+// stored bytes (client signatures and attestations are dropped), and
+// hasInstallScript, gypfile, _hasShrinkwrap, bin, os, cpu and engines
+// come from the tarball, whatever the document claims.
+func TestPublishFactsComeFromTheServer(t *testing.T) {
+	lie := func(doc, ver map[string]any) {
+		dist := ver["dist"].(map[string]any)
+		dist["signatures"] = []map[string]string{{"keyid": "SHA256:jl3bwswu80PjjokCgh0o2w5c2U4LhQAE57gj9cz1kzA", "sig": "MEUCIQDforged"}}
+		dist["attestations"] = map[string]any{"url": "http://127.0.0.1:1/attestations", "provenance": map[string]any{"predicateType": "https://slsa.dev/provenance/v1"}}
+		dist["fileCount"], dist["unpackedSize"] = 999, 1
+		ver["hasInstallScript"] = false
+		ver["gypfile"] = false
+		ver["_hasShrinkwrap"] = false
+		ver["bin"] = map[string]string{"harmless": "x.js"}
+		ver["os"], ver["cpu"] = []string{"any"}, []string{"any"}
+		ver["engines"] = map[string]string{"node": "*"}
+		ver["scripts"] = map[string]string{}
+	}
+	type served struct {
+		Dist             map[string]json.RawMessage
+		HasInstallScript *bool             `json:"hasInstallScript"`
+		Gypfile          *bool             `json:"gypfile"`
+		HasShrinkwrap    *bool             `json:"_hasShrinkwrap"`
+		Scripts          map[string]string `json:"scripts"`
+		Bin              map[string]string `json:"bin"`
+		OS               []string          `json:"os"`
+		CPU              []string          `json:"cpu"`
+		Engines          map[string]string `json:"engines"`
+	}
+	for _, c := range []struct {
+		name          string
+		manifest      map[string]any
+		extra         []tarEntry
+		installScript bool
+		gyp           bool
+		shrinkwrap    bool
+	}{
+		{"postinstall", map[string]any{"scripts": map[string]string{"postinstall": "node setup.js"}}, nil, true, false, false},
+		{"binding.gyp", nil, []tarEntry{{name: "package/binding.gyp", body: "{}"}}, true, true, false},
+		{"binding.gyp with gypfile false", map[string]any{"gypfile": false}, []tarEntry{{name: "package/binding.gyp", body: "{}"}}, false, false, false},
+		{"binding.gyp and an install script", map[string]any{"scripts": map[string]string{"install": "node build.js"}}, []tarEntry{{name: "package/binding.gyp", body: "{}"}}, true, false, false},
+		{"shrinkwrap", nil, []tarEntry{{name: "package/npm-shrinkwrap.json", body: "{}"}}, false, false, true},
+		{"nothing", nil, nil, false, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			name := "facts-" + strings.NewReplacer(" ", "-", ".", "-").Replace(c.name)
+			m := map[string]any{"name": name, "version": "1.0.0", "bin": map[string]string{"real": "cli.js"},
+				"os": []string{"linux"}, "cpu": []string{"x64"}, "engines": map[string]string{"node": ">=20"}}
+			for k, v := range c.manifest {
+				m[k] = v
+			}
+			entries := append([]tarEntry{{name: "package/package.json", body: manifestJSON(t, m)}, {name: "package/cli.js", body: "#!/usr/bin/env node\n"}}, c.extra...)
+			tgz := tarballOf(t, entries...)
+			p := publishGate(t)
+			if status, body := p.publishTarball(name, tgz, lie); status != 200 {
+				t.Fatalf("publish: %d %s", status, body)
+			}
+			for _, accept := range []string{"application/json", corgi} {
+				_, b := p.get("/"+name, "Accept", accept)
+				var doc struct{ Versions map[string]served }
+				if err := json.Unmarshal(b, &doc); err != nil {
+					t.Fatalf("%s: %v", accept, err)
+				}
+				v := doc.Versions["1.0.0"]
+				for _, k := range []string{"signatures", "attestations"} {
+					if _, ok := v.Dist[k]; ok {
+						t.Errorf("%s: the client's dist.%s is served: %s", accept, k, v.Dist[k])
+					}
+				}
+				if string(v.Dist["fileCount"]) != fmt.Sprint(len(entries)) || string(v.Dist["unpackedSize"]) == "1" {
+					t.Errorf("%s: dist.fileCount %s, unpackedSize %s; want the tarball's (%d files)", accept, v.Dist["fileCount"], v.Dist["unpackedSize"], len(entries))
+				}
+				if got := v.HasInstallScript != nil && *v.HasInstallScript; got != c.installScript {
+					t.Errorf("%s: hasInstallScript %v, want %v", accept, got, c.installScript)
+				}
+				if v.Bin["real"] != "cli.js" || v.Bin["harmless"] != "" || len(v.OS) != 1 || v.OS[0] != "linux" ||
+					len(v.CPU) != 1 || v.CPU[0] != "x64" || v.Engines["node"] != ">=20" {
+					t.Errorf("%s: bin %v, os %v, cpu %v, engines %v; want the tarball's", accept, v.Bin, v.OS, v.CPU, v.Engines)
+				}
+				if accept == corgi {
+					continue // the abbreviated document has no scripts or gypfile
+				}
+				if got := v.Gypfile != nil && *v.Gypfile; got != c.gyp {
+					t.Errorf("gypfile %v, want %v", got, c.gyp)
+				}
+				if c.gyp && v.Scripts["install"] != "node-gyp rebuild" {
+					t.Errorf("scripts %v; want npm's install of a binding.gyp", v.Scripts)
+				}
+				if v.HasShrinkwrap == nil || *v.HasShrinkwrap != c.shrinkwrap {
+					t.Errorf("_hasShrinkwrap %v, want %v", v.HasShrinkwrap, c.shrinkwrap)
+				}
+			}
+		})
+	}
+}
+
 func TestLandsAt(t *testing.T) {
 	for _, c := range []struct {
 		name string

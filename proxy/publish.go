@@ -208,17 +208,20 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p
 	sum512 := sha512.Sum512(data)
 	sum1 := sha1.Sum(data)
 	integrity := "sha512-" + base64.StdEncoding.EncodeToString(sum512[:])
-	var dist map[string]json.RawMessage
-	if err := json.Unmarshal(v["dist"], &dist); err != nil {
-		dist = map[string]json.RawMessage{}
+	// The client's dist is read for its claims only, and never kept:
+	// signatures or attestations npmgate did not make must not be served.
+	var sent struct {
+		Integrity json.RawMessage `json:"integrity"`
+		Shasum    json.RawMessage `json:"shasum"`
 	}
-	if claimed := jsonString(dist["integrity"]); claimed != "" {
+	_ = json.Unmarshal(v["dist"], &sent)
+	if claimed := jsonString(sent.Integrity); claimed != "" {
 		d, err := npm.ParseDigest(npm.Dist{Integrity: claimed})
 		if err != nil || d.Algo != "sha512" || !bytes.Equal(d.Sum, sum512[:]) {
 			return refuse(400, "integrity mismatch: dist.integrity does not match the attached tarball")
 		}
 	}
-	if claimed := jsonString(dist["shasum"]); claimed != "" && claimed != hex.EncodeToString(sum1[:]) {
+	if claimed := jsonString(sent.Shasum); claimed != "" && claimed != hex.EncodeToString(sum1[:]) {
 		return refuse(400, "integrity mismatch: dist.shasum does not match the attached tarball")
 	}
 	pt, err := readManifest(data)
@@ -229,22 +232,52 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p
 	if jsonString(manifest["name"]) != name || !sameVersion(jsonString(manifest["version"]), sv) {
 		return refuse(400, "the tarball's package.json is %s@%s, not %s@%s", jsonString(manifest["name"]), jsonString(manifest["version"]), name, version)
 	}
-	// What runs and what is installed comes from the tarball itself, so
-	// the document can never hide an install script or a dependency the
-	// bytes carry (manifest confusion).
-	for _, k := range []string{"scripts", "dependencies", "optionalDependencies", "peerDependencies", "bundleDependencies"} {
+	// What runs, what is installed and where it may be installed come
+	// from the tarball itself, so the document can never hide an install
+	// script, a dependency or a bin the bytes carry (manifest confusion).
+	sentBin := v["bin"]
+	for _, k := range tarballFields {
 		if m, ok := manifest[k]; ok {
 			v[k] = m
 		} else {
 			delete(v, k)
 		}
 	}
+	if _, ok := manifest["bin"]; !ok && sentBin != nil && hasMember(manifest["directories"], "bin") {
+		// npm lists the files of directories.bin as bin when it packs,
+		// from the same files: the document's list is the one npm links.
+		v["bin"] = sentBin
+	}
+	installScript, gyp, err := installFacts(pt)
+	if err != nil {
+		return refuse(400, "the tarball's package.json: %v", err)
+	}
+	if gyp {
+		// npm runs "node-gyp rebuild" for it at install, and says so in
+		// the document it publishes.
+		scripts := map[string]json.RawMessage{}
+		_ = json.Unmarshal(manifest["scripts"], &scripts)
+		scripts["install"] = mustJSON("node-gyp rebuild")
+		v["scripts"], v["gypfile"] = mustJSON(scripts), mustJSON(true)
+	} else {
+		delete(v, "gypfile")
+	}
+	if installScript {
+		v["hasInstallScript"] = mustJSON(true)
+	} else {
+		delete(v, "hasInstallScript")
+	}
+	v["_hasShrinkwrap"] = mustJSON(pt.shrinkwrap)
 
 	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-	dist["integrity"] = mustJSON(integrity)
-	dist["shasum"] = mustJSON(hex.EncodeToString(sum1[:]))
-	dist["tarball"] = mustJSON("https://npmgate.invalid/" + name + "/-/" + file)
-	v["dist"] = mustJSON(dist)
+	// dist is the server's own, made from the bytes it stores.
+	v["dist"] = mustJSON(map[string]any{
+		"integrity":    integrity,
+		"shasum":       hex.EncodeToString(sum1[:]),
+		"tarball":      "https://npmgate.invalid/" + name + "/-/" + file,
+		"fileCount":    pt.fileCount,
+		"unpackedSize": pt.unpackedSize,
+	})
 	v["_id"] = mustJSON(name + "@" + version)
 	v["_npmUser"] = mustJSON(maintainer{Name: p.Name})
 	readme := jsonString(v["readme"])
@@ -463,6 +496,42 @@ func (l *inflateLimit) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.left -= int64(n)
 	return n, err
+}
+
+// tarballFields are the version fields a publish takes from the tarball's
+// package.json, never from the document: what npm runs, installs, links
+// and checks the platform against.
+var tarballFields = []string{
+	"scripts", "dependencies", "optionalDependencies", "peerDependencies",
+	"peerDependenciesMeta", "bundleDependencies", "bundledDependencies",
+	"bin", "directories", "man", "engines", "os", "cpu", "libc", "license",
+}
+
+// hasMember reports whether raw is an object with the member name.
+func hasMember(raw json.RawMessage, name string) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return false
+	}
+	_, ok := m[name]
+	return ok
+}
+
+// installFacts says whether npm runs an install script for the package
+// (hasInstallScript) and whether that is node-gyp's, for a binding.gyp
+// and no install or preinstall script of the package's own (gypfile).
+func installFacts(pt *packageTarball) (installScript, gyp bool, err error) {
+	var scripts map[string]json.RawMessage
+	if raw, ok := pt.manifest["scripts"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &scripts); err != nil {
+			return false, false, errors.New("scripts is not an object")
+		}
+	}
+	_, install := scripts["install"]
+	_, preinstall := scripts["preinstall"]
+	_, postinstall := scripts["postinstall"]
+	gyp = pt.bindingGyp && !install && !preinstall && string(pt.manifest["gypfile"]) != "false"
+	return install || preinstall || postinstall || gyp, gyp, nil
 }
 
 // update applies a change to a local package under its lock. rev, when
