@@ -207,6 +207,7 @@ func TestPublishFactsComeFromTheServer(t *testing.T) {
 	}{
 		{"postinstall", map[string]any{"scripts": map[string]string{"postinstall": "node setup.js"}}, nil, true, false, false},
 		{"binding.gyp", nil, []tarEntry{{name: "package/binding.gyp", body: "{}"}}, true, true, false},
+		{"binding.gyp and scripts null", map[string]any{"scripts": nil}, []tarEntry{{name: "package/binding.gyp", body: "{}"}}, true, true, false},
 		{"binding.gyp with gypfile false", map[string]any{"gypfile": false}, []tarEntry{{name: "package/binding.gyp", body: "{}"}}, false, false, false},
 		{"binding.gyp and an install script", map[string]any{"scripts": map[string]string{"install": "node build.js"}}, []tarEntry{{name: "package/binding.gyp", body: "{}"}}, true, false, false},
 		{"shrinkwrap", nil, []tarEntry{{name: "package/npm-shrinkwrap.json", body: "{}"}}, false, false, true},

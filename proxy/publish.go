@@ -255,8 +255,11 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p
 	if gyp {
 		// npm runs "node-gyp rebuild" for it at install, and says so in
 		// the document it publishes.
-		scripts := map[string]json.RawMessage{}
+		var scripts map[string]json.RawMessage
 		_ = json.Unmarshal(manifest["scripts"], &scripts)
+		if scripts == nil { // absent or null
+			scripts = map[string]json.RawMessage{}
+		}
 		scripts["install"] = mustJSON("node-gyp rebuild")
 		v["scripts"], v["gypfile"] = mustJSON(scripts), mustJSON(true)
 	} else {
