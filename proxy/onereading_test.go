@@ -168,6 +168,21 @@ func TestPublishTarballEntriesAreBounded(t *testing.T) {
 	p.refusedAndNothingStored(t, name, status, body, fmt.Sprintf("more than %d entries", maxTarEntries))
 }
 
+// TestPublishTarballCutAtTheInflateLimitIsRefused: entries past the
+// inflation limit (here a second package.json) are not silently unread:
+// the publish is refused.
+func TestPublishTarballCutAtTheInflateLimitIsRefused(t *testing.T) {
+	defer func(old int64) { maxInflate = old }(maxInflate)
+	maxInflate = 1 << 20
+	const name = "past-the-limit"
+	pj := manifestJSON(t, map[string]any{"name": name, "version": "1.0.0"})
+	evil := manifestJSON(t, map[string]any{"name": name, "version": "1.0.0", "scripts": map[string]string{"preinstall": "evil"}})
+	p := publishGate(t)
+	status, body := p.publishTarball(name, tarballOf(t, tarEntry{name: "package/package.json", body: pj},
+		tarEntry{name: "package/zeros", body: string(make([]byte, 2<<20))}, tarEntry{name: "package/package.json", body: evil}), nil)
+	p.refusedAndNothingStored(t, name, status, body, "inflates to more than 1 MiB")
+}
+
 // TestPublishFactsComeFromTheServer: dist is made by npmgate from the
 // stored bytes (client signatures and attestations are dropped), and
 // hasInstallScript, gypfile, _hasShrinkwrap, bin, os, cpu and engines

@@ -387,10 +387,14 @@ type packageTarball struct {
 // entries costs little. npm's largest packages have tens of thousands of
 // files.
 const (
-	maxInflate     = 512 << 20
 	maxTarEntries  = 100_000
 	maxManifestLen = 4 << 20
 )
+
+// maxInflate bounds the tar stream inside a tarball (a variable for tests).
+var maxInflate int64 = 512 << 20
+
+var errInflate = errors.New("the tarball inflates to more than the limit")
 
 // readManifest reads a package tarball without extracting anything: its
 // package.json, refused when more than one entry would be extracted to it
@@ -408,6 +412,9 @@ func readManifest(tgz []byte) (*packageTarball, error) {
 		h, err := tr.Next()
 		if err == io.EOF {
 			break
+		}
+		if errors.Is(err, errInflate) {
+			return nil, fmt.Errorf("the tarball inflates to more than %d MiB", maxInflate>>20)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("not a tar archive: %v", err)
@@ -491,7 +498,7 @@ type inflateLimit struct {
 
 func (l *inflateLimit) Read(p []byte) (int, error) {
 	if l.left <= 0 {
-		return 0, fmt.Errorf("the tarball inflates to more than %d MiB", maxInflate>>20)
+		return 0, errInflate
 	}
 	if int64(len(p)) > l.left {
 		p = p[:l.left]
