@@ -200,6 +200,7 @@ func TestPublishFactsComeFromTheServer(t *testing.T) {
 		ver["os"], ver["cpu"] = []string{"any"}, []string{"any"}
 		ver["engines"] = map[string]string{"node": "*"}
 		ver["scripts"] = map[string]string{}
+		ver["acceptDependencies"] = map[string]string{"ms": "*"}
 	}
 	type served struct {
 		Dist             map[string]json.RawMessage
@@ -211,6 +212,7 @@ func TestPublishFactsComeFromTheServer(t *testing.T) {
 		OS               []string          `json:"os"`
 		CPU              []string          `json:"cpu"`
 		Engines          map[string]string `json:"engines"`
+		Accept           map[string]string `json:"acceptDependencies"`
 	}
 	for _, c := range []struct {
 		name          string
@@ -260,8 +262,8 @@ func TestPublishFactsComeFromTheServer(t *testing.T) {
 					t.Errorf("%s: hasInstallScript %v, want %v", accept, got, c.installScript)
 				}
 				if v.Bin["real"] != "cli.js" || v.Bin["harmless"] != "" || len(v.OS) != 1 || v.OS[0] != "linux" ||
-					len(v.CPU) != 1 || v.CPU[0] != "x64" || v.Engines["node"] != ">=20" {
-					t.Errorf("%s: bin %v, os %v, cpu %v, engines %v; want the tarball's", accept, v.Bin, v.OS, v.CPU, v.Engines)
+					len(v.CPU) != 1 || v.CPU[0] != "x64" || v.Engines["node"] != ">=20" || v.Accept != nil {
+					t.Errorf("%s: bin %v, os %v, cpu %v, engines %v, acceptDependencies %v; want the tarball's", accept, v.Bin, v.OS, v.CPU, v.Engines, v.Accept)
 				}
 				if accept == corgi {
 					continue // the abbreviated document has no scripts or gypfile

@@ -513,7 +513,7 @@ func (l *inflateLimit) Read(p []byte) (int, error) {
 // and checks the platform against.
 var tarballFields = []string{
 	"scripts", "dependencies", "optionalDependencies", "peerDependencies",
-	"peerDependenciesMeta", "bundleDependencies", "bundledDependencies",
+	"peerDependenciesMeta", "bundleDependencies", "bundledDependencies", "acceptDependencies",
 	"bin", "directories", "man", "engines", "os", "cpu", "libc", "license",
 }
 
