@@ -2,8 +2,10 @@ package npm
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"hash/maphash"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -32,8 +34,9 @@ type dupFrame struct {
 	// keys is where this object's names start in dupScanner.keys.
 	keys int
 	// hashed is set once the object has too many names for a linear
-	// search (a packument's versions and time have thousands); they are
-	// then also in dupScanner.sets at this frame's depth.
+	// search (a packument's versions and time have thousands): their
+	// hashes are then collected at this frame's depth and sorted when
+	// the object closes.
 	hashed bool
 	// index is the current element of an array; key the current member
 	// of an object (for the path of a duplicate).
@@ -41,22 +44,26 @@ type dupFrame struct {
 	key   []byte
 }
 
-// linearKeys is how many names an object has before a hash set joins the
-// linear search: most objects have a few, a version object a few dozen.
+// linearKeys is how many names an object has before its names are
+// hashed: most objects have a few, a version object a few dozen.
 const linearKeys = 32
 
-// maxKeptSet bounds the hash set kept for reuse at a depth: a larger one
-// is dropped rather than cleared, so that clearing never costs more than
-// filling did.
-const maxKeptSet = 1024
+// hashedKey is a name of a hashed object: its hash and its index in
+// dupScanner.keys.
+type hashedKey struct {
+	hash  uint64
+	index int
+}
 
 type dupScanner struct {
 	stack []dupFrame
 	keys  [][]byte // the names of every open object, innermost last
-	// sets maps the hash of each name of a hashed object to its index in
-	// keys, one per depth, reused from one object to the next.
-	sets []map[uint64]int
-	seed maphash.Seed
+	// hashes holds the names of the hashed object open at each depth,
+	// reused from one object to the next: sorting them finds a
+	// duplicate without a map, in memory that does not grow with the
+	// document.
+	hashes [][]hashedKey
+	seed   maphash.Seed
 }
 
 func (d *dupScanner) scan(data []byte) (string, bool) {
@@ -73,7 +80,9 @@ func (d *dupScanner) scan(data []byte) (string, bool) {
 			i++
 		case '}', ']':
 			if len(d.stack) > 0 {
-				d.pop()
+				if path, dup := d.pop(); dup {
+					return path, true
+				}
 			}
 			expectKey = false
 			i++
@@ -106,7 +115,7 @@ func (d *dupScanner) scan(data []byte) (string, bool) {
 }
 
 // add records name (quoted, as in the document) in the innermost object,
-// obj, and reports whether obj already had it.
+// obj, and reports whether obj is already known to have it.
 func (d *dupScanner) add(obj *dupFrame, quoted []byte) bool {
 	name := quoted[1 : len(quoted)-1]
 	if bytes.IndexByte(name, '\\') >= 0 || !isASCII(name) {
@@ -118,66 +127,57 @@ func (d *dupScanner) add(obj *dupFrame, quoted []byte) bool {
 		}
 	}
 	obj.key = name
-	own := d.keys[obj.keys:]
-	if !obj.hashed {
-		for _, k := range own {
-			if bytes.Equal(k, name) {
-				return true
-			}
-		}
+	depth := len(d.stack) - 1
+	if obj.hashed {
+		d.hashes[depth] = append(d.hashes[depth], hashedKey{maphash.Bytes(d.seed, name), len(d.keys)})
 		d.keys = append(d.keys, name)
-		if len(own) < linearKeys {
-			return false
-		}
-		obj.hashed = true
-		set := d.set(len(d.stack) - 1)
-		for i := obj.keys; i < len(d.keys); i++ {
-			set[maphash.Bytes(d.seed, d.keys[i])] = i
-		}
 		return false
 	}
-	set := d.sets[len(d.stack)-1]
-	h := maphash.Bytes(d.seed, name)
-	if i, ok := set[h]; ok {
-		if bytes.Equal(d.keys[i], name) {
+	own := d.keys[obj.keys:]
+	for _, k := range own {
+		if bytes.Equal(k, name) {
 			return true
 		}
-		// Two names with one hash: rare enough to search them all.
-		for _, k := range own {
-			if bytes.Equal(k, name) {
-				return true
-			}
-		}
 	}
-	set[h] = len(d.keys)
 	d.keys = append(d.keys, name)
+	if len(own) < linearKeys {
+		return false
+	}
+	obj.hashed = true
+	for len(d.hashes) <= depth {
+		d.hashes = append(d.hashes, nil)
+	}
+	hs := d.hashes[depth][:0]
+	for i := obj.keys; i < len(d.keys); i++ {
+		hs = append(hs, hashedKey{maphash.Bytes(d.seed, d.keys[i]), i})
+	}
+	d.hashes[depth] = hs
 	return false
 }
 
-// set returns an empty hash set for an object at depth.
-func (d *dupScanner) set(depth int) map[uint64]int {
-	for len(d.sets) <= depth {
-		d.sets = append(d.sets, nil)
-	}
-	if d.sets[depth] == nil {
-		d.sets[depth] = make(map[uint64]int, 4*linearKeys)
-	}
-	return d.sets[depth]
-}
-
-// pop closes the innermost object or array.
-func (d *dupScanner) pop() {
+// pop closes the innermost object or array; for a hashed object it
+// reports the path of a name it has twice.
+func (d *dupScanner) pop() (string, bool) {
 	n := len(d.stack) - 1
-	f := d.stack[n]
-	d.keys = d.keys[:f.keys]
+	f := &d.stack[n]
 	if f.hashed {
-		if len(d.sets[n]) > maxKeptSet {
-			d.sets[n] = nil
-		} else {
-			clear(d.sets[n])
+		hs := d.hashes[n]
+		slices.SortFunc(hs, func(a, b hashedKey) int { return cmp.Compare(a.hash, b.hash) })
+		for i := 1; i < len(hs); i++ {
+			// Names with one hash: compare them all (two different names
+			// with one 64-bit hash are rare enough not to matter).
+			for j := i - 1; j >= 0 && hs[j].hash == hs[i].hash; j-- {
+				if bytes.Equal(d.keys[hs[j].index], d.keys[hs[i].index]) {
+					f.key = d.keys[hs[i].index]
+					return d.path(), true
+				}
+			}
 		}
+		d.hashes[n] = hs[:0]
 	}
+	d.keys = d.keys[:f.keys]
 	d.stack = d.stack[:n]
+	return "", false
 }
 
 // stringEnd is skipString at memchr's speed: most of a packument's bytes

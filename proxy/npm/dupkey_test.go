@@ -30,6 +30,15 @@ func TestDuplicateKey(t *testing.T) {
 		b.WriteString(extra + `}}`)
 		return b.String()
 	}
+	obj := func(n int, extra string) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := range n {
+			fmt.Fprintf(&b, `"k%d":%d,`, i, i)
+		}
+		b.WriteString(extra + `"end":0}`)
+		return b.String()
+	}
 	for _, c := range []struct {
 		name, doc string
 		path      string // "" when there is no duplicate
@@ -48,6 +57,9 @@ func TestDuplicateKey(t *testing.T) {
 		{"top-level array", `[{},{"a":1,"a":2}]`, `[1].a`},
 		{"many members", many(`"1.0.5":{}`), `versions["1.0.5"]`},
 		{"many members, none twice", many(`"2.0.0":{}`), ""},
+		{"large siblings with the same names", `{"a":` + obj(40, "") + `,"b":` + obj(40, "") + `,"c":[` + obj(50, "") + `,` + obj(50, "") + `]}`, ""},
+		{"large object inside a large object", `{"a":` + obj(40, `"in":`+obj(40, `"k3":1,`)+`,`) + `}`, `a.in.k3`},
+		{"large object, a name of its first ones again", `{"a":` + obj(40, `"k2":1,`) + `}`, `a.k2`},
 		{"same name, sibling objects", `{"a":{"x":1},"b":{"x":1},"x":{"a":1,"b":2}}`, ""},
 		{"strings that look like keys", `{"a":"\"a\":","b":["a","a"],"c":"{\"a\":1,\"a\":2}"}`, ""},
 		{"after a nested object closes", `{"a":{"b":1,"c":{"d":1}},"e":1,"a":2}`, "a"},
