@@ -2,7 +2,6 @@ package npm
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"hash/maphash"
 	"slices"
@@ -48,13 +47,6 @@ type dupFrame struct {
 // hashed: most objects have a few, a version object a few dozen.
 const linearKeys = 32
 
-// hashedKey is a name of a hashed object: its hash and its index in
-// dupScanner.keys.
-type hashedKey struct {
-	hash  uint64
-	index int
-}
-
 type dupScanner struct {
 	stack []dupFrame
 	keys  [][]byte // the names of every open object, innermost last
@@ -62,7 +54,7 @@ type dupScanner struct {
 	// reused from one object to the next: sorting them finds a
 	// duplicate without a map, in memory that does not grow with the
 	// document.
-	hashes [][]hashedKey
+	hashes [][]uint64
 	seed   maphash.Seed
 }
 
@@ -118,7 +110,7 @@ func (d *dupScanner) scan(data []byte) (string, bool) {
 // obj, and reports whether obj is already known to have it.
 func (d *dupScanner) add(obj *dupFrame, quoted []byte) bool {
 	name := quoted[1 : len(quoted)-1]
-	if bytes.IndexByte(name, '\\') >= 0 || !isASCII(name) {
+	if !plain(name) {
 		// Escapes decode, and invalid UTF-8 becomes U+FFFD, as in any
 		// parser that reads the document after npmgate.
 		var s string
@@ -129,7 +121,7 @@ func (d *dupScanner) add(obj *dupFrame, quoted []byte) bool {
 	obj.key = name
 	depth := len(d.stack) - 1
 	if obj.hashed {
-		d.hashes[depth] = append(d.hashes[depth], hashedKey{maphash.Bytes(d.seed, name), len(d.keys)})
+		d.hashes[depth] = append(d.hashes[depth], maphash.Bytes(d.seed, name))
 		d.keys = append(d.keys, name)
 		return false
 	}
@@ -149,7 +141,7 @@ func (d *dupScanner) add(obj *dupFrame, quoted []byte) bool {
 	}
 	hs := d.hashes[depth][:0]
 	for i := obj.keys; i < len(d.keys); i++ {
-		hs = append(hs, hashedKey{maphash.Bytes(d.seed, d.keys[i]), i})
+		hs = append(hs, maphash.Bytes(d.seed, d.keys[i]))
 	}
 	d.hashes[depth] = hs
 	return false
@@ -162,13 +154,11 @@ func (d *dupScanner) pop() (string, bool) {
 	f := &d.stack[n]
 	if f.hashed {
 		hs := d.hashes[n]
-		slices.SortFunc(hs, func(a, b hashedKey) int { return cmp.Compare(a.hash, b.hash) })
+		slices.Sort(hs)
 		for i := 1; i < len(hs); i++ {
-			// Names with one hash: compare them all (two different names
-			// with one 64-bit hash are rare enough not to matter).
-			for j := i - 1; j >= 0 && hs[j].hash == hs[i].hash; j-- {
-				if bytes.Equal(d.keys[hs[j].index], d.keys[hs[i].index]) {
-					f.key = d.keys[hs[i].index]
+			if hs[i] == hs[i-1] {
+				if name, dup := d.withHash(f, hs[i]); dup {
+					f.key = name
 					return d.path(), true
 				}
 			}
@@ -200,9 +190,30 @@ func stringEnd(data []byte, i int) int {
 	return len(data)
 }
 
-func isASCII(b []byte) bool {
+// withHash looks among the names of obj with hash h for one that is
+// there twice (two different names with one 64-bit hash are possible, if
+// rare).
+func (d *dupScanner) withHash(obj *dupFrame, h uint64) ([]byte, bool) {
+	var same [][]byte
+	for _, k := range d.keys[obj.keys:] {
+		if maphash.Bytes(d.seed, k) != h {
+			continue
+		}
+		for _, o := range same {
+			if bytes.Equal(o, k) {
+				return k, true
+			}
+		}
+		same = append(same, k)
+	}
+	return nil, false
+}
+
+// plain is true for a name that decodes to its own bytes: ASCII, no
+// escapes.
+func plain(b []byte) bool {
 	for _, c := range b {
-		if c >= 0x80 {
+		if c == '\\' || c >= 0x80 {
 			return false
 		}
 	}
