@@ -127,6 +127,13 @@ func (s *Server) failWrite(ctx *fasthttp.RequestCtx, err error) {
 }
 
 func (s *Server) put(ctx *fasthttp.RequestCtx, f *feed, r Route, p *auth.Principal) error {
+	// One reading of the body: Go's decoder keeps the last of two members
+	// with one name, where another reader may keep the first.
+	if raw := ctx.PostBody(); json.Valid(raw) {
+		if path, dup := npm.DuplicateKey(raw); dup {
+			return refuse(400, "the request body has the key %s twice in one object; send each key once", path)
+		}
+	}
 	var body publishBody
 	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
 		return refuse(400, "the request body is not a JSON package document: %v", err)
@@ -230,42 +237,79 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p
 	sum512 := sha512.Sum512(data)
 	sum1 := sha1.Sum(data)
 	integrity := "sha512-" + base64.StdEncoding.EncodeToString(sum512[:])
-	var dist map[string]json.RawMessage
-	if err := json.Unmarshal(v["dist"], &dist); err != nil {
-		dist = map[string]json.RawMessage{}
+	// The client's dist is read for its claims only, and never kept:
+	// signatures or attestations npmgate did not make must not be served.
+	var sent struct {
+		Integrity json.RawMessage `json:"integrity"`
+		Shasum    json.RawMessage `json:"shasum"`
 	}
-	if claimed := jsonString(dist["integrity"]); claimed != "" {
+	_ = json.Unmarshal(v["dist"], &sent)
+	if claimed := jsonString(sent.Integrity); claimed != "" {
 		d, err := npm.ParseDigest(npm.Dist{Integrity: claimed})
 		if err != nil || d.Algo != "sha512" || !bytes.Equal(d.Sum, sum512[:]) {
 			return refuse(400, "integrity mismatch: dist.integrity does not match the attached tarball")
 		}
 	}
-	if claimed := jsonString(dist["shasum"]); claimed != "" && claimed != hex.EncodeToString(sum1[:]) {
+	if claimed := jsonString(sent.Shasum); claimed != "" && claimed != hex.EncodeToString(sum1[:]) {
 		return refuse(400, "integrity mismatch: dist.shasum does not match the attached tarball")
 	}
-	manifest, err := readManifest(data)
+	pt, err := readManifest(data)
 	if err != nil {
 		return refuse(400, "the tarball cannot be read: %v", err)
 	}
+	manifest := pt.manifest
 	if jsonString(manifest["name"]) != name || !sameVersion(jsonString(manifest["version"]), sv) {
 		return refuse(400, "the tarball's package.json is %s@%s, not %s@%s", jsonString(manifest["name"]), jsonString(manifest["version"]), name, version)
 	}
-	// What runs and what is installed comes from the tarball itself, so
-	// the document can never hide an install script or a dependency the
-	// bytes carry (manifest confusion).
-	for _, k := range []string{"scripts", "dependencies", "optionalDependencies", "peerDependencies", "bundleDependencies"} {
+	// What runs, what is installed and where it may be installed come
+	// from the tarball itself, so the document can never hide an install
+	// script, a dependency or a bin the bytes carry (manifest confusion).
+	sentBin := v["bin"]
+	for _, k := range tarballFields {
 		if m, ok := manifest[k]; ok {
 			v[k] = m
 		} else {
 			delete(v, k)
 		}
 	}
+	if _, ok := manifest["bin"]; !ok && sentBin != nil && hasMember(manifest["directories"], "bin") {
+		// npm lists the files of directories.bin as bin when it packs,
+		// from the same files: the document's list is the one npm links.
+		v["bin"] = sentBin
+	}
+	installScript, gyp, err := installFacts(pt)
+	if err != nil {
+		return refuse(400, "the tarball's package.json: %v", err)
+	}
+	if gyp {
+		// npm runs "node-gyp rebuild" for it at install, and says so in
+		// the document it publishes.
+		var scripts map[string]json.RawMessage
+		_ = json.Unmarshal(manifest["scripts"], &scripts)
+		if scripts == nil { // absent or null
+			scripts = map[string]json.RawMessage{}
+		}
+		scripts["install"] = mustJSON("node-gyp rebuild")
+		v["scripts"], v["gypfile"] = mustJSON(scripts), mustJSON(true)
+	} else {
+		delete(v, "gypfile")
+	}
+	if installScript {
+		v["hasInstallScript"] = mustJSON(true)
+	} else {
+		delete(v, "hasInstallScript")
+	}
+	v["_hasShrinkwrap"] = mustJSON(pt.shrinkwrap)
 
 	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-	dist["integrity"] = mustJSON(integrity)
-	dist["shasum"] = mustJSON(hex.EncodeToString(sum1[:]))
-	dist["tarball"] = mustJSON("https://npmgate.invalid/" + name + "/-/" + file)
-	v["dist"] = mustJSON(dist)
+	// dist is the server's own, made from the bytes it stores.
+	v["dist"] = mustJSON(map[string]any{
+		"integrity":    integrity,
+		"shasum":       hex.EncodeToString(sum1[:]),
+		"tarball":      "https://npmgate.invalid/" + name + "/-/" + file,
+		"fileCount":    pt.fileCount,
+		"unpackedSize": pt.unpackedSize,
+	})
 	v["_id"] = mustJSON(name + "@" + version)
 	v["_npmUser"] = mustJSON(maintainer{Name: p.Name})
 	readme := jsonString(v["readme"])
@@ -369,38 +413,180 @@ func (s *Server) storeTarball(data, sum []byte) error {
 	return w.Commit()
 }
 
-// readManifest reads package.json from a package tarball without
-// extracting anything, bounded so that a gzip bomb costs little.
-func readManifest(tgz []byte) (map[string]json.RawMessage, error) {
+// packageTarball is what a publish learns from its tarball: the one
+// package.json an installer extracts, and what npm would compute from the
+// files themselves.
+type packageTarball struct {
+	manifest     map[string]json.RawMessage
+	fileCount    int
+	unpackedSize int64
+	// bindingGyp: a binding.gyp at the package root, for which npm runs
+	// "node-gyp rebuild" when the package has no install script of its own.
+	bindingGyp bool
+	// shrinkwrap: an npm-shrinkwrap.json at the root, which npm installs
+	// from.
+	shrinkwrap bool
+}
+
+// Bounds on reading a tarball, so that a gzip bomb or a tarball of empty
+// entries costs little. npm's largest packages have tens of thousands of
+// files.
+const (
+	maxTarEntries  = 100_000
+	maxManifestLen = 4 << 20
+)
+
+// maxInflate bounds the tar stream inside a tarball (a variable for tests).
+var maxInflate int64 = 512 << 20
+
+var errInflate = errors.New("the tarball inflates to more than the limit")
+
+// readManifest reads a package tarball without extracting anything: its
+// package.json, refused when more than one entry would be extracted to it
+// (npmgate would vet one and npm install the other), and its file facts.
+func readManifest(tgz []byte) (*packageTarball, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(tgz))
 	if err != nil {
 		return nil, errors.New("not gzip")
 	}
-	const maxInflate = 512 << 20
-	tr := tar.NewReader(io.LimitReader(zr, maxInflate))
-	for {
+	tr := tar.NewReader(&inflateLimit{r: zr, left: maxInflate})
+	pt := &packageTarball{}
+	var pkgJSON []byte
+	candidates := 0
+	for entries := 0; ; entries++ {
 		h, err := tr.Next()
-		if err != nil {
-			return nil, errors.New("no package.json in the first directory of the tarball")
+		if err == io.EOF {
+			break
 		}
-		clean := path.Clean(strings.TrimPrefix(h.Name, "./"))
-		dir, base := path.Split(clean)
-		if base != "package.json" || strings.Count(dir, "/") != 1 || h.Typeflag != tar.TypeReg {
+		if errors.Is(err, errInflate) {
+			return nil, fmt.Errorf("the tarball inflates to more than %d MiB", maxInflate>>20)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("not a tar archive: %v", err)
+		}
+		if entries >= maxTarEntries {
+			return nil, fmt.Errorf("more than %d entries", maxTarEntries)
+		}
+		regular := h.Typeflag == tar.TypeReg // the reader reports TypeRegA as TypeReg
+		if regular || h.Typeflag == tar.TypeCont {
+			pt.fileCount++
+			pt.unpackedSize += h.Size
+		}
+		if landsAt(h.Name, "binding.gyp") {
+			pt.bindingGyp = true
+		}
+		if landsAt(h.Name, "npm-shrinkwrap.json") {
+			pt.shrinkwrap = true
+		}
+		if !landsAt(h.Name, "package.json") {
 			continue
 		}
-		if h.Size > 4<<20 {
+		candidates++
+		if candidates > 1 {
+			return nil, fmt.Errorf("more than one entry is extracted to package.json (%q is another); an installer would use a file npmgate did not check", h.Name)
+		}
+		if !regular {
+			return nil, fmt.Errorf("%s is not a regular file", h.Name)
+		}
+		if _, rest, _ := strings.Cut(strings.TrimPrefix(path.Clean("/"+h.Name), "/"), "/"); rest != "package.json" {
+			return nil, fmt.Errorf("%q is not named package.json in the package directory", h.Name)
+		}
+		if h.Size > maxManifestLen {
 			return nil, errors.New("package.json is larger than 4 MiB")
 		}
-		b, err := io.ReadAll(io.LimitReader(tr, 4<<20))
-		if err != nil {
+		if pkgJSON, err = io.ReadAll(io.LimitReader(tr, maxManifestLen)); err != nil {
 			return nil, err
 		}
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("package.json: %v", err)
-		}
-		return m, nil
 	}
+	if pkgJSON == nil {
+		return nil, errors.New("no package.json in the first directory of the tarball")
+	}
+	if !json.Valid(pkgJSON) {
+		return nil, errors.New("package.json is not valid JSON")
+	}
+	// Its members are served as they are: one reading only.
+	if p, dup := npm.DuplicateKey(pkgJSON); dup {
+		return nil, fmt.Errorf("package.json has the key %s twice", p)
+	}
+	if err := json.Unmarshal(pkgJSON, &pt.manifest); err != nil {
+		return nil, fmt.Errorf("package.json: %v", err)
+	}
+	return pt, nil
+}
+
+// landsAt reports whether an installer could extract the tar entry name to
+// the file want at the package root. npm (node-tar with strip: 1) drops the
+// first path component whatever it is; other tools resolve "." and ".."
+// first. Both readings count, as do Windows separators and the file
+// systems of macOS and Windows, which ignore case (and, on Windows,
+// trailing dots and spaces).
+func landsAt(name, want string) bool {
+	name = strings.ReplaceAll(name, `\`, "/")
+	_, stripped, _ := strings.Cut(name, "/")
+	if sameRootFile(path.Clean("/"+stripped), want) {
+		return true
+	}
+	_, resolved, _ := strings.Cut(strings.TrimPrefix(path.Clean("/"+name), "/"), "/")
+	return sameRootFile("/"+resolved, want)
+}
+
+func sameRootFile(p, want string) bool {
+	return len(p) > 1 && strings.EqualFold(strings.TrimRight(p[1:], ". "), want)
+}
+
+// inflateLimit fails a read past left bytes, so that a tarball cut at the
+// limit is an error rather than an archive that seems to end there.
+type inflateLimit struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *inflateLimit) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, errInflate
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+// tarballFields are the version fields a publish takes from the tarball's
+// package.json, never from the document: what npm runs, installs, links
+// and checks the platform against.
+var tarballFields = []string{
+	"scripts", "dependencies", "optionalDependencies", "peerDependencies",
+	"peerDependenciesMeta", "bundleDependencies", "bundledDependencies", "acceptDependencies",
+	"bin", "directories", "man", "engines", "os", "cpu", "libc", "license",
+}
+
+// hasMember reports whether raw is an object with the member name.
+func hasMember(raw json.RawMessage, name string) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return false
+	}
+	_, ok := m[name]
+	return ok
+}
+
+// installFacts says whether npm runs an install script for the package
+// (hasInstallScript) and whether that is node-gyp's, for a binding.gyp
+// and no install or preinstall script of the package's own (gypfile).
+func installFacts(pt *packageTarball) (installScript, gyp bool, err error) {
+	var scripts map[string]json.RawMessage
+	if raw, ok := pt.manifest["scripts"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &scripts); err != nil {
+			return false, false, errors.New("scripts is not an object")
+		}
+	}
+	_, install := scripts["install"]
+	_, preinstall := scripts["preinstall"]
+	_, postinstall := scripts["postinstall"]
+	gyp = pt.bindingGyp && !install && !preinstall && string(pt.manifest["gypfile"]) != "false"
+	return install || preinstall || postinstall || gyp, gyp, nil
 }
 
 // update applies a change to a local package under its lock. rev, when

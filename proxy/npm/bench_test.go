@@ -60,3 +60,30 @@ func BenchmarkColdRender(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParse is the parse alone, the part of a cold render that checks
+// the upstream document (valid JSON, no duplicate key) before anything of
+// it is kept.
+func BenchmarkParse(b *testing.B) {
+	data := largePackument(b)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(data, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDuplicateKey is the duplicate check alone, the part of Parse
+// that refuses a document with two readings.
+func BenchmarkDuplicateKey(b *testing.B) {
+	data := largePackument(b)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if path, dup := DuplicateKey(data); dup {
+			b.Fatal(path)
+		}
+	}
+}

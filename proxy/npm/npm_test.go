@@ -303,8 +303,9 @@ func TestMerge(t *testing.T) {
 	}
 }
 
-// FuzzParse checks that any document Parse accepts renders to valid JSON
-// that parses again to the same versions, in both representations.
+// FuzzParse checks that any document Parse accepts renders to valid JSON,
+// with no name twice in one object, that parses again to the same
+// versions, in both representations.
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"scoped.json", "tombstone.json"} {
 		f.Add(readTestdata(f, name))
@@ -321,6 +322,9 @@ func FuzzParse(f *testing.F) {
 			p.Render(&buf, testBase, abbr)
 			if !json.Valid(buf.Bytes()) {
 				t.Fatalf("render(abbr=%v) produced invalid JSON from %q:\n%s", abbr, data, buf.Bytes())
+			}
+			if path, dup := DuplicateKey(buf.Bytes()); dup {
+				t.Fatalf("render(abbr=%v) wrote %s twice from %q:\n%s", abbr, path, data, buf.Bytes())
 			}
 			if ValidateName(p.Name) != nil {
 				continue // the proxy serves only documents that passed CheckName

@@ -67,12 +67,16 @@ func Parse(data []byte, source int) (*Packument, error) {
 	if !json.Valid(data) {
 		return nil, fmt.Errorf("%w: not valid JSON", ErrInvalidPackument)
 	}
+	// Every raw piece kept below (other members, time values, whole
+	// version objects) is served as it is, so no piece may hold a second
+	// reading for the client: a version with two "dist" members would
+	// have npm fetch the second, unrewritten tarball URL.
+	if path, dup := DuplicateKey(data); dup {
+		return nil, fmt.Errorf("%w: the key %s appears twice in one object", ErrInvalidPackument, path)
+	}
 	p := &Packument{other: map[string][]byte{}}
 	var perr error
 	err := eachMember(data, func(key string, value []byte) bool {
-		if _, dup := p.other[key]; dup || containsKey(p.order, key) {
-			return true // duplicate keys: the first one wins, as in the rest of npm
-		}
 		p.order = append(p.order, key)
 		switch key {
 		case "name":
@@ -119,17 +123,12 @@ func (p *Packument) parseVersions(obj []byte, source int) error {
 	if len(obj) == 0 || obj[0] != '{' {
 		return nil // "versions": null and friends: treat as none
 	}
-	seen := map[string]bool{}
 	return eachMemberAt(obj, func(key string, start, end int) bool {
 		raw := obj[start:end]
 		if raw[0] != '{' {
 			p.Unservable++
 			return true
 		}
-		if seen[key] {
-			return true // duplicate key: the first one wins
-		}
-		seen[key] = true
 		v := &Version{Version: key, Source: source, raw: raw, tarballStart: -1, tarballEnd: -1}
 		_ = eachMemberAt(raw, func(k string, ds, de int) bool {
 			if k != "dist" {
