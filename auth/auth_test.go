@@ -292,3 +292,180 @@ func TestHtpasswdCompatibility(t *testing.T) {
 		t.Errorf("non-bcrypt hash: %v", err)
 	}
 }
+
+// TestThrottlePerUserAndAddress: failures lock a user out only at the
+// address they came from, and a spray locks out only its address.
+func TestThrottlePerUserAndAddress(t *testing.T) {
+	attacker, office := netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("192.0.2.50")
+	s, _ := newService(t, false)
+	s.Users.Set("carol", "carol-password")
+	for range 5 {
+		if _, err := s.Login("carol", "guess", attacker); !errors.Is(err, ErrBadCredentials) {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		if _, err := s.Login("nobody", "guess", attacker); !errors.Is(err, ErrBadCredentials) {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name, user, password string
+		from                 netip.Addr
+		want                 error
+	}{
+		{"carol from the attacker's address", "carol", "carol-password", attacker, ErrThrottled},
+		{"an unknown name from there, as a known one", "nobody", "guess", attacker, ErrThrottled},
+		{"carol from her office", "carol", "carol-password", office, nil},
+		{"a typo from her office is a 401, not a 429", "carol", "typo", office, ErrBadCredentials},
+		{"alice from the attacker's address (10 failures < 30)", "alice", "correct horse", attacker, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.Login(tt.user, tt.password, tt.from)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if tt.want == ErrThrottled {
+				if d := RetryAfter(err); d < 50*time.Second || d > time.Minute {
+					t.Errorf("RetryAfter = %v, want the rest of the minute", d)
+				}
+				if !strings.Contains(err.Error(), "try again in") {
+					t.Errorf("error %q does not say when to retry", err)
+				}
+			}
+		})
+	}
+	// An unknown name and a wrong password read the same.
+	_, unknown := s.Login("nobody2", "guess", office)
+	_, wrong := s.Login("carol", "guess", netip.MustParseAddr("192.0.2.51"))
+	if unknown.Error() != wrong.Error() {
+		t.Errorf("unknown user %q, wrong password %q: want the same message", unknown, wrong)
+	}
+	// A spray across accounts locks out its address (an IPv6 client is
+	// its /64), not others.
+	sprayer := netip.MustParseAddr("2001:db8:1:2::10")
+	for i := range 30 {
+		s.Login(fmt.Sprintf("user%d", i), "guess", sprayer)
+	}
+	for _, tt := range []struct {
+		from netip.Addr
+		want error
+	}{
+		{sprayer, ErrThrottled},
+		{netip.MustParseAddr("2001:db8:1:2::99"), ErrThrottled},
+		{netip.MustParseAddr("2001:db8:1:3::10"), nil},
+	} {
+		if _, err := s.Login("carol", "carol-password", tt.from); !errors.Is(err, tt.want) {
+			t.Errorf("carol from %v after a spray from %v: %v, want %v", tt.from, sprayer, err, tt.want)
+		}
+	}
+}
+
+// gatedUsers is a user store whose password checks wait for a gate, to
+// see how many are queued.
+type gatedUsers struct {
+	UserStore
+	gate chan struct{}
+}
+
+func (g *gatedUsers) Verify(name, password string) (bool, error) {
+	<-g.gate
+	return g.UserStore.Verify(name, password)
+}
+
+func TestBcryptBoundedPerAddress(t *testing.T) {
+	dir := t.TempDir()
+	users, err := OpenUsers(filepath.Join(dir, "users.htpasswd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	users.Set("carol", "carol-password")
+	g := &gatedUsers{UserStore: users, gate: make(chan struct{})}
+	s, err := New(Options{Users: g, TokensFile: filepath.Join(dir, "tokens.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func() (calls, waiting int) {
+		s.checkMu.Lock()
+		defer s.checkMu.Unlock()
+		return s.bcryptCalls, s.bcryptWaiting
+	}
+	settle := func(want int) {
+		t.Helper()
+		for range 2000 {
+			if c, w := state(); c+w == want {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		c, w := state()
+		t.Fatalf("%d checks running and %d waiting, want %d in all", c, w, want)
+	}
+	// A spray: 20 addresses, 10 concurrent logins each.
+	const addrs, each = 20, 10
+	results := make(chan error, addrs*each)
+	for a := range addrs {
+		from := netip.AddrFrom4([4]byte{203, 0, 113, byte(a + 1)})
+		for range each {
+			go func() {
+				_, err := s.Login("carol", "guess", from)
+				results <- err
+			}()
+		}
+	}
+	// All but one per address are refused at once, without a check.
+	for range addrs * (each - 1) {
+		if err := <-results; !errors.Is(err, ErrThrottled) {
+			t.Fatalf("a concurrent attempt from a busy address: %v, want ErrThrottled", err)
+		}
+	}
+	settle(addrs)
+	slots := cap(s.bcryptSem)
+	if c, w := state(); c != slots || w != addrs-slots {
+		t.Fatalf("%d running, %d waiting; want %d running and one waiting per address", c, w, slots)
+	}
+	// The real user from a 21st address is queued behind at most one
+	// check per spraying address, and gets in.
+	ok := make(chan error, 1)
+	go func() {
+		_, err := s.Login("carol", "carol-password", netip.MustParseAddr("192.0.2.200"))
+		ok <- err
+	}()
+	settle(addrs + 1)
+	close(g.gate)
+	if err := <-ok; err != nil {
+		t.Fatalf("carol behind a spray: %v", err)
+	}
+	for range addrs {
+		if err := <-results; !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("a checked spray attempt: %v, want ErrBadCredentials", err)
+		}
+	}
+	if c, _ := state(); c != addrs+1 {
+		t.Errorf("%d bcrypt comparisons, want %d (one per address)", c, addrs+1)
+	}
+
+	// Many more addresses: the queue stops at maxBcryptQueued.
+	g.gate = make(chan struct{})
+	s.bcryptCalls = 0
+	const many = maxBcryptQueued + 20
+	more := make(chan error, many)
+	for a := range many {
+		from := netip.AddrFrom4([4]byte{10, 0, byte(a / 250), byte(a%250 + 1)})
+		go func() {
+			_, err := s.Login("carol", "guess", from)
+			more <- err
+		}()
+	}
+	for range many - slots - maxBcryptQueued {
+		if err := <-more; !errors.Is(err, ErrThrottled) {
+			t.Fatalf("past a full queue: %v, want ErrThrottled", err)
+		}
+	}
+	settle(slots + maxBcryptQueued)
+	close(g.gate)
+	for range slots + maxBcryptQueued {
+		<-more
+	}
+}
