@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -467,5 +468,58 @@ func TestBcryptBoundedPerAddress(t *testing.T) {
 	close(g.gate)
 	for range slots + maxBcryptQueued {
 		<-more
+	}
+}
+
+// TestTokenCreatedElsewhereWorksAtOnce: a token the CLI just wrote is
+// found on its first use, without waiting for Watch; a burst of unknown
+// secrets costs one re-read, not one each.
+func TestTokenCreatedElsewhereWorksAtOnce(t *testing.T) {
+	s, _ := newService(t, false)
+	cli, err := OpenTokens(s.Tokens.(*Tokens).path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		tok, _, err := cli.Create(NewToken{User: "alice"}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := s.Authenticate("Bearer "+tok, client); err != nil || p.Name != "alice" {
+			t.Fatalf("token %d on its first use: %v", i, err)
+		}
+	}
+	store := s.Tokens.(*Tokens)
+	store.missMu.Lock()
+	before := store.rounds
+	store.missMu.Unlock()
+	const burst = 200
+	errs := make(chan error, burst)
+	for range burst {
+		go func() {
+			_, err := s.Authenticate("Bearer npmg_"+rand.Text(), client)
+			errs <- err
+		}()
+	}
+	for range burst {
+		if err := <-errs; !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("unknown token: %v", err)
+		}
+	}
+	store.missMu.Lock()
+	rounds := store.rounds - before
+	store.missMu.Unlock()
+	if rounds > 3 {
+		t.Errorf("%d unknown secrets started %d re-reads of the file, want a few at most", burst, rounds)
+	}
+	// Revocation elsewhere still takes effect at the next refresh.
+	tok, tk, _ := cli.Create(NewToken{User: "alice"}, time.Now())
+	if _, err := s.Authenticate("Bearer "+tok, client); err != nil {
+		t.Fatal(err)
+	}
+	cli.Revoke(tk.Key)
+	s.Tokens.Refresh()
+	if _, err := s.Authenticate("Bearer "+tok, client); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("revoked token: %v", err)
 	}
 }
