@@ -106,6 +106,16 @@ func (d *Disk) Writable() error {
 	return errors.Join(err, d.root.Remove(rel))
 }
 
+// Free is the space available to this process on the directory's file
+// system, in bytes.
+func (d *Disk) Free() (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(d.dir, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
 // TarballKey is the content address of a tarball: its hash algorithm and
 // lowercase hex digest.
 func TarballKey(algo, hexSum string) string {

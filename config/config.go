@@ -72,7 +72,17 @@ type Cache struct {
 	// MaxSize caps the cached data on disk (tarballs and snapshots, never
 	// published packages); 0 means no cap.
 	MaxSize Size `yaml:"max_size"`
+	// MinFree is the free space the data directory's file system must
+	// have for /readyz to pass; 0 disables the check. Default
+	// DefaultMinFree.
+	MinFree *Size `yaml:"min_free"`
 }
+
+// DefaultMinFree leaves room for the writes a server has in flight when
+// the probe fails (a few large tarball downloads, a 64 MiB publish, the
+// atomic rewrite of a package document) to finish while the load balancer
+// moves traffic away, and is little on any disk meant to hold a cache.
+const DefaultMinFree Size = 512 << 20
 
 // Log sets the log output.
 type Log struct {
@@ -432,6 +442,10 @@ func (c *Config) validate(root *yaml.Node) error {
 	}
 	if c.Cache.StaleRetry == 0 {
 		c.Cache.StaleRetry = Duration(10 * time.Second)
+	}
+	if c.Cache.MinFree == nil {
+		d := DefaultMinFree
+		c.Cache.MinFree = &d
 	}
 	switch c.Log.Level {
 	case "":
