@@ -2,9 +2,14 @@ package proxy
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/npmgate/npmgate/config"
@@ -61,6 +66,116 @@ func TestReadyzDataDirectory(t *testing.T) {
 			}
 			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 				t.Errorf("Content-Type %q", ct)
+			}
+		})
+	}
+}
+
+// searchRecorder is a connector that records every request and finds
+// nothing.
+type searchRecorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	uris []string
+}
+
+func newSearchRecorder(t *testing.T) *searchRecorder {
+	r := &searchRecorder{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		uri, _ := url.QueryUnescape(req.URL.RequestURI())
+		r.mu.Lock()
+		r.uris = append(r.uris, strings.ToLower(uri))
+		r.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if req.URL.Path == "/-/v1/search" {
+			w.Write([]byte(`{"objects":[],"total":0}`))
+			return
+		}
+		w.WriteHeader(404)
+		w.Write([]byte(`{"error":"not found"}`))
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *searchRecorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u := r.uris
+	r.uris = nil
+	return u
+}
+
+// TestSearchKeepsPrivateWordsFromConnectors: every term of a search,
+// qualifiers' values included, is checked against the feed's private
+// names, scopes and people; a query touching one is answered from local
+// packages alone and no request to the connector carries the word.
+func TestSearchKeepsPrivateWordsFromConnectors(t *testing.T) {
+	rec := newSearchRecorder(t)
+	p := publishGate(t, func(c *config.Config) {
+		c.Connectors["up"].URL = rec.URL
+		c.Feeds["main"].OwnedScopes = []string{"@acme"}
+	})
+	if err := p.srv.auth.Users.Set("carol", "carol-password"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"@acme/widget", "@internal/tool", "secret-sauce"} {
+		if st, body := p.publish(name, "1.0.0", func(d, v map[string]any) {
+			v["keywords"] = []any{"confidential"}
+			v["author"] = "Dana Doe <dana@example.com>"
+		}); st != 200 && st != 201 {
+			t.Fatalf("publish %s: %d %s", name, st, body)
+		}
+	}
+	rec.take()
+	tests := []struct {
+		text    string
+		private string   // must reach no connector; "" for a public query
+		local   []string // the local packages answered
+	}{
+		{"scope:acme", "acme", []string{"@acme/widget"}},
+		{"scope:@acme", "acme", []string{"@acme/widget"}},
+		{"scope:internal", "internal", []string{"@internal/tool"}},
+		{"keywords:lodash,secret-sauce", "secret-sauce", nil},
+		{"keywords:-secret-sauce", "secret-sauce", nil},
+		{"author:dana", "", nil},                                                              // not the author's whole name
+		{"author:alice", "alice", []string{"@acme/widget", "@internal/tool", "secret-sauce"}}, // the publisher
+		{"maintainer:alice confidential", "alice", []string{"@acme/widget", "@internal/tool", "secret-sauce"}},
+		{"maintainer:carol", "carol", nil},
+		{"@acme/widget", "acme", []string{"@acme/widget"}},
+		{"acme tools", "acme", nil},
+		{"parser secret-sauce", "secret-sauce", nil},
+		{"scope:types keywords:parser", "", nil},
+		{"keywords:confidential", "", []string{"@acme/widget", "@internal/tool", "secret-sauce"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			resp, body := p.get("/-/v1/search?" + url.Values{"text": {tt.text}}.Encode())
+			if resp.StatusCode != 200 {
+				t.Fatalf("search: %d %s", resp.StatusCode, body)
+			}
+			var r struct{ Objects []searchObject }
+			if err := json.Unmarshal(body, &r); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range r.Objects {
+				got = append(got, o.Package.Name)
+			}
+			if !slices.Equal(got, tt.local) {
+				t.Errorf("answered %v, want %v", got, tt.local)
+			}
+			sent := rec.take()
+			if tt.private == "" {
+				if len(sent) != 1 || !strings.Contains(sent[0], strings.ToLower(tt.text)) {
+					t.Errorf("a public query reached the connector as %q, want it forwarded once", sent)
+				}
+				return
+			}
+			for _, u := range sent {
+				if strings.Contains(u, tt.private) {
+					t.Errorf("the connector was sent %q, which holds the private %q", u, tt.private)
+				}
 			}
 		})
 	}
