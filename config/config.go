@@ -144,6 +144,14 @@ type Metrics struct {
 	Path   string `yaml:"path"`
 	// Pprof serves Go's /debug/pprof/ next to the metrics; off by default.
 	Pprof bool `yaml:"pprof"`
+	// Access lists who may read the metrics and pprof, as a feed's access
+	// lists do (users, groups, $authenticated, $anonymous). Default:
+	// $anonymous, unless Token is set (then the token alone).
+	Access []string `yaml:"access"`
+	// Token, when set, is a bearer token that may read the metrics (as
+	// Prometheus sends it: authorization.credentials), e.g.
+	// ${METRICS_TOKEN}. It sees every feed's series.
+	Token string `yaml:"token"`
 }
 
 // TLS makes npmgate serve HTTPS. The files are re-read on SIGHUP.
@@ -411,6 +419,15 @@ func (c *Config) validate(root *yaml.Node) error {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			return at(fmt.Sprintf("metrics.listen: %q is not host:port", c.Metrics.Listen), "metrics", "listen")
 		}
+	}
+	if c.Metrics.Access == nil && c.Metrics.Token == "" {
+		c.Metrics.Access = []string{auth.SubjectAnonymous}
+	}
+	if _, err := auth.CompileRule(c.Metrics.Access); err != nil {
+		return at(fmt.Sprintf("metrics.access: %v", err), "metrics", "access")
+	}
+	if t := c.Metrics.Token; t != "" && (len(t) < 16 || strings.ContainsAny(t, " \t\r\n")) {
+		return at("metrics.token: at least 16 characters, without spaces (for example from openssl rand -hex 32)", "metrics", "token")
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return at("tls: give both cert and key", "tls")

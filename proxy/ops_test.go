@@ -180,3 +180,94 @@ func TestSearchKeepsPrivateWordsFromConnectors(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsAccess: /metrics is open by default, or limited by
+// metrics.access and metrics.token; whoever reads it sees no series of a
+// feed they may not read; pprof is for those who may read everything.
+func TestMetricsAccess(t *testing.T) {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	const token = "metrics-token-0123456789abcdef"
+	alice, bob := basicAuth("alice", "alice-password"), basicAuth("bob", "bob-password")
+	type check struct {
+		authz      string
+		status     int
+		seesTeam   bool // a series labelled feed="team"
+		pprofState int
+	}
+	tests := []struct {
+		name   string
+		access []string
+		token  string
+		checks []check
+	}{
+		{"default: anyone, each sees the feeds they read", nil, "", []check{
+			{"", 200, false, 403},
+			{bob, 200, false, 403},
+			{alice, 200, true, 200},
+			{"Bearer npmg_wrong", 401, false, 401},
+		}},
+		{"token only", nil, token, []check{
+			{"", 401, false, 401},
+			{"Bearer " + token, 200, true, 200},
+			{"Bearer " + token + "x", 401, false, 401},
+			{alice, 403, false, 403},
+		}},
+		{"a group and the token", []string{"devs"}, token, []check{
+			{"", 401, false, 401},
+			{bob, 403, false, 403},
+			{alice, 200, true, 200},
+			{"Bearer " + token, 200, true, 200},
+		}},
+		{"authenticated users", []string{"$authenticated"}, "", []check{
+			{"", 401, false, 401},
+			{bob, 200, false, 403},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := startGate(t, up, func(c *config.Config) {
+				c.Feeds["team"] = &config.Feed{Connectors: []string{"up"}, Access: config.Access{Read: []string{"devs"}, Publish: []string{"devs"}}}
+				c.Auth.Groups = map[string][]string{"devs": {"alice"}}
+				c.Metrics.Pprof = true
+				c.Metrics.Token = tt.token
+				c.Metrics.Access = tt.access
+				if tt.access == nil && tt.token == "" {
+					c.Metrics.Access = []string{"$anonymous"} // as validation defaults it
+				}
+			})
+			for _, u := range []string{"alice", "bob"} {
+				g.srv.auth.Users.Set(u, u+"-password")
+			}
+			if resp, body := g.do("GET", "/npm/team/ms", alice, nil); resp.StatusCode != 200 {
+				t.Fatalf("alice reads team: %d %s", resp.StatusCode, body)
+			}
+			g.get("/ms")
+			for _, c := range tt.checks {
+				resp, body := g.do("GET", "/metrics", c.authz, nil)
+				if resp.StatusCode != c.status {
+					t.Errorf("/metrics with %q: %d %s, want %d", c.authz, resp.StatusCode, body, c.status)
+					continue
+				}
+				if c.status != 200 {
+					var e struct{ Error string }
+					if json.Unmarshal(body, &e) != nil || e.Error == "" {
+						t.Errorf("/metrics with %q: %d body %s, want a JSON error", c.authz, c.status, body)
+					}
+					if c.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+						t.Errorf("/metrics with %q: 401 without WWW-Authenticate", c.authz)
+					}
+				} else {
+					if !strings.Contains(string(body), `feed="main"`) {
+						t.Errorf("/metrics with %q lacks the public feed's series", c.authz)
+					}
+					if got := strings.Contains(string(body), `feed="team"`); got != c.seesTeam {
+						t.Errorf("/metrics with %q: shows feed=\"team\" %v, want %v", c.authz, got, c.seesTeam)
+					}
+				}
+				if resp, _ := g.do("GET", "/debug/pprof/", c.authz, nil); resp.StatusCode != c.pprofState {
+					t.Errorf("/debug/pprof/ with %q: %d, want %d", c.authz, resp.StatusCode, c.pprofState)
+				}
+			}
+		})
+	}
+}
