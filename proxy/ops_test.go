@@ -2,15 +2,19 @@ package proxy
 
 import (
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/internal/fakeupstream"
@@ -269,5 +273,50 @@ func TestMetricsAccess(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// loginFrom sends npm login's PUT from a given loopback address.
+func (g *gate) loginFrom(t *testing.T, from, user, password string) (*http.Response, []byte) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"name": user, "password": password})
+	req, _ := http.NewRequest("PUT", g.url+"/-/user/org.couchdb.user:"+user, strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}).DialContext}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("login from %s: %v", from, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// TestLoginThrottleIsPerAddress: wrong passwords for carol from one
+// address are a 429 there, saying when to retry, and do not lock carol
+// out from another address.
+func TestLoginThrottleIsPerAddress(t *testing.T) {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	g := startGate(t, up)
+	g.srv.auth.Users.Set("carol", "carol-password")
+	const attacker, office = "127.0.0.2", "127.0.0.3"
+	for range 5 {
+		if resp, body := g.loginFrom(t, attacker, "carol", "guess"); resp.StatusCode != 401 {
+			t.Fatalf("wrong password: %d %s", resp.StatusCode, body)
+		}
+	}
+	resp, body := g.loginFrom(t, attacker, "carol", "carol-password")
+	var e struct{ Error string }
+	json.Unmarshal(body, &e)
+	if resp.StatusCode != 429 || !strings.Contains(e.Error, "try again in") {
+		t.Errorf("from the attacker's address: %d %s, want a 429 saying when to retry", resp.StatusCode, body)
+	}
+	if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); ra < 1 || ra > 60 {
+		t.Errorf("Retry-After %q", resp.Header.Get("Retry-After"))
+	}
+	resp, body = g.loginFrom(t, office, "carol", "carol-password")
+	if resp.StatusCode != 201 || !strings.Contains(string(body), `"token"`) {
+		t.Errorf("carol from her office: %d %s, want 201 with a token", resp.StatusCode, body)
 	}
 }
