@@ -523,3 +523,18 @@ func TestTokenCreatedElsewhereWorksAtOnce(t *testing.T) {
 		t.Errorf("revoked token: %v", err)
 	}
 }
+
+// TestTokenListSeesTheCLIAtOnce: npm token list and revoke (which checks
+// the list) see a token the CLI just made.
+func TestTokenListSeesTheCLIAtOnce(t *testing.T) {
+	s, _ := newService(t, false)
+	cli, err := OpenTokens(s.Tokens.(*Tokens).path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tk, _ := cli.Create(NewToken{User: "alice"}, time.Now())
+	list, err := s.Tokens.List("alice")
+	if err != nil || len(list) != 1 || list[0].Key != tk.Key {
+		t.Fatalf("List right after the CLI created a token: %v %v", list, err)
+	}
+}

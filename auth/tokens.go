@@ -214,8 +214,13 @@ func (t *Tokens) Revoke(key string) (*Token, error) {
 	return gone, err
 }
 
-// List returns the tokens of a user ("" for all), oldest first.
+// List returns the tokens of a user ("" for all), oldest first, as the
+// file has them now: a token the CLI just created is listed (and may be
+// revoked) at once, as it may be used at once.
 func (t *Tokens) List(user string) ([]*Token, error) {
+	if err := t.reload(false); err != nil {
+		return nil, err
+	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	var out []*Token
