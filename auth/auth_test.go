@@ -403,14 +403,14 @@ func TestBcryptBoundedPerAddress(t *testing.T) {
 		c, w := state()
 		t.Fatalf("%d checks running and %d waiting, want %d in all", c, w, want)
 	}
-	// A spray: 20 addresses, 10 concurrent logins each.
+	// A spray: 20 addresses, 10 concurrent guesses each.
 	const addrs, each = 20, 10
 	results := make(chan error, addrs*each)
 	for a := range addrs {
 		from := netip.AddrFrom4([4]byte{203, 0, 113, byte(a + 1)})
-		for range each {
+		for i := range each {
 			go func() {
-				_, err := s.Login("carol", "guess", from)
+				_, err := s.Login("carol", fmt.Sprintf("guess-%d", i), from)
 				results <- err
 			}()
 		}
@@ -536,5 +536,48 @@ func TestTokenListSeesTheCLIAtOnce(t *testing.T) {
 	list, err := s.Tokens.List("alice")
 	if err != nil || len(list) != 1 || list[0].Key != tk.Key {
 		t.Fatalf("List right after the CLI created a token: %v %v", list, err)
+	}
+}
+
+// TestConcurrentSameCredentialsShareOneCheck: npm's first parallel
+// requests with one user's Basic credentials from one address are not
+// refused as a spray: they wait for one bcrypt comparison.
+func TestConcurrentSameCredentialsShareOneCheck(t *testing.T) {
+	dir := t.TempDir()
+	users, err := OpenUsers(filepath.Join(dir, "users.htpasswd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	users.Set("carol", "carol-password")
+	g := &gatedUsers{UserStore: users, gate: make(chan struct{})}
+	s, err := New(Options{Users: g, TokensFile: filepath.Join(dir, "tokens.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 16
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := s.Authenticate(basic("carol", "carol-password"), client)
+			errs <- err
+		}()
+	}
+	for range 2000 {
+		s.checkMu.Lock()
+		started := s.bcryptCalls
+		s.checkMu.Unlock()
+		if started == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(g.gate)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("a parallel request with the right password: %v", err)
+		}
+	}
+	if s.bcryptCalls != 1 {
+		t.Errorf("%d bcrypt comparisons for %d identical requests, want 1", s.bcryptCalls, n)
 	}
 }

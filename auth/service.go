@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Options configure a Service.
@@ -59,6 +61,7 @@ type Service struct {
 	checking      map[string]bool // client address keys with a check running or waiting
 	bcryptCalls   int             // comparisons started, for tests
 	bcryptWaiting int             // checks waiting for a slot
+	sameChecks    singleflight.Group
 }
 
 // maxBcryptQueued bounds the password checks waiting for a bcrypt slot:
@@ -207,6 +210,17 @@ func (s *Service) byPassword(name, password string, client netip.Addr) (*Princip
 // an attempt while another from the same address is being checked, or
 // while the queue of checks is full.
 func (s *Service) CheckPassword(name, password string, client netip.Addr) error {
+	// Concurrent checks of the same credentials from one address (npm's
+	// first parallel requests with Basic credentials) share one: they are
+	// not a spray, and must not be refused as one.
+	id := sha256.Sum256([]byte(name + "\x00" + password + "\x00" + throttleKey(client)))
+	_, err, _ := s.sameChecks.Do(string(id[:]), func() (any, error) {
+		return nil, s.checkPassword(name, password, client)
+	})
+	return err
+}
+
+func (s *Service) checkPassword(name, password string, client netip.Addr) error {
 	now := s.now()
 	addrKey := throttleKey(client)
 	userKey := name + "\x00" + addrKey
