@@ -140,6 +140,10 @@ func (r Rule) allows(p *Principal) bool {
 	return false
 }
 
+// Allows reports whether the rule lets p (nil: anonymous) in, for rights
+// that are not a feed's (metrics.access).
+func (r Rule) Allows(p *Principal) bool { return r.allows(p) }
+
 // FeedAccess is a feed's rights.
 type FeedAccess struct {
 	Feed    string

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -326,5 +327,293 @@ func TestAdminRule(t *testing.T) {
 	}
 	if err := (&FeedAccess{Feed: "npm"}).Check(&Principal{Name: "root"}, Admin); !errors.Is(err, ErrForbidden) {
 		t.Errorf("no admin list: %v, want nobody an admin", err)
+	}
+}
+
+// TestThrottlePerUserAndAddress: failures lock a user out only at the
+// address they came from, and a spray locks out only its address.
+func TestThrottlePerUserAndAddress(t *testing.T) {
+	attacker, office := netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("192.0.2.50")
+	s, _ := newService(t, false)
+	s.Users.Set("carol", "carol-password")
+	for range 5 {
+		if _, err := s.Login("carol", "guess", attacker); !errors.Is(err, ErrBadCredentials) {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		if _, err := s.Login("nobody", "guess", attacker); !errors.Is(err, ErrBadCredentials) {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name, user, password string
+		from                 netip.Addr
+		want                 error
+	}{
+		{"carol from the attacker's address", "carol", "carol-password", attacker, ErrThrottled},
+		{"an unknown name from there, as a known one", "nobody", "guess", attacker, ErrThrottled},
+		{"carol from her office", "carol", "carol-password", office, nil},
+		{"a typo from her office is a 401, not a 429", "carol", "typo", office, ErrBadCredentials},
+		{"alice from the attacker's address (10 failures < 30)", "alice", "correct horse", attacker, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.Login(tt.user, tt.password, tt.from)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if tt.want == ErrThrottled {
+				if d := RetryAfter(err); d < 50*time.Second || d > time.Minute {
+					t.Errorf("RetryAfter = %v, want the rest of the minute", d)
+				}
+				if !strings.Contains(err.Error(), "try again in") {
+					t.Errorf("error %q does not say when to retry", err)
+				}
+			}
+		})
+	}
+	// An unknown name and a wrong password read the same.
+	_, unknown := s.Login("nobody2", "guess", office)
+	_, wrong := s.Login("carol", "guess", netip.MustParseAddr("192.0.2.51"))
+	if unknown.Error() != wrong.Error() {
+		t.Errorf("unknown user %q, wrong password %q: want the same message", unknown, wrong)
+	}
+	// A spray across accounts locks out its address (an IPv6 client is
+	// its /64), not others.
+	sprayer := netip.MustParseAddr("2001:db8:1:2::10")
+	for i := range 30 {
+		s.Login(fmt.Sprintf("user%d", i), "guess", sprayer)
+	}
+	for _, tt := range []struct {
+		from netip.Addr
+		want error
+	}{
+		{sprayer, ErrThrottled},
+		{netip.MustParseAddr("2001:db8:1:2::99"), ErrThrottled},
+		{netip.MustParseAddr("2001:db8:1:3::10"), nil},
+	} {
+		if _, err := s.Login("carol", "carol-password", tt.from); !errors.Is(err, tt.want) {
+			t.Errorf("carol from %v after a spray from %v: %v, want %v", tt.from, sprayer, err, tt.want)
+		}
+	}
+}
+
+// gatedUsers is a user store whose password checks wait for a gate, to
+// see how many are queued.
+type gatedUsers struct {
+	UserStore
+	gate chan struct{}
+}
+
+func (g *gatedUsers) Verify(name, password string) (bool, error) {
+	<-g.gate
+	return g.UserStore.Verify(name, password)
+}
+
+func TestBcryptBoundedPerAddress(t *testing.T) {
+	dir := t.TempDir()
+	users, err := OpenUsers(filepath.Join(dir, "users.htpasswd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	users.Set("carol", "carol-password")
+	g := &gatedUsers{UserStore: users, gate: make(chan struct{})}
+	s, err := New(Options{Users: g, TokensFile: filepath.Join(dir, "tokens.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func() (calls, waiting int) {
+		s.checkMu.Lock()
+		defer s.checkMu.Unlock()
+		return s.bcryptCalls, s.bcryptWaiting
+	}
+	settle := func(want int) {
+		t.Helper()
+		for range 2000 {
+			if c, w := state(); c+w == want {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		c, w := state()
+		t.Fatalf("%d checks running and %d waiting, want %d in all", c, w, want)
+	}
+	// A spray: 20 addresses, 10 concurrent guesses each.
+	const addrs, each = 20, 10
+	results := make(chan error, addrs*each)
+	for a := range addrs {
+		from := netip.AddrFrom4([4]byte{203, 0, 113, byte(a + 1)})
+		for i := range each {
+			go func() {
+				_, err := s.Login("carol", fmt.Sprintf("guess-%d", i), from)
+				results <- err
+			}()
+		}
+	}
+	// All but one per address are refused at once, without a check.
+	for range addrs * (each - 1) {
+		if err := <-results; !errors.Is(err, ErrThrottled) {
+			t.Fatalf("a concurrent attempt from a busy address: %v, want ErrThrottled", err)
+		}
+	}
+	settle(addrs)
+	slots := cap(s.bcryptSem)
+	if c, w := state(); c != slots || w != addrs-slots {
+		t.Fatalf("%d running, %d waiting; want %d running and one waiting per address", c, w, slots)
+	}
+	// The real user from a 21st address is queued behind at most one
+	// check per spraying address, and gets in.
+	ok := make(chan error, 1)
+	go func() {
+		_, err := s.Login("carol", "carol-password", netip.MustParseAddr("192.0.2.200"))
+		ok <- err
+	}()
+	settle(addrs + 1)
+	close(g.gate)
+	if err := <-ok; err != nil {
+		t.Fatalf("carol behind a spray: %v", err)
+	}
+	for range addrs {
+		if err := <-results; !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("a checked spray attempt: %v, want ErrBadCredentials", err)
+		}
+	}
+	if c, _ := state(); c != addrs+1 {
+		t.Errorf("%d bcrypt comparisons, want %d (one per address)", c, addrs+1)
+	}
+
+	// Many more addresses: the queue stops at maxBcryptQueued.
+	g.gate = make(chan struct{})
+	s.bcryptCalls = 0
+	const many = maxBcryptQueued + 20
+	more := make(chan error, many)
+	for a := range many {
+		from := netip.AddrFrom4([4]byte{10, 0, byte(a / 250), byte(a%250 + 1)})
+		go func() {
+			_, err := s.Login("carol", "guess", from)
+			more <- err
+		}()
+	}
+	for range many - slots - maxBcryptQueued {
+		if err := <-more; !errors.Is(err, ErrThrottled) {
+			t.Fatalf("past a full queue: %v, want ErrThrottled", err)
+		}
+	}
+	settle(slots + maxBcryptQueued)
+	close(g.gate)
+	for range slots + maxBcryptQueued {
+		<-more
+	}
+}
+
+// TestTokenCreatedElsewhereWorksAtOnce: a token the CLI just wrote is
+// found on its first use, without waiting for Watch; a burst of unknown
+// secrets costs one re-read, not one each.
+func TestTokenCreatedElsewhereWorksAtOnce(t *testing.T) {
+	s, _ := newService(t, false)
+	cli, err := OpenTokens(s.Tokens.(*Tokens).path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		tok, _, err := cli.Create(NewToken{User: "alice"}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := s.Authenticate("Bearer "+tok, client); err != nil || p.Name != "alice" {
+			t.Fatalf("token %d on its first use: %v", i, err)
+		}
+	}
+	store := s.Tokens.(*Tokens)
+	store.missMu.Lock()
+	before := store.rounds
+	store.missMu.Unlock()
+	const burst = 200
+	errs := make(chan error, burst)
+	for range burst {
+		go func() {
+			_, err := s.Authenticate("Bearer npmg_"+rand.Text(), client)
+			errs <- err
+		}()
+	}
+	for range burst {
+		if err := <-errs; !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("unknown token: %v", err)
+		}
+	}
+	store.missMu.Lock()
+	rounds := store.rounds - before
+	store.missMu.Unlock()
+	if rounds > 3 {
+		t.Errorf("%d unknown secrets started %d re-reads of the file, want a few at most", burst, rounds)
+	}
+	// Revocation elsewhere still takes effect at the next refresh.
+	tok, tk, _ := cli.Create(NewToken{User: "alice"}, time.Now())
+	if _, err := s.Authenticate("Bearer "+tok, client); err != nil {
+		t.Fatal(err)
+	}
+	cli.Revoke(tk.Key)
+	s.Tokens.Refresh()
+	if _, err := s.Authenticate("Bearer "+tok, client); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("revoked token: %v", err)
+	}
+}
+
+// TestTokenListSeesTheCLIAtOnce: npm token list and revoke (which checks
+// the list) see a token the CLI just made.
+func TestTokenListSeesTheCLIAtOnce(t *testing.T) {
+	s, _ := newService(t, false)
+	cli, err := OpenTokens(s.Tokens.(*Tokens).path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tk, _ := cli.Create(NewToken{User: "alice"}, time.Now())
+	list, err := s.Tokens.List("alice")
+	if err != nil || len(list) != 1 || list[0].Key != tk.Key {
+		t.Fatalf("List right after the CLI created a token: %v %v", list, err)
+	}
+}
+
+// TestConcurrentSameCredentialsShareOneCheck: npm's first parallel
+// requests with one user's Basic credentials from one address are not
+// refused as a spray: they wait for one bcrypt comparison.
+func TestConcurrentSameCredentialsShareOneCheck(t *testing.T) {
+	dir := t.TempDir()
+	users, err := OpenUsers(filepath.Join(dir, "users.htpasswd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	users.Set("carol", "carol-password")
+	g := &gatedUsers{UserStore: users, gate: make(chan struct{})}
+	s, err := New(Options{Users: g, TokensFile: filepath.Join(dir, "tokens.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 16
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := s.Authenticate(basic("carol", "carol-password"), client)
+			errs <- err
+		}()
+	}
+	for range 2000 {
+		s.checkMu.Lock()
+		started := s.bcryptCalls
+		s.checkMu.Unlock()
+		if started == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(g.gate)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("a parallel request with the right password: %v", err)
+		}
+	}
+	if s.bcryptCalls != 1 {
+		t.Errorf("%d bcrypt comparisons for %d identical requests, want 1", s.bcryptCalls, n)
 	}
 }

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Options configure a Service.
@@ -37,19 +40,33 @@ type Service struct {
 	allowSignup bool
 	now         func() time.Time
 
-	// Failed passwords are throttled per user (5 a minute: guessing one
-	// account) and per client address (30 a minute: a spray across
-	// accounts, without locking out everyone behind one NAT after a few
-	// typos).
+	// Failed passwords are throttled per user and client address (5 a
+	// minute: guessing one account, without letting an attacker elsewhere
+	// lock the user out) and per client address across users (30 a
+	// minute: a spray across accounts, without locking out everyone
+	// behind one NAT after a few typos).
 	userThrottle, addrThrottle *throttle
 	// verified remembers password checks that passed, so a client sending
 	// Basic credentials on every request pays bcrypt once, not 400 times
 	// per install. Keyed by a hash of name and password; entries expire.
 	verifiedMu sync.Mutex
 	verified   map[[32]byte]time.Time
-	// bcrypt is CPU-heavy: a bounded number run at once.
-	bcryptSem chan struct{}
+	// bcrypt is CPU-heavy: a bounded number run at once, at most one per
+	// client address runs or waits (more from that address are refused at
+	// once rather than queued), and at most maxBcryptQueued wait. A spray
+	// from many connections then delays another address's login by a
+	// bounded queue, not by the spray's length.
+	bcryptSem     chan struct{}
+	checkMu       sync.Mutex
+	checking      map[string]bool // client address keys with a check running or waiting
+	bcryptCalls   int             // comparisons started, for tests
+	bcryptWaiting int             // checks waiting for a slot
+	sameChecks    singleflight.Group
 }
+
+// maxBcryptQueued bounds the password checks waiting for a bcrypt slot:
+// about a second of work at 50 ms a comparison on two cores.
+const maxBcryptQueued = 32
 
 // verifiedTTL bounds how long a changed password may keep working for a
 // client that already used it.
@@ -80,7 +97,8 @@ func New(o Options) (*Service, error) {
 		Users: users, Tokens: tokens, groups: map[string][]string{}, allowSignup: o.AllowSignup, now: now,
 		userThrottle: newThrottle(5, time.Minute), addrThrottle: newThrottle(30, time.Minute),
 		verified:  map[[32]byte]time.Time{},
-		bcryptSem: make(chan struct{}, 2),
+		bcryptSem: make(chan struct{}, max(2, runtime.NumCPU())),
+		checking:  map[string]bool{},
 	}
 	for g, members := range o.Groups {
 		for _, m := range members {
@@ -187,17 +205,41 @@ func (s *Service) byPassword(name, password string, client netip.Addr) (*Princip
 }
 
 // CheckPassword verifies a password with throttling: after repeated
-// failures for a user or from a client address, attempts are refused for
-// a while without being checked.
+// failures for a user from a client address, or from an address across
+// users, attempts are refused for a while without being checked; so is
+// an attempt while another from the same address is being checked, or
+// while the queue of checks is full.
 func (s *Service) CheckPassword(name, password string, client netip.Addr) error {
+	// Concurrent checks of the same credentials from one address (npm's
+	// first parallel requests with Basic credentials) share one: they are
+	// not a spray, and must not be refused as one.
+	id := sha256.Sum256([]byte(name + "\x00" + password + "\x00" + throttleKey(client)))
+	_, err, _ := s.sameChecks.Do(string(id[:]), func() (any, error) {
+		return nil, s.checkPassword(name, password, client)
+	})
+	return err
+}
+
+func (s *Service) checkPassword(name, password string, client netip.Addr) error {
 	now := s.now()
-	userKey, addrKey := name, client.String()
-	if s.userThrottle.blocked(userKey, now) || s.addrThrottle.blocked(addrKey, now) {
-		return fmt.Errorf("%w: try again later", ErrThrottled)
+	addrKey := throttleKey(client)
+	userKey := name + "\x00" + addrKey
+	if wait := max(s.userThrottle.blocked(userKey, now), s.addrThrottle.blocked(addrKey, now)); wait > 0 {
+		return &throttledError{msg: "too many failed logins from this address", after: wait}
+	}
+	if err := s.enterCheck(addrKey); err != nil {
+		return err
 	}
 	s.bcryptSem <- struct{}{}
+	s.checkMu.Lock()
+	s.bcryptWaiting--
+	s.bcryptCalls++
+	s.checkMu.Unlock()
 	ok, err := s.Users.Verify(name, password)
 	<-s.bcryptSem
+	s.checkMu.Lock()
+	delete(s.checking, addrKey)
+	s.checkMu.Unlock()
 	if err != nil {
 		// Not a failed attempt: the store could not tell.
 		return Unavailable(err)
@@ -211,6 +253,59 @@ func (s *Service) CheckPassword(name, password string, client netip.Addr) error 
 	return nil
 }
 
+// enterCheck admits a password check from a client address: one at a
+// time per address, and a bounded queue in all.
+func (s *Service) enterCheck(addrKey string) error {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	switch {
+	case s.checking[addrKey]:
+		return &throttledError{msg: "a password check from this address is already running", after: time.Second}
+	case s.bcryptWaiting >= maxBcryptQueued:
+		return &throttledError{msg: "too many password checks in progress", after: time.Second}
+	}
+	s.checking[addrKey] = true
+	s.bcryptWaiting++
+	return nil
+}
+
+// throttleKey is the client address as throttles count it: an IPv6
+// client is its /64, since one host commonly holds a whole /64.
+func throttleKey(a netip.Addr) string {
+	if a.Is6() && !a.Is4In6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.Unmap().String()
+}
+
+// throttledError is ErrThrottled with when to try again.
+type throttledError struct {
+	msg   string
+	after time.Duration
+}
+
+func (e *throttledError) Error() string {
+	return fmt.Sprintf("%s: try again in %s", e.msg, retrySeconds(e.after).String())
+}
+
+func (e *throttledError) Is(target error) bool { return target == ErrThrottled }
+
+// retrySeconds rounds up to whole seconds, as Retry-After counts.
+func retrySeconds(d time.Duration) time.Duration {
+	return max(time.Second, (d + time.Second - 1).Truncate(time.Second))
+}
+
+// RetryAfter is how long a client refused with ErrThrottled should wait
+// (at least a second); 0 for other errors.
+func RetryAfter(err error) time.Duration {
+	var te *throttledError
+	if errors.As(err, &te) {
+		return retrySeconds(te.after)
+	}
+	return 0
+}
+
 // Login is npm login and npm adduser (the CouchDB flow): it checks the
 // password, or creates the user when sign-up is allowed, and returns a new
 // token for the user.
@@ -222,7 +317,9 @@ func (s *Service) Login(name, password string, client netip.Addr) (string, error
 	if !exists {
 		if !s.allowSignup {
 			// The same answer as a bad password: no user enumeration.
-			if err := s.CheckPassword(name, password, client); errors.Is(err, ErrUnavailable) {
+			// A throttled attempt is a 429 for an unknown name as for a
+			// known one.
+			if err := s.CheckPassword(name, password, client); errors.Is(err, ErrUnavailable) || errors.Is(err, ErrThrottled) {
 				return "", err
 			}
 			return "", fmt.Errorf("%w: bad user name or password", ErrBadCredentials)
@@ -254,11 +351,15 @@ func newThrottle(limit int, d time.Duration) *throttle {
 	return &throttle{limit: limit, window: d, fails: map[string]*window{}}
 }
 
-func (t *throttle) blocked(key string, now time.Time) bool {
+// blocked returns how long key stays refused; 0 when it is not.
+func (t *throttle) blocked(key string, now time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w, ok := t.fails[key]
-	return ok && now.Sub(w.start) < t.window && w.n >= t.limit
+	if !ok || w.n < t.limit {
+		return 0
+	}
+	return max(0, w.start.Add(t.window).Sub(now))
 }
 
 func (t *throttle) fail(key string, now time.Time) {

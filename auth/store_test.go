@@ -48,7 +48,7 @@ func TestStoreFailuresAreUnavailableNotBadCredentials(t *testing.T) {
 	for range 10 {
 		s.CheckPassword("alice", "x", client)
 	}
-	if s.userThrottle.blocked("alice", s.now()) {
+	if s.userThrottle.blocked("alice\x00"+throttleKey(client), s.now()) > 0 || s.addrThrottle.blocked(throttleKey(client), s.now()) > 0 {
 		t.Error("store failures counted as failed passwords")
 	}
 }

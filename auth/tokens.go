@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // ErrNoToken is returned for a secret or key the store does not have (or
@@ -48,7 +50,23 @@ type Tokens struct {
 	byKey map[string]*Token
 	mtime time.Time
 	size  int64
+
+	// A secret not found may have been created by the CLI since the last
+	// reload: the file is looked at again before answering no. Misses
+	// join one round of reloading that starts after they arrived, and
+	// rounds start a few times a second at most, so unknown secrets
+	// cannot make the server re-read the file on every request.
+	missMu    sync.Mutex
+	next      *reloadRound // the round new misses join; it has not looked yet
+	missLimit *rate.Limiter
+	rounds    int // rounds started, for tests
 }
+
+// reloadRound is one re-read for the misses waiting on done.
+type reloadRound struct{ done chan struct{} }
+
+// missReloads is how often a lookup miss may re-read the file.
+const missReloads = 5 // a second
 
 // Secret prefixes say what a secret is when it shows up somewhere it
 // should not (secret scanners can match them).
@@ -59,7 +77,7 @@ const (
 
 // OpenTokens reads the store; a missing file is an empty store.
 func OpenTokens(path string) (*Tokens, error) {
-	t := &Tokens{path: path, byKey: map[string]*Token{}}
+	t := &Tokens{path: path, byKey: map[string]*Token{}, missLimit: rate.NewLimiter(missReloads, 1)}
 	return t, t.reload(true)
 }
 
@@ -123,10 +141,41 @@ func (t *Tokens) Lookup(secret string, now time.Time) (*Token, error) {
 	t.mu.RLock()
 	tk, ok := t.byKey[key]
 	t.mu.RUnlock()
+	if !ok {
+		tk, ok = t.lookupAgain(key)
+	}
 	if !ok || tk.Expired(now) {
 		return nil, ErrNoToken
 	}
 	return tk, nil
+}
+
+// lookupAgain waits for a re-read of the file that starts after the call
+// (within the rate limit: at most 1/missReloads seconds) and looks key up
+// again.
+func (t *Tokens) lookupAgain(key string) (*Token, bool) {
+	t.missMu.Lock()
+	r := t.next
+	if r == nil {
+		r = &reloadRound{done: make(chan struct{})}
+		t.next = r
+		t.rounds++
+		delay := t.missLimit.Reserve().Delay()
+		go func() {
+			time.Sleep(delay)
+			t.missMu.Lock()
+			t.next = nil // misses from now on need a later look
+			t.missMu.Unlock()
+			t.reload(false) // an error leaves the old list, as Watch does
+			close(r.done)
+		}()
+	}
+	t.missMu.Unlock()
+	<-r.done
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	tk, ok := t.byKey[key]
+	return tk, ok
 }
 
 // NewToken describes a token or key to create.
@@ -165,8 +214,13 @@ func (t *Tokens) Revoke(key string) (*Token, error) {
 	return gone, err
 }
 
-// List returns the tokens of a user ("" for all), oldest first.
+// List returns the tokens of a user ("" for all), oldest first, as the
+// file has them now: a token the CLI just created is listed (and may be
+// revoked) at once, as it may be used at once.
 func (t *Tokens) List(user string) ([]*Token, error) {
+	if err := t.reload(false); err != nil {
+		return nil, err
+	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	var out []*Token

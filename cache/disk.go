@@ -72,6 +72,37 @@ func OpenDisk(dir string) (*Disk, error) {
 	return d, nil
 }
 
+// serverLock is the file a server holds (flock) for as long as it runs:
+// two servers on one directory would overwrite each other's package
+// documents and lose acknowledged publishes. Tools do not take it, so
+// they keep working beside a server.
+const serverLock = ".server.lock"
+
+// ErrInUse is returned by LockServer when another process holds the
+// directory as a server.
+var ErrInUse = errors.New("in use by another npmgate server")
+
+// LockServer claims dir (creating it if needed) for one server process
+// until the returned file is closed (or the process exits). Errors match
+// ErrInUse when another process holds it.
+func LockServer(dir string) (io.Closer, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, serverLock), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("data directory %s: %w (it holds %s)", dir, ErrInUse, filepath.Join(dir, serverLock))
+		}
+		return nil, fmt.Errorf("data directory %s: locking %s: %w", dir, serverLock, err)
+	}
+	return f, nil
+}
+
 // Dir is the data directory.
 func (d *Disk) Dir() string { return d.dir }
 
@@ -104,6 +135,16 @@ func (d *Disk) Writable() error {
 	}
 	err = errors.Join(f.Sync(), f.Close())
 	return errors.Join(err, d.root.Remove(rel))
+}
+
+// Free is the space available to this process on the directory's file
+// system, in bytes.
+func (d *Disk) Free() (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(d.dir, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
 }
 
 // TarballKey is the content address of a tarball: its hash algorithm and
@@ -316,7 +357,7 @@ func (d *Disk) Walk(ctx context.Context, prefix string, fn func(Info) error) err
 			}
 			return ctx.Err()
 		}
-		if p == ".lock" {
+		if p == ".lock" || p == serverLock {
 			return nil
 		}
 		info, err := de.Info()

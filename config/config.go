@@ -75,6 +75,10 @@ type Cache struct {
 	// MissLimit bounds upstream lookups of names npmgate does not know
 	// that end in "no such package".
 	MissLimit MissLimit `yaml:"miss_limit"`
+	// MinFree is the free space the data directory's file system must
+	// have for /readyz to pass; 0 disables the check. Default
+	// DefaultMinFree.
+	MinFree *Size `yaml:"min_free"`
 }
 
 // MissLimit is a token bucket per client address (IPv6: per /64) and one
@@ -93,6 +97,12 @@ type MissLimit struct {
 	TotalBurst     int `yaml:"total_burst"`
 	TotalPerMinute int `yaml:"total_per_minute"`
 }
+
+// DefaultMinFree leaves room for the writes a server has in flight when
+// the probe fails (a few large tarball downloads, a 64 MiB publish, the
+// atomic rewrite of a package document) to finish while the load balancer
+// moves traffic away, and is little on any disk meant to hold a cache.
+const DefaultMinFree Size = 512 << 20
 
 // Log sets the log output.
 type Log struct {
@@ -161,6 +171,14 @@ type Metrics struct {
 	Path   string `yaml:"path"`
 	// Pprof serves Go's /debug/pprof/ next to the metrics; off by default.
 	Pprof bool `yaml:"pprof"`
+	// Access lists who may read the metrics and pprof, as a feed's access
+	// lists do (users, groups, $authenticated, $anonymous). Default:
+	// $anonymous, unless Token is set (then the token alone).
+	Access []string `yaml:"access"`
+	// Token, when set, is a bearer token that may read the metrics (as
+	// Prometheus sends it: authorization.credentials), e.g.
+	// ${METRICS_TOKEN}. It sees every feed's series.
+	Token string `yaml:"token"`
 }
 
 // TLS makes npmgate serve HTTPS. The files are re-read on SIGHUP.
@@ -439,6 +457,15 @@ func (c *Config) validate(root *yaml.Node) error {
 			return at(fmt.Sprintf("metrics.listen: %q is not host:port", c.Metrics.Listen), "metrics", "listen")
 		}
 	}
+	if c.Metrics.Access == nil && c.Metrics.Token == "" {
+		c.Metrics.Access = []string{auth.SubjectAnonymous}
+	}
+	if _, err := auth.CompileRule(c.Metrics.Access); err != nil {
+		return at(fmt.Sprintf("metrics.access: %v", err), "metrics", "access")
+	}
+	if t := c.Metrics.Token; t != "" && (len(t) < 16 || strings.ContainsAny(t, " \t\r\n")) {
+		return at("metrics.token: at least 16 characters, without spaces (for example from openssl rand -hex 32)", "metrics", "token")
+	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return at("tls: give both cert and key", "tls")
 	}
@@ -478,6 +505,10 @@ func (c *Config) validate(root *yaml.Node) error {
 	}
 	if err := c.Cache.MissLimit.validate(at); err != nil {
 		return err
+	}
+	if c.Cache.MinFree == nil {
+		d := DefaultMinFree
+		c.Cache.MinFree = &d
 	}
 	switch c.Log.Level {
 	case "":

@@ -656,6 +656,26 @@ func TestSearchNPM(t *testing.T) {
 			t.Errorf("pages of npm search okapi hold %v, want each of %v once", seen, want)
 		}
 	})
+
+	t.Run("qualifiers keep private words from the connector", func(t *testing.T) {
+		// npm passes qualifiers in the text; their values are checked
+		// like free words: the owned scope, a local name, a local
+		// maintainer never reach the connector.
+		for _, c := range []struct{ query, private string }{
+			{"scope:corp", "corp"}, {"keywords:" + local, local}, {"maintainer:alice", "alice"},
+		} {
+			before := len(reg.requests())
+			search(t, c.query)
+			for _, r := range reg.requests()[before:] {
+				if strings.Contains(strings.ToLower(r), c.private) {
+					t.Errorf("npm search %s sent the connector %q", c.query, r)
+				}
+			}
+		}
+		if got := names(search(t, "keywords:e2e")); !slices.Equal(got, []string{local}) {
+			t.Errorf("npm search keywords:e2e: %v, want the local package alone", got)
+		}
+	})
 }
 
 func countOf(list []string, s string) int {

@@ -24,8 +24,30 @@ func TestPrometheusScrapesAnInstall(t *testing.T) {
 	}
 	lf := fixtureLockfile(t)
 	up := startUpstream(t, "")
-	g := startGate(t, up.URL, "")
-	target := strings.TrimSuffix(strings.TrimPrefix(g.URL, "http://"), "/")
+	// The metrics on their own address, behind a token, as the README
+	// suggests running them; Prometheus sends the token.
+	const token = "e2e-metrics-token-5f0c9a7d3b1e"
+	target := freeAddr(t)
+	gateConf := filepath.Join(t.TempDir(), "npmgate.yaml")
+	writeFile(t, gateConf, fmt.Sprintf(`connectors:
+  npmjs:
+    url: %s
+feeds:
+  npm:
+    default: true
+    connectors: [npmjs]
+metrics:
+  listen: %q
+  token: ${METRICS_TOKEN}
+`, up.URL, target))
+	data := t.TempDir()
+	g := startGateWith(t, data, []string{"METRICS_TOKEN=" + token}, "--listen", "127.0.0.1:0", "--data", data, "--config", gateConf)
+	if r, err := fetch("GET", "http://"+target+"/metrics"); err != nil || r.status != 401 {
+		t.Fatalf("/metrics without the token: %v %v, want 401", r, err)
+	}
+	if r := get(t, g.URL+"metrics"); strings.Contains(string(r.body), "npmgate_http_requests_total") {
+		t.Errorf("/metrics on the main address with metrics.listen set: %d with the metrics", r.status)
+	}
 
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "prometheus.yml")
@@ -33,9 +55,11 @@ func TestPrometheusScrapesAnInstall(t *testing.T) {
   scrape_interval: 1s
 scrape_configs:
   - job_name: npmgate
+    authorization:
+      credentials: %q
     static_configs:
       - targets: [%q]
-`, target)), 0o644)
+`, token, target)), 0o644)
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--log.level=warn")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,7 +41,7 @@ func (s *Server) failAuth(ctx *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, auth.ErrForbidden):
 		writeError(ctx, fasthttp.StatusForbidden, err.Error())
 	case errors.Is(err, auth.ErrThrottled):
-		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "60")
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(int(max(time.Second, auth.RetryAfter(err)).Seconds())))
 		writeError(ctx, fasthttp.StatusTooManyRequests, err.Error())
 	default:
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Basic realm="npmgate"`)

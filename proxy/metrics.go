@@ -1,19 +1,27 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 	"github.com/valyala/fasthttp/pprofhandler"
+
+	"github.com/npmgate/npmgate/auth"
 )
 
 // metrics are npmgate's Prometheus collectors. Labels are bounded sets
@@ -201,15 +209,105 @@ func (m *metrics) measureStore(ctx context.Context, dir string, interval time.Du
 	}
 }
 
-// serveMetrics answers /metrics and, when enabled, /debug/pprof/.
+// serveMetrics answers /metrics and, when enabled, /debug/pprof/, to
+// whom metrics.access and metrics.token let in.
 func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx, path string) bool {
+	isMetrics := path == s.cfg.Metrics.Path
+	isPprof := s.cfg.Metrics.Pprof && len(path) > len("/debug/pprof") && path[:len("/debug/pprof")] == "/debug/pprof"
+	if !isMetrics && !isPprof {
+		return false
+	}
+	all, p, err := s.metricsReader(ctx)
+	if err != nil {
+		s.failAuth(ctx, err)
+		return true
+	}
+	var hidden map[string]bool
+	if !all {
+		hidden = s.unreadableFeeds(p)
+	}
 	switch {
-	case path == s.cfg.Metrics.Path:
-		s.metrics.handler(ctx)
-		return true
-	case s.cfg.Metrics.Pprof && len(path) > len("/debug/pprof") && path[:len("/debug/pprof")] == "/debug/pprof":
+	case isPprof && len(hidden) > 0:
+		// Profiles show everything the process does, whatever the feed.
+		writeError(ctx, fasthttp.StatusForbidden, "/debug/pprof is for the metrics token or whoever may read every feed")
+	case isPprof:
 		pprofhandler.PprofHandler(ctx)
-		return true
+	case len(hidden) == 0:
+		s.metrics.handler(ctx)
+	default:
+		s.metrics.without(hidden)(ctx)
+	}
+	return true
+}
+
+// metricsReader decides whether the request may read the metrics: all
+// is true for the metrics token; otherwise p is who asked (nil:
+// anonymous), whom metrics.access lets in. Errors are ErrUnauthenticated,
+// ErrBadCredentials or ErrForbidden, for failAuth.
+func (s *Server) metricsReader(ctx *fasthttp.RequestCtx) (all bool, p *auth.Principal, err error) {
+	mc := s.cfg.Metrics
+	h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+	if mc.Token != "" && len(h) > len("Bearer ") && strings.EqualFold(string(h[:len("Bearer ")]), "Bearer ") {
+		// Hashes first: the comparison takes as long whatever the
+		// lengths.
+		got, want := sha256.Sum256(bytes.TrimSpace(h[len("Bearer "):])), sha256.Sum256([]byte(mc.Token))
+		if subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
+			return true, nil, nil
+		}
+	}
+	rule, _ := auth.CompileRule(mc.Access) // validated with the config
+	if len(h) > 0 {
+		if p, err = s.authenticate(ctx); err != nil {
+			return false, nil, err
+		}
+	}
+	if rule.Allows(p) {
+		return false, p, nil
+	}
+	if p == nil {
+		return false, nil, fmt.Errorf("%w: the metrics need credentials (metrics.access or metrics.token)", auth.ErrUnauthenticated)
+	}
+	return false, nil, fmt.Errorf("%w: %s may not read the metrics (metrics.access)", auth.ErrForbidden, p.Name)
+}
+
+// unreadableFeeds are the feeds p (nil: anonymous) may not read.
+func (s *Server) unreadableFeeds(p *auth.Principal) map[string]bool {
+	hidden := map[string]bool{}
+	for name, f := range s.feeds {
+		if f.access.Load().Check(p, auth.Read) != nil {
+			hidden[name] = true
+		}
+	}
+	return hidden
+}
+
+// without serves the metrics without the series of the hidden feeds: a
+// feed's name alone can tell what it is for, and its traffic more.
+func (m *metrics) without(hidden map[string]bool) fasthttp.RequestHandler {
+	g := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		families, err := m.reg.Gather()
+		kept := families[:0]
+		for _, mf := range families {
+			ms := mf.Metric[:0]
+			for _, x := range mf.Metric {
+				if !hidesFeed(x, hidden) {
+					ms = append(ms, x)
+				}
+			}
+			if mf.Metric = ms; len(ms) > 0 {
+				kept = append(kept, mf)
+			}
+		}
+		return kept, err
+	})
+	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+}
+
+func hidesFeed(m *dto.Metric, hidden map[string]bool) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == "feed" && hidden[l.GetValue()] {
+			return true
+		}
 	}
 	return false
 }

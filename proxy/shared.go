@@ -55,11 +55,22 @@ func (s *Server) watchPackages(ctx context.Context) {
 	})
 }
 
-// checkReady is the readiness probe: the data directory takes writes, and
-// the database and the bucket, when shared, answer.
+// checkReady is the readiness probe: the data directory takes writes and
+// has cache.min_free free, and the database and the bucket, when shared,
+// answer.
 func (s *Server) checkReady() error {
 	if err := s.disk.Writable(); err != nil {
 		return fmt.Errorf("data directory is not writable: %w", err)
+	}
+	if mf := s.cfg.Cache.MinFree; mf != nil && *mf > 0 {
+		min := *mf
+		free, err := s.disk.Free()
+		if err != nil {
+			return fmt.Errorf("data directory: cannot read its free space: %w", err)
+		}
+		if free < uint64(min) {
+			return fmt.Errorf("data directory %s has %d MiB free, less than cache.min_free (%d MiB): free space, or lower cache.min_free", s.cfg.Data, free>>20, min>>20)
+		}
 	}
 	if s.sharedState == nil {
 		return nil

@@ -20,6 +20,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/proxy"
 )
@@ -242,6 +243,18 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "npmgate: "+err.Error())
 		return 1
 	}
+	// One server per data directory: a second one would lose publishes.
+	// Tools (explain, gc, warm, user, token) do not take this lock.
+	dirLock, err := cache.LockServer(cfg.Data)
+	if errors.Is(err, cache.ErrInUse) {
+		fmt.Fprintf(stderr, "npmgate: data directory %s is in use by another npmgate server; two servers on one directory lose publishes. Stop the other one, or give each server its own data directory (replicas share packages, users and tokens through database and storage.s3)\n", cfg.Data)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate: "+err.Error())
+		return 1
+	}
+	defer dirLock.Close()
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A soft limit near what the memory tier is allowed keeps the GC
 		// from letting the heap grow to twice the live data (its default),
