@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/npmgate/npmgate/internal/fakeupstream"
 )
@@ -51,25 +50,7 @@ func packTarball(t *testing.T, name, version string, exported []byte, extra ...t
 		{"package/package.json", pkg},
 		{"package/index.js", []byte("module.exports = " + string(exported) + ";\n")},
 	}, extra...)
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	mtime := time.Date(1985, 10, 26, 8, 15, 0, 0, time.UTC)
-	for _, f := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body)), ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(f.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return tarOf(t, files...)
 }
 
 type tarFile struct {

@@ -292,14 +292,8 @@ func leaksPart(text, secret string) (string, bool) {
 // 431 that holds no part of the token, and no log line (at debug level,
 // where fasthttp's own errors go) does either.
 func TestMalformedHeadersEchoNoCredential(t *testing.T) {
-	w := watchSecrets(t)
-	w.addPassword("alice", alicePassword)
-	up := w.upstream(startUpstream(t, ""))
-	g, cfg := startConfiguredGate(t, up, "", publishConfig+"log:\n  level: debug\n")
-	w.gate(t, g)
-	addGateUser(t, cfg, g.Data, "alice", alicePassword)
-	token := cliToken(t, g, cfg, "--user", "alice")
-	w.add("alice's token", token)
+	ps := newPublishSetupWith(t, startUpstream(t, ""), publishConfig+"log:\n  level: debug\n")
+	g, token := ps.g, ps.token
 	u, _ := url.Parse(g.URL)
 	start := "GET /ms HTTP/1.1\r\nHost: " + u.Host + "\r\n"
 	for _, c := range []struct {
@@ -519,14 +513,8 @@ func grepLines(text, s string) string {
 // large body waits for it, then gets a 503 with Retry-After npm retries;
 // once the first is gone, the slot is free again.
 func TestLargeBodiesBounded(t *testing.T) {
-	w := watchSecrets(t)
-	w.addPassword("alice", alicePassword)
-	up := w.upstream(startUpstream(t, ""))
-	g, cfg := startConfiguredGate(t, up, "", publishConfig+"publish:\n  large_bodies: 1\n")
-	w.gate(t, g)
-	addGateUser(t, cfg, g.Data, "alice", alicePassword)
-	token := cliToken(t, g, cfg, "--user", "alice")
-	w.add("alice's token", token)
+	ps := newPublishSetupWith(t, startUpstream(t, ""), publishConfig+"publish:\n  large_bodies: 1\n")
+	g, token := ps.g, ps.token
 	u, _ := url.Parse(g.URL)
 	head := "PUT /e2e-slots HTTP/1.1\r\nHost: " + u.Host + "\r\nContent-Type: application/json\r\nAuthorization: Bearer " + token + "\r\nTransfer-Encoding: chunked\r\n"
 

@@ -711,14 +711,8 @@ func TestPublishBuildMetadata(t *testing.T) {
 // while it streams in). npm shows a 413 with npmgate's reason both times,
 // and nothing is published.
 func TestPublishTooLarge(t *testing.T) {
-	w := watchSecrets(t)
-	w.addPassword("alice", alicePassword)
-	up := w.upstream(startUpstream(t, ""))
-	g, cfg := startConfiguredGate(t, up, "", publishConfig+"publish:\n  max_size: 256KiB\n")
-	w.gate(t, g)
-	addGateUser(t, cfg, g.Data, "alice", alicePassword)
-	token := cliToken(t, g, cfg, "--user", "alice")
-	w.add("alice's token", token)
+	ps := newPublishSetupWith(t, startUpstream(t, ""), publishConfig+"publish:\n  max_size: 256KiB\n")
+	g, token := ps.g, ps.token
 	sb := newSandbox(t)
 	sb.setUserrc(t, npmrcKey(g.URL)+":_authToken="+token)
 
