@@ -15,8 +15,6 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
-
-	"github.com/npmgate/npmgate/config"
 )
 
 // S3 keeps objects in an S3-compatible bucket, which replicas share. It
@@ -47,6 +45,22 @@ const (
 	probePrefix = ".probe/"
 )
 
+// S3Options say which bucket OpenS3 opens and how. They are the storage.s3
+// section of the configuration, which the caller converts: the tiers know
+// nothing of the configuration file.
+type S3Options struct {
+	// Endpoint is the server's URL, e.g. http://minio:9000.
+	Endpoint  string
+	Region    string // default us-east-1
+	Bucket    string
+	Prefix    string // put before every key, followed by "/"
+	AccessKey string
+	SecretKey string
+	// PathStyle addresses the bucket in the path; virtual-host style
+	// otherwise.
+	PathStyle bool
+}
+
 // OpenS3 connects to the bucket described by cfg (validated by config:
 // Region set, Prefix without surrounding slashes) and checks that it
 // exists; it does not create it. Without an access key and secret key
@@ -54,7 +68,7 @@ const (
 // and AWS_SESSION_TOKEN; the shared credentials file (AWS_PROFILE,
 // AWS_SHARED_CREDENTIALS_FILE, ~/.aws/credentials); then the instance or
 // pod role (IAM, web identity).
-func OpenS3(ctx context.Context, cfg config.S3) (*S3, error) {
+func OpenS3(ctx context.Context, cfg S3Options) (*S3, error) {
 	u, err := url.Parse(cfg.Endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("s3: endpoint %q is not an http(s) URL", cfg.Endpoint)

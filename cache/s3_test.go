@@ -19,7 +19,6 @@ import (
 
 	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/cache/storetest"
-	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/internal/testservices"
 )
 
@@ -29,8 +28,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func s3Config(srv testservices.S3Server) config.S3 {
-	return config.S3{
+func s3Config(srv testservices.S3Server) cache.S3Options {
+	return cache.S3Options{
 		Endpoint:  srv.Endpoint,
 		Region:    srv.Region,
 		Bucket:    srv.Bucket,
@@ -40,7 +39,7 @@ func s3Config(srv testservices.S3Server) config.S3 {
 	}
 }
 
-func openS3(t *testing.T, cfg config.S3) *cache.S3 {
+func openS3(t *testing.T, cfg cache.S3Options) *cache.S3 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -31,12 +31,25 @@ func openShared(ctx context.Context, cfg *config.Config) (*sharedState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	bucket, err := cache.OpenS3(ctx, *cfg.Storage.S3)
+	bucket, err := cache.OpenS3(ctx, s3Options(cfg.Storage.S3))
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("storage.s3: %w", err)
 	}
 	return &sharedState{db: db, bucket: bucket}, nil
+}
+
+// s3Options are the storage.s3 section as the cache's S3 tier takes it.
+func s3Options(s *config.S3) cache.S3Options {
+	return cache.S3Options{
+		Endpoint:  s.Endpoint,
+		Region:    s.Region,
+		Bucket:    s.Bucket,
+		Prefix:    s.Prefix,
+		AccessKey: s.AccessKey,
+		SecretKey: s.SecretKey,
+		PathStyle: s.PathStyle,
+	}
 }
 
 // watchPackages keeps the memory tier in step with publishes made on
