@@ -13,18 +13,29 @@ import (
 	"time"
 
 	"github.com/npmgate/npmgate/config"
-	"github.com/npmgate/npmgate/proxy"
 )
 
 // errNoURL is returned by Exec for a job without a URL or a server.
 var errNoURL = errors.New("no URL of a running npmgate and no configuration to run one")
+
+// Server is the npmgate server StartLocal runs in-process.
+type Server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close()
+}
+
+// NewServer builds the server for a configuration. The command passes
+// the real one, so that warm, which only speaks HTTP to npmgate, does
+// not depend on the server's package.
+type NewServer func(*config.Config, *slog.Logger) (Server, error)
 
 // Local is an npmgate server run in-process on 127.0.0.1, so that warming
 // fills a data directory directly.
 type Local struct {
 	// URL is the warmed feed's URL, http://127.0.0.1:port/npm/{feed}/.
 	URL  string
-	srv  *proxy.Server
+	srv  Server
 	done chan error
 }
 
@@ -36,7 +47,7 @@ type Local struct {
 // Opening the data directory sweeps its tmp/ folder, so the directory must
 // not be in use by a running npmgate: warm a running server through its URL
 // instead.
-func StartLocal(cfg *config.Config, feed string, log *slog.Logger) (*Local, error) {
+func StartLocal(cfg *config.Config, feed string, log *slog.Logger, newServer NewServer) (*Local, error) {
 	if feed == "" {
 		feed = cfg.DefaultFeed
 	}
@@ -51,12 +62,15 @@ func StartLocal(cfg *config.Config, feed string, log *slog.Logger) (*Local, erro
 		slices.Sort(names)
 		return nil, fmt.Errorf("no feed %q in the configuration (feeds: %s)", feed, strings.Join(names, ", "))
 	}
+	if newServer == nil {
+		return nil, errors.New("no NewServer to run the configuration with")
+	}
 	cfg.PublicURL = ""
 	cfg.TrustForwardedHeaders = false
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	srv, err := proxy.New(cfg, log)
+	srv, err := newServer(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +105,8 @@ type Job struct {
 	Server *config.Config
 	// Feed is, with Server, the feed to warm ("" for the default one).
 	Feed string
+	// NewServer builds, with Server, the in-process server.
+	NewServer NewServer
 	// ServerLog receives, with Server, the in-process server's log; nil
 	// discards it.
 	ServerLog io.Writer
@@ -140,7 +156,7 @@ func Exec(ctx context.Context, job Job, stdout, stderr io.Writer) int {
 			off := false
 			job.Server.Log.Access = &off
 		}
-		local, err := StartLocal(job.Server, job.Feed, log)
+		local, err := StartLocal(job.Server, job.Feed, log, job.NewServer)
 		if err != nil {
 			return fail(err)
 		}

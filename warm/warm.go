@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/npmgate/npmgate/proxy"
 	"github.com/npmgate/npmgate/proxy/npm"
 )
 
@@ -78,6 +77,9 @@ type Options struct {
 	// Terminal, else a plain line every tenth or so.
 	Progress io.Writer
 	Terminal bool
+	// Version is npmgate's version, sent as User-Agent: npmgate-warm/Version;
+	// default "dev".
+	Version string
 }
 
 // cacheHeader is npmgate's cache result header.
@@ -111,6 +113,9 @@ func Run(ctx context.Context, base string, pkgs []Package, opts Options) (*Repor
 	}
 	if w.opts.Client == nil {
 		w.opts.Client = defaultClient(w.opts.Concurrency)
+	}
+	if w.opts.Version == "" {
+		w.opts.Version = "dev"
 	}
 	start := time.Now()
 	rep := &Report{Results: make([]Result, len(pkgs))}
@@ -332,7 +337,7 @@ func (w *warmer) try(ctx context.Context, u, accept string) (*http.Response, err
 		return nil, err
 	}
 	req.Header.Set("Accept", accept)
-	req.Header.Set("User-Agent", "npmgate-warm/"+proxy.Version)
+	req.Header.Set("User-Agent", "npmgate-warm/"+w.opts.Version)
 	if w.opts.Token != "" && sameOrigin(req.URL, w.base) {
 		req.Header.Set("Authorization", "Bearer "+w.opts.Token)
 	}

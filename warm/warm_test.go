@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -18,7 +19,17 @@ import (
 
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/internal/fakeupstream"
+	"github.com/npmgate/npmgate/proxy"
 )
+
+// newProxy runs the real server, as the command does.
+func newProxy(cfg *config.Config, log *slog.Logger) (Server, error) {
+	srv, err := proxy.New(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
 
 // gateConfig is an npmgate configuration over one connector to upstream,
 // storing in data. The timeout is long because the fake upstream renders
@@ -83,7 +94,7 @@ func TestWarmThroughNpmgate(t *testing.T) {
 	up := fakeupstream.Start(t, fakeupstream.Dir())
 	data := t.TempDir()
 
-	code, out, _ := execJob(t, Job{Lockfile: e2eLock, Server: gateConfig(t, data, up.URL)})
+	code, out, _ := execJob(t, Job{Lockfile: e2eLock, NewServer: newProxy, Server: gateConfig(t, data, up.URL)})
 	if code != 0 || !strings.Contains(out, "38 packages in ") || !strings.Contains(out, ": 38 fetched, 0 already present, 0 failed") {
 		t.Fatalf("first run: exit %d, %q", code, out)
 	}
@@ -96,7 +107,7 @@ func TestWarmThroughNpmgate(t *testing.T) {
 
 	// A second run, through the URL of a running npmgate on the same data.
 	up.ResetStats()
-	local, err := StartLocal(gateConfig(t, data, up.URL), "", nil)
+	local, err := StartLocal(gateConfig(t, data, up.URL), "", nil, newProxy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +124,7 @@ func TestWarmThroughNpmgate(t *testing.T) {
 
 	// Upstream down, an empty data directory: nothing can be had.
 	up.SetDown(true)
-	code, out, _ = execJob(t, Job{Lockfile: "testdata/yarn1/yarn.lock", Server: gateConfig(t, t.TempDir(), up.URL)})
+	code, out, _ = execJob(t, Job{Lockfile: "testdata/yarn1/yarn.lock", NewServer: newProxy, Server: gateConfig(t, t.TempDir(), up.URL)})
 	if code != 1 || !strings.Contains(out, ": 0 fetched, 0 already present, 38 failed") {
 		t.Fatalf("upstream down: exit %d, %q", code, out)
 	}

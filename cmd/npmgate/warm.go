@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/proxy"
 	"github.com/npmgate/npmgate/warm"
 )
 
@@ -39,6 +41,16 @@ Flags:
 // defaultWarmURL is where `npmgate serve` listens by default.
 const defaultWarmURL = "http://127.0.0.1:4873/"
 
+// newWarmServer is the server `npmgate warm --config/--data` runs
+// in-process.
+func newWarmServer(cfg *config.Config, log *slog.Logger) (warm.Server, error) {
+	srv, err := proxy.New(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
 // warmCmd is `npmgate warm`.
 func warmCmd(args []string, stdout, stderr io.Writer) int {
 	fs, sf := adminFlags("warm", stderr)
@@ -46,7 +58,8 @@ func warmCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, warmUsage)
 		fs.PrintDefaults()
 	}
-	var job warm.Job
+	job := warm.Job{NewServer: newWarmServer}
+	job.Version = proxy.Version
 	fs.StringVar(&job.URL, "url", "", "feed URL of a running npmgate, e.g. http://127.0.0.1:4873/npm/FEED/ (default "+defaultWarmURL+" unless --config or --data)")
 	fs.StringVar(&job.Token, "token", os.Getenv("NPMGATE_TOKEN"), "token sent as \"Authorization: Bearer\" to the --url host only [$NPMGATE_TOKEN]")
 	fs.IntVar(&job.Concurrency, "concurrency", 8, "packages in flight at once")
