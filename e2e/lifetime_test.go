@@ -10,13 +10,21 @@ import (
 // TestToolsLeaveTheCacheAlone: `npmgate explain` and `npmgate gc` on a data
 // directory over cache.max_size evict nothing of their own accord (explain
 // none at all, gc only what it is asked to: none under a large --max-size);
-// only a serving npmgate runs the eviction loop, and it does evict down to
-// the cap.
+// only a serving npmgate runs the background loops: it measures the data
+// directory (/metrics) and evicts down to the cap.
 func TestToolsLeaveTheCacheAlone(t *testing.T) {
 	up := startUpstream(t, "")
 	g := startGate(t, up.URL, "")
 	if r := get(t, g.URL+"ms/-/ms-2.1.3.tgz"); r.status != 200 {
 		t.Fatalf("GET ms tarball: %d", r.status)
+	}
+	// The server measures its data directory as soon as it starts.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(string(get(t, g.URL+"metrics").body), `npmgate_store_files{kind="tarballs"}`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics has no npmgate_store_files after 10s:\n%s", get(t, g.URL+"metrics").body)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	g.stop(t)
 	tarballs := filepath.Join(g.Data, "tarballs")
@@ -43,7 +51,7 @@ func TestToolsLeaveTheCacheAlone(t *testing.T) {
 
 	// The server evicts over cache.max_size as soon as it starts.
 	startGate(t, up.URL, g.Data, "--config", cfgFile)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for len(filesUnder(t, tarballs)) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("npmgate serve with cache.max_size 1KiB kept %q for 10s", filesUnder(t, tarballs))
