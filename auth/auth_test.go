@@ -411,7 +411,10 @@ func (g *gatedUsers) Verify(name, password string) (bool, error) {
 	return g.UserStore.Verify(name, password)
 }
 
-func TestBcryptBoundedPerAddress(t *testing.T) {
+// newGatedCarol is a service whose one user, carol, has her password
+// checked only when the test lets it through g.gate.
+func newGatedCarol(t *testing.T) (*Service, *gatedUsers) {
+	t.Helper()
 	dir := t.TempDir()
 	users, err := OpenUsers(filepath.Join(dir, "users.htpasswd"))
 	if err != nil {
@@ -423,6 +426,11 @@ func TestBcryptBoundedPerAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, g
+}
+
+func TestBcryptBoundedPerAddress(t *testing.T) {
+	s, g := newGatedCarol(t)
 	state := func() (calls, waiting int) {
 		s.checkMu.Lock()
 		defer s.checkMu.Unlock()
@@ -579,17 +587,7 @@ func TestTokenListSeesTheCLIAtOnce(t *testing.T) {
 // requests with one user's Basic credentials from one address are not
 // refused as a spray: they wait for one bcrypt comparison.
 func TestConcurrentSameCredentialsShareOneCheck(t *testing.T) {
-	dir := t.TempDir()
-	users, err := OpenUsers(filepath.Join(dir, "users.htpasswd"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	users.Set("carol", "carol-password")
-	g := &gatedUsers{UserStore: users, gate: make(chan struct{})}
-	s, err := New(Options{Users: g, TokensFile: filepath.Join(dir, "tokens.json")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, g := newGatedCarol(t)
 	const n = 16
 	errs := make(chan error, n)
 	for range n {

@@ -5,12 +5,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 )
 
 // ErrNoUser is returned for a user name the store does not have.
@@ -22,16 +20,15 @@ var ErrNoUser = errors.New("no such user")
 // effect in a running server. It is a UserStore.
 type Users struct {
 	path  string
+	file  *fileReloader
 	mu    sync.RWMutex
 	hash  map[string][]byte
 	order []string
-	mtime time.Time
-	size  int64
 }
 
 // OpenUsers reads the file; a missing file is an empty user list.
 func OpenUsers(path string) (*Users, error) {
-	u := &Users{path: path, hash: map[string][]byte{}}
+	u := &Users{path: path, file: &fileReloader{path: path}, hash: map[string][]byte{}}
 	if err := u.reload(true); err != nil {
 		return nil, err
 	}
@@ -42,34 +39,19 @@ func OpenUsers(path string) (*Users, error) {
 func (u *Users) Refresh() error { return u.reload(false) }
 
 func (u *Users) reload(force bool) error {
-	st, err := os.Stat(u.path)
-	if errors.Is(err, fs.ErrNotExist) {
+	return u.file.load(force, func(data []byte, found bool) error {
+		hash, order := map[string][]byte{}, []string(nil)
+		if found {
+			var err error
+			if hash, order, err = parseHtpasswd(data, u.path); err != nil {
+				return err
+			}
+		}
 		u.mu.Lock()
-		u.hash, u.order, u.mtime, u.size = map[string][]byte{}, nil, time.Time{}, 0
+		u.hash, u.order = hash, order
 		u.mu.Unlock()
 		return nil
-	}
-	if err != nil {
-		return err
-	}
-	u.mu.RLock()
-	same := st.ModTime().Equal(u.mtime) && st.Size() == u.size
-	u.mu.RUnlock()
-	if same && !force {
-		return nil
-	}
-	data, err := os.ReadFile(u.path)
-	if err != nil {
-		return err
-	}
-	hash, order, err := parseHtpasswd(data, u.path)
-	if err != nil {
-		return err
-	}
-	u.mu.Lock()
-	u.hash, u.order, u.mtime, u.size = hash, order, st.ModTime(), st.Size()
-	u.mu.Unlock()
-	return nil
+	})
 }
 
 func parseHtpasswd(data []byte, path string) (map[string][]byte, []string, error) {
@@ -195,8 +177,6 @@ func (u *Users) update(change func(map[string][]byte, []string) ([]string, error
 		return err
 	}
 	u.hash, u.order = hash, order
-	if st, err := os.Stat(u.path); err == nil {
-		u.mtime, u.size = st.ModTime(), st.Size()
-	}
+	u.file.wrote()
 	return nil
 }

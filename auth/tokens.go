@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -46,10 +45,9 @@ func (t *Token) Expired(now time.Time) bool {
 // TokenStore.
 type Tokens struct {
 	path  string
+	file  *fileReloader
 	mu    sync.RWMutex
 	byKey map[string]*Token
-	mtime time.Time
-	size  int64
 
 	// A secret not found may have been created by the CLI since the last
 	// reload: the file is looked at again before answering no. Misses
@@ -77,7 +75,7 @@ const (
 
 // OpenTokens reads the store; a missing file is an empty store.
 func OpenTokens(path string) (*Tokens, error) {
-	t := &Tokens{path: path, byKey: map[string]*Token{}, missLimit: rate.NewLimiter(missReloads, 1)}
+	t := &Tokens{path: path, file: &fileReloader{path: path}, byKey: map[string]*Token{}, missLimit: rate.NewLimiter(missReloads, 1)}
 	return t, t.reload(true)
 }
 
@@ -85,38 +83,22 @@ func OpenTokens(path string) (*Tokens, error) {
 func (t *Tokens) Refresh() error { return t.reload(false) }
 
 func (t *Tokens) reload(force bool) error {
-	st, err := os.Stat(t.path)
-	if errors.Is(err, fs.ErrNotExist) {
+	return t.file.load(force, func(data []byte, found bool) error {
+		var list []*Token
+		if found {
+			if err := json.Unmarshal(data, &list); err != nil {
+				return fmt.Errorf("%s: %w", t.path, err)
+			}
+		}
+		byKey := make(map[string]*Token, len(list))
+		for _, tk := range list {
+			byKey[tk.Key] = tk
+		}
 		t.mu.Lock()
-		t.byKey, t.mtime, t.size = map[string]*Token{}, time.Time{}, 0
+		t.byKey = byKey
 		t.mu.Unlock()
 		return nil
-	}
-	if err != nil {
-		return err
-	}
-	t.mu.RLock()
-	same := st.ModTime().Equal(t.mtime) && st.Size() == t.size
-	t.mu.RUnlock()
-	if same && !force {
-		return nil
-	}
-	data, err := os.ReadFile(t.path)
-	if err != nil {
-		return err
-	}
-	var list []*Token
-	if err := json.Unmarshal(data, &list); err != nil {
-		return fmt.Errorf("%s: %w", t.path, err)
-	}
-	byKey := make(map[string]*Token, len(list))
-	for _, tk := range list {
-		byKey[tk.Key] = tk
-	}
-	t.mu.Lock()
-	t.byKey, t.mtime, t.size = byKey, st.ModTime(), st.Size()
-	t.mu.Unlock()
-	return nil
+	})
 }
 
 // LooksLikeSecret reports whether s is a token or API key secret (rather
@@ -264,9 +246,7 @@ func (t *Tokens) update(change func(map[string]*Token) error) error {
 		return err
 	}
 	t.byKey = m
-	if st, err := os.Stat(t.path); err == nil {
-		t.mtime, t.size = st.ModTime(), st.Size()
-	}
+	t.file.wrote()
 	return nil
 }
 

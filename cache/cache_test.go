@@ -269,8 +269,8 @@ func TestSecondOpenDoesNotSweepTheFirstOnesFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !second.Shared() || first.Shared() {
-		t.Errorf("Shared: first %v second %v", first.Shared(), second.Shared())
+	if !second.LockedByOther() || first.LockedByOther() {
+		t.Errorf("LockedByOther: first %v second %v", first.LockedByOther(), second.LockedByOther())
 	}
 	second.Close()
 	if err := p.Commit(); err != nil {

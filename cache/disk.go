@@ -114,9 +114,10 @@ func (d *Disk) SpillDir() (string, bool) {
 	return filepath.Join(d.dir, spillDir), d.lock != nil
 }
 
-// Shared reports whether another process held the directory when it was
-// opened (then this one did not sweep temporary files).
-func (d *Disk) Shared() bool { return d.lock == nil }
+// LockedByOther reports whether another process held the directory's lock
+// when it was opened (then this one did not sweep temporary files). It says
+// nothing of replicas sharing a bucket or a database.
+func (d *Disk) LockedByOther() bool { return d.lock == nil }
 
 // Close releases the directory handle and its lock.
 func (d *Disk) Close() error {

@@ -119,16 +119,6 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	var wctx context.Context
-	wctx, s.stop = context.WithCancel(context.Background())
-	if s.sharedState != nil {
-		go s.watchPackages(wctx)
-	}
-	go s.auth.Watch(wctx, time.Second, func(err error) { log.Error("reloading credentials", "err", err) })
-	go s.metrics.measureStore(wctx, cfg.Data, time.Minute)
-	if cfg.Cache.MaxSize > 0 {
-		go s.collectGarbage(wctx, int64(cfg.Cache.MaxSize), 5*time.Minute)
-	}
 	var tarballTimeout time.Duration
 	clients := map[string]*upstream.Client{}
 	for name, c := range cfg.Connectors {

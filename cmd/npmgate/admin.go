@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/pgstore"
+	"github.com/npmgate/npmgate/proxy"
 )
 
 // stringList is a repeatable flag.
@@ -79,6 +81,14 @@ func openAuth(sf *serveFlags) (s *auth.Service, cfg *config.Config, where string
 		return nil, nil, "", nil, err
 	}
 	return s, cfg, where, release, nil
+}
+
+// toolServer builds the server a tool (explain, gc) reads through, with
+// its log discarded. It starts no background loops (that is Run, which
+// only serve calls), so it neither evicts nor walks a data directory a
+// running server uses.
+func toolServer(cfg *config.Config) (*proxy.Server, error) {
+	return proxy.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // readPassword asks on a terminal without echo, or reads one line from a

@@ -4,14 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
-
-	"github.com/npmgate/npmgate/proxy"
 )
 
 // explainCmd prints, for each version of a package, whether the feed's
@@ -45,7 +42,7 @@ func explainCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "npmgate:", err)
 		return 1
 	}
-	srv, err := proxy.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := toolServer(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "npmgate:", err)
 		return 1

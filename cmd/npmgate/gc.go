@@ -3,10 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/npmgate/npmgate/config"
-	"github.com/npmgate/npmgate/proxy"
 )
 
 // gcCmd evicts cached data over a size cap, once.
@@ -35,7 +33,7 @@ func gcCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "npmgate: give --max-size or set cache.max_size")
 		return 2
 	}
-	srv, err := proxy.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := toolServer(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "npmgate:", err)
 		return 1

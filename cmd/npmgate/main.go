@@ -273,6 +273,9 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer srv.Close()
+	// Only a serving process re-reads credentials, measures and evicts:
+	// the tools that build a server beside it must not.
+	srv.Run(context.Background())
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		log.Error("cannot listen", "addr", cfg.Listen, "err", err)

@@ -131,25 +131,12 @@ type PackumentResult struct {
 // answer, not an error.
 func (c *Client) Packument(ctx context.Context, name, etag string) (*PackumentResult, error) {
 	u := c.opt.BaseURL + "/" + escapeName(name)
-	var lastErr error
-	for attempt := 0; attempt <= c.opt.Retries; attempt++ {
-		if attempt > 0 {
-			if err := sleep(ctx, backoff(attempt)); err != nil {
-				break
-			}
-		}
+	return retry(ctx, c.opt.Retries+1, func(bool) (*PackumentResult, error) {
 		start := time.Now()
 		res, err := c.packumentOnce(ctx, u, etag)
 		c.observePackument(res, err, time.Since(start))
-		if err == nil {
-			return res, nil
-		}
-		lastErr = err
-		if !retryable(err) || ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, lastErr
+		return res, err
+	})
 }
 
 func (c *Client) packumentOnce(ctx context.Context, u, etag string) (*PackumentResult, error) {
@@ -219,41 +206,31 @@ func (c *Client) TarballURL(advertised, name, file string) string {
 // failures before the first byte are retried; a body that stalls for
 // longer than the timeout fails with ErrTimeout.
 func (c *Client) Tarball(ctx context.Context, u string) (io.ReadCloser, int64, error) {
-	var lastErr error
-	for attempt := 0; attempt <= c.opt.Retries; attempt++ {
-		if attempt > 0 {
-			if err := sleep(ctx, backoff(attempt)); err != nil {
-				break
-			}
-		}
+	var size int64
+	rc, err := retry(ctx, c.opt.Retries+1, func(bool) (io.ReadCloser, error) {
 		start := time.Now()
 		resp, cancel, err := c.get(ctx, u, "application/octet-stream", "")
 		if err != nil {
 			c.observe("tarball", "error", time.Since(start), 0)
-			lastErr = err
-			if retryable(err) && ctx.Err() == nil {
-				continue
-			}
-			break
+			return nil, err
 		}
-		switch {
-		case resp.StatusCode == http.StatusOK:
+		if resp.StatusCode == http.StatusOK {
 			c.observe("tarball", "ok", time.Since(start), 0)
-			return &body{ReadCloser: resp.Body, cancel: cancel, count: func(n int64) { c.observe("tarball", "", 0, n) }}, resp.ContentLength, nil
-		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-			c.observe("tarball", "error", time.Since(start), 0)
-			lastErr = fmt.Errorf("%w: %s answered %d for a tarball", ErrUnreachable, c.opt.Name, resp.StatusCode)
-			resp.Body.Close()
-			cancel()
-			continue
-		default:
-			c.observe("tarball", "error", time.Since(start), 0)
-			resp.Body.Close()
-			cancel()
-			return nil, 0, fmt.Errorf("%w: %s answered %d for a tarball", ErrBadResponse, c.opt.Name, resp.StatusCode)
+			size = resp.ContentLength
+			return &body{ReadCloser: resp.Body, cancel: cancel, count: func(n int64) { c.observe("tarball", "", 0, n) }}, nil
 		}
+		c.observe("tarball", "error", time.Since(start), 0)
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+			return nil, fmt.Errorf("%w: %s answered %d for a tarball", ErrUnreachable, c.opt.Name, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("%w: %s answered %d for a tarball", ErrBadResponse, c.opt.Name, resp.StatusCode)
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return nil, 0, lastErr
+	return rc, size, nil
 }
 
 // get sends one GET. The returned cancel ends the request; an idle watchdog
@@ -360,6 +337,31 @@ func classify(err error) error {
 	return fmt.Errorf("%w: %v", ErrUnreachable, err)
 }
 
+// retry makes up to attempts tries of one request, with backoff between
+// them, while a try fails with a retryable error (unreachable: network
+// errors, 5xx, 429; timed out) and ctx lasts. try is told whether it is the
+// last one. The answer is the first success or the last error.
+func retry[T any](ctx context.Context, attempts int, try func(last bool) (T, error)) (T, error) {
+	var zero T
+	var lastErr error
+	for attempt := 0; attempt < attempts; attempt++ {
+		if attempt > 0 {
+			if err := sleep(ctx, backoff(attempt)); err != nil {
+				break
+			}
+		}
+		res, err := try(attempt == attempts-1)
+		if err == nil {
+			return res, nil
+		}
+		lastErr = err
+		if !retryable(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	return zero, lastErr
+}
+
 func retryable(err error) bool {
 	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrTimeout)
 }
@@ -407,26 +409,14 @@ func (c *Client) Do(ctx context.Context, method, rawURL string, body []byte, con
 	if method == http.MethodGet {
 		attempts += c.opt.Retries
 	}
-	var lastErr error
-	for attempt := 0; attempt < attempts; attempt++ {
-		if attempt > 0 {
-			if err := sleep(ctx, backoff(attempt)); err != nil {
-				break
-			}
-		}
+	return retry(ctx, attempts, func(last bool) (*Response, error) {
 		res, err := c.doOnce(ctx, method, rawURL, body, contentType)
-		if err == nil && (res.Status < 500 || attempt == attempts-1) {
-			return res, nil
+		if err != nil || res.Status < 500 || last {
+			// The last try's 5xx is passed through as the answer.
+			return res, err
 		}
-		if err == nil {
-			err = fmt.Errorf("%w: %s answered %d", ErrUnreachable, c.opt.Name, res.Status)
-		}
-		lastErr = err
-		if !retryable(err) || ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, lastErr
+		return nil, fmt.Errorf("%w: %s answered %d", ErrUnreachable, c.opt.Name, res.Status)
+	})
 }
 
 func (c *Client) doOnce(ctx context.Context, method, rawURL string, body []byte, contentType string) (*Response, error) {

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -129,5 +130,93 @@ func TestTokenGoesOnlyToItsOrigin(t *testing.T) {
 	c.Do(context.Background(), "POST", other.URL+"/-/npm/v1/security/advisories/bulk", []byte("{}"), "application/json")
 	if a := <-got; a != "" {
 		t.Errorf("another origin got the connector's token: %q", a)
+	}
+}
+
+// TestRetryPolicy: which answers each kind of request tries again (with
+// one retry configured), counted at the upstream, and what the caller gets.
+func TestRetryPolicy(t *testing.T) {
+	type outcome struct {
+		calls  int32
+		err    error // nil: an answer
+		status int   // Do's answer
+	}
+	kinds := map[string]func(c *Client, url string) (int, error){
+		"packument": func(c *Client, url string) (int, error) {
+			res, err := c.Packument(context.Background(), "x", "")
+			if err != nil {
+				return 0, err
+			}
+			if res.NotFound {
+				return 404, nil
+			}
+			return 200, nil
+		},
+		"tarball": func(c *Client, url string) (int, error) {
+			rc, _, err := c.Tarball(context.Background(), url+"/x/-/x-1.0.0.tgz")
+			if err != nil {
+				return 0, err
+			}
+			rc.Close()
+			return 200, nil
+		},
+		"GET": func(c *Client, url string) (int, error) {
+			res, err := c.Do(context.Background(), http.MethodGet, url+"/-/npm/v1/keys", nil, "")
+			if err != nil {
+				return 0, err
+			}
+			return res.Status, nil
+		},
+		"POST": func(c *Client, url string) (int, error) {
+			res, err := c.Do(context.Background(), http.MethodPost, url+"/-/npm/v1/security/audits/quick", []byte("{}"), "application/json")
+			if err != nil {
+				return 0, err
+			}
+			return res.Status, nil
+		},
+	}
+	tests := []struct {
+		kind   string
+		status int
+		want   outcome
+	}{
+		{"packument", 503, outcome{2, ErrUnreachable, 0}},
+		{"packument", 429, outcome{2, ErrUnreachable, 0}},
+		{"packument", 404, outcome{1, nil, 404}},
+		{"packument", 400, outcome{1, ErrBadResponse, 0}},
+		{"tarball", 503, outcome{2, ErrUnreachable, 0}},
+		{"tarball", 429, outcome{2, ErrUnreachable, 0}},
+		{"tarball", 404, outcome{1, ErrBadResponse, 0}},
+		{"tarball", 200, outcome{1, nil, 200}},
+		{"GET", 503, outcome{2, nil, 503}}, // the last try's answer is passed through
+		{"GET", 429, outcome{1, nil, 429}},
+		{"GET", 200, outcome{1, nil, 200}},
+		{"POST", 503, outcome{1, nil, 503}}, // never sent twice
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s %d", tc.kind, tc.status), func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tc.status)
+				w.Write([]byte(`{}`))
+			}))
+			defer srv.Close()
+			c, err := New(Options{Name: "test", BaseURL: srv.URL, Timeout: 2 * time.Second, Retries: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			status, err := kinds[tc.kind](c, srv.URL)
+			if calls.Load() != tc.want.calls {
+				t.Errorf("%d requests upstream, want %d", calls.Load(), tc.want.calls)
+			}
+			switch {
+			case tc.want.err != nil && !errors.Is(err, tc.want.err):
+				t.Errorf("error %v, want %v", err, tc.want.err)
+			case tc.want.err == nil && (err != nil || status != tc.want.status):
+				t.Errorf("answer %d, %v; want %d", status, err, tc.want.status)
+			}
+		})
 	}
 }
