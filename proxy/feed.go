@@ -256,7 +256,7 @@ func (f *feed) fetch(ctx context.Context, pol *feedPolicy, name string, offline 
 		if dg, err := npm.ParseDigest(b.v.Dist); err == nil {
 			ref := tarballRef{file: b.v.File, version: b.v.Version, digest: dg, source: b.v.Source, blocked: b.decision.Reason}
 			ix.files[b.v.File] = ref
-			ix.files[npm.UnscopedName(name)+"-"+b.v.Version+".tgz"] = ref
+			ix.files[npm.TarballFile(name, b.v.Version)] = ref
 		}
 	}
 	for file, v := range doc.Files() {

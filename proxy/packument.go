@@ -136,7 +136,7 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, 
 func (f *feed) missingVersion(name, version string) error {
 	pol := f.pol.Load()
 	if ld, err := f.load(detached, pol, name); err == nil && ld.ix.files != nil {
-		if ref, ok := ld.ix.files[npm.UnscopedName(name)+"-"+version+".tgz"]; ok && ref.blocked != "" && ref.version == version {
+		if ref, ok := ld.ix.files[npm.TarballFile(name, version)]; ok && ref.blocked != "" && ref.version == version {
 			return fmt.Errorf("%w: %s", errBlocked, ref.blocked)
 		}
 	}

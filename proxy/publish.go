@@ -99,7 +99,7 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed, prefix string, r 
 		// still present is removed here, as its tarball goes.
 		err = f.updateAs(p, r.Name, "", func(d *localDoc) error {
 			for v := range d.Packument.Versions {
-				if npm.UnscopedName(r.Name)+"-"+v+".tgz" == r.File {
+				if npm.TarballFile(r.Name, v) == r.File {
 					d.unpublish(v)
 				}
 			}
@@ -194,7 +194,7 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p
 	if err != nil {
 		return refuse(400, "%q is not a valid semver version: %v", version, err)
 	}
-	file := npm.UnscopedName(name) + "-" + version + ".tgz"
+	file := npm.TarballFile(name, version)
 	att, ok := body.Attachments[name+"-"+version+".tgz"]
 	if !ok {
 		att, ok = body.Attachments[file]

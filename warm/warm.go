@@ -262,7 +262,7 @@ func (w *warmer) tarballURL(p Package, advertised string) string {
 			return u.String()
 		}
 	}
-	return w.base.String() + p.Name + "/-/" + npm.UnscopedName(p.Name) + "-" + p.Version + ".tgz"
+	return w.base.String() + p.Name + "/-/" + npm.TarballFile(p.Name, p.Version)
 }
 
 // tarball reads a tarball through, checking it against want (an SRI

@@ -68,6 +68,13 @@ func UnscopedName(name string) string {
 	return pkg
 }
 
+// TarballFile is the file name npm gives a version's tarball:
+// "node-1.0.0.tgz" for @types/node 1.0.0. It is the one place that
+// spelling is written.
+func TarballFile(name, version string) string {
+	return UnscopedName(name) + "-" + version + ".tgz"
+}
+
 func validatePart(s string) error {
 	if s == "" {
 		return errors.New("empty")

@@ -400,3 +400,15 @@ func TestRenderMarkedSplice(t *testing.T) {
 		}
 	}
 }
+
+func TestTarballFile(t *testing.T) {
+	for _, c := range []struct{ name, version, want string }{
+		{"lodash", "4.17.21", "lodash-4.17.21.tgz"},
+		{"@types/node", "1.0.0", "node-1.0.0.tgz"},
+		{"@s/a", "1.0.0-beta.1", "a-1.0.0-beta.1.tgz"},
+	} {
+		if got := TarballFile(c.name, c.version); got != c.want {
+			t.Errorf("TarballFile(%q, %q) = %q, want %q", c.name, c.version, got, c.want)
+		}
+	}
+}

@@ -174,7 +174,7 @@ func fileName(tarball, name, version string) string {
 	if name == "" {
 		return ""
 	}
-	f := UnscopedName(name) + "-" + version + ".tgz"
+	f := TarballFile(name, version)
 	if ValidateTarballFile(f) != nil {
 		return ""
 	}
@@ -232,7 +232,7 @@ func (p *Packument) Files() map[string]*Version {
 		m[v.File] = v
 	}
 	for _, v := range p.Versions {
-		alias := UnscopedName(p.Name) + "-" + v.Version + ".tgz"
+		alias := TarballFile(p.Name, v.Version)
 		if _, taken := m[alias]; !taken && ValidateTarballFile(alias) == nil {
 			m[alias] = v
 		}
