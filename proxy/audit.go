@@ -179,7 +179,7 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed, api string) {
 		s.metrics.auditWithheld.Add(float64(withheld))
 		s.log.Debug("audit: names withheld from the audit service", "feed", f.name, "count", withheld)
 	}
-	out := mustJSON(doc)
+	out := npm.MustJSON(doc)
 	sum := sha256.Sum256(out)
 	key := "audit\x00" + f.name + "\x00" + api + "\x00" + hex.EncodeToString(sum[:])
 	if it, ok := s.mem.Get(key); ok && time.Now().Before(it.Expires) {
@@ -206,7 +206,7 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed, api string) {
 func (f *feed) pruneTree(doc map[string]json.RawMessage) int {
 	withheld := 0
 	if _, ok := doc["name"]; ok {
-		doc["name"] = mustJSON("project")
+		doc["name"] = npm.MustJSON("project")
 	}
 	var walk func(raw json.RawMessage) json.RawMessage
 	walk = func(raw json.RawMessage) json.RawMessage {
@@ -227,11 +227,11 @@ func (f *feed) pruneTree(doc map[string]json.RawMessage) int {
 					m[name] = walk(v)
 				}
 			}
-			node[field] = mustJSON(m)
+			node[field] = npm.MustJSON(m)
 		}
-		return mustJSON(node)
+		return npm.MustJSON(node)
 	}
-	pruned := walk(mustJSON(doc))
+	pruned := walk(npm.MustJSON(doc))
 	clear(doc)
 	json.Unmarshal(pruned, &doc)
 	return withheld
@@ -364,7 +364,7 @@ func (s *Server) search(ctx *fasthttp.RequestCtx, f *feed) {
 	}
 	var page []json.RawMessage
 	for i := from; i < len(local) && len(page) < size; i++ {
-		page = append(page, mustJSON(local[i]))
+		page = append(page, npm.MustJSON(local[i]))
 	}
 	total := len(local)
 	// A query that names anything private (a local or owned name, a

@@ -24,8 +24,11 @@ var (
 // statusOf is the one place where errors become HTTP statuses.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, errBadPath), errors.Is(err, errBadHost), errors.Is(err, npm.ErrInvalidName):
+	case errors.Is(err, errBadPath), errors.Is(err, errBadHost), errors.Is(err, npm.ErrInvalidName),
+		errors.Is(err, npm.ErrInvalidPublish):
 		return fasthttp.StatusBadRequest
+	case errors.Is(err, npm.ErrTarballTooLarge):
+		return fasthttp.StatusRequestEntityTooLarge
 	case errors.Is(err, errBlocked):
 		return fasthttp.StatusForbidden
 	case errors.Is(err, errMissLimit):

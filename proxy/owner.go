@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/npmgate/npmgate/auth"
+	"github.com/npmgate/npmgate/proxy/npm"
 )
 
 // Package ownership: every local package has maintainers (its first
@@ -116,8 +117,8 @@ func withMaintainers(version json.RawMessage, ms []maintainer) json.RawMessage {
 	if json.Unmarshal(version, &v) != nil {
 		return version
 	}
-	v["maintainers"] = mustJSON(ms)
-	return mustJSON(v)
+	v["maintainers"] = npm.MustJSON(ms)
+	return npm.MustJSON(v)
 }
 
 // maxStarBody bounds the star documents looked at without publish rights.
