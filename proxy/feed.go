@@ -17,6 +17,7 @@ import (
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/filter"
 	"github.com/npmgate/npmgate/proxy/npm"
 	"github.com/npmgate/npmgate/proxy/upstream"
 )
@@ -168,12 +169,58 @@ func (f *feed) fetch(ctx context.Context, pol *feedPolicy, name string, offline 
 	if f.claimed(name) || (local != nil && !f.merged(name)) {
 		conns = nil
 	}
+	results := f.askConnectors(ctx, pol, conns, name, offline)
+	now := time.Now()
+	m := &merging{ix: &pkgIndex{loaded: now}, expires: now.Add(f.s.cfg.Cache.MaxAge.D()), h: xxhash.New()}
+	if local != nil && local.Packument != nil && len(local.Packument.Versions) > 0 {
+		doc, raw, err := local.parsed()
+		if err != nil {
+			return nil, err
+		}
+		m.docs = append(m.docs, doc)
+		m.found = true
+		m.h.Write(strconv.AppendUint(nil, xxhash.Sum64(raw), 16))
+		m.h.WriteString(";")
+	}
+	for i, r := range results {
+		f.addResult(m, pol.perConnector[i], name, r, now)
+	}
+	ix := m.ix
+	ix.fingerprint = m.h.Sum64()
+	if !m.found {
+		if m.firstErr != nil {
+			return nil, m.firstErr
+		}
+		ix.notFound = true
+		ix.expires = now.Add(f.s.cfg.Cache.NotFoundTTL.D())
+		f.s.mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: ix.expires, Value: ix}, 64)
+		return &loaded{ix: ix}, nil
+	}
+	doc := npm.Merge(m.docs)
+	if doc.Name == "" {
+		doc.Name = name
+	}
+	repairTags(doc)
+	ix.notice = notice(name, m.blocked)
+	ix.files = indexFiles(name, doc, m.blocked)
+	if ix.stale || m.firstErr != nil {
+		m.expires = now.Add(f.s.cfg.Cache.StaleRetry.D())
+	}
+	ix.expires = m.expires
+	if !offline {
+		f.s.mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: ix.expires, Value: ix}, ix.cost())
+	}
+	return &loaded{ix: ix, doc: doc}, nil
+}
+
+// askConnectors gets every connector's answer for name at once; name
+// rules come before any upstream request.
+func (f *feed) askConnectors(ctx context.Context, pol *feedPolicy, conns []*connector, name string, offline bool) []connResult {
 	results := make([]connResult, len(conns))
 	done := make(chan struct{}, len(conns))
 	for i, c := range conns {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			// Name rules come before any upstream request.
 			if d := pol.perConnector[i].Name(name); !d.Allowed {
 				f.s.metrics.filterBlocks.WithLabelValues(d.Rule).Inc()
 				results[i] = connResult{notFound: true, blockedName: d.Reason}
@@ -185,78 +232,65 @@ func (f *feed) fetch(ctx context.Context, pol *feedPolicy, name string, offline 
 	for range conns {
 		<-done
 	}
-	now := time.Now()
-	ix := &pkgIndex{loaded: now}
-	expires := now.Add(f.s.cfg.Cache.MaxAge.D())
-	docs := make([]*npm.Packument, 0, len(results)+1)
-	var firstErr error
-	found := false
-	h := xxhash.New()
-	if local != nil && local.Packument != nil && len(local.Packument.Versions) > 0 {
-		doc, raw, err := local.parsed()
-		if err != nil {
-			return nil, err
+	return results
+}
+
+// merging is a package's index as the connectors' answers are added to
+// it, in priority order.
+type merging struct {
+	ix       *pkgIndex
+	expires  time.Time
+	docs     []*npm.Packument
+	blocked  []blockedVersion
+	firstErr error
+	found    bool
+	// h hashes what the result is made from: its fingerprint.
+	h *xxhash.Digest
+}
+
+// addResult adds one connector's answer, through its policy.
+func (f *feed) addResult(m *merging, pol *filter.Policy, name string, r connResult, now time.Time) {
+	switch {
+	case r.err != nil:
+		m.firstErr = cmpErr(m.firstErr, r.err)
+		m.h.WriteString("err;")
+	case r.notFound:
+		m.h.WriteString("404;")
+		if m.ix.blockedName == "" {
+			m.ix.blockedName = r.blockedName
 		}
-		docs = append(docs, doc)
-		found = true
-		h.Write(strconv.AppendUint(nil, xxhash.Sum64(raw), 16))
-		h.WriteString(";")
-	}
-	var blocked []blockedVersion
-	for i, r := range results {
-		switch {
-		case r.err != nil:
-			firstErr = cmpErr(firstErr, r.err)
-			h.WriteString("err;")
-		case r.notFound:
-			h.WriteString("404;")
-			if ix.blockedName == "" {
-				ix.blockedName = r.blockedName
-			}
-		default:
-			found = true
-			hidden, next := applyPolicy(pol.perConnector[i], name, r.doc, now)
-			blocked = append(blocked, hidden...)
-			for _, b := range hidden {
-				f.s.metrics.filterBlocks.WithLabelValues(b.decision.Rule).Inc()
-			}
-			for _, b := range hidden {
-				h.WriteString(b.v.Version + ",") // a cooldown ending changes the result, not the bytes
-			}
-			if !next.IsZero() && next.Before(expires) {
-				expires = next
-			}
-			docs = append(docs, r.doc)
-			ix.stale = ix.stale || r.stale
-			if r.expires.Before(expires) {
-				expires = r.expires
-			}
-			h.Write(strconv.AppendUint(nil, xxhash.Sum64(r.body), 16))
-			h.WriteString(";")
+	default:
+		m.found = true
+		hidden, next := applyPolicy(pol, name, r.doc, now)
+		m.blocked = append(m.blocked, hidden...)
+		for _, b := range hidden {
+			f.s.metrics.filterBlocks.WithLabelValues(b.decision.Rule).Inc()
 		}
-	}
-	ix.fingerprint = h.Sum64()
-	if !found {
-		if firstErr != nil {
-			return nil, firstErr
+		for _, b := range hidden {
+			m.h.WriteString(b.v.Version + ",") // a cooldown ending changes the result, not the bytes
 		}
-		ix.notFound = true
-		ix.expires = now.Add(f.s.cfg.Cache.NotFoundTTL.D())
-		f.s.mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: ix.expires, Value: ix}, 64)
-		return &loaded{ix: ix}, nil
+		if !next.IsZero() && next.Before(m.expires) {
+			m.expires = next
+		}
+		m.docs = append(m.docs, r.doc)
+		m.ix.stale = m.ix.stale || r.stale
+		if r.expires.Before(m.expires) {
+			m.expires = r.expires
+		}
+		m.h.Write(strconv.AppendUint(nil, xxhash.Sum64(r.body), 16))
+		m.h.WriteString(";")
 	}
-	doc := npm.Merge(docs)
-	if doc.Name == "" {
-		doc.Name = name
-	}
-	repairTags(doc)
-	ix.notice = notice(name, blocked)
-	ix.files = make(map[string]tarballRef, len(doc.Versions)+len(blocked))
+}
+
+// indexFiles maps every tarball file of the merged document, and of the
+// versions a policy hid (refused, saying why), to what it must hash to.
+func indexFiles(name string, doc *npm.Packument, blocked []blockedVersion) map[string]tarballRef {
+	files := make(map[string]tarballRef, len(doc.Versions)+len(blocked))
 	for _, b := range blocked {
 		if dg, err := npm.ParseDigest(b.v.Dist); err == nil {
 			ref := tarballRef{file: b.v.File, version: b.v.Version, digest: dg, source: b.v.Source, blocked: b.decision.Reason}
-			ix.files[b.v.File] = ref
-			ix.files[npm.TarballFile(name, b.v.Version)] = ref
+			files[b.v.File] = ref
+			files[npm.TarballFile(name, b.v.Version)] = ref
 		}
 	}
 	for file, v := range doc.Files() {
@@ -264,16 +298,9 @@ func (f *feed) fetch(ctx context.Context, pol *feedPolicy, name string, offline 
 		if err != nil {
 			continue // no hash to check: such a tarball is never served
 		}
-		ix.files[file] = tarballRef{file: v.File, version: v.Version, digest: dg, source: v.Source, advertised: v.Dist.Tarball}
+		files[file] = tarballRef{file: v.File, version: v.Version, digest: dg, source: v.Source, advertised: v.Dist.Tarball}
 	}
-	if ix.stale || firstErr != nil {
-		expires = now.Add(f.s.cfg.Cache.StaleRetry.D())
-	}
-	ix.expires = expires
-	if !offline {
-		f.s.mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: expires, Value: ix}, ix.cost())
-	}
-	return &loaded{ix: ix, doc: doc}, nil
+	return files
 }
 
 // parsed returns a package's merged, filtered document, for the rare
