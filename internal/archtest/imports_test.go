@@ -62,6 +62,12 @@ var rules = []rule{
 		why:       "the database is a store the front end uses, not the other way round",
 	},
 	{
+		name:      "cache takes its own options, not the configuration",
+		from:      []string{local("cache")},
+		forbidden: []string{local("config")},
+		why:       "the tiers do not depend on the file's format; the caller converts (cache.S3Options)",
+	},
+	{
 		name:      "config knows nothing of filter and auth",
 		from:      []string{local("config")},
 		forbidden: []string{local("filter"), local("auth")},
@@ -145,7 +151,7 @@ func TestImportRule(t *testing.T) {
 // a rule that can never fire (a misspelt path) does not pass for kept.
 func TestImportRuleCatches(t *testing.T) {
 	fake := parseGraph(strings.Join([]string{
-		local("cache") + " " + local("proxy") + " " + local("proxyish") + " os",
+		local("cache") + " " + local("proxy") + " " + local("proxyish") + " " + local("config") + " os",
 		local("cache/storetest") + " " + local("cache"),
 		local("filter") + " net/http " + local("auth"),
 		local("auth") + " " + local("feed/render"),
@@ -159,6 +165,7 @@ func TestImportRuleCatches(t *testing.T) {
 		"cache is below proxy and feed and beside filter and auth": {local("cache") + " imports " + local("proxy")},
 		"filter is below proxy and feed and beside cache and auth": {local("filter") + " imports " + local("auth")},
 		"auth is below proxy and feed and beside cache and filter": {local("auth") + " imports " + local("feed/render")},
+		"cache takes its own options, not the configuration":       {local("cache") + " imports " + local("config")},
 		"only cmd imports cmd": {local("warm") + " imports " + local("cmd/npmgate")},
 		"the npm document code touches no storage and no HTTP": {
 			local("filter") + " imports net/http",
