@@ -193,7 +193,11 @@ func (f *feed) fetch(ctx context.Context, pol *feedPolicy, name string, offline 
 		}
 		ix.notFound = true
 		ix.expires = now.Add(f.s.cfg.Cache.NotFoundTTL.D())
-		f.s.mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: ix.expires, Value: ix}, 64)
+		// An offline read sees only what is stored: what it did not find
+		// is not remembered as a 404.
+		if !offline {
+			f.s.mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: ix.expires, Value: ix}, 64)
+		}
 		return &loaded{ix: ix}, nil
 	}
 	doc := npm.Merge(m.docs)
@@ -342,7 +346,7 @@ func cmpErr(have, next error) error {
 func (f *feed) fetchOne(ctx context.Context, c *connector, idx int, name string, offline bool) connResult {
 	key := cache.SnapshotKey(c.name, name)
 	maxAge := f.s.cfg.Cache.MaxAge.D()
-	snap, meta, fetched, serr := cache.ReadSnapshot(ctx, f.s.snapshots, key)
+	snap, meta, fetched, serr := f.readSnapshot(ctx, key)
 	hasSnap := serr == nil
 	fromSnap := func(stale bool) connResult {
 		doc, err := npm.Parse(snap, idx)
@@ -402,8 +406,14 @@ func (f *feed) fetchOne(ctx context.Context, c *connector, idx int, name string,
 	if f.s.shared != nil {
 		// A round trip to the bucket the client need not wait for: the
 		// document is in hand, and the snapshot only spares a later
-		// upstream request.
-		go write()
+		// upstream request. Until it lands, this replica's own re-reads
+		// of the snapshot see it in snapWrites.
+		w := &pendingSnapshot{body: res.Body, meta: cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, at: time.Now()}
+		f.s.snapWrites.Store(key, w)
+		go func() {
+			write()
+			f.s.snapWrites.CompareAndDelete(key, w)
+		}()
 	} else {
 		write()
 	}
@@ -563,3 +573,23 @@ var gzipWriters = sync.Pool{New: func() any {
 	zw, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
 	return zw
 }}
+
+// pendingSnapshot is an upstream document on its way to the bucket.
+type pendingSnapshot struct {
+	body []byte
+	meta cache.SnapshotMeta
+	at   time.Time
+}
+
+// readSnapshot reads a connector's snapshot, or the one this replica is
+// still writing to the bucket: a request that finds the package's index
+// in memory and re-reads its document must not miss a snapshot whose
+// upload has not finished yet (it would answer a 404 for a package that
+// was just fetched).
+func (f *feed) readSnapshot(ctx context.Context, key string) ([]byte, cache.SnapshotMeta, time.Time, error) {
+	if w, ok := f.s.snapWrites.Load(key); ok {
+		p := w.(*pendingSnapshot)
+		return p.body, p.meta, p.at, nil
+	}
+	return cache.ReadSnapshot(ctx, f.s.snapshots, key)
+}

@@ -56,13 +56,16 @@ type Server struct {
 	// sharedState is nil on one machine (the data directory holds all).
 	sharedState *sharedState
 	fills       *cache.Fills
-	auth        *auth.Service
-	metrics     *metrics
-	bases       baseCache
-	prefetch    prefetches
-	feeds       map[string]*feed
-	stop        context.CancelFunc
-	def         *feed
+	// snapWrites holds snapshots on their way to the bucket (see
+	// feed.readSnapshot).
+	snapWrites sync.Map
+	auth       *auth.Service
+	metrics    *metrics
+	bases      baseCache
+	prefetch   prefetches
+	feeds      map[string]*feed
+	stop       context.CancelFunc
+	def        *feed
 	// flight makes concurrent misses of one key share one computation.
 	flight singleflight.Group
 	http   *fasthttp.Server
