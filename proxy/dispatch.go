@@ -1,0 +1,210 @@
+package proxy
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/npmgate/npmgate/auth"
+	"github.com/valyala/fasthttp"
+)
+
+// methodLabel keeps the method label to known values.
+func methodLabel(ctx *fasthttp.RequestCtx) string {
+	switch {
+	case ctx.IsGet():
+		return "GET"
+	case ctx.IsHead():
+		return "HEAD"
+	case ctx.IsPut():
+		return "PUT"
+	case ctx.IsPost():
+		return "POST"
+	case ctx.IsDelete():
+		return "DELETE"
+	}
+	return "other"
+}
+
+// Route labels, for metrics and logs: a fixed set.
+const (
+	routePackument = "packument"
+	routeVersion   = "version"
+	routeTarball   = "tarball"
+	routeWrite     = "write"
+	routeAPI       = "api"
+	routePing      = "ping"
+	routeHealth    = "health"
+	routeMetrics   = "metrics"
+	routeOther     = "other"
+)
+
+// dispatch answers a request and says which feed and route it was. A
+// request is classified from its headers alone (route, caller, their
+// right to it) before any of its body is read, and the body is then read
+// within its route's limit: nobody gets npmgate to hold a body it would
+// refuse.
+func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
+	path := requestPath(ctx)
+	switch path {
+	case "/healthz":
+		writeJSON(ctx, fasthttp.StatusOK, `{"status":"ok"}`)
+		return "", routeHealth
+	case "/readyz":
+		s.readyz(ctx)
+		return "", routeHealth
+	}
+	if s.cfg.Metrics.Listen == "" && *s.cfg.Metrics.Enabled && s.serveMetrics(ctx, path) {
+		return "", routeMetrics
+	}
+	f, prefix, rest := s.feedOf(path)
+	if f == nil {
+		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no feed at %s", path))
+		return "", routeOther
+	}
+	r, err := ParsePath(rest)
+	if err != nil {
+		writeError(ctx, statusOf(err), err.Error())
+		return f.name, routeOther
+	}
+	if r.Kind == KindPing {
+		writeJSON(ctx, fasthttp.StatusOK, `{}`)
+		return f.name, routePing
+	}
+	p, err := s.authenticate(ctx)
+	if err != nil {
+		s.failAuth(ctx, err)
+		return f.name, routeOther
+	}
+	if r.Kind == KindAPI {
+		if s.serveRegistryAPI(ctx, f, r.API, p) {
+			return f.name, routeAPI
+		}
+		if rest, ok := strings.CutPrefix(r.API, "/package/"); ok && strings.Contains(rest, "/dist-tags") {
+			if !ctx.IsGet() && !ctx.IsHead() {
+				// A dist-tag change needs the publish right; check it
+				// before the body is read (serveDistTags checks again).
+				if err := f.access.Load().Check(p, auth.Publish); err != nil {
+					s.failAuth(ctx, err)
+					return f.name, routeAPI
+				}
+				ok, held := s.readBody(ctx, smallBodyLimit, smallBodyHint)
+				if !ok {
+					return f.name, routeAPI
+				}
+				if held {
+					defer s.largeBodies.Release(1)
+				}
+			}
+			s.serveDistTags(ctx, f, rest, p)
+			return f.name, routeAPI
+		}
+		if !ctx.IsGet() && !ctx.IsHead() {
+			// Login is anonymous by nature: its small limit is all that
+			// bounds what a stranger can send.
+			ok, held := s.readBody(ctx, smallBodyLimit, smallBodyHint)
+			if !ok {
+				return f.name, routeAPI
+			}
+			if held {
+				defer s.largeBodies.Release(1)
+			}
+		}
+		s.serveAPI(ctx, f, r.API, p)
+		return f.name, routeAPI
+	}
+	if !ctx.IsGet() && !ctx.IsHead() && r.Kind != KindNotFound && r.Kind != KindVersion {
+		// The feed's publish right is checked from the headers, before
+		// the body is read; serveWrite checks it again, and what needs
+		// the document (the maintainers of a package) after the read.
+		limit, hint := s.publishBodyLimit(), publishBodyHint
+		if ctx.IsDelete() {
+			limit, hint = smallBodyLimit, smallBodyHint
+		}
+		if err := f.access.Load().Check(p, auth.Publish); err != nil {
+			// npm star is a PUT of the document that needs no publish
+			// right: a signed-in caller's PUT may be one, within a
+			// star's size (serveWrite tells).
+			star := ctx.IsPut() && r.Kind == KindPackument && p != nil
+			if !star || ctx.Request.Header.ContentLength() > maxStarBody {
+				s.failAuth(ctx, err)
+				return f.name, routeWrite
+			}
+			limit, hint = maxStarBody, "npm star without the publish right"
+		}
+		ok, held := s.readBody(ctx, limit, hint)
+		if !ok {
+			return f.name, routeWrite
+		}
+		if held {
+			defer s.largeBodies.Release(1)
+		}
+		s.serveWrite(ctx, f, prefix, r, p)
+		return f.name, routeWrite
+	}
+	// Packuments, versions and tarballs are all reads: a tarball is
+	// protected exactly like its packument.
+	if err := f.access.Load().Check(p, auth.Read); err != nil {
+		s.failAuth(ctx, err)
+		return f.name, routeOther
+	}
+	if !ctx.IsGet() && !ctx.IsHead() {
+		if r.Kind == KindNotFound {
+			writeError(ctx, fasthttp.StatusNotFound, "not found: "+string(ctx.Method())+" "+path)
+			return f.name, routeOther
+		}
+		ctx.Response.Header.Set("Allow", "GET, HEAD")
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, fmt.Sprintf("%s is not supported here", ctx.Method()))
+		return f.name, routeOther
+	}
+	switch r.Kind {
+	case KindPackument:
+		if ctx.QueryArgs().Has("write") {
+			s.serveWriteDocument(ctx, f, prefix, r)
+			return f.name, routePackument
+		}
+		s.servePackument(ctx, f, prefix, r)
+		return f.name, routePackument
+	case KindVersion:
+		s.serveVersion(ctx, f, prefix, r)
+		return f.name, routeVersion
+	case KindTarball:
+		s.serveTarball(ctx, f, r)
+		return f.name, routeTarball
+	}
+	writeError(ctx, fasthttp.StatusNotFound, "not found: "+path)
+	return f.name, routeOther
+}
+
+// requestPath is the raw (still percent-encoded) path of the request,
+// without its query. Routing on the raw form is what keeps "%2f" apart
+// from "/".
+func requestPath(ctx *fasthttp.RequestCtx) string {
+	uri := ctx.Request.Header.RequestURI()
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		uri = uri[:i]
+	}
+	if len(uri) > 0 && uri[0] != '/' { // absolute-form request target
+		if u := bytes.Index(uri, []byte("://")); u >= 0 {
+			rest := uri[u+3:]
+			if j := bytes.IndexByte(rest, '/'); j >= 0 {
+				uri = rest[j:]
+			} else {
+				uri = []byte("/")
+			}
+		}
+	}
+	return string(uri)
+}
+
+// feedOf finds the feed a path belongs to: /npm/{feed}/... for a
+// configured feed, anything else for the default feed at /.
+func (s *Server) feedOf(p string) (f *feed, prefix, rest string) {
+	if strings.HasPrefix(p, "/npm/") {
+		name, tail, _ := strings.Cut(p[len("/npm/"):], "/")
+		if fd, ok := s.feeds[name]; ok {
+			return fd, "/npm/" + name, "/" + tail
+		}
+	}
+	return s.def, "", p
+}

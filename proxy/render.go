@@ -1,0 +1,169 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/npmgate/npmgate/cache"
+	"github.com/valyala/fasthttp"
+)
+
+// Cache results, as the access log and the X-Npmgate-Cache header say.
+const (
+	cacheHit         = "hit"
+	cacheMiss        = "miss"
+	cacheRevalidated = "revalidated"
+	cacheStale       = "stale"
+)
+
+// rendered is stored with a rendered document: the package state it was
+// made from.
+type rendered struct {
+	fingerprint uint64
+	notice      string
+	// marks are where the base URL the document was rendered for starts,
+	// at each tarball URL (see npm.Splice); spliceable is false when the
+	// base could not be marked.
+	marks      []int
+	spliceable bool
+}
+
+type docResult struct {
+	item   *cache.Item
+	result string
+}
+
+// docKey keys a rendered document: feed, public base URL (which appears in
+// every tarball URL), representation and the package's local generation
+// never mix. base is the feed mount's canonical base (canonicalBase),
+// never one a request chose: one render per document version, whatever
+// the Host headers.
+func (f *feed) docKey(pol *feedPolicy, base, name string, abbreviated bool) string {
+	v := "full"
+	if abbreviated {
+		v = "abbr"
+	}
+	key := "d\x00" + f.name + "\x00" + pol.fingerprint + "\x00" + base + "\x00" + name + "\x00" + v
+	if g := f.generation(name); g > 0 {
+		key += "\x00" + strconv.FormatUint(g, 10)
+	}
+	return key
+}
+
+// document returns the rendered document, from the memory tier when fresh.
+// A miss of a name npmgate does not know is subject to the miss limit of
+// the client rc (see admit).
+func (f *feed) document(ctx context.Context, rc *fasthttp.RequestCtx, base, name string, abbreviated bool) (_ *cache.Item, _ string, err error) {
+	pol := f.pol.Load()
+	key := f.docKey(pol, base, name, abbreviated)
+	it, ok := f.s.mem.Get(key)
+	if ok && time.Now().Before(it.Expires) {
+		return it, cacheHit, nil
+	}
+	if it == nil {
+		done, aerr := f.s.admit(rc, f, pol, name)
+		if aerr != nil {
+			return nil, "", aerr
+		}
+		if done != nil {
+			defer func() { done(err) }() // err: the named result
+		}
+	}
+	res, err := shared(f, ctx, key, func(c context.Context) (docResult, error) {
+		return f.render(c, pol, key, name, base, abbreviated, it)
+	})
+	return res.item, res.result, err
+}
+
+// render makes (or, when the package is unchanged, re-dates) a document.
+func (f *feed) render(ctx context.Context, pol *feedPolicy, key, name, base string, abbreviated bool, old *cache.Item) (docResult, error) {
+	ld, err := f.load(ctx, pol, name)
+	if err != nil {
+		if old != nil { // upstream gone and the snapshot too: keep serving what we have
+			return docResult{old, cacheStale}, nil
+		}
+		return docResult{}, err
+	}
+	ix := ld.ix
+	if ix.notFound {
+		return docResult{}, ix.notFoundError(name, f.name)
+	}
+	flags := uint32(0)
+	result := cacheMiss
+	if ix.stale {
+		flags, result = flagStale, cacheStale
+	}
+	if old != nil && old.Value.(*rendered).fingerprint == ix.fingerprint {
+		it := *old
+		it.Expires, it.Flags = ix.expires, flags
+		f.s.mem.Set(key, &it, 0)
+		if result == cacheMiss {
+			result = cacheRevalidated
+		}
+		return docResult{&it, result}, nil
+	}
+	doc := ld.doc
+	if doc == nil {
+		// The index was fresh in memory but this representation was not:
+		// read the snapshots again rather than keep every document parsed.
+		ld2, err := f.fetch(ctx, pol, name, true)
+		if err != nil {
+			return docResult{}, err
+		}
+		if ld2.doc == nil {
+			return docResult{}, fmt.Errorf("%w: package %q is not in feed %q or its connectors", errNotFound, name, f.name)
+		}
+		doc, ix = ld2.doc, &pkgIndex{fingerprint: ld2.ix.fingerprint, expires: ix.expires, stale: ix.stale, notice: ld2.ix.notice}
+	}
+	var buf bytes.Buffer
+	buf.Grow(doc.SizeHint(base))
+	marks, spliceable := doc.RenderMarked(&buf, base, abbreviated)
+	f.s.metrics.renders.WithLabelValues(representation(abbreviated)).Inc()
+	body := buf.Bytes()
+	it := &cache.Item{
+		Body:    body,
+		Gzip:    gzipBytes(body),
+		ETag:    `"` + strconv.FormatUint(xxhash.Sum64(body), 16) + `"`,
+		Expires: ix.expires,
+		Value:   &rendered{fingerprint: ix.fingerprint, notice: ix.notice, marks: marks, spliceable: spliceable},
+		Flags:   flags,
+		Spill:   true,
+	}
+	f.s.mem.Set(key, it, 64+8*int64(len(marks)))
+	return docResult{it, result}, nil
+}
+
+// representation is the metrics label of a document's representation.
+func representation(abbreviated bool) string {
+	if abbreviated {
+		return "abbreviated"
+	}
+	return "full"
+}
+
+// gzipBytes compresses a rendered document once, so that every gzip
+// request afterwards is a plain write.
+func gzipBytes(b []byte) []byte {
+	var out bytes.Buffer
+	out.Grow(len(b)/6 + 64)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(&out)
+	zw.Write(b)
+	zw.Close()
+	zw.Reset(nil)
+	gzipWriters.Put(zw)
+	return out.Bytes()
+}
+
+// gzipWriters are reused: a writer's compression state is about a
+// megabyte, and a cold resolve renders a dozen documents at once.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
+	return zw
+}}
