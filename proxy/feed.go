@@ -101,15 +101,15 @@ func (f *feed) load(ctx context.Context, pol *feedPolicy, name string) (*loaded,
 	if it, ok := f.s.mem.Get(key); ok && time.Now().Before(it.Expires) {
 		return &loaded{ix: it.Value.(*pkgIndex)}, nil
 	}
-	return shared(f, ctx, key, func(ctx context.Context) (*loaded, error) {
+	return coalesce(f, ctx, key, func(ctx context.Context) (*loaded, error) {
 		return f.fetch(ctx, pol, name, false)
 	})
 }
 
-// shared runs fn once for all concurrent callers with the same key. fn
+// coalesce runs fn once for all concurrent callers with the same key. fn
 // runs detached from any one client, with its own deadline, so a client
 // that goes away does not fail the others.
-func shared[T any](f *feed, ctx context.Context, key string, fn func(context.Context) (T, error)) (T, error) {
+func coalesce[T any](f *feed, ctx context.Context, key string, fn func(context.Context) (T, error)) (T, error) {
 	ch := f.s.flight.DoChan(key, func() (any, error) {
 		c, cancel := context.WithTimeout(context.Background(), f.deadline())
 		defer cancel()
@@ -400,7 +400,7 @@ func (f *feed) fetchOne(ctx context.Context, c *connector, idx int, name string,
 			f.s.log.Error("writing snapshot failed", "key", key, "err", err)
 		}
 	}
-	if f.s.shared != nil {
+	if f.s.bucket != nil {
 		// A round trip to the bucket the client need not wait for: the
 		// document is in hand, and the snapshot only spares a later
 		// upstream request. Until it lands, this replica's own re-reads

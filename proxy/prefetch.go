@@ -61,7 +61,7 @@ func (f *feed) speculate(pol *feedPolicy, name, file string) *prefetch {
 		return nil
 	}
 	c := f.connectors[0]
-	if f.s.shared != nil {
+	if f.s.bucket != nil {
 		// Another replica has fetched this package: its tarballs are most
 		// likely in the shared bucket, which is closer than upstream.
 		if _, err := f.s.snapshots.Stat(detached, cache.SnapshotKey(c.name, name)); err == nil {

@@ -259,10 +259,10 @@ func (d *localDoc) addVersion(pub *npm.Publish, distTags map[string]string, publ
 
 func (s *Server) storeTarball(data, sum []byte) error {
 	key := cache.TarballKey("sha512", hex.EncodeToString(sum))
-	if s.shared != nil {
+	if s.bucket != nil {
 		// Shared first: once the document names a version, every
 		// replica must find its bytes.
-		if err := s.shared.Put(detached, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		if err := s.bucket.Put(detached, key, bytes.NewReader(data), int64(len(data))); err != nil {
 			return fmt.Errorf("storing the tarball in the shared store: %w", err)
 		}
 	}

@@ -75,7 +75,7 @@ func (f *feed) document(ctx context.Context, rc *fasthttp.RequestCtx, base, name
 			defer func() { done(err) }() // err: the named result
 		}
 	}
-	res, err := shared(f, ctx, key, func(c context.Context) (docResult, error) {
+	res, err := coalesce(f, ctx, key, func(c context.Context) (docResult, error) {
 		return f.render(c, pol, key, name, base, abbreviated, it)
 	})
 	return res.item, res.result, err

@@ -30,7 +30,7 @@ import (
 // detached is what handlers wait on, rather than the fasthttp RequestCtx:
 // its Done fires as soon as a graceful shutdown starts, which would fail the
 // very requests shutdown lets finish. Every wait is bounded by the deadline
-// of the work it waits for (see shared).
+// of the work it waits for (see coalesce).
 var detached = context.Background()
 
 // Version is npmgate's version, set by the build.
@@ -44,13 +44,13 @@ type Server struct {
 	disk *cache.Disk
 	// snapshots holds upstream documents: the disk, or the shared bucket.
 	snapshots cache.Store
-	// shared, when replicas share a bucket, is where tarballs live for
-	// all of them; disk is then this replica's cache of it.
-	shared cache.Store
+	// bucket, when replicas share one, is where tarballs live for all
+	// of them; disk is then this replica's cache of it.
+	bucket cache.Store
 	// packages holds what was published to the feeds.
 	packages Packages
 	// sharedState is nil on one machine (the data directory holds all).
-	sharedState *sharedState
+	sharedState *replicas
 	fills       *cache.Fills
 	// snapWrites holds snapshots on their way to the bucket (see
 	// feed.readSnapshot).
@@ -105,12 +105,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(),
 		Groups: cfg.Auth.Groups, AllowSignup: cfg.Auth.AllowSignup,
 	}
-	if s.sharedState, err = openShared(context.Background(), cfg); err != nil {
+	if s.sharedState, err = openReplicas(context.Background(), cfg); err != nil {
 		s.Close()
 		return nil, err
 	}
 	if sh := s.sharedState; sh != nil {
-		s.shared, s.snapshots, s.packages = sh.bucket, sh.bucket, sh.db.Packages()
+		s.bucket, s.snapshots, s.packages = sh.bucket, sh.bucket, sh.db.Packages()
 		authOpts.Users, authOpts.Tokens = sh.db.Users(), sh.db.Tokens()
 	}
 	s.auth, err = auth.New(authOpts)

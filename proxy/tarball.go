@@ -48,7 +48,7 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 	var source string      // the connector, for logs and metrics
 	var wait time.Duration // how long a client waits for the first byte
 	if ref.source == sourceLocal {
-		if s.shared == nil {
+		if s.bucket == nil {
 			body, size, err := s.disk.OpenBlob(key)
 			if err != nil {
 				s.fail(ctx, fmt.Errorf("stored tarball of a local package is missing: %w", err))
@@ -82,7 +82,7 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 	}
 	var fromUpstream bool
 	switch {
-	case s.shared == nil || ref.source == sourceLocal:
+	case s.bucket == nil || ref.source == sourceLocal:
 	case spec != nil:
 		// No replica had the package's document when this request came
 		// (see speculate): the bytes are on their way from upstream
@@ -123,7 +123,7 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 // replica's disk.
 func (s *Server) fromShared(key string, fallback cache.Source, fromUpstream *bool) cache.Source {
 	return func(ctx context.Context) (io.ReadCloser, int64, error) {
-		body, info, err := s.shared.Get(ctx, key)
+		body, info, err := s.bucket.Get(ctx, key)
 		if err == nil {
 			return body, info.Size, nil
 		}
@@ -150,7 +150,7 @@ func (s *Server) share(key string) {
 	defer f.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if err := s.shared.Put(ctx, key, f, size); err != nil {
+	if err := s.bucket.Put(ctx, key, f, size); err != nil {
 		s.log.Error("shared store: uploading a tarball failed; other replicas will fetch it themselves", "key", key, "err", err)
 	}
 }

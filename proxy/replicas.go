@@ -11,17 +11,17 @@ import (
 	"github.com/npmgate/npmgate/pgstore"
 )
 
-// sharedState is what replicas share: PostgreSQL for published packages,
+// replicas is what replicas share: PostgreSQL for published packages,
 // users and tokens, and a bucket for tarballs and upstream snapshots. The
 // data directory is then only this replica's cache.
-type sharedState struct {
+type replicas struct {
 	db     *pgstore.DB
 	bucket *cache.S3
 }
 
-// openShared connects to the database and the bucket the configuration
+// openReplicas connects to the database and the bucket the configuration
 // names, or returns nil when it names none.
-func openShared(ctx context.Context, cfg *config.Config) (*sharedState, error) {
+func openReplicas(ctx context.Context, cfg *config.Config) (*replicas, error) {
 	if !cfg.Database.Enabled() {
 		return nil, nil
 	}
@@ -36,7 +36,7 @@ func openShared(ctx context.Context, cfg *config.Config) (*sharedState, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage.s3: %w", err)
 	}
-	return &sharedState{db: db, bucket: bucket}, nil
+	return &replicas{db: db, bucket: bucket}, nil
 }
 
 // s3Options are the storage.s3 section as the cache's S3 tier takes it.
