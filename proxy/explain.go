@@ -39,7 +39,7 @@ func (s *Server) Explain(ctx context.Context, feedName, name string) (*Explanati
 	if err != nil {
 		return nil, err
 	}
-	if f.claimed(name) || (local != nil && !f.merged(name)) {
+	if f.localOnly(name, local) {
 		ex.Local = true
 		return ex, nil
 	}

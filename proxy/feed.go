@@ -95,14 +95,15 @@ func (f *feed) pkgKey(pol *feedPolicy, name string) string {
 //
 // pol is the one snapshot of the feed's rules a request uses throughout, so
 // that a reload in the middle never files one rule set's results under the
-// other's keys.
-func (f *feed) load(ctx context.Context, pol *feedPolicy, name string) (*loaded, error) {
+// other's keys. local is the request's reading of the local document
+// (nil: read it when needed).
+func (f *feed) load(ctx context.Context, pol *feedPolicy, name string, local *localLookup) (*loaded, error) {
 	key := f.pkgKey(pol, name)
 	if it, ok := f.s.mem.Get(key); ok && time.Now().Before(it.Expires) {
 		return &loaded{ix: it.Value.(*pkgIndex)}, nil
 	}
 	return coalesce(f, ctx, key, func(ctx context.Context) (*loaded, error) {
-		return f.fetch(ctx, pol, name, false)
+		return f.fetch(ctx, pol, name, false, local)
 	})
 }
 
@@ -157,13 +158,16 @@ type connResult struct {
 // priority order (local first) and stores the index. A name with local
 // versions, or in an owned scope, is local-only: no connector is asked,
 // not even for a 404. offline reads snapshots only, never upstream.
-func (f *feed) fetch(ctx context.Context, pol *feedPolicy, name string, offline bool) (*loaded, error) {
-	local, err := f.readLocal(name)
+func (f *feed) fetch(ctx context.Context, pol *feedPolicy, name string, offline bool, lookup *localLookup) (*loaded, error) {
+	if lookup == nil {
+		lookup = f.lookupLocal(name)
+	}
+	local, err := lookup.doc()
 	if err != nil {
 		return nil, err
 	}
 	conns := f.connectors
-	if f.claimed(name) || (local != nil && !f.merged(name)) {
+	if f.localOnly(name, local) {
 		conns = nil
 	}
 	results := f.askConnectors(ctx, pol, conns, name, offline)
@@ -307,12 +311,13 @@ func indexFiles(name string, doc *npm.Packument, blocked []blockedVersion) map[s
 // parsed returns a package's merged, filtered document, for the rare
 // requests that need the document itself rather than a rendering (one
 // version, the dist-tags): from the load when it parsed one, else by
-// reading the snapshots again.
-func (f *feed) parsed(name string) (*npm.Packument, error) {
+// reading the snapshots again. local is the request's reading of the
+// local document, or nil.
+func (f *feed) parsed(name string, local *localLookup) (*npm.Packument, error) {
 	pol := f.pol.Load()
-	ld, err := f.load(detached, pol, name)
+	ld, err := f.load(detached, pol, name, local)
 	if err == nil && !ld.ix.notFound && ld.doc == nil {
-		ld, err = f.fetch(detached, pol, name, true)
+		ld, err = f.fetch(detached, pol, name, true, local)
 	}
 	if err != nil {
 		return nil, err

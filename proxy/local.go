@@ -160,6 +160,33 @@ func (f *feed) readLocal(name string) (*localDoc, error) {
 	return decodeLocal(name, raw)
 }
 
+// localLookup reads a package's local document at most once for one
+// request: the miss limit, the prefetch and the load of a cold miss all
+// need it, and with a database each reading is a query.
+type localLookup struct {
+	f    *feed
+	name string
+	read bool
+	d    *localDoc
+	err  error
+}
+
+// lookupLocal starts the one reading of name's local document for a
+// request; nothing is read until doc is called.
+func (f *feed) lookupLocal(name string) *localLookup {
+	return &localLookup{f: f, name: name}
+}
+
+// doc returns the local document (nil when there is none), reading it on
+// the first call.
+func (l *localLookup) doc() (*localDoc, error) {
+	if !l.read {
+		l.d, l.err = l.f.readLocal(l.name)
+		l.read = true
+	}
+	return l.d, l.err
+}
+
 func decodeLocal(name string, raw []byte) (*localDoc, error) {
 	var d localDoc
 	if err := json.Unmarshal(raw, &d); err != nil {
@@ -284,6 +311,13 @@ func (f *feed) ownedScope(name string) bool {
 // connector, and anyone with publish rights may publish it first.
 func (f *feed) claimed(name string) bool {
 	return f.ownedScope(name) || matchNames(f.ownedNames, name)
+}
+
+// localOnly reports whether name is never asked of a connector, not even
+// for a 404: it is claimed by configuration, or it has local versions and
+// is not on the feed's merge list. local is its local document, or nil.
+func (f *feed) localOnly(name string, local *localDoc) bool {
+	return f.claimed(name) || (local != nil && !f.merged(name))
 }
 
 // merged reports whether name's local and connector versions mix.

@@ -81,7 +81,7 @@ func (e *missLimited) retryAfter() string {
 // local package, an owned scope) needs no token: nil, nil. Otherwise it
 // takes a place in flight, and the returned done gives it back, spending
 // the tokens when err says there was no such package.
-func (s *Server) admit(rc *fasthttp.RequestCtx, f *feed, pol *feedPolicy, name string) (done func(err error), err error) {
+func (s *Server) admit(rc *fasthttp.RequestCtx, f *feed, pol *feedPolicy, name string, local *localLookup) (done func(err error), err error) {
 	if len(f.connectors) == 0 || f.ownedScope(name) {
 		return nil, nil
 	}
@@ -93,7 +93,7 @@ func (s *Server) admit(rc *fasthttp.RequestCtx, f *feed, pol *feedPolicy, name s
 			return nil, nil
 		}
 	}
-	if d, err := f.readLocal(name); err == nil && d != nil {
+	if d, err := local.doc(); err == nil && d != nil {
 		return nil, nil
 	}
 	done, err = s.misses.take(s.missClient(rc))

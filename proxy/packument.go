@@ -101,12 +101,13 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, 
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	done, err := s.admit(ctx, f, f.pol.Load(), r.Name)
+	local := f.lookupLocal(r.Name) // one reading for admit and the load
+	done, err := s.admit(ctx, f, f.pol.Load(), r.Name, local)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
-	doc, err := f.parsed(r.Name)
+	doc, err := f.parsed(r.Name, local)
 	if done != nil {
 		done(err)
 	}
@@ -135,7 +136,7 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, 
 // (403 with the rule, as for its tarball), or there is none (404).
 func (f *feed) missingVersion(name, version string) error {
 	pol := f.pol.Load()
-	if ld, err := f.load(detached, pol, name); err == nil && ld.ix.files != nil {
+	if ld, err := f.load(detached, pol, name, nil); err == nil && ld.ix.files != nil {
 		if ref, ok := ld.ix.files[npm.TarballFile(name, version)]; ok && ref.blocked != "" && ref.version == version {
 			return fmt.Errorf("%w: %s", errBlocked, ref.blocked)
 		}

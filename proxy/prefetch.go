@@ -47,7 +47,7 @@ const recentPrefetch = 10 * time.Second
 // is not in memory. It returns nil when speculating is not safe or not
 // useful: the index is known, the name is local or owned (never asked
 // upstream), or the feed's policy refuses the name.
-func (f *feed) speculate(pol *feedPolicy, name, file string) *prefetch {
+func (f *feed) speculate(pol *feedPolicy, name, file string, local *localLookup) *prefetch {
 	if len(f.connectors) == 0 || f.claimed(name) {
 		return nil
 	}
@@ -57,7 +57,7 @@ func (f *feed) speculate(pol *feedPolicy, name, file string) *prefetch {
 	if !pol.perConnector[0].Name(name).Allowed {
 		return nil
 	}
-	if d, err := f.readLocal(name); err != nil || d != nil {
+	if d, err := local.doc(); err != nil || d != nil {
 		return nil
 	}
 	c := f.connectors[0]

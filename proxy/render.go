@@ -66,8 +66,9 @@ func (f *feed) document(ctx context.Context, rc *fasthttp.RequestCtx, base, name
 	if ok && time.Now().Before(it.Expires) {
 		return it, cacheHit, nil
 	}
+	local := f.lookupLocal(name) // one reading for admit and the load
 	if it == nil {
-		done, aerr := f.s.admit(rc, f, pol, name)
+		done, aerr := f.s.admit(rc, f, pol, name, local)
 		if aerr != nil {
 			return nil, "", aerr
 		}
@@ -76,14 +77,14 @@ func (f *feed) document(ctx context.Context, rc *fasthttp.RequestCtx, base, name
 		}
 	}
 	res, err := coalesce(f, ctx, key, func(c context.Context) (docResult, error) {
-		return f.render(c, pol, key, name, base, abbreviated, it)
+		return f.render(c, pol, key, name, base, abbreviated, it, local)
 	})
 	return res.item, res.result, err
 }
 
 // render makes (or, when the package is unchanged, re-dates) a document.
-func (f *feed) render(ctx context.Context, pol *feedPolicy, key, name, base string, abbreviated bool, old *cache.Item) (docResult, error) {
-	ld, err := f.load(ctx, pol, name)
+func (f *feed) render(ctx context.Context, pol *feedPolicy, key, name, base string, abbreviated bool, old *cache.Item, local *localLookup) (docResult, error) {
+	ld, err := f.load(ctx, pol, name, local)
 	if err != nil {
 		if old != nil { // upstream gone and the snapshot too: keep serving what we have
 			return docResult{old, cacheStale}, nil
@@ -112,7 +113,7 @@ func (f *feed) render(ctx context.Context, pol *feedPolicy, key, name, base stri
 	if doc == nil {
 		// The index was fresh in memory but this representation was not:
 		// read the snapshots again rather than keep every document parsed.
-		ld2, err := f.fetch(ctx, pol, name, true)
+		ld2, err := f.fetch(ctx, pol, name, true, local)
 		if err != nil {
 			return docResult{}, err
 		}

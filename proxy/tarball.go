@@ -20,14 +20,15 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 	pol := f.pol.Load()
 	// Before speculate: a prefetch of an unknown name is an upstream
 	// request too.
-	done, err := s.admit(ctx, f, pol, r.Name)
+	local := f.lookupLocal(r.Name) // one reading for the three steps below
+	done, err := s.admit(ctx, f, pol, r.Name, local)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
-	spec := f.speculate(pol, r.Name, r.File)
+	spec := f.speculate(pol, r.Name, r.File, local)
 	defer f.release(spec)
-	ref, err := f.tarball(detached, pol, r.Name, r.File)
+	ref, err := f.tarball(detached, pol, r.Name, r.File, local)
 	if done != nil {
 		done(err)
 	}
@@ -179,8 +180,8 @@ func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size 
 // tarball finds which upstream file a request names and what it must hash
 // to, through the package's index, so a file that is not in the packument
 // (or whose version a policy removed) is never fetched.
-func (f *feed) tarball(ctx context.Context, pol *feedPolicy, name, file string) (tarballRef, error) {
-	ld, err := f.load(ctx, pol, name)
+func (f *feed) tarball(ctx context.Context, pol *feedPolicy, name, file string, local *localLookup) (tarballRef, error) {
+	ld, err := f.load(ctx, pol, name, local)
 	if err != nil {
 		return tarballRef{}, err
 	}
@@ -189,7 +190,7 @@ func (f *feed) tarball(ctx context.Context, pol *feedPolicy, name, file string) 
 		// A version published upstream after the index was loaded: look
 		// once more, at most every few seconds per package.
 		f.s.mem.Del(f.pkgKey(pol, name))
-		if ld, err = f.load(ctx, pol, name); err != nil {
+		if ld, err = f.load(ctx, pol, name, nil); err != nil { // a new load: read again
 			return tarballRef{}, err
 		}
 		ref, ok = ld.ix.files[file]
