@@ -51,7 +51,7 @@ func (s *Server) Explain(ctx context.Context, feedName, name string) (*Explanati
 			ex.NameBlocked[c.name] = d.Reason
 			continue
 		}
-		r := f.fetchOne(ctx, c, i, name, false)
+		r := f.readConnector(ctx, c, i, name, false)
 		if r.err != nil {
 			return nil, fmt.Errorf("connector %s: %w", c.name, r.err)
 		}

@@ -90,20 +90,20 @@ func (f *feed) pkgKey(pol *feedPolicy, name string) string {
 	return "p\x00" + f.name + "\x00" + pol.fingerprint + "\x00" + name
 }
 
-// load returns a package's index, revalidating it upstream when it is older
+// loadIndex returns a package's index, revalidating it upstream when it is older
 // than max_age. Concurrent loads of one package share one upstream round.
 //
 // pol is the one snapshot of the feed's rules a request uses throughout, so
 // that a reload in the middle never files one rule set's results under the
 // other's keys. local is the request's reading of the local document
 // (nil: read it when needed).
-func (f *feed) load(ctx context.Context, pol *feedPolicy, name string, local *localLookup) (*loaded, error) {
+func (f *feed) loadIndex(ctx context.Context, pol *feedPolicy, name string, local *localLookup) (*loaded, error) {
 	key := f.pkgKey(pol, name)
 	if it, ok := f.s.mem.Get(key); ok && time.Now().Before(it.Expires) {
 		return &loaded{ix: it.Value.(*pkgIndex)}, nil
 	}
 	return coalesce(f, ctx, key, func(ctx context.Context) (*loaded, error) {
-		return f.fetch(ctx, pol, name, false, local)
+		return f.mergeSources(ctx, pol, name, false, local)
 	})
 }
 
@@ -153,12 +153,12 @@ type connResult struct {
 	expires     time.Time
 }
 
-// fetch loads the package's local document and every connector's
+// mergeSources reads the package's local document and every connector's
 // document (from its snapshot when fresh, else upstream), merges them in
 // priority order (local first) and stores the index. A name with local
 // versions, or in an owned scope, is local-only: no connector is asked,
 // not even for a 404. offline reads snapshots only, never upstream.
-func (f *feed) fetch(ctx context.Context, pol *feedPolicy, name string, offline bool, lookup *localLookup) (*loaded, error) {
+func (f *feed) mergeSources(ctx context.Context, pol *feedPolicy, name string, offline bool, lookup *localLookup) (*loaded, error) {
 	if lookup == nil {
 		lookup = f.lookupLocal(name)
 	}
@@ -174,7 +174,7 @@ func (f *feed) fetch(ctx context.Context, pol *feedPolicy, name string, offline 
 	now := time.Now()
 	m := &merging{ix: &pkgIndex{loaded: now}, expires: now.Add(f.s.cfg.Cache.MaxAge.D()), h: xxhash.New()}
 	if local != nil && local.Packument != nil && len(local.Packument.Versions) > 0 {
-		doc, raw, err := local.parsed()
+		doc, raw, err := local.asPackument()
 		if err != nil {
 			return nil, err
 		}
@@ -231,7 +231,7 @@ func (f *feed) askConnectors(ctx context.Context, pol *feedPolicy, conns []*conn
 				results[i] = connResult{notFound: true, blockedName: d.Reason}
 				return
 			}
-			results[i] = f.fetchOne(ctx, c, i, name, offline)
+			results[i] = f.readConnector(ctx, c, i, name, offline)
 		}()
 	}
 	for range conns {
@@ -308,16 +308,16 @@ func indexFiles(name string, doc *npm.Packument, blocked []blockedVersion) map[s
 	return files
 }
 
-// parsed returns a package's merged, filtered document, for the rare
+// parsedDoc returns a package's merged, filtered document, for the rare
 // requests that need the document itself rather than a rendering (one
 // version, the dist-tags): from the load when it parsed one, else by
 // reading the snapshots again. local is the request's reading of the
 // local document, or nil.
-func (f *feed) parsed(name string, local *localLookup) (*npm.Packument, error) {
+func (f *feed) parsedDoc(name string, local *localLookup) (*npm.Packument, error) {
 	pol := f.pol.Load()
-	ld, err := f.load(detached, pol, name, local)
+	ld, err := f.loadIndex(detached, pol, name, local)
 	if err == nil && !ld.ix.notFound && ld.doc == nil {
-		ld, err = f.fetch(detached, pol, name, true, local)
+		ld, err = f.mergeSources(detached, pol, name, true, local)
 	}
 	if err != nil {
 		return nil, err
@@ -345,7 +345,10 @@ func cmpErr(have, next error) error {
 	return have
 }
 
-func (f *feed) fetchOne(ctx context.Context, c *connector, idx int, name string, offline bool) connResult {
+// readConnector is one connector's document for name: its snapshot when
+// fresh (or offline), else revalidated upstream, the snapshot standing in
+// when upstream fails.
+func (f *feed) readConnector(ctx context.Context, c *connector, idx int, name string, offline bool) connResult {
 	key := cache.SnapshotKey(c.name, name)
 	maxAge := f.s.cfg.Cache.MaxAge.D()
 	snap, meta, fetched, serr := f.readSnapshot(ctx, key)

@@ -282,8 +282,8 @@ func (f *feed) generation(name string) uint64 {
 	return 0
 }
 
-// localParsed renders the local document as a packument for merging.
-func (d *localDoc) parsed() (*npm.Packument, []byte, error) {
+// asPackument parses the local document as a packument for merging.
+func (d *localDoc) asPackument() (*npm.Packument, []byte, error) {
 	raw, err := json.Marshal(d.Packument)
 	if err != nil {
 		return nil, nil, err

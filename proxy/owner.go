@@ -71,7 +71,7 @@ func (s *Server) checkConnectors(f *feed, name string, p *auth.Principal) error 
 		if !pol.perConnector[i].Name(name).Allowed {
 			continue // its users never get the name from this connector
 		}
-		r := f.fetchOne(ctx, c, i, name, false)
+		r := f.readConnector(ctx, c, i, name, false)
 		switch {
 		case r.err != nil:
 			status := statusOf(r.err)

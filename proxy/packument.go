@@ -32,7 +32,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 	}
 	abbreviated := wantsAbbreviated(ctx)
 	canon := s.canonicalBase(prefix)
-	it, result, err := f.document(detached, ctx, canon, r.Name, abbreviated)
+	it, result, err := f.renderedDoc(detached, ctx, canon, r.Name, abbreviated)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -107,7 +107,7 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, 
 		s.fail(ctx, err)
 		return
 	}
-	doc, err := f.parsed(r.Name, local)
+	doc, err := f.parsedDoc(r.Name, local)
 	if done != nil {
 		done(err)
 	}
@@ -136,7 +136,7 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, 
 // (403 with the rule, as for its tarball), or there is none (404).
 func (f *feed) missingVersion(name, version string) error {
 	pol := f.pol.Load()
-	if ld, err := f.load(detached, pol, name, nil); err == nil && ld.ix.files != nil {
+	if ld, err := f.loadIndex(detached, pol, name, nil); err == nil && ld.ix.files != nil {
 		if ref, ok := ld.ix.files[npm.TarballFile(name, version)]; ok && ref.blocked != "" && ref.version == version {
 			return fmt.Errorf("%w: %s", errBlocked, ref.blocked)
 		}
@@ -207,7 +207,7 @@ func (s *Server) serveWriteDocument(ctx *fasthttp.RequestCtx, f *feed, prefix st
 		s.servePackument(ctx, f, prefix, r)
 		return
 	}
-	doc, _, err := d.parsed()
+	doc, _, err := d.asPackument()
 	if err != nil {
 		s.fail(ctx, err)
 		return

@@ -416,7 +416,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 			s.failAuth(ctx, err)
 			return
 		}
-		doc, err := f.parsed(r.Name, nil)
+		doc, err := f.parsedDoc(r.Name, nil)
 		if err != nil {
 			s.fail(ctx, err)
 			return

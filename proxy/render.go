@@ -56,10 +56,10 @@ func (f *feed) docKey(pol *feedPolicy, base, name string, abbreviated bool) stri
 	return key
 }
 
-// document returns the rendered document, from the memory tier when fresh.
+// renderedDoc returns the rendered document, from the memory tier when fresh.
 // A miss of a name npmgate does not know is subject to the miss limit of
 // the client rc (see admit).
-func (f *feed) document(ctx context.Context, rc *fasthttp.RequestCtx, base, name string, abbreviated bool) (_ *cache.Item, _ string, err error) {
+func (f *feed) renderedDoc(ctx context.Context, rc *fasthttp.RequestCtx, base, name string, abbreviated bool) (_ *cache.Item, _ string, err error) {
 	pol := f.pol.Load()
 	key := f.docKey(pol, base, name, abbreviated)
 	it, ok := f.s.mem.Get(key)
@@ -77,14 +77,14 @@ func (f *feed) document(ctx context.Context, rc *fasthttp.RequestCtx, base, name
 		}
 	}
 	res, err := coalesce(f, ctx, key, func(c context.Context) (docResult, error) {
-		return f.render(c, pol, key, name, base, abbreviated, it, local)
+		return f.renderDoc(c, pol, key, name, base, abbreviated, it, local)
 	})
 	return res.item, res.result, err
 }
 
-// render makes (or, when the package is unchanged, re-dates) a document.
-func (f *feed) render(ctx context.Context, pol *feedPolicy, key, name, base string, abbreviated bool, old *cache.Item, local *localLookup) (docResult, error) {
-	ld, err := f.load(ctx, pol, name, local)
+// renderDoc makes (or, when the package is unchanged, re-dates) a document.
+func (f *feed) renderDoc(ctx context.Context, pol *feedPolicy, key, name, base string, abbreviated bool, old *cache.Item, local *localLookup) (docResult, error) {
+	ld, err := f.loadIndex(ctx, pol, name, local)
 	if err != nil {
 		if old != nil { // upstream gone and the snapshot too: keep serving what we have
 			return docResult{old, cacheStale}, nil
@@ -113,7 +113,7 @@ func (f *feed) render(ctx context.Context, pol *feedPolicy, key, name, base stri
 	if doc == nil {
 		// The index was fresh in memory but this representation was not:
 		// read the snapshots again rather than keep every document parsed.
-		ld2, err := f.fetch(ctx, pol, name, true, local)
+		ld2, err := f.mergeSources(ctx, pol, name, true, local)
 		if err != nil {
 			return docResult{}, err
 		}

@@ -181,7 +181,7 @@ func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size 
 // to, through the package's index, so a file that is not in the packument
 // (or whose version a policy removed) is never fetched.
 func (f *feed) tarball(ctx context.Context, pol *feedPolicy, name, file string, local *localLookup) (tarballRef, error) {
-	ld, err := f.load(ctx, pol, name, local)
+	ld, err := f.loadIndex(ctx, pol, name, local)
 	if err != nil {
 		return tarballRef{}, err
 	}
@@ -190,7 +190,7 @@ func (f *feed) tarball(ctx context.Context, pol *feedPolicy, name, file string, 
 		// A version published upstream after the index was loaded: look
 		// once more, at most every few seconds per package.
 		f.s.mem.Del(f.pkgKey(pol, name))
-		if ld, err = f.load(ctx, pol, name, nil); err != nil { // a new load: read again
+		if ld, err = f.loadIndex(ctx, pol, name, nil); err != nil { // a new load: read again
 			return tarballRef{}, err
 		}
 		ref, ok = ld.ix.files[file]
