@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
@@ -22,7 +24,7 @@ import (
 // feed is one served registry and the connectors it reads through.
 type feed struct {
 	name        string
-	s           *Server
+	d           *feedDeps
 	access      atomic.Pointer[auth.FeedAccess]
 	connectors  []*connector
 	ownedScopes []string
@@ -35,6 +37,39 @@ type feed struct {
 	pol   atomic.Pointer[feedPolicy]
 	audit *auditTarget // nil: npm audit is off for this feed
 }
+
+// feedDeps are what feeds are built from, given explicitly: the stores,
+// the metrics, the log and the settings they use. A feed has no way to
+// the server that serves it.
+type feedDeps struct {
+	mem       *cache.Memory
+	disk      *cache.Disk
+	snapshots cache.Store
+	// bucket, when replicas share one, holds tarballs for all of them.
+	bucket   cache.Store
+	packages Packages
+	users    auth.UserStore
+	metrics  feedMetrics
+	log      *slog.Logger
+	cache    config.Cache
+	// flight makes concurrent misses of one key share one computation.
+	flight   singleflight.Group
+	prefetch *prefetches
+	// snapWrites holds snapshots on their way to the bucket (see
+	// feed.readSnapshot).
+	snapWrites sync.Map
+}
+
+// feedMetrics is what feeds count; the server's metrics implement it.
+type feedMetrics interface {
+	countCoalesced(resource string)
+	countFilterBlock(rule string)
+	countRender(representation string)
+}
+
+// admitFunc takes a place under the miss limit for a lookup of a name
+// the feed does not know (see Server.admit); done gives it back.
+type admitFunc func() (done func(err error), err error)
 
 type connector struct {
 	name   string
@@ -99,7 +134,7 @@ func (f *feed) pkgKey(pol *feedPolicy, name string) string {
 // (nil: read it when needed).
 func (f *feed) loadIndex(ctx context.Context, pol *feedPolicy, name string, local *localLookup) (*loaded, error) {
 	key := f.pkgKey(pol, name)
-	if it, ok := f.s.mem.Get(key); ok && time.Now().Before(it.Expires) {
+	if it, ok := f.d.mem.Get(key); ok && time.Now().Before(it.Expires) {
 		return &loaded{ix: it.Value.(*pkgIndex)}, nil
 	}
 	return coalesce(f, ctx, key, func(ctx context.Context) (*loaded, error) {
@@ -111,7 +146,7 @@ func (f *feed) loadIndex(ctx context.Context, pol *feedPolicy, name string, loca
 // runs detached from any one client, with its own deadline, so a client
 // that goes away does not fail the others.
 func coalesce[T any](f *feed, ctx context.Context, key string, fn func(context.Context) (T, error)) (T, error) {
-	ch := f.s.flight.DoChan(key, func() (any, error) {
+	ch := f.d.flight.DoChan(key, func() (any, error) {
 		c, cancel := context.WithTimeout(context.Background(), f.deadline())
 		defer cancel()
 		return fn(c)
@@ -119,7 +154,7 @@ func coalesce[T any](f *feed, ctx context.Context, key string, fn func(context.C
 	select {
 	case r := <-ch:
 		if r.Shared {
-			f.s.metrics.coalesced.WithLabelValues("packument").Inc()
+			f.d.metrics.countCoalesced("packument")
 		}
 		if r.Err != nil {
 			var zero T
@@ -172,7 +207,7 @@ func (f *feed) mergeSources(ctx context.Context, pol *feedPolicy, name string, o
 	}
 	results := f.askConnectors(ctx, pol, conns, name, offline)
 	now := time.Now()
-	m := &merging{ix: &pkgIndex{loaded: now}, expires: now.Add(f.s.cfg.Cache.MaxAge.D()), h: xxhash.New()}
+	m := &merging{ix: &pkgIndex{loaded: now}, expires: now.Add(f.d.cache.MaxAge.D()), h: xxhash.New()}
 	if local != nil && local.Packument != nil && len(local.Packument.Versions) > 0 {
 		doc, raw, err := local.asPackument()
 		if err != nil {
@@ -193,11 +228,11 @@ func (f *feed) mergeSources(ctx context.Context, pol *feedPolicy, name string, o
 			return nil, m.firstErr
 		}
 		ix.notFound = true
-		ix.expires = now.Add(f.s.cfg.Cache.NotFoundTTL.D())
+		ix.expires = now.Add(f.d.cache.NotFoundTTL.D())
 		// An offline read sees only what is stored: what it did not find
 		// is not remembered as a 404.
 		if !offline {
-			f.s.mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: ix.expires, Value: ix}, 64)
+			f.d.mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: ix.expires, Value: ix}, 64)
 		}
 		return &loaded{ix: ix}, nil
 	}
@@ -209,11 +244,11 @@ func (f *feed) mergeSources(ctx context.Context, pol *feedPolicy, name string, o
 	ix.notice = notice(name, m.blocked)
 	ix.files = indexFiles(name, doc, m.blocked)
 	if ix.stale || m.firstErr != nil {
-		m.expires = now.Add(f.s.cfg.Cache.StaleRetry.D())
+		m.expires = now.Add(f.d.cache.StaleRetry.D())
 	}
 	ix.expires = m.expires
 	if !offline {
-		f.s.mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: ix.expires, Value: ix}, ix.cost())
+		f.d.mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: ix.expires, Value: ix}, ix.cost())
 	}
 	return &loaded{ix: ix, doc: doc}, nil
 }
@@ -227,7 +262,7 @@ func (f *feed) askConnectors(ctx context.Context, pol *feedPolicy, conns []*conn
 		go func() {
 			defer func() { done <- struct{}{} }()
 			if d := pol.perConnector[i].Name(name); !d.Allowed {
-				f.s.metrics.filterBlocks.WithLabelValues(d.Rule).Inc()
+				f.d.metrics.countFilterBlock(d.Rule)
 				results[i] = connResult{notFound: true, blockedName: d.Reason}
 				return
 			}
@@ -269,7 +304,7 @@ func (f *feed) addResult(m *merging, pol *filter.Policy, name string, r connResu
 		hidden, next := applyPolicy(pol, name, r.doc, now)
 		m.blocked = append(m.blocked, hidden...)
 		for _, b := range hidden {
-			f.s.metrics.filterBlocks.WithLabelValues(b.decision.Rule).Inc()
+			f.d.metrics.countFilterBlock(b.decision.Rule)
 		}
 		for _, b := range hidden {
 			m.h.WriteString(b.v.Version + ",") // a cooldown ending changes the result, not the bytes
@@ -350,7 +385,7 @@ func cmpErr(have, next error) error {
 // when upstream fails.
 func (f *feed) readConnector(ctx context.Context, c *connector, idx int, name string, offline bool) connResult {
 	key := cache.SnapshotKey(c.name, name)
-	maxAge := f.s.cfg.Cache.MaxAge.D()
+	maxAge := f.d.cache.MaxAge.D()
 	snap, meta, fetched, serr := f.readSnapshot(ctx, key)
 	hasSnap := serr == nil
 	fromSnap := func(stale bool) connResult {
@@ -374,22 +409,22 @@ func (f *feed) readConnector(ctx context.Context, c *connector, idx int, name st
 	res, err := c.client.Packument(ctx, name, etag)
 	if err != nil {
 		if hasSnap {
-			f.s.log.Warn("upstream failed; serving the last snapshot", "connector", c.name, "package", name, "err", err)
+			f.d.log.Warn("upstream failed; serving the last snapshot", "connector", c.name, "package", name, "err", err)
 			return fromSnap(true)
 		}
 		return connResult{err: err}
 	}
 	switch {
 	case res.NotModified && hasSnap:
-		if err := f.s.snapshots.Touch(ctx, key); err != nil {
-			f.s.log.Warn("snapshot touch failed", "key", key, "err", err)
+		if err := f.d.snapshots.Touch(ctx, key); err != nil {
+			f.d.log.Warn("snapshot touch failed", "key", key, "err", err)
 		}
 		fetched = time.Now()
 		return fromSnap(false)
 	case res.NotModified:
 		return connResult{err: fmt.Errorf("%w: 304 to an unconditional request", upstream.ErrBadResponse)}
 	case res.NotFound:
-		return connResult{notFound: true, expires: time.Now().Add(f.s.cfg.Cache.NotFoundTTL.D())}
+		return connResult{notFound: true, expires: time.Now().Add(f.d.cache.NotFoundTTL.D())}
 	}
 	doc, err := npm.Parse(res.Body, idx)
 	if err == nil {
@@ -398,26 +433,26 @@ func (f *feed) readConnector(ctx context.Context, c *connector, idx int, name st
 	if err != nil {
 		err = fmt.Errorf("%w: %s: %v", upstream.ErrBadResponse, c.name, err)
 		if hasSnap {
-			f.s.log.Warn("upstream sent a bad document; serving the last snapshot", "connector", c.name, "package", name, "err", err)
+			f.d.log.Warn("upstream sent a bad document; serving the last snapshot", "connector", c.name, "package", name, "err", err)
 			return fromSnap(true)
 		}
 		return connResult{err: err}
 	}
 	write := func() {
-		if err := cache.WriteSnapshot(detached, f.s.snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
-			f.s.log.Error("writing snapshot failed", "key", key, "err", err)
+		if err := cache.WriteSnapshot(detached, f.d.snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
+			f.d.log.Error("writing snapshot failed", "key", key, "err", err)
 		}
 	}
-	if f.s.bucket != nil {
+	if f.d.bucket != nil {
 		// A round trip to the bucket the client need not wait for: the
 		// document is in hand, and the snapshot only spares a later
 		// upstream request. Until it lands, this replica's own re-reads
 		// of the snapshot see it in snapWrites.
 		w := &pendingSnapshot{body: res.Body, meta: cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, at: time.Now()}
-		f.s.snapWrites.Store(key, w)
+		f.d.snapWrites.Store(key, w)
 		go func() {
 			write()
-			f.s.snapWrites.CompareAndDelete(key, w)
+			f.d.snapWrites.CompareAndDelete(key, w)
 		}()
 	} else {
 		write()
@@ -438,9 +473,9 @@ type pendingSnapshot struct {
 // upload has not finished yet (it would answer a 404 for a package that
 // was just fetched).
 func (f *feed) readSnapshot(ctx context.Context, key string) ([]byte, cache.SnapshotMeta, time.Time, error) {
-	if w, ok := f.s.snapWrites.Load(key); ok {
+	if w, ok := f.d.snapWrites.Load(key); ok {
 		p := w.(*pendingSnapshot)
 		return p.body, p.meta, p.at, nil
 	}
-	return cache.ReadSnapshot(ctx, f.s.snapshots, key)
+	return cache.ReadSnapshot(ctx, f.d.snapshots, key)
 }

@@ -153,7 +153,7 @@ func (p *diskPackages) get(key string) ([]byte, error) {
 
 // readLocal returns the feed's own document for name, or nil.
 func (f *feed) readLocal(name string) (*localDoc, error) {
-	raw, err := f.s.packages.Get(detached, f.name, name)
+	raw, err := f.d.packages.Get(detached, f.name, name)
 	if err != nil || raw == nil {
 		return nil, err
 	}
@@ -238,7 +238,7 @@ func firstPublisher(lp *localPackument) []maintainer {
 // memory tier holds of the package stale at once. Other replicas learn
 // of it from the store (see Server.watchPackages).
 func (f *feed) updateLocal(name string, change func(d *localDoc) (*localDoc, error)) error {
-	err := f.s.packages.Update(detached, f.name, name, func(old []byte) ([]byte, error) {
+	err := f.d.packages.Update(detached, f.name, name, func(old []byte) ([]byte, error) {
 		var d *localDoc
 		if old != nil {
 			var err error
@@ -272,7 +272,7 @@ func (f *feed) updateLocal(name string, change func(d *localDoc) (*localDoc, err
 func (f *feed) invalidate(name string) {
 	g, _ := f.gens.LoadOrStore(name, new(atomic.Uint64))
 	g.(*atomic.Uint64).Add(1)
-	f.s.mem.Del(f.pkgKey(f.pol.Load(), name))
+	f.d.mem.Del(f.pkgKey(f.pol.Load(), name))
 }
 
 func (f *feed) generation(name string) uint64 {

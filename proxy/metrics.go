@@ -311,3 +311,11 @@ func hidesFeed(m *dto.Metric, hidden map[string]bool) bool {
 	}
 	return false
 }
+
+// The counts of feeds (feedMetrics).
+
+func (m *metrics) countCoalesced(resource string) { m.coalesced.WithLabelValues(resource).Inc() }
+func (m *metrics) countFilterBlock(rule string)   { m.filterBlocks.WithLabelValues(rule).Inc() }
+func (m *metrics) countRender(representation string) {
+	m.renders.WithLabelValues(representation).Inc()
+}

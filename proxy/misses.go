@@ -82,25 +82,38 @@ func (e *missLimited) retryAfter() string {
 // takes a place in flight, and the returned done gives it back, spending
 // the tokens when err says there was no such package.
 func (s *Server) admit(rc *fasthttp.RequestCtx, f *feed, pol *feedPolicy, name string, local *localLookup) (done func(err error), err error) {
-	if len(f.connectors) == 0 || f.ownedScope(name) {
+	if f.known(pol, name, local) {
 		return nil, nil
 	}
-	if _, ok := s.mem.Get(f.pkgKey(pol, name)); ok {
-		return nil, nil
-	}
-	for _, c := range f.connectors {
-		if _, err := s.snapshots.Stat(detached, cache.SnapshotKey(c.name, name)); err == nil {
-			return nil, nil
-		}
-	}
-	if d, err := local.doc(); err == nil && d != nil {
-		return nil, nil
-	}
+	return s.takeMiss(rc)
+}
+
+// takeMiss takes a place under the miss limit for the client rc.
+func (s *Server) takeMiss(rc *fasthttp.RequestCtx) (done func(err error), err error) {
 	done, err = s.misses.take(s.missClient(rc))
 	if ml := (*missLimited)(nil); errors.As(err, &ml) {
 		s.metrics.missLimited.WithLabelValues(ml.scope).Inc()
 	}
 	return done, err
+}
+
+// known reports whether a lookup of name needs no place under the miss
+// limit: the feed asks no connector, or knows the name from its memory,
+// a connector's snapshot or a local package.
+func (f *feed) known(pol *feedPolicy, name string, local *localLookup) bool {
+	if len(f.connectors) == 0 || f.ownedScope(name) {
+		return true
+	}
+	if _, ok := f.d.mem.Get(f.pkgKey(pol, name)); ok {
+		return true
+	}
+	for _, c := range f.connectors {
+		if _, err := f.d.snapshots.Stat(detached, cache.SnapshotKey(c.name, name)); err == nil {
+			return true
+		}
+	}
+	d, err := local.doc()
+	return err == nil && d != nil
 }
 
 func (m *misses) take(addr netip.Addr) (func(error), error) {

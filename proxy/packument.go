@@ -32,7 +32,8 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 	}
 	abbreviated := wantsAbbreviated(ctx)
 	canon := s.canonicalBase(prefix)
-	it, result, err := f.renderedDoc(detached, ctx, canon, r.Name, abbreviated)
+	admit := func() (func(error), error) { return s.takeMiss(ctx) }
+	it, result, err := f.renderedDoc(detached, admit, canon, r.Name, abbreviated)
 	if err != nil {
 		s.fail(ctx, err)
 		return

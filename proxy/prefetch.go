@@ -51,7 +51,7 @@ func (f *feed) speculate(pol *feedPolicy, name, file string, local *localLookup)
 	if len(f.connectors) == 0 || f.claimed(name) {
 		return nil
 	}
-	if _, ok := f.s.mem.Get(f.pkgKey(pol, name)); ok {
+	if _, ok := f.d.mem.Get(f.pkgKey(pol, name)); ok {
 		return nil
 	}
 	if !pol.perConnector[0].Name(name).Allowed {
@@ -61,15 +61,15 @@ func (f *feed) speculate(pol *feedPolicy, name, file string, local *localLookup)
 		return nil
 	}
 	c := f.connectors[0]
-	if f.s.bucket != nil {
+	if f.d.bucket != nil {
 		// Another replica has fetched this package: its tarballs are most
 		// likely in the shared bucket, which is closer than upstream.
-		if _, err := f.s.snapshots.Stat(detached, cache.SnapshotKey(c.name, name)); err == nil {
+		if _, err := f.d.snapshots.Stat(detached, cache.SnapshotKey(c.name, name)); err == nil {
 			return nil
 		}
 	}
 	url := c.client.TarballURL("", name, file)
-	ps := &f.s.prefetch
+	ps := f.d.prefetch
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if ps.m == nil {
@@ -85,7 +85,7 @@ func (f *feed) speculate(pol *feedPolicy, name, file string, local *localLookup)
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.TarballTimeout.D())
 	p := &prefetch{url: url, done: make(chan struct{}), cancel: cancel, refs: 1}
 	ps.m[url] = p
-	go p.run(ctx, f.s.disk, cache.LimitSource(func(ctx context.Context) (io.ReadCloser, int64, error) {
+	go p.run(ctx, f.d.disk, cache.LimitSource(func(ctx context.Context) (io.ReadCloser, int64, error) {
 		return c.client.Tarball(ctx, url)
 	}, int64(c.cfg.MaxTarballSize)))
 	return p
@@ -153,7 +153,7 @@ func (f *feed) release(p *prefetch) {
 	if p == nil {
 		return
 	}
-	ps := &f.s.prefetch
+	ps := f.d.prefetch
 	ps.mu.Lock()
 	p.refs--
 	last := p.refs == 0

@@ -11,7 +11,6 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/npmgate/npmgate/cache"
-	"github.com/valyala/fasthttp"
 )
 
 // Cache results, as the access log and the X-Npmgate-Cache header say.
@@ -57,18 +56,18 @@ func (f *feed) docKey(pol *feedPolicy, base, name string, abbreviated bool) stri
 }
 
 // renderedDoc returns the rendered document, from the memory tier when fresh.
-// A miss of a name npmgate does not know is subject to the miss limit of
-// the client rc (see admit).
-func (f *feed) renderedDoc(ctx context.Context, rc *fasthttp.RequestCtx, base, name string, abbreviated bool) (_ *cache.Item, _ string, err error) {
+// A miss of a name npmgate does not know is subject to the miss limit:
+// admit takes its place.
+func (f *feed) renderedDoc(ctx context.Context, admit admitFunc, base, name string, abbreviated bool) (_ *cache.Item, _ string, err error) {
 	pol := f.pol.Load()
 	key := f.docKey(pol, base, name, abbreviated)
-	it, ok := f.s.mem.Get(key)
+	it, ok := f.d.mem.Get(key)
 	if ok && time.Now().Before(it.Expires) {
 		return it, cacheHit, nil
 	}
 	local := f.lookupLocal(name) // one reading for admit and the load
-	if it == nil {
-		done, aerr := f.s.admit(rc, f, pol, name, local)
+	if it == nil && !f.known(pol, name, local) {
+		done, aerr := admit()
 		if aerr != nil {
 			return nil, "", aerr
 		}
@@ -103,7 +102,7 @@ func (f *feed) renderDoc(ctx context.Context, pol *feedPolicy, key, name, base s
 	if old != nil && old.Value.(*rendered).fingerprint == ix.fingerprint {
 		it := *old
 		it.Expires, it.Flags = ix.expires, flags
-		f.s.mem.Set(key, &it, 0)
+		f.d.mem.Set(key, &it, 0)
 		if result == cacheMiss {
 			result = cacheRevalidated
 		}
@@ -125,7 +124,7 @@ func (f *feed) renderDoc(ctx context.Context, pol *feedPolicy, key, name, base s
 	var buf bytes.Buffer
 	buf.Grow(doc.SizeHint(base))
 	marks, spliceable := doc.RenderMarked(&buf, base, abbreviated)
-	f.s.metrics.renders.WithLabelValues(representation(abbreviated)).Inc()
+	f.d.metrics.countRender(representation(abbreviated))
 	body := buf.Bytes()
 	it := &cache.Item{
 		Body:    body,
@@ -136,7 +135,7 @@ func (f *feed) renderDoc(ctx context.Context, pol *feedPolicy, key, name, base s
 		Flags:   flags,
 		Spill:   true,
 	}
-	f.s.mem.Set(key, it, 64+8*int64(len(marks)))
+	f.d.mem.Set(key, it, 64+8*int64(len(marks)))
 	return docResult{it, result}, nil
 }
 

@@ -159,7 +159,7 @@ func (f *feed) searchTouchesPrivate(text string, known searchKnown) bool {
 				if known.people[v] {
 					return true
 				}
-				if ok, err := f.s.auth.Users.Exists(v); ok || err != nil {
+				if ok, err := f.d.users.Exists(v); ok || err != nil {
 					return true // on a store error, err on the side of not telling
 				}
 			}
@@ -177,7 +177,7 @@ func (f *feed) searchLocal(text string) ([]searchObject, searchKnown) {
 	terms := parseSearch(text)
 	known := searchKnown{scopes: map[string]bool{}, people: map[string]bool{}}
 	var out []searchObject
-	err := f.s.packages.Each(detached, f.name, func(_, name string, raw []byte) error {
+	err := f.d.packages.Each(detached, f.name, func(_, name string, raw []byte) error {
 		doc, err := decodeLocal(name, raw)
 		if err != nil || doc.Packument == nil || len(doc.Packument.Versions) == 0 {
 			return nil
@@ -235,7 +235,7 @@ func (f *feed) searchLocal(text string) ([]searchObject, searchKnown) {
 		return nil
 	})
 	if err != nil {
-		f.s.log.Warn("search: reading local packages failed", "feed", f.name, "err", err)
+		f.d.log.Warn("search: reading local packages failed", "feed", f.name, "err", err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Package.Name < out[j].Package.Name })
 	return out, known

@@ -11,14 +11,12 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/semaphore"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
@@ -52,19 +50,16 @@ type Server struct {
 	// sharedState is nil on one machine (the data directory holds all).
 	sharedState *replicas
 	fills       *cache.Fills
-	// snapWrites holds snapshots on their way to the bucket (see
-	// feed.readSnapshot).
-	snapWrites sync.Map
-	auth       *auth.Service
-	metrics    *metrics
-	bases      baseCache
-	prefetch   prefetches
-	feeds      map[string]*feed
-	stop       context.CancelFunc
-	def        *feed
-	// flight makes concurrent misses of one key share one computation.
-	flight singleflight.Group
-	http   *fasthttp.Server
+	auth        *auth.Service
+	metrics     *metrics
+	bases       baseCache
+	prefetch    prefetches
+	// feedDeps is what the feeds are built from (see feedDeps).
+	feedDeps *feedDeps
+	feeds    map[string]*feed
+	stop     context.CancelFunc
+	def      *feed
+	http     *fasthttp.Server
 
 	shuttingDown atomic.Bool
 	ready        atomic.Pointer[readyState]
@@ -135,8 +130,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		tarballTimeout = max(tarballTimeout, c.TarballTimeout.D())
 	}
 	s.fills = cache.NewFills(disk, max(tarballTimeout, time.Minute))
+	s.feedDeps = &feedDeps{
+		mem: mem, disk: disk, snapshots: s.snapshots, bucket: s.bucket, packages: s.packages,
+		users: s.auth.Users, metrics: s.metrics, log: log, cache: cfg.Cache, prefetch: &s.prefetch,
+	}
 	for name, fc := range cfg.Feeds {
-		f := &feed{name: name, s: s, ownedScopes: fc.OwnedScopes, mergeNames: fc.Merge, ownedNames: fc.OwnedNames}
+		f := &feed{name: name, d: s.feedDeps, ownedScopes: fc.OwnedScopes, mergeNames: fc.Merge, ownedNames: fc.OwnedNames}
 		for _, cn := range fc.Connectors {
 			f.connectors = append(f.connectors, &connector{name: cn, client: clients[cn], cfg: cfg.Connectors[cn]})
 		}

@@ -189,7 +189,7 @@ func (f *feed) tarball(ctx context.Context, pol *feedPolicy, name, file string, 
 	if !ok && !ld.ix.notFound && time.Since(ld.ix.loaded) > 5*time.Second {
 		// A version published upstream after the index was loaded: look
 		// once more, at most every few seconds per package.
-		f.s.mem.Del(f.pkgKey(pol, name))
+		f.d.mem.Del(f.pkgKey(pol, name))
 		if ld, err = f.loadIndex(ctx, pol, name, nil); err != nil { // a new load: read again
 			return tarballRef{}, err
 		}
