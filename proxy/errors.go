@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/valyala/fasthttp"
 
@@ -21,9 +22,59 @@ var (
 	errBlocked = errors.New("blocked by policy")
 )
 
+// Errors of a feed's writes. A refusal carries one of them, or an npm
+// or auth sentinel, with the message the client reads.
+var (
+	// errNotLocal: the package was not published to the feed (404).
+	errNotLocal = errors.New("not a local package")
+	// errConflict: a revision that is not the current one, or a version
+	// published before (409).
+	errConflict = errors.New("conflict")
+	// errNotMaintainer: the caller may not change the package; the
+	// message names who may (403).
+	errNotMaintainer = errors.New("not a maintainer")
+	// errConnectorServes: a connector serves the name a publish claims
+	// (403).
+	errConnectorServes = errors.New("a connector serves the name")
+	// errConnectorUnaskable: a connector could not say whether it serves
+	// the name; the refusal's cause decides the status (a 5xx).
+	errConnectorUnaskable = errors.New("connector cannot be asked")
+)
+
+// refusal is a write refused for what it asks.
+type refusal struct {
+	kind error
+	msg  string
+	// cause, for errConnectorUnaskable, is why the connector could not
+	// be asked. It is not unwrapped: the client reads msg.
+	cause error
+}
+
+func (e *refusal) Error() string { return e.msg }
+func (e *refusal) Unwrap() error { return e.kind }
+
+func refuse(kind error, format string, args ...any) error {
+	return &refusal{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
 // statusOf is the one place where errors become HTTP statuses.
 func statusOf(err error) int {
+	if r := (*refusal)(nil); errors.As(err, &r) && r.kind == errConnectorUnaskable {
+		status := statusOf(r.cause)
+		if status < 500 || status == fasthttp.StatusInternalServerError {
+			status = fasthttp.StatusBadGateway
+		}
+		return status
+	}
 	switch {
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return fasthttp.StatusUnauthorized
+	case errors.Is(err, auth.ErrForbidden), errors.Is(err, errNotMaintainer), errors.Is(err, errConnectorServes):
+		return fasthttp.StatusForbidden
+	case errors.Is(err, errNotLocal):
+		return fasthttp.StatusNotFound
+	case errors.Is(err, errConflict):
+		return fasthttp.StatusConflict
 	case errors.Is(err, errBadPath), errors.Is(err, errBadHost), errors.Is(err, npm.ErrInvalidName),
 		errors.Is(err, npm.ErrInvalidPublish):
 		return fasthttp.StatusBadRequest

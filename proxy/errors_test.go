@@ -12,7 +12,8 @@ import (
 )
 
 // TestStatusOfEverySentinel: each error the feed, npm, cache, auth and
-// upstream layers return maps to its one status, also when wrapped.
+// upstream layers return, and each kind of refused write, maps to its
+// one status, also when wrapped.
 func TestStatusOfEverySentinel(t *testing.T) {
 	for _, tc := range []struct {
 		err    error
@@ -27,6 +28,14 @@ func TestStatusOfEverySentinel(t *testing.T) {
 		{upstream.ErrTimeout, 504}, {context.DeadlineExceeded, 504},
 		{upstream.ErrUnreachable, 502}, {upstream.ErrBadResponse, 502}, {cache.ErrIntegrity, 502},
 		{npm.ErrInvalidPackument, 502}, {npm.ErrNoIntegrity, 502}, {cache.ErrTooLarge, 502},
+		{auth.ErrUnauthenticated, 401}, {auth.ErrForbidden, 403}, {errNotMaintainer, 403}, {errConnectorServes, 403},
+		{errNotLocal, 404}, {errConflict, 409},
+		{refuse(errConflict, "x"), 409}, {refuse(npm.ErrInvalidPublish, "x"), 400},
+		// A connector that cannot be asked: its cause's 5xx, else 502.
+		{&refusal{kind: errConnectorUnaskable, cause: upstream.ErrTimeout}, 504},
+		{&refusal{kind: errConnectorUnaskable, cause: context.Canceled}, 503},
+		{&refusal{kind: errConnectorUnaskable, cause: errNotFound}, 502},
+		{&refusal{kind: errConnectorUnaskable, cause: fmt.Errorf("odd")}, 502},
 		{fmt.Errorf("anything else"), 500},
 	} {
 		if got := statusOf(fmt.Errorf("wrapped: %w", tc.err)); got != tc.status {

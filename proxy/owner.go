@@ -49,9 +49,9 @@ func (f *feed) mayChange(p *auth.Principal, d *localDoc) error {
 		who = p.Name
 	}
 	if len(names) == 0 {
-		return refuse(403, "%s has no maintainers: only an admin of feed %q (feeds.%s.access.admin) may change it", lp.Name, f.name, f.name)
+		return refuse(errNotMaintainer, "%s has no maintainers: only an admin of feed %q (feeds.%s.access.admin) may change it", lp.Name, f.name, f.name)
 	}
-	return refuse(403, "%s may not change %s: only its maintainers (%s) or an admin of feed %q may; one of them can add %s with npm owner add %s %s",
+	return refuse(errNotMaintainer, "%s may not change %s: only its maintainers (%s) or an admin of feed %q may; one of them can add %s with npm owner add %s %s",
 		who, lp.Name, strings.Join(names, ", "), f.name, who, who, lp.Name)
 }
 
@@ -74,18 +74,14 @@ func (s *Server) checkConnectors(f *feed, name string, p *auth.Principal) error 
 		r := f.readConnector(ctx, c, i, name, false)
 		switch {
 		case r.err != nil:
-			status := statusOf(r.err)
-			if status < 500 || status == fasthttp.StatusInternalServerError {
-				status = fasthttp.StatusBadGateway
-			}
 			s.log.Warn("publish refused: connector cannot be asked about the name", "feed", f.name, "connector", c.name, "package", name, "err", r.err)
-			return refuse(status, "connector %q cannot be asked whether it serves %s (%v), and a name it may serve is not published over; try again, or claim the name for this feed in feeds.%s.owned_names", c.name, name, r.err, f.name)
+			return &refusal{kind: errConnectorUnaskable, cause: r.err, msg: fmt.Sprintf("connector %q cannot be asked whether it serves %s (%v), and a name it may serve is not published over; try again, or claim the name for this feed in feeds.%s.owned_names", c.name, name, r.err, f.name)}
 		case r.doc != nil:
 			effect := "replace the public package"
 			if f.merged(name) {
 				effect = "add versions to the public package"
 			}
-			return refuse(403, "%s is served by connector %q of feed %q: publishing it here would %s for everyone using the feed. To publish your own package under this name, claim it in feeds.%s.owned_names (or use an owned scope); or have an admin of the feed publish it",
+			return refuse(errConnectorServes, "%s is served by connector %q of feed %q: publishing it here would %s for everyone using the feed. To publish your own package under this name, claim it in feeds.%s.owned_names (or use an owned scope); or have an admin of the feed publish it",
 				name, c.name, f.name, effect, f.name)
 		}
 	}
@@ -104,7 +100,7 @@ func (s *Server) checkNewMaintainers(d *localDoc, sent []maintainer) error {
 			return auth.Unavailable(err)
 		}
 		if !exists {
-			return refuse(404, "no user %q: only existing users can maintain a package", m.Name)
+			return refuse(errNotFound, "no user %q: only existing users can maintain a package", m.Name)
 		}
 	}
 	return nil
@@ -136,31 +132,31 @@ func (b *publishBody) isStar() bool {
 // starred on its own registry).
 func (s *Server) star(f *feed, r Route, body *publishBody, p *auth.Principal) error {
 	if p == nil {
-		return refuse(401, "npm star needs credentials: npm login")
+		return refuse(auth.ErrUnauthenticated, "npm star needs credentials: npm login")
 	}
 	if err := f.access.Load().Check(p, auth.Read); err != nil {
 		if errors.Is(err, auth.ErrForbidden) {
-			return refuse(403, "%v", err)
+			return refuse(auth.ErrForbidden, "%v", err)
 		}
-		return refuse(401, "%v", err)
+		return refuse(auth.ErrUnauthenticated, "%v", err)
 	}
 	starred := body.Users[p.Name]
 	return f.updateLocal(r.Name, func(d *localDoc) (*localDoc, error) {
 		if d == nil || d.Packument == nil {
-			return nil, refuse(404, "%s is not a package published to feed %q; only local packages can be starred here (star a connector's package on its own registry)", r.Name, f.name)
+			return nil, refuse(errNotLocal, "%s is not a package published to feed %q; only local packages can be starred here (star a connector's package on its own registry)", r.Name, f.name)
 		}
 		lp := d.Packument
 		if body.Rev != "" && body.Rev != lp.Rev {
-			return nil, refuse(409, "document revision %s is not the current one (%s); fetch it again", body.Rev, lp.Rev)
+			return nil, refuse(errConflict, "document revision %s is not the current one (%s); fetch it again", body.Rev, lp.Rev)
 		}
 		for u := range body.Users {
 			if u != p.Name && body.Users[u] != lp.Users[u] {
-				return nil, refuse(403, "a star changes only your own entry in users, not %q's", u)
+				return nil, refuse(auth.ErrForbidden, "a star changes only your own entry in users, not %q's", u)
 			}
 		}
 		for u := range lp.Users {
 			if _, kept := body.Users[u]; !kept && u != p.Name {
-				return nil, refuse(403, "a star changes only your own entry in users, not %q's", u)
+				return nil, refuse(auth.ErrForbidden, "a star changes only your own entry in users, not %q's", u)
 			}
 		}
 		if starred {

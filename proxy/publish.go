@@ -38,18 +38,6 @@ type publishBody struct {
 // variable for tests).
 var maxInflate int64 = 512 << 20
 
-// errPublish is a write refused for what it asks (its status and message).
-type publishError struct {
-	status int
-	msg    string
-}
-
-func (e *publishError) Error() string { return e.msg }
-
-func refuse(status int, format string, args ...any) error {
-	return &publishError{status: status, msg: fmt.Sprintf(format, args...)}
-}
-
 // serveWrite dispatches the writes of a package.
 func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed, prefix string, r Route, p *auth.Principal) {
 	if err := f.access.Load().Check(p, auth.Publish); err != nil {
@@ -108,10 +96,12 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed, prefix string, r 
 	writeJSONValue(ctx, fasthttp.StatusOK, map[string]bool{"ok": true})
 }
 
+// failWrite answers a refused write with its message (a refusal was
+// logged where it was made, if at all), anything else as fail does.
 func (s *Server) failWrite(ctx *fasthttp.RequestCtx, err error) {
-	var pe *publishError
-	if errors.As(err, &pe) {
-		writeError(ctx, pe.status, pe.msg)
+	var r *refusal
+	if errors.As(err, &r) {
+		writeError(ctx, statusOf(err), r.msg)
 		return
 	}
 	s.fail(ctx, err)
@@ -122,24 +112,24 @@ func (s *Server) put(ctx *fasthttp.RequestCtx, f *feed, r Route, p *auth.Princip
 	// with one name, where another reader may keep the first.
 	if raw := ctx.PostBody(); json.Valid(raw) {
 		if path, dup := npm.DuplicateKey(raw); dup {
-			return refuse(400, "the request body has the key %s twice in one object; send each key once", path)
+			return refuse(npm.ErrInvalidPublish, "the request body has the key %s twice in one object; send each key once", path)
 		}
 	}
 	var body publishBody
 	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
-		return refuse(400, "the request body is not a JSON package document: %v", err)
+		return refuse(npm.ErrInvalidPublish, "the request body is not a JSON package document: %v", err)
 	}
 	name := body.Name
 	if name == "" && len(body.Attachments) == 0 {
 		name = body.ID // npm owner and npm star send _id and _rev, no name
 	}
 	if name != r.Name || (body.ID != "" && body.ID != r.Name) {
-		return refuse(400, "the name in the document (%q) is not the name in the URL (%q)", body.Name, r.Name)
+		return refuse(npm.ErrInvalidPublish, "the name in the document (%q) is not the name in the URL (%q)", body.Name, r.Name)
 	}
 	for key, a := range body.Attachments {
 		if strings.HasSuffix(key, ".tgz") && a.Data != "" {
 			if r.Kind == KindRev {
-				return refuse(400, "a publish is a PUT to /%s, not to a revision", r.Name)
+				return refuse(npm.ErrInvalidPublish, "a publish is a PUT to /%s, not to a revision", r.Name)
 			}
 			return s.publish(ctx, f, &body, p)
 		}
@@ -213,11 +203,11 @@ func publishable(f *feed, p *auth.Principal, d *localDoc, pub *npm.Publish, now 
 		d.Packument = &localPackument{ID: name, Name: name, DistTags: map[string]string{}, Time: map[string]string{"created": now}}
 	}
 	if _, taken := d.Published[version]; taken {
-		return nil, refuse(409, "cannot publish over the previously published version %s@%s", name, version)
+		return nil, refuse(errConflict, "cannot publish over the previously published version %s@%s", name, version)
 	}
 	for existing := range d.Published {
 		if ev, err := semver.NewVersion(existing); err == nil && ev.Equal(sv) && ev.Metadata() == sv.Metadata() {
-			return nil, refuse(409, "cannot publish over the previously published version %s@%s", name, existing)
+			return nil, refuse(errConflict, "cannot publish over the previously published version %s@%s", name, existing)
 		}
 	}
 	return d, nil
@@ -285,10 +275,10 @@ func (s *Server) storeTarball(data, sum []byte) error {
 func (f *feed) update(name, rev string, change func(*localDoc) error) error {
 	return f.updateLocal(name, func(d *localDoc) (*localDoc, error) {
 		if d == nil || d.Packument == nil {
-			return nil, refuse(404, "%s is not a package published to feed %q; only local packages can be changed", name, f.name)
+			return nil, refuse(errNotLocal, "%s is not a package published to feed %q; only local packages can be changed", name, f.name)
 		}
 		if rev != "" && rev != d.Packument.Rev {
-			return nil, refuse(409, "document revision %s is not the current one (%s); fetch it again", rev, d.Packument.Rev)
+			return nil, refuse(errConflict, "document revision %s is not the current one (%s); fetch it again", rev, d.Packument.Rev)
 		}
 		if err := change(d); err != nil {
 			return nil, err
@@ -388,7 +378,7 @@ func (d *localDoc) applyMetadata(body *publishBody, replace bool) error {
 			}
 		}
 		if len(ms) == 0 {
-			return refuse(400, "a package keeps at least one maintainer")
+			return refuse(npm.ErrInvalidPublish, "a package keeps at least one maintainer")
 		}
 		lp.Maintainers = ms
 	}
@@ -442,7 +432,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 		if err == nil {
 			err = f.updateAs(p, r.Name, "", func(d *localDoc) error {
 				if _, ok := d.Packument.Versions[version]; !ok {
-					return refuse(404, "%s@%s does not exist", r.Name, version)
+					return refuse(errNotFound, "%s@%s does not exist", r.Name, version)
 				}
 				d.Packument.DistTags[tag] = version
 				return nil
@@ -455,7 +445,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 		}
 		err = f.updateAs(p, r.Name, "", func(d *localDoc) error {
 			if _, ok := d.Packument.DistTags[tag]; !ok {
-				return refuse(404, "%s has no dist-tag %q", r.Name, tag)
+				return refuse(errNotFound, "%s has no dist-tag %q", r.Name, tag)
 			}
 			delete(d.Packument.DistTags, tag)
 			return nil
