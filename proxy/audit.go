@@ -70,13 +70,21 @@ func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *feed, api string,
 	return true
 }
 
-// private reports whether a name must never leave npmgate: it has local
-// versions in the feed or is claimed (owned scopes and names).
+// private reports whether a name must never leave npmgate (in an audit
+// body, a search, a prefetch): it has a local document in the feed or is
+// claimed (owned scopes and names). It is wider than localOnly: a merged
+// name with local versions is asked of connectors, never told to them.
 func (f *feed) private(name string) bool {
+	return f.privateWith(name, f.lookupLocal(name))
+}
+
+// privateWith is private with the request's reading of the local
+// document.
+func (f *feed) privateWith(name string, local *localLookup) bool {
 	if f.claimed(name) {
 		return true
 	}
-	d, err := f.readLocal(name)
+	d, err := local.doc()
 	return err != nil || d != nil // on a read error, err on the side of not telling
 }
 

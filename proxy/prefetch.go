@@ -57,7 +57,7 @@ func (f *feed) speculate(pol *feedPolicy, name, file string, local *localLookup)
 	if !pol.perConnector[0].Name(name).Allowed {
 		return nil
 	}
-	if d, err := local.doc(); err != nil || d != nil {
+	if f.privateWith(name, local) {
 		return nil
 	}
 	c := f.connectors[0]
