@@ -352,7 +352,8 @@ func (f *feed) parsedDoc(name string, local *localLookup) (*npm.Packument, error
 	pol := f.pol.Load()
 	ld, err := f.loadIndex(detached, pol, name, local)
 	if err == nil && !ld.ix.notFound && ld.doc == nil {
-		ld, err = f.mergeSources(detached, pol, name, true, local)
+		// A fresh reading, as before this request's: see renderDoc.
+		ld, err = f.mergeSources(detached, pol, name, true, nil)
 	}
 	if err != nil {
 		return nil, err

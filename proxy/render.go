@@ -112,7 +112,11 @@ func (f *feed) renderDoc(ctx context.Context, pol *feedPolicy, key, name, base s
 	if doc == nil {
 		// The index was fresh in memory but this representation was not:
 		// read the snapshots again rather than keep every document parsed.
-		ld2, err := f.mergeSources(ctx, pol, name, true, local)
+		// The local document is read afresh here: with replicas the
+		// snapshot that was just fetched is written to the bucket in
+		// the background, and this reading must not come sooner than
+		// it did when every load read the local document itself.
+		ld2, err := f.mergeSources(ctx, pol, name, true, nil)
 		if err != nil {
 			return docResult{}, err
 		}
