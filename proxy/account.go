@@ -50,7 +50,7 @@ func (s *Server) failAuth(ctx *fasthttp.RequestCtx, err error) {
 }
 
 // serveAPI answers the /-/ endpoints of a feed.
-func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *feed, api string, p *auth.Principal) {
+func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *Feed, api string, p *auth.Principal) {
 	method := string(ctx.Method())
 	switch {
 	case api == "/whoami" && method == "GET":

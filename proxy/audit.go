@@ -33,8 +33,8 @@ const (
 	keysCacheTTL  = time.Hour
 )
 
-// auditTarget is where a feed's audit requests go.
-type auditTarget struct {
+// AuditTarget is where a feed's audit requests go.
+type AuditTarget struct {
 	client *upstream.Client
 	base   string
 }
@@ -42,7 +42,7 @@ type auditTarget struct {
 // serveRegistryAPI answers the registry services a feed forwards: audit,
 // signing keys, attestations and search. It reports false for paths that
 // are not such a service.
-func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *feed, api string, p *auth.Principal) bool {
+func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *Feed, api string, p *auth.Principal) bool {
 	switch {
 	case strings.HasPrefix(api, "/npm/v1/security/"):
 	case api == "/npm/v1/keys", strings.HasPrefix(api, "/npm/v1/attestations/"), api == "/v1/search":
@@ -74,13 +74,13 @@ func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *feed, api string,
 // body, a search, a prefetch): it has a local document in the feed or is
 // claimed (owned scopes and names). It is wider than localOnly: a merged
 // name with local versions is asked of connectors, never told to them.
-func (f *feed) private(name string) bool {
+func (f *Feed) private(name string) bool {
 	return f.privateWith(name, f.lookupLocal(name))
 }
 
 // privateWith is private with the request's reading of the local
 // document.
-func (f *feed) privateWith(name string, local *localLookup) bool {
+func (f *Feed) privateWith(name string, local *LocalLookup) bool {
 	if f.claimed(name) {
 		return true
 	}
@@ -152,7 +152,7 @@ func (s *Server) release(held bool) bool {
 	return false
 }
 
-func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed, api string) {
+func (s *Server) audit(ctx *fasthttp.RequestCtx, f *Feed, api string) {
 	t := f.audit
 	if t == nil {
 		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("npm audit is turned off for feed %q (feeds.%s.audit)", f.name, f.name))
@@ -189,7 +189,7 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed, api string) {
 	sum := sha256.Sum256(out)
 	key := "audit\x00" + f.name + "\x00" + api + "\x00" + hex.EncodeToString(sum[:])
 	if it, ok := s.mem.Get(key); ok && time.Now().Before(it.Expires) {
-		setResult(ctx, cacheHit)
+		setResult(ctx, CacheHit)
 		ctx.SetContentType("application/json")
 		ctx.Response.SetBodyRaw(it.Body)
 		return
@@ -209,7 +209,7 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed, api string) {
 // pruneTree removes private names from an audit request shaped like a
 // v1 lockfile (quick and full audits): "requires" and the nested
 // "dependencies" tree, and hides the root project's own name.
-func (f *feed) pruneTree(doc map[string]json.RawMessage) int {
+func (f *Feed) pruneTree(doc map[string]json.RawMessage) int {
 	withheld := 0
 	if _, ok := doc["name"]; ok {
 		doc["name"] = npm.MustJSON("project")
@@ -259,7 +259,7 @@ func passThrough(ctx *fasthttp.RequestCtx, res *upstream.Response) {
 
 // firstConnector is the connector signing keys, attestations and search
 // are asked of.
-func (f *feed) firstConnector() *connector {
+func (f *Feed) firstConnector() *Connector {
 	if len(f.connectors) == 0 {
 		return nil
 	}
@@ -269,7 +269,7 @@ func (f *feed) firstConnector() *connector {
 // keys forwards the connector's signing keys, so npm audit signatures
 // verifies connector packages (whose dist.signatures npmgate keeps
 // unchanged). Local packages carry no registry signature.
-func (s *Server) keys(ctx *fasthttp.RequestCtx, f *feed) {
+func (s *Server) keys(ctx *fasthttp.RequestCtx, f *Feed) {
 	c := f.firstConnector()
 	if c == nil {
 		writeError(ctx, fasthttp.StatusNotFound, "this feed has no connector and no signing keys")
@@ -293,7 +293,7 @@ func (s *Server) keys(ctx *fasthttp.RequestCtx, f *feed) {
 }
 
 // attestations forwards a version's provenance attestations.
-func (s *Server) attestations(ctx *fasthttp.RequestCtx, f *feed, api string) {
+func (s *Server) attestations(ctx *fasthttp.RequestCtx, f *Feed, api string) {
 	spec := strings.TrimPrefix(api, "/npm/v1/attestations/")
 	decoded, err := url.PathUnescape(spec)
 	i := strings.LastIndexByte(decoded, '@')

@@ -16,33 +16,33 @@ import (
 
 // Errors of the feed layer.
 var (
-	errNotFound        = errors.New("not found")
-	errVersionNotFound = errors.New("version not found")
-	// errBlocked: a policy refuses this version (403, saying which rule).
-	errBlocked = errors.New("blocked by policy")
+	ErrNotFound        = errors.New("not found")
+	ErrVersionNotFound = errors.New("version not found")
+	// ErrBlocked: a policy refuses this version (403, saying which rule).
+	ErrBlocked = errors.New("blocked by policy")
 )
 
 // Errors of a feed's writes. A refusal carries one of them, or an npm
 // or auth sentinel, with the message the client reads.
 var (
-	// errNotLocal: the package was not published to the feed (404).
-	errNotLocal = errors.New("not a local package")
-	// errConflict: a revision that is not the current one, or a version
+	// ErrNotLocal: the package was not published to the feed (404).
+	ErrNotLocal = errors.New("not a local package")
+	// ErrConflict: a revision that is not the current one, or a version
 	// published before (409).
-	errConflict = errors.New("conflict")
-	// errNotMaintainer: the caller may not change the package; the
+	ErrConflict = errors.New("conflict")
+	// ErrNotMaintainer: the caller may not change the package; the
 	// message names who may (403).
-	errNotMaintainer = errors.New("not a maintainer")
-	// errConnectorServes: a connector serves the name a publish claims
+	ErrNotMaintainer = errors.New("not a maintainer")
+	// ErrConnectorServes: a connector serves the name a publish claims
 	// (403).
-	errConnectorServes = errors.New("a connector serves the name")
-	// errConnectorUnaskable: a connector could not say whether it serves
+	ErrConnectorServes = errors.New("a connector serves the name")
+	// ErrConnectorUnaskable: a connector could not say whether it serves
 	// the name; the refusal's cause decides the status (a 5xx).
-	errConnectorUnaskable = errors.New("connector cannot be asked")
+	ErrConnectorUnaskable = errors.New("connector cannot be asked")
 )
 
-// refusal is a write refused for what it asks.
-type refusal struct {
+// Refusal is a write refused for what it asks.
+type Refusal struct {
 	kind error
 	msg  string
 	// cause, for errConnectorUnaskable, is why the connector could not
@@ -50,16 +50,16 @@ type refusal struct {
 	cause error
 }
 
-func (e *refusal) Error() string { return e.msg }
-func (e *refusal) Unwrap() error { return e.kind }
+func (e *Refusal) Error() string { return e.msg }
+func (e *Refusal) Unwrap() error { return e.kind }
 
-func refuse(kind error, format string, args ...any) error {
-	return &refusal{kind: kind, msg: fmt.Sprintf(format, args...)}
+func Refuse(kind error, format string, args ...any) error {
+	return &Refusal{kind: kind, msg: fmt.Sprintf(format, args...)}
 }
 
 // statusOf is the one place where errors become HTTP statuses.
 func statusOf(err error) int {
-	if r := (*refusal)(nil); errors.As(err, &r) && r.kind == errConnectorUnaskable {
+	if r := (*Refusal)(nil); errors.As(err, &r) && r.kind == ErrConnectorUnaskable {
 		status := statusOf(r.cause)
 		if status < 500 || status == fasthttp.StatusInternalServerError {
 			status = fasthttp.StatusBadGateway
@@ -69,22 +69,22 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return fasthttp.StatusUnauthorized
-	case errors.Is(err, auth.ErrForbidden), errors.Is(err, errNotMaintainer), errors.Is(err, errConnectorServes):
+	case errors.Is(err, auth.ErrForbidden), errors.Is(err, ErrNotMaintainer), errors.Is(err, ErrConnectorServes):
 		return fasthttp.StatusForbidden
-	case errors.Is(err, errNotLocal):
+	case errors.Is(err, ErrNotLocal):
 		return fasthttp.StatusNotFound
-	case errors.Is(err, errConflict):
+	case errors.Is(err, ErrConflict):
 		return fasthttp.StatusConflict
 	case errors.Is(err, errBadPath), errors.Is(err, errBadHost), errors.Is(err, npm.ErrInvalidName),
 		errors.Is(err, npm.ErrInvalidPublish):
 		return fasthttp.StatusBadRequest
 	case errors.Is(err, npm.ErrTarballTooLarge):
 		return fasthttp.StatusRequestEntityTooLarge
-	case errors.Is(err, errBlocked):
+	case errors.Is(err, ErrBlocked):
 		return fasthttp.StatusForbidden
 	case errors.Is(err, errMissLimit):
 		return fasthttp.StatusTooManyRequests
-	case errors.Is(err, errNotFound), errors.Is(err, errVersionNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrVersionNotFound):
 		return fasthttp.StatusNotFound
 	case errors.Is(err, context.Canceled), errors.Is(err, auth.ErrUnavailable):
 		return fasthttp.StatusServiceUnavailable

@@ -60,7 +60,7 @@ func (s *Server) Explain(ctx context.Context, feedName, name string) (*Explanati
 		}
 		times := r.doc.PublishTimes()
 		for _, v := range r.doc.Versions {
-			d := p.Version(name, facts(v, times), now)
+			d := p.Version(name, VersionFacts(v, times), now)
 			ex.Versions = append(ex.Versions, Verdict{Version: v.Version, Connector: c.name, Allowed: d.Allowed, Rule: d.Rule, Reason: d.Reason})
 		}
 	}

@@ -21,12 +21,12 @@ import (
 	"github.com/npmgate/npmgate/proxy/upstream"
 )
 
-// feed is one served registry and the connectors it reads through.
-type feed struct {
+// Feed is one served registry and the connectors it reads through.
+type Feed struct {
 	name        string
-	d           *feedDeps
+	d           *Deps
 	access      atomic.Pointer[auth.FeedAccess]
-	connectors  []*connector
+	connectors  []*Connector
 	ownedScopes []string
 	mergeNames  []string
 	// ownedNames are names and prefixes claimed like owned scopes.
@@ -34,14 +34,14 @@ type feed struct {
 	// gens holds a generation per package that was written locally; it
 	// is part of rendered documents' keys (see invalidate).
 	gens  sync.Map
-	pol   atomic.Pointer[feedPolicy]
-	audit *auditTarget // nil: npm audit is off for this feed
+	pol   atomic.Pointer[Policy]
+	audit *AuditTarget // nil: npm audit is off for this feed
 }
 
-// feedDeps are what feeds are built from, given explicitly: the stores,
+// Deps are what feeds are built from, given explicitly: the stores,
 // the metrics, the log and the settings they use. A feed has no way to
 // the server that serves it.
-type feedDeps struct {
+type Deps struct {
 	mem       *cache.Memory
 	disk      *cache.Disk
 	snapshots cache.Store
@@ -49,41 +49,41 @@ type feedDeps struct {
 	bucket   cache.Store
 	packages Packages
 	users    auth.UserStore
-	metrics  feedMetrics
+	metrics  Metrics
 	log      *slog.Logger
 	cache    config.Cache
 	// flight makes concurrent misses of one key share one computation.
 	flight   singleflight.Group
-	prefetch *prefetches
+	prefetch *Prefetches
 	// snapWrites holds snapshots on their way to the bucket (see
 	// feed.readSnapshot).
 	snapWrites sync.Map
 }
 
-// feedMetrics is what feeds count; the server's metrics implement it.
-type feedMetrics interface {
+// Metrics is what feeds count; the server's metrics implement it.
+type Metrics interface {
 	countCoalesced(resource string)
 	countFilterBlock(rule string)
 	countRender(representation string)
 }
 
-// admitFunc takes a place under the miss limit for a lookup of a name
+// AdmitFunc takes a place under the miss limit for a lookup of a name
 // the feed does not know (see Server.admit); done gives it back.
-type admitFunc func() (done func(err error), err error)
+type AdmitFunc func() (done func(err error), err error)
 
-type connector struct {
+type Connector struct {
 	name   string
 	client *upstream.Client
 	cfg    *config.Connector
 }
 
 // Flags on memory-tier items.
-const flagStale uint32 = 1
+const FlagStale uint32 = 1
 
-// pkgIndex is what npmgate remembers of a package between requests: which
+// Index is what npmgate remembers of a package between requests: which
 // tarball files exist and what they must hash to. It holds no document
 // bytes, so it stays small even for a 10 MB packument.
-type pkgIndex struct {
+type Index struct {
 	notFound bool
 	stale    bool
 	loaded   time.Time
@@ -109,19 +109,19 @@ type tarballRef struct {
 	blocked string
 }
 
-func (ix *pkgIndex) cost() int64 {
+func (ix *Index) cost() int64 {
 	return int64(len(ix.files)) * 200
 }
 
 // loaded is the result of loading a package: always its index, and its
 // parsed document when the load had to read one.
 type loaded struct {
-	ix  *pkgIndex
+	ix  *Index
 	doc *npm.Packument
 }
 
 // pkgKey keys a package's index under the rules it was filtered by.
-func (f *feed) pkgKey(pol *feedPolicy, name string) string {
+func (f *Feed) pkgKey(pol *Policy, name string) string {
 	return "p\x00" + f.name + "\x00" + pol.fingerprint + "\x00" + name
 }
 
@@ -132,10 +132,10 @@ func (f *feed) pkgKey(pol *feedPolicy, name string) string {
 // that a reload in the middle never files one rule set's results under the
 // other's keys. local is the request's reading of the local document
 // (nil: read it when needed).
-func (f *feed) loadIndex(ctx context.Context, pol *feedPolicy, name string, local *localLookup) (*loaded, error) {
+func (f *Feed) loadIndex(ctx context.Context, pol *Policy, name string, local *LocalLookup) (*loaded, error) {
 	key := f.pkgKey(pol, name)
 	if it, ok := f.d.mem.Get(key); ok && time.Now().Before(it.Expires) {
-		return &loaded{ix: it.Value.(*pkgIndex)}, nil
+		return &loaded{ix: it.Value.(*Index)}, nil
 	}
 	return coalesce(f, ctx, key, func(ctx context.Context) (*loaded, error) {
 		return f.mergeSources(ctx, pol, name, false, local)
@@ -145,7 +145,7 @@ func (f *feed) loadIndex(ctx context.Context, pol *feedPolicy, name string, loca
 // coalesce runs fn once for all concurrent callers with the same key. fn
 // runs detached from any one client, with its own deadline, so a client
 // that goes away does not fail the others.
-func coalesce[T any](f *feed, ctx context.Context, key string, fn func(context.Context) (T, error)) (T, error) {
+func coalesce[T any](f *Feed, ctx context.Context, key string, fn func(context.Context) (T, error)) (T, error) {
 	ch := f.d.flight.DoChan(key, func() (any, error) {
 		c, cancel := context.WithTimeout(context.Background(), f.deadline())
 		defer cancel()
@@ -168,7 +168,7 @@ func coalesce[T any](f *feed, ctx context.Context, key string, fn func(context.C
 }
 
 // deadline bounds one load of a package across all its connectors.
-func (f *feed) deadline() time.Duration {
+func (f *Feed) deadline() time.Duration {
 	d := time.Minute
 	for _, c := range f.connectors {
 		d = max(d, 4*c.cfg.Timeout.D())
@@ -193,7 +193,7 @@ type connResult struct {
 // priority order (local first) and stores the index. A name with local
 // versions, or in an owned scope, is local-only: no connector is asked,
 // not even for a 404. offline reads snapshots only, never upstream.
-func (f *feed) mergeSources(ctx context.Context, pol *feedPolicy, name string, offline bool, lookup *localLookup) (*loaded, error) {
+func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offline bool, lookup *LocalLookup) (*loaded, error) {
 	if lookup == nil {
 		lookup = f.lookupLocal(name)
 	}
@@ -207,7 +207,7 @@ func (f *feed) mergeSources(ctx context.Context, pol *feedPolicy, name string, o
 	}
 	results := f.askConnectors(ctx, pol, conns, name, offline)
 	now := time.Now()
-	m := &merging{ix: &pkgIndex{loaded: now}, expires: now.Add(f.d.cache.MaxAge.D()), h: xxhash.New()}
+	m := &merging{ix: &Index{loaded: now}, expires: now.Add(f.d.cache.MaxAge.D()), h: xxhash.New()}
 	if local != nil && local.Packument != nil && len(local.Packument.Versions) > 0 {
 		doc, raw, err := local.asPackument()
 		if err != nil {
@@ -255,7 +255,7 @@ func (f *feed) mergeSources(ctx context.Context, pol *feedPolicy, name string, o
 
 // askConnectors gets every connector's answer for name at once; name
 // rules come before any upstream request.
-func (f *feed) askConnectors(ctx context.Context, pol *feedPolicy, conns []*connector, name string, offline bool) []connResult {
+func (f *Feed) askConnectors(ctx context.Context, pol *Policy, conns []*Connector, name string, offline bool) []connResult {
 	results := make([]connResult, len(conns))
 	done := make(chan struct{}, len(conns))
 	for i, c := range conns {
@@ -278,7 +278,7 @@ func (f *feed) askConnectors(ctx context.Context, pol *feedPolicy, conns []*conn
 // merging is a package's index as the connectors' answers are added to
 // it, in priority order.
 type merging struct {
-	ix       *pkgIndex
+	ix       *Index
 	expires  time.Time
 	docs     []*npm.Packument
 	blocked  []blockedVersion
@@ -289,7 +289,7 @@ type merging struct {
 }
 
 // addResult adds one connector's answer, through its policy.
-func (f *feed) addResult(m *merging, pol *filter.Policy, name string, r connResult, now time.Time) {
+func (f *Feed) addResult(m *merging, pol *filter.Policy, name string, r connResult, now time.Time) {
 	switch {
 	case r.err != nil:
 		m.firstErr = cmpErr(m.firstErr, r.err)
@@ -348,7 +348,7 @@ func indexFiles(name string, doc *npm.Packument, blocked []blockedVersion) map[s
 // version, the dist-tags): from the load when it parsed one, else by
 // reading the snapshots again. local is the request's reading of the
 // local document, or nil.
-func (f *feed) parsedDoc(name string, local *localLookup) (*npm.Packument, error) {
+func (f *Feed) parsedDoc(name string, local *LocalLookup) (*npm.Packument, error) {
 	pol := f.pol.Load()
 	ld, err := f.loadIndex(detached, pol, name, local)
 	if err == nil && !ld.ix.notFound && ld.doc == nil {
@@ -366,11 +366,11 @@ func (f *feed) parsedDoc(name string, local *localLookup) (*npm.Packument, error
 
 // notFoundError says why a package is absent: a policy refusing its name,
 // or nobody having it.
-func (ix *pkgIndex) notFoundError(name, feed string) error {
+func (ix *Index) notFoundError(name, feed string) error {
 	if ix.blockedName != "" {
-		return fmt.Errorf("%w: %s", errNotFound, ix.blockedName)
+		return fmt.Errorf("%w: %s", ErrNotFound, ix.blockedName)
 	}
-	return fmt.Errorf("%w: package %q is not in feed %q or its connectors", errNotFound, name, feed)
+	return fmt.Errorf("%w: package %q is not in feed %q or its connectors", ErrNotFound, name, feed)
 }
 
 // cmpErr keeps the most telling error: a timeout over anything else.
@@ -384,7 +384,7 @@ func cmpErr(have, next error) error {
 // readConnector is one connector's document for name: its snapshot when
 // fresh (or offline), else revalidated upstream, the snapshot standing in
 // when upstream fails.
-func (f *feed) readConnector(ctx context.Context, c *connector, idx int, name string, offline bool) connResult {
+func (f *Feed) readConnector(ctx context.Context, c *Connector, idx int, name string, offline bool) connResult {
 	key := cache.SnapshotKey(c.name, name)
 	maxAge := f.d.cache.MaxAge.D()
 	snap, meta, fetched, serr := f.readSnapshot(ctx, key)
@@ -473,7 +473,7 @@ type pendingSnapshot struct {
 // in memory and re-reads its document must not miss a snapshot whose
 // upload has not finished yet (it would answer a 404 for a package that
 // was just fetched).
-func (f *feed) readSnapshot(ctx context.Context, key string) ([]byte, cache.SnapshotMeta, time.Time, error) {
+func (f *Feed) readSnapshot(ctx context.Context, key string) ([]byte, cache.SnapshotMeta, time.Time, error) {
 	if w, ok := f.d.snapWrites.Load(key); ok {
 		p := w.(*pendingSnapshot)
 		return p.body, p.meta, p.at, nil

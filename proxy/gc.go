@@ -24,7 +24,7 @@ func (s *Server) GC(maxBytes int64) (cache.EvictStats, error) {
 func (s *Server) publishedTarballs() (map[string]bool, error) {
 	keep := map[string]bool{}
 	err := s.packages.Each(detached, "", func(_, name string, raw []byte) error {
-		doc, err := decodeLocal(name, raw)
+		doc, err := DecodeLocal(name, raw)
 		if err != nil {
 			return err // a document we cannot read: evict nothing rather than guess
 		}

@@ -81,7 +81,7 @@ func (e *missLimited) retryAfter() string {
 // local package, an owned scope) needs no token: nil, nil. Otherwise it
 // takes a place in flight, and the returned done gives it back, spending
 // the tokens when err says there was no such package.
-func (s *Server) admit(rc *fasthttp.RequestCtx, f *feed, pol *feedPolicy, name string, local *localLookup) (done func(err error), err error) {
+func (s *Server) admit(rc *fasthttp.RequestCtx, f *Feed, pol *Policy, name string, local *LocalLookup) (done func(err error), err error) {
 	if f.known(pol, name, local) {
 		return nil, nil
 	}
@@ -100,7 +100,7 @@ func (s *Server) takeMiss(rc *fasthttp.RequestCtx) (done func(err error), err er
 // known reports whether a lookup of name needs no place under the miss
 // limit: the feed asks no connector, or knows the name from its memory,
 // a connector's snapshot or a local package.
-func (f *feed) known(pol *feedPolicy, name string, local *localLookup) bool {
+func (f *Feed) known(pol *Policy, name string, local *LocalLookup) bool {
 	if len(f.connectors) == 0 || f.ownedScope(name) {
 		return true
 	}
@@ -136,7 +136,7 @@ func (m *misses) take(addr netip.Addr) (func(error), error) {
 		c.inflight++
 	}
 	return func(err error) {
-		miss := errors.Is(err, errNotFound)
+		miss := errors.Is(err, ErrNotFound)
 		now := time.Now()
 		m.mu.Lock()
 		defer m.mu.Unlock()

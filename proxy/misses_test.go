@@ -69,7 +69,7 @@ func TestMissBuckets(t *testing.T) {
 
 // fmtNotFound is the error a lookup of a missing package ends in.
 func fmtNotFound() error {
-	ix := &pkgIndex{notFound: true}
+	ix := &Index{notFound: true}
 	return ix.notFoundError("e2e-missing", "npm")
 }
 

@@ -21,8 +21,8 @@ import (
 
 // updateAs is update for a change only the package's maintainers and the
 // feed's admins may make.
-func (f *feed) updateAs(p *auth.Principal, name, rev string, change func(*localDoc) error) error {
-	return f.update(name, rev, func(d *localDoc) error {
+func (f *Feed) updateAs(p *auth.Principal, name, rev string, change func(*LocalDoc) error) error {
+	return f.update(name, rev, func(d *LocalDoc) error {
 		if err := f.mayChange(p, d); err != nil {
 			return err
 		}
@@ -32,7 +32,7 @@ func (f *feed) updateAs(p *auth.Principal, name, rev string, change func(*localD
 
 // mayChange refuses a change to an existing local package by anyone but
 // its maintainers and the feed's admins, saying who may.
-func (f *feed) mayChange(p *auth.Principal, d *localDoc) error {
+func (f *Feed) mayChange(p *auth.Principal, d *LocalDoc) error {
 	if f.access.Load().Check(p, auth.Admin) == nil {
 		return nil
 	}
@@ -49,9 +49,9 @@ func (f *feed) mayChange(p *auth.Principal, d *localDoc) error {
 		who = p.Name
 	}
 	if len(names) == 0 {
-		return refuse(errNotMaintainer, "%s has no maintainers: only an admin of feed %q (feeds.%s.access.admin) may change it", lp.Name, f.name, f.name)
+		return Refuse(ErrNotMaintainer, "%s has no maintainers: only an admin of feed %q (feeds.%s.access.admin) may change it", lp.Name, f.name, f.name)
 	}
-	return refuse(errNotMaintainer, "%s may not change %s: only its maintainers (%s) or an admin of feed %q may; one of them can add %s with npm owner add %s %s",
+	return Refuse(ErrNotMaintainer, "%s may not change %s: only its maintainers (%s) or an admin of feed %q may; one of them can add %s with npm owner add %s %s",
 		who, lp.Name, strings.Join(names, ", "), f.name, who, who, lp.Name)
 }
 
@@ -60,7 +60,7 @@ func (f *feed) mayChange(p *auth.Principal, d *localDoc) error {
 // everyone who installs through the feed (a takeover of a public name).
 // Claimed names are never asked about, and admins may publish anyway.
 // When a connector cannot be asked, the publish is refused too.
-func (s *Server) checkConnectors(f *feed, name string, p *auth.Principal) error {
+func (s *Server) checkConnectors(f *Feed, name string, p *auth.Principal) error {
 	if f.claimed(name) || f.access.Load().Check(p, auth.Admin) == nil {
 		return nil
 	}
@@ -75,13 +75,13 @@ func (s *Server) checkConnectors(f *feed, name string, p *auth.Principal) error 
 		switch {
 		case r.err != nil:
 			s.log.Warn("publish refused: connector cannot be asked about the name", "feed", f.name, "connector", c.name, "package", name, "err", r.err)
-			return &refusal{kind: errConnectorUnaskable, cause: r.err, msg: fmt.Sprintf("connector %q cannot be asked whether it serves %s (%v), and a name it may serve is not published over; try again, or claim the name for this feed in feeds.%s.owned_names", c.name, name, r.err, f.name)}
+			return &Refusal{kind: ErrConnectorUnaskable, cause: r.err, msg: fmt.Sprintf("connector %q cannot be asked whether it serves %s (%v), and a name it may serve is not published over; try again, or claim the name for this feed in feeds.%s.owned_names", c.name, name, r.err, f.name)}
 		case r.doc != nil:
 			effect := "replace the public package"
 			if f.merged(name) {
 				effect = "add versions to the public package"
 			}
-			return refuse(errConnectorServes, "%s is served by connector %q of feed %q: publishing it here would %s for everyone using the feed. To publish your own package under this name, claim it in feeds.%s.owned_names (or use an owned scope); or have an admin of the feed publish it",
+			return Refuse(ErrConnectorServes, "%s is served by connector %q of feed %q: publishing it here would %s for everyone using the feed. To publish your own package under this name, claim it in feeds.%s.owned_names (or use an owned scope); or have an admin of the feed publish it",
 				name, c.name, f.name, effect, f.name)
 		}
 	}
@@ -90,9 +90,9 @@ func (s *Server) checkConnectors(f *feed, name string, p *auth.Principal) error 
 
 // checkNewMaintainers refuses maintainers who are not users of the
 // server: only existing users can be added (npm owner add).
-func (s *Server) checkNewMaintainers(d *localDoc, sent []maintainer) error {
+func (s *Server) checkNewMaintainers(d *LocalDoc, sent []Maintainer) error {
 	for _, m := range sent {
-		if m.Name == "" || slices.ContainsFunc(d.Packument.Maintainers, func(o maintainer) bool { return o.Name == m.Name }) {
+		if m.Name == "" || slices.ContainsFunc(d.Packument.Maintainers, func(o Maintainer) bool { return o.Name == m.Name }) {
 			continue
 		}
 		exists, err := s.auth.Users.Exists(m.Name)
@@ -100,7 +100,7 @@ func (s *Server) checkNewMaintainers(d *localDoc, sent []maintainer) error {
 			return auth.Unavailable(err)
 		}
 		if !exists {
-			return refuse(errNotFound, "no user %q: only existing users can maintain a package", m.Name)
+			return Refuse(ErrNotFound, "no user %q: only existing users can maintain a package", m.Name)
 		}
 	}
 	return nil
@@ -108,7 +108,7 @@ func (s *Server) checkNewMaintainers(d *localDoc, sent []maintainer) error {
 
 // withMaintainers sets a version's maintainers to the package's: what the
 // client sent is never kept.
-func withMaintainers(version json.RawMessage, ms []maintainer) json.RawMessage {
+func withMaintainers(version json.RawMessage, ms []Maintainer) json.RawMessage {
 	var v map[string]json.RawMessage
 	if json.Unmarshal(version, &v) != nil {
 		return version
@@ -130,33 +130,33 @@ func (b *publishBody) isStar() bool {
 // nothing else. Any authenticated user who may read the feed may star;
 // only packages published to the feed keep stars (a connector's package is
 // starred on its own registry).
-func (s *Server) star(f *feed, r Route, body *publishBody, p *auth.Principal) error {
+func (s *Server) star(f *Feed, r Route, body *publishBody, p *auth.Principal) error {
 	if p == nil {
-		return refuse(auth.ErrUnauthenticated, "npm star needs credentials: npm login")
+		return Refuse(auth.ErrUnauthenticated, "npm star needs credentials: npm login")
 	}
 	if err := f.access.Load().Check(p, auth.Read); err != nil {
 		if errors.Is(err, auth.ErrForbidden) {
-			return refuse(auth.ErrForbidden, "%v", err)
+			return Refuse(auth.ErrForbidden, "%v", err)
 		}
-		return refuse(auth.ErrUnauthenticated, "%v", err)
+		return Refuse(auth.ErrUnauthenticated, "%v", err)
 	}
 	starred := body.Users[p.Name]
-	return f.updateLocal(r.Name, func(d *localDoc) (*localDoc, error) {
+	return f.updateLocal(r.Name, func(d *LocalDoc) (*LocalDoc, error) {
 		if d == nil || d.Packument == nil {
-			return nil, refuse(errNotLocal, "%s is not a package published to feed %q; only local packages can be starred here (star a connector's package on its own registry)", r.Name, f.name)
+			return nil, Refuse(ErrNotLocal, "%s is not a package published to feed %q; only local packages can be starred here (star a connector's package on its own registry)", r.Name, f.name)
 		}
 		lp := d.Packument
 		if body.Rev != "" && body.Rev != lp.Rev {
-			return nil, refuse(errConflict, "document revision %s is not the current one (%s); fetch it again", body.Rev, lp.Rev)
+			return nil, Refuse(ErrConflict, "document revision %s is not the current one (%s); fetch it again", body.Rev, lp.Rev)
 		}
 		for u := range body.Users {
 			if u != p.Name && body.Users[u] != lp.Users[u] {
-				return nil, refuse(auth.ErrForbidden, "a star changes only your own entry in users, not %q's", u)
+				return nil, Refuse(auth.ErrForbidden, "a star changes only your own entry in users, not %q's", u)
 			}
 		}
 		for u := range lp.Users {
 			if _, kept := body.Users[u]; !kept && u != p.Name {
-				return nil, refuse(auth.ErrForbidden, "a star changes only your own entry in users, not %q's", u)
+				return nil, Refuse(auth.ErrForbidden, "a star changes only your own entry in users, not %q's", u)
 			}
 		}
 		if starred {
@@ -167,14 +167,14 @@ func (s *Server) star(f *feed, r Route, body *publishBody, p *auth.Principal) er
 		} else {
 			delete(lp.Users, p.Name)
 		}
-		lp.Rev = nextRev(lp.Rev)
+		lp.Rev = NextRev(lp.Rev)
 		return d, nil
 	})
 }
 
 // starredByUser answers npm stars: GET /-/_view/starredByUser?key="USER",
 // the feed's local packages the user starred, as CouchDB's view rows.
-func (s *Server) starredByUser(ctx *fasthttp.RequestCtx, f *feed, p *auth.Principal) {
+func (s *Server) starredByUser(ctx *fasthttp.RequestCtx, f *Feed, p *auth.Principal) {
 	if err := f.access.Load().Check(p, auth.Read); err != nil {
 		s.failAuth(ctx, err)
 		return
@@ -194,7 +194,7 @@ func (s *Server) starredByUser(ctx *fasthttp.RequestCtx, f *feed, p *auth.Princi
 	}
 	rows := []row{}
 	err := s.packages.Each(detached, f.name, func(_, name string, raw []byte) error {
-		d, err := decodeLocal(name, raw)
+		d, err := DecodeLocal(name, raw)
 		if err != nil {
 			return err
 		}

@@ -11,17 +11,17 @@ import (
 	"github.com/npmgate/npmgate/proxy/npm"
 )
 
-// feedPolicy is the filter of each of a feed's connectors: the
+// Policy is the filter of each of a feed's connectors: the
 // connector's own rules, then the feed's. It is swapped whole on reload.
-type feedPolicy struct {
+type Policy struct {
 	perConnector []*filter.Policy
 	// fingerprint is part of every cache key of the feed, so documents
 	// filtered by old rules are never served after a reload.
 	fingerprint string
 }
 
-func newFeedPolicy(feed *filter.Policy, connectors []*filter.Policy) *feedPolicy {
-	fp := &feedPolicy{}
+func newFeedPolicy(feed *filter.Policy, connectors []*filter.Policy) *Policy {
+	fp := &Policy{}
 	var b strings.Builder
 	for _, c := range connectors {
 		p := filter.Chain(c, feed)
@@ -41,8 +41,8 @@ type blockedVersion struct {
 	decision filter.Decision
 }
 
-// facts are what a policy decides on for one version.
-func facts(v *npm.Version, times map[string]time.Time) filter.Facts {
+// VersionFacts are what a policy decides on for one version.
+func VersionFacts(v *npm.Version, times map[string]time.Time) filter.Facts {
 	license, deprecated, scripts := v.Meta()
 	return filter.Facts{Version: v.Version, Published: times[v.Version], License: license, Deprecated: deprecated, HasInstallScript: scripts}
 }
@@ -57,7 +57,7 @@ func applyPolicy(pol *filter.Policy, name string, doc *npm.Packument, now time.T
 	var blocked []blockedVersion
 	all := make([]filter.Facts, 0, len(doc.Versions))
 	doc.Remove(func(v *npm.Version) bool {
-		fs := facts(v, times)
+		fs := VersionFacts(v, times)
 		all = append(all, fs)
 		d := pol.Version(name, fs, now)
 		if !d.Allowed {

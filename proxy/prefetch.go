@@ -30,7 +30,7 @@ type prefetch struct {
 	refs    int // requests holding it; guarded by prefetches.mu
 }
 
-type prefetches struct {
+type Prefetches struct {
 	mu sync.Mutex
 	m  map[string]*prefetch
 	// recent holds when the last prefetch of a URL ended. A request that
@@ -47,7 +47,7 @@ const recentPrefetch = 10 * time.Second
 // is not in memory. It returns nil when speculating is not safe or not
 // useful: the index is known, the name is local or owned (never asked
 // upstream), or the feed's policy refuses the name.
-func (f *feed) speculate(pol *feedPolicy, name, file string, local *localLookup) *prefetch {
+func (f *Feed) speculate(pol *Policy, name, file string, local *LocalLookup) *prefetch {
 	if len(f.connectors) == 0 || f.claimed(name) {
 		return nil
 	}
@@ -113,7 +113,7 @@ func (p *prefetch) run(ctx context.Context, disk *cache.Disk, src cache.Source) 
 }
 
 // join takes a hold on a running prefetch of url, if there is one.
-func (ps *prefetches) join(url string) *prefetch {
+func (ps *Prefetches) join(url string) *prefetch {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	p, ok := ps.m[url]
@@ -149,7 +149,7 @@ func (p *prefetch) source(url string, disk *cache.Disk, fallback cache.Source) c
 
 // release drops a request's hold; the last one discards the temporary
 // file (a reader that opened it keeps reading: the file is only unlinked).
-func (f *feed) release(p *prefetch) {
+func (f *Feed) release(p *prefetch) {
 	if p == nil {
 		return
 	}

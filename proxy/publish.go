@@ -29,7 +29,7 @@ type publishBody struct {
 	DistTags    map[string]string          `json:"dist-tags"`
 	Versions    map[string]json.RawMessage `json:"versions"`
 	Attachments map[string]npm.Attachment  `json:"_attachments"`
-	Maintainers []maintainer               `json:"maintainers"`
+	Maintainers []Maintainer               `json:"maintainers"`
 	// Users is what npm star and unstar send.
 	Users map[string]bool `json:"users"`
 }
@@ -39,7 +39,7 @@ type publishBody struct {
 var maxInflate int64 = 512 << 20
 
 // serveWrite dispatches the writes of a package.
-func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed, prefix string, r Route, p *auth.Principal) {
+func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *Feed, prefix string, r Route, p *auth.Principal) {
 	if err := f.access.Load().Check(p, auth.Publish); err != nil {
 		// npm star is a PUT of the document too, and needs only read
 		// rights: a small body without publish rights may be a star.
@@ -64,7 +64,7 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed, prefix string, r 
 	case ctx.IsPut() && (r.Kind == KindPackument || r.Kind == KindRev):
 		err = s.put(ctx, f, r, p)
 	case ctx.IsDelete() && r.Kind == KindRev:
-		err = f.updateAs(p, r.Name, r.Rev, func(d *localDoc) error {
+		err = f.updateAs(p, r.Name, r.Rev, func(d *LocalDoc) error {
 			for v := range d.Packument.Versions {
 				d.unpublish(v)
 			}
@@ -76,7 +76,7 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed, prefix string, r 
 	case ctx.IsDelete() && r.Kind == KindTarballRev:
 		// npm removed the version with the document PUT before; a version
 		// still present is removed here, as its tarball goes.
-		err = f.updateAs(p, r.Name, "", func(d *localDoc) error {
+		err = f.updateAs(p, r.Name, "", func(d *LocalDoc) error {
 			for v := range d.Packument.Versions {
 				if npm.TarballFile(r.Name, v) == r.File {
 					d.unpublish(v)
@@ -99,7 +99,7 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed, prefix string, r 
 // failWrite answers a refused write with its message (a refusal was
 // logged where it was made, if at all), anything else as fail does.
 func (s *Server) failWrite(ctx *fasthttp.RequestCtx, err error) {
-	var r *refusal
+	var r *Refusal
 	if errors.As(err, &r) {
 		writeError(ctx, statusOf(err), r.msg)
 		return
@@ -107,29 +107,29 @@ func (s *Server) failWrite(ctx *fasthttp.RequestCtx, err error) {
 	s.fail(ctx, err)
 }
 
-func (s *Server) put(ctx *fasthttp.RequestCtx, f *feed, r Route, p *auth.Principal) error {
+func (s *Server) put(ctx *fasthttp.RequestCtx, f *Feed, r Route, p *auth.Principal) error {
 	// One reading of the body: Go's decoder keeps the last of two members
 	// with one name, where another reader may keep the first.
 	if raw := ctx.PostBody(); json.Valid(raw) {
 		if path, dup := npm.DuplicateKey(raw); dup {
-			return refuse(npm.ErrInvalidPublish, "the request body has the key %s twice in one object; send each key once", path)
+			return Refuse(npm.ErrInvalidPublish, "the request body has the key %s twice in one object; send each key once", path)
 		}
 	}
 	var body publishBody
 	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
-		return refuse(npm.ErrInvalidPublish, "the request body is not a JSON package document: %v", err)
+		return Refuse(npm.ErrInvalidPublish, "the request body is not a JSON package document: %v", err)
 	}
 	name := body.Name
 	if name == "" && len(body.Attachments) == 0 {
 		name = body.ID // npm owner and npm star send _id and _rev, no name
 	}
 	if name != r.Name || (body.ID != "" && body.ID != r.Name) {
-		return refuse(npm.ErrInvalidPublish, "the name in the document (%q) is not the name in the URL (%q)", body.Name, r.Name)
+		return Refuse(npm.ErrInvalidPublish, "the name in the document (%q) is not the name in the URL (%q)", body.Name, r.Name)
 	}
 	for key, a := range body.Attachments {
 		if strings.HasSuffix(key, ".tgz") && a.Data != "" {
 			if r.Kind == KindRev {
-				return refuse(npm.ErrInvalidPublish, "a publish is a PUT to /%s, not to a revision", r.Name)
+				return Refuse(npm.ErrInvalidPublish, "a publish is a PUT to /%s, not to a revision", r.Name)
 			}
 			return s.publish(ctx, f, &body, p)
 		}
@@ -138,7 +138,7 @@ func (s *Server) put(ctx *fasthttp.RequestCtx, f *feed, r Route, p *auth.Princip
 		return s.star(f, r, &body, p)
 	}
 	rev := r.Rev
-	return f.updateAs(p, r.Name, rev, func(d *localDoc) error {
+	return f.updateAs(p, r.Name, rev, func(d *LocalDoc) error {
 		if err := s.checkNewMaintainers(d, body.Maintainers); err != nil {
 			return err
 		}
@@ -147,14 +147,14 @@ func (s *Server) put(ctx *fasthttp.RequestCtx, f *feed, r Route, p *auth.Princip
 }
 
 // publish validates and stores a new version.
-func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p *auth.Principal) error {
+func (s *Server) publish(ctx *fasthttp.RequestCtx, f *Feed, body *publishBody, p *auth.Principal) error {
 	pub, err := npm.ParsePublish(npm.PublishRequest{
 		Name: body.Name, DistTags: body.DistTags, Versions: body.Versions, Attachments: body.Attachments,
 	}, npm.PublishLimits{MaxSize: int64(s.cfg.Publish.MaxSize), MaxInflate: maxInflate})
 	if err != nil {
 		return err
 	}
-	pub.Doc["_npmUser"] = npm.MustJSON(maintainer{Name: p.Name})
+	pub.Doc["_npmUser"] = npm.MustJSON(Maintainer{Name: p.Name})
 	existing, err := f.readLocal(pub.Name)
 	if err != nil {
 		return err
@@ -167,8 +167,8 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p
 		}
 	}
 	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-	err = f.updateLocal(pub.Name, func(d *localDoc) (*localDoc, error) {
-		d, err := publishable(f, p, d, pub, now)
+	err = f.updateLocal(pub.Name, func(d *LocalDoc) (*LocalDoc, error) {
+		d, err := Publishable(f, p, d, pub, now)
 		if err != nil {
 			return nil, err
 		}
@@ -187,9 +187,9 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p
 	return nil
 }
 
-// publishable checks that p may publish pub over the package's current
+// Publishable checks that p may publish pub over the package's current
 // document d (nil when it has none), which it returns, made when new.
-func publishable(f *feed, p *auth.Principal, d *localDoc, pub *npm.Publish, now string) (*localDoc, error) {
+func Publishable(f *Feed, p *auth.Principal, d *LocalDoc, pub *npm.Publish, now string) (*LocalDoc, error) {
 	name, version, sv := pub.Name, pub.Version, pub.SemVer
 	if d != nil && d.Packument != nil {
 		if err := f.mayChange(p, d); err != nil {
@@ -197,17 +197,17 @@ func publishable(f *feed, p *auth.Principal, d *localDoc, pub *npm.Publish, now 
 		}
 	}
 	if d == nil {
-		d = &localDoc{Published: map[string]string{}}
+		d = &LocalDoc{Published: map[string]string{}}
 	}
 	if d.Packument == nil {
-		d.Packument = &localPackument{ID: name, Name: name, DistTags: map[string]string{}, Time: map[string]string{"created": now}}
+		d.Packument = &LocalPackument{ID: name, Name: name, DistTags: map[string]string{}, Time: map[string]string{"created": now}}
 	}
 	if _, taken := d.Published[version]; taken {
-		return nil, refuse(errConflict, "cannot publish over the previously published version %s@%s", name, version)
+		return nil, Refuse(ErrConflict, "cannot publish over the previously published version %s@%s", name, version)
 	}
 	for existing := range d.Published {
 		if ev, err := semver.NewVersion(existing); err == nil && ev.Equal(sv) && ev.Metadata() == sv.Metadata() {
-			return nil, refuse(errConflict, "cannot publish over the previously published version %s@%s", name, existing)
+			return nil, Refuse(ErrConflict, "cannot publish over the previously published version %s@%s", name, existing)
 		}
 	}
 	return d, nil
@@ -215,14 +215,14 @@ func publishable(f *feed, p *auth.Principal, d *localDoc, pub *npm.Publish, now 
 
 // addVersion adds a validated publish to the document, with its
 // dist-tags (latest when it sent none), by publisher.
-func (d *localDoc) addVersion(pub *npm.Publish, distTags map[string]string, publisher, now string) {
+func (d *LocalDoc) addVersion(pub *npm.Publish, distTags map[string]string, publisher, now string) {
 	version := pub.Version
 	lp := d.Packument
 	if lp.Versions == nil {
 		lp.Versions = map[string]json.RawMessage{}
 	}
 	if len(lp.Maintainers) == 0 {
-		lp.Maintainers = []maintainer{{Name: publisher}}
+		lp.Maintainers = []Maintainer{{Name: publisher}}
 	}
 	lp.Versions[version] = withMaintainers(npm.MustJSON(pub.Doc), lp.Maintainers)
 	lp.Time[version], lp.Time["modified"] = now, now
@@ -243,7 +243,7 @@ func (d *localDoc) addVersion(pub *npm.Publish, distTags map[string]string, publ
 	if pub.Readme != "" && tags["latest"] == version || lp.Readme == "" {
 		lp.Readme = pub.Readme
 	}
-	lp.Rev = nextRev(lp.Rev)
+	lp.Rev = NextRev(lp.Rev)
 	d.Published[version] = pub.Integrity
 }
 
@@ -272,18 +272,18 @@ func (s *Server) storeTarball(data, sum []byte) error {
 
 // update applies a change to a local package under its lock. rev, when
 // given, must be the current revision (optimistic concurrency).
-func (f *feed) update(name, rev string, change func(*localDoc) error) error {
-	return f.updateLocal(name, func(d *localDoc) (*localDoc, error) {
+func (f *Feed) update(name, rev string, change func(*LocalDoc) error) error {
+	return f.updateLocal(name, func(d *LocalDoc) (*LocalDoc, error) {
 		if d == nil || d.Packument == nil {
-			return nil, refuse(errNotLocal, "%s is not a package published to feed %q; only local packages can be changed", name, f.name)
+			return nil, Refuse(ErrNotLocal, "%s is not a package published to feed %q; only local packages can be changed", name, f.name)
 		}
 		if rev != "" && rev != d.Packument.Rev {
-			return nil, refuse(errConflict, "document revision %s is not the current one (%s); fetch it again", rev, d.Packument.Rev)
+			return nil, Refuse(ErrConflict, "document revision %s is not the current one (%s); fetch it again", rev, d.Packument.Rev)
 		}
 		if err := change(d); err != nil {
 			return nil, err
 		}
-		d.Packument.Rev = nextRev(d.Packument.Rev)
+		d.Packument.Rev = NextRev(d.Packument.Rev)
 		d.Packument.Time["modified"] = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
 		return d, nil
 	})
@@ -291,7 +291,7 @@ func (f *feed) update(name, rev string, change func(*localDoc) error) error {
 
 // unpublish removes a version; its place in Published stays, so it can
 // never be published again.
-func (d *localDoc) unpublish(v string) {
+func (d *LocalDoc) unpublish(v string) {
 	lp := d.Packument
 	delete(lp.Versions, v)
 	for tag, target := range lp.DistTags {
@@ -300,13 +300,13 @@ func (d *localDoc) unpublish(v string) {
 		}
 	}
 	if _, ok := lp.DistTags["latest"]; !ok {
-		if best := highest(slices.Collect(maps.Keys(lp.Versions))); best != "" {
+		if best := Highest(slices.Collect(maps.Keys(lp.Versions))); best != "" {
 			lp.DistTags["latest"] = best
 		}
 	}
 }
 
-func highest(versions []string) string {
+func Highest(versions []string) string {
 	var best *semver.Version
 	bestRaw := ""
 	for _, v := range versions {
@@ -326,7 +326,7 @@ func highest(versions []string) string {
 // deprecation messages, dist-tags and maintainers. With a revision (the
 // unpublish flow), versions missing from the body are unpublished. dist
 // and integrity are never taken from the client.
-func (d *localDoc) applyMetadata(body *publishBody, replace bool) error {
+func (d *LocalDoc) applyMetadata(body *publishBody, replace bool) error {
 	lp := d.Packument
 	if body.Versions != nil {
 		for v, stored := range lp.Versions {
@@ -364,21 +364,21 @@ func (d *localDoc) applyMetadata(body *publishBody, replace bool) error {
 			}
 		}
 		if _, ok := tags["latest"]; !ok {
-			if best := highest(slices.Collect(maps.Keys(lp.Versions))); best != "" {
+			if best := Highest(slices.Collect(maps.Keys(lp.Versions))); best != "" {
 				tags["latest"] = best
 			}
 		}
 		lp.DistTags = tags
 	}
 	if body.Maintainers != nil {
-		var ms []maintainer
+		var ms []Maintainer
 		for _, m := range body.Maintainers {
-			if m.Name != "" && !slices.ContainsFunc(ms, func(o maintainer) bool { return o.Name == m.Name }) {
-				ms = append(ms, maintainer{Name: m.Name})
+			if m.Name != "" && !slices.ContainsFunc(ms, func(o Maintainer) bool { return o.Name == m.Name }) {
+				ms = append(ms, Maintainer{Name: m.Name})
 			}
 		}
 		if len(ms) == 0 {
-			return refuse(npm.ErrInvalidPublish, "a package keeps at least one maintainer")
+			return Refuse(npm.ErrInvalidPublish, "a package keeps at least one maintainer")
 		}
 		lp.Maintainers = ms
 	}
@@ -386,7 +386,7 @@ func (d *localDoc) applyMetadata(body *publishBody, replace bool) error {
 }
 
 // serveDistTags answers /-/package/{name}/dist-tags[/{tag}].
-func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p *auth.Principal) {
+func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *Feed, rest string, p *auth.Principal) {
 	escaped, tail, _ := strings.Cut(rest, "/dist-tags")
 	r, err := ParsePath("/" + escaped)
 	if err != nil || r.Kind != KindPackument || (tail != "" && !strings.HasPrefix(tail, "/")) {
@@ -430,9 +430,9 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 		}
 		err = npm.ValidateTag(tag)
 		if err == nil {
-			err = f.updateAs(p, r.Name, "", func(d *localDoc) error {
+			err = f.updateAs(p, r.Name, "", func(d *LocalDoc) error {
 				if _, ok := d.Packument.Versions[version]; !ok {
-					return refuse(errNotFound, "%s@%s does not exist", r.Name, version)
+					return Refuse(ErrNotFound, "%s@%s does not exist", r.Name, version)
 				}
 				d.Packument.DistTags[tag] = version
 				return nil
@@ -443,9 +443,9 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 			writeError(ctx, fasthttp.StatusBadRequest, "the latest tag cannot be removed")
 			return
 		}
-		err = f.updateAs(p, r.Name, "", func(d *localDoc) error {
+		err = f.updateAs(p, r.Name, "", func(d *LocalDoc) error {
 			if _, ok := d.Packument.DistTags[tag]; !ok {
-				return refuse(errNotFound, "%s has no dist-tag %q", r.Name, tag)
+				return Refuse(ErrNotFound, "%s has no dist-tag %q", r.Name, tag)
 			}
 			delete(d.Packument.DistTags, tag)
 			return nil

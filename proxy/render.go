@@ -15,10 +15,10 @@ import (
 
 // Cache results, as the access log and the X-Npmgate-Cache header say.
 const (
-	cacheHit         = "hit"
-	cacheMiss        = "miss"
-	cacheRevalidated = "revalidated"
-	cacheStale       = "stale"
+	CacheHit         = "hit"
+	CacheMiss        = "miss"
+	CacheRevalidated = "revalidated"
+	CacheStale       = "stale"
 )
 
 // rendered is stored with a rendered document: the package state it was
@@ -43,7 +43,7 @@ type docResult struct {
 // never mix. base is the feed mount's canonical base (canonicalBase),
 // never one a request chose: one render per document version, whatever
 // the Host headers.
-func (f *feed) docKey(pol *feedPolicy, base, name string, abbreviated bool) string {
+func (f *Feed) docKey(pol *Policy, base, name string, abbreviated bool) string {
 	v := "full"
 	if abbreviated {
 		v = "abbr"
@@ -58,12 +58,12 @@ func (f *feed) docKey(pol *feedPolicy, base, name string, abbreviated bool) stri
 // renderedDoc returns the rendered document, from the memory tier when fresh.
 // A miss of a name npmgate does not know is subject to the miss limit:
 // admit takes its place.
-func (f *feed) renderedDoc(ctx context.Context, admit admitFunc, base, name string, abbreviated bool) (_ *cache.Item, _ string, err error) {
+func (f *Feed) renderedDoc(ctx context.Context, admit AdmitFunc, base, name string, abbreviated bool) (_ *cache.Item, _ string, err error) {
 	pol := f.pol.Load()
 	key := f.docKey(pol, base, name, abbreviated)
 	it, ok := f.d.mem.Get(key)
 	if ok && time.Now().Before(it.Expires) {
-		return it, cacheHit, nil
+		return it, CacheHit, nil
 	}
 	local := f.lookupLocal(name) // one reading for admit and the load
 	if it == nil && !f.known(pol, name, local) {
@@ -82,11 +82,11 @@ func (f *feed) renderedDoc(ctx context.Context, admit admitFunc, base, name stri
 }
 
 // renderDoc makes (or, when the package is unchanged, re-dates) a document.
-func (f *feed) renderDoc(ctx context.Context, pol *feedPolicy, key, name, base string, abbreviated bool, old *cache.Item, local *localLookup) (docResult, error) {
+func (f *Feed) renderDoc(ctx context.Context, pol *Policy, key, name, base string, abbreviated bool, old *cache.Item, local *LocalLookup) (docResult, error) {
 	ld, err := f.loadIndex(ctx, pol, name, local)
 	if err != nil {
 		if old != nil { // upstream gone and the snapshot too: keep serving what we have
-			return docResult{old, cacheStale}, nil
+			return docResult{old, CacheStale}, nil
 		}
 		return docResult{}, err
 	}
@@ -95,16 +95,16 @@ func (f *feed) renderDoc(ctx context.Context, pol *feedPolicy, key, name, base s
 		return docResult{}, ix.notFoundError(name, f.name)
 	}
 	flags := uint32(0)
-	result := cacheMiss
+	result := CacheMiss
 	if ix.stale {
-		flags, result = flagStale, cacheStale
+		flags, result = FlagStale, CacheStale
 	}
 	if old != nil && old.Value.(*rendered).fingerprint == ix.fingerprint {
 		it := *old
 		it.Expires, it.Flags = ix.expires, flags
 		f.d.mem.Set(key, &it, 0)
-		if result == cacheMiss {
-			result = cacheRevalidated
+		if result == CacheMiss {
+			result = CacheRevalidated
 		}
 		return docResult{&it, result}, nil
 	}
@@ -121,9 +121,9 @@ func (f *feed) renderDoc(ctx context.Context, pol *feedPolicy, key, name, base s
 			return docResult{}, err
 		}
 		if ld2.doc == nil {
-			return docResult{}, fmt.Errorf("%w: package %q is not in feed %q or its connectors", errNotFound, name, f.name)
+			return docResult{}, fmt.Errorf("%w: package %q is not in feed %q or its connectors", ErrNotFound, name, f.name)
 		}
-		doc, ix = ld2.doc, &pkgIndex{fingerprint: ld2.ix.fingerprint, expires: ix.expires, stale: ix.stale, notice: ld2.ix.notice}
+		doc, ix = ld2.doc, &Index{fingerprint: ld2.ix.fingerprint, expires: ix.expires, stale: ix.stale, notice: ld2.ix.notice}
 	}
 	var buf bytes.Buffer
 	buf.Grow(doc.SizeHint(base))

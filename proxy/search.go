@@ -43,7 +43,7 @@ type searchUser struct {
 // over that combined list: the connector is asked only for the part of
 // the page local results do not fill. Words of the query that name
 // private packages are not sent upstream.
-func (s *Server) search(ctx *fasthttp.RequestCtx, f *feed) {
+func (s *Server) search(ctx *fasthttp.RequestCtx, f *Feed) {
 	q := ctx.QueryArgs()
 	text := strings.TrimSpace(string(q.Peek("text")))
 	size, _ := strconv.Atoi(string(q.Peek("size")))
@@ -138,7 +138,7 @@ type searchKnown struct {
 // value as much as a free word, is a private name (f.private), a private
 // scope (owned, or one local packages use; with or without "@"), or, for
 // author: and maintainer:, a local user or maintainer.
-func (f *feed) searchTouchesPrivate(text string, known searchKnown) bool {
+func (f *Feed) searchTouchesPrivate(text string, known searchKnown) bool {
 	privateScope := func(s string) bool {
 		s = strings.TrimPrefix(s, "@")
 		return s != "" && (known.scopes[s] || f.ownedScope("@"+s+"/x"))
@@ -173,12 +173,12 @@ func (f *feed) searchTouchesPrivate(text string, known searchKnown) bool {
 // scope:, keywords:, author: and maintainer: against what they name
 // (other qualifiers are ignored). It also returns the scopes and people
 // of all local packages, for searchTouchesPrivate.
-func (f *feed) searchLocal(text string) ([]searchObject, searchKnown) {
+func (f *Feed) searchLocal(text string) ([]searchObject, searchKnown) {
 	terms := parseSearch(text)
 	known := searchKnown{scopes: map[string]bool{}, people: map[string]bool{}}
 	var out []searchObject
 	err := f.d.packages.Each(detached, f.name, func(_, name string, raw []byte) error {
-		doc, err := decodeLocal(name, raw)
+		doc, err := DecodeLocal(name, raw)
 		if err != nil || doc.Packument == nil || len(doc.Packument.Versions) == 0 {
 			return nil
 		}

@@ -53,12 +53,12 @@ type Server struct {
 	auth        *auth.Service
 	metrics     *metrics
 	bases       baseCache
-	prefetch    prefetches
+	prefetch    Prefetches
 	// feedDeps is what the feeds are built from (see feedDeps).
-	feedDeps *feedDeps
-	feeds    map[string]*feed
+	feedDeps *Deps
+	feeds    map[string]*Feed
 	stop     context.CancelFunc
-	def      *feed
+	def      *Feed
 	http     *fasthttp.Server
 
 	shuttingDown atomic.Bool
@@ -93,7 +93,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if dir, ok := disk.SpillDir(); ok {
 		mem.SpillTo(dir, spillMin)
 	}
-	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, packages: &diskPackages{disk: disk}, feeds: map[string]*feed{}, stop: func() {}}
+	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, packages: &DiskPackages{disk: disk}, feeds: map[string]*Feed{}, stop: func() {}}
 	s.metrics = newMetrics(s)
 	s.largeBodies = semaphore.NewWeighted(int64(max(cfg.Publish.LargeBodies, 1)))
 	authOpts := auth.Options{
@@ -130,29 +130,29 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		tarballTimeout = max(tarballTimeout, c.TarballTimeout.D())
 	}
 	s.fills = cache.NewFills(disk, max(tarballTimeout, time.Minute))
-	s.feedDeps = &feedDeps{
+	s.feedDeps = &Deps{
 		mem: mem, disk: disk, snapshots: s.snapshots, bucket: s.bucket, packages: s.packages,
 		users: s.auth.Users, metrics: s.metrics, log: log, cache: cfg.Cache, prefetch: &s.prefetch,
 	}
 	for name, fc := range cfg.Feeds {
-		f := &feed{name: name, d: s.feedDeps, ownedScopes: fc.OwnedScopes, mergeNames: fc.Merge, ownedNames: fc.OwnedNames}
+		f := &Feed{name: name, d: s.feedDeps, ownedScopes: fc.OwnedScopes, mergeNames: fc.Merge, ownedNames: fc.OwnedNames}
 		for _, cn := range fc.Connectors {
-			f.connectors = append(f.connectors, &connector{name: cn, client: clients[cn], cfg: cfg.Connectors[cn]})
+			f.connectors = append(f.connectors, &Connector{name: cn, client: clients[cn], cfg: cfg.Connectors[cn]})
 		}
 		f.setRules(cfg, fc)
 		switch {
 		case fc.Audit == "off":
 		case fc.Audit == "" && len(f.connectors) > 0:
-			f.audit = &auditTarget{client: f.connectors[0].client, base: f.connectors[0].client.BaseURL()}
+			f.audit = &AuditTarget{client: f.connectors[0].client, base: f.connectors[0].client.BaseURL()}
 		case cfg.Connectors[fc.Audit] != nil:
-			f.audit = &auditTarget{client: clients[fc.Audit], base: cfg.Connectors[fc.Audit].URL}
+			f.audit = &AuditTarget{client: clients[fc.Audit], base: cfg.Connectors[fc.Audit].URL}
 		case fc.Audit != "":
 			cl, err := upstream.New(upstream.Options{Name: "audit", BaseURL: fc.Audit, Timeout: 30 * time.Second, UserAgent: "npmgate/" + Version})
 			if err != nil {
 				s.Close()
 				return nil, err
 			}
-			f.audit = &auditTarget{client: cl, base: fc.Audit}
+			f.audit = &AuditTarget{client: cl, base: fc.Audit}
 		}
 		s.feeds[name] = f
 		if name == cfg.DefaultFeed {
@@ -190,7 +190,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 
 // setRules installs a feed's access lists and filters from a validated
 // configuration; requests in flight keep the rules they started with.
-func (f *feed) setRules(cfg *config.Config, fc *config.Feed) {
+func (f *Feed) setRules(cfg *config.Config, fc *config.Feed) {
 	a := &auth.FeedAccess{Feed: f.name}
 	a.Read, _ = auth.CompileRule(fc.Access.Read) // validated with the config
 	a.Publish, _ = auth.CompileRule(fc.Access.Publish)

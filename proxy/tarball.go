@@ -16,7 +16,7 @@ import (
 // serveTarball sends a tarball: from disk with zero copy when stored, else
 // streamed from the connector to the client and to disk at once, and only
 // stored once it matches the packument's integrity.
-func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
+func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *Feed, r Route) {
 	pol := f.pol.Load()
 	// Before speculate: a prefetch of an unknown name is an upstream
 	// request too.
@@ -48,14 +48,14 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 	var src cache.Source
 	var source string      // the connector, for logs and metrics
 	var wait time.Duration // how long a client waits for the first byte
-	if ref.source == sourceLocal {
+	if ref.source == SourceLocal {
 		if s.bucket == nil {
 			body, size, err := s.disk.OpenBlob(key)
 			if err != nil {
 				s.fail(ctx, fmt.Errorf("stored tarball of a local package is missing: %w", err))
 				return
 			}
-			s.sendTarball(ctx, body, size, etag, cacheHit)
+			s.sendTarball(ctx, body, size, etag, CacheHit)
 			return
 		}
 		// Published on another replica: its bytes are in the bucket.
@@ -83,7 +83,7 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 	}
 	var fromUpstream bool
 	switch {
-	case s.bucket == nil || ref.source == sourceLocal:
+	case s.bucket == nil || ref.source == SourceLocal:
 	case spec != nil:
 		// No replica had the package's document when this request came
 		// (see speculate): the bytes are on their way from upstream
@@ -92,7 +92,7 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 	default:
 		src = s.fromShared(key, src, &fromUpstream)
 	}
-	result := cacheMiss
+	result := CacheMiss
 	onDone := func(err error) {
 		if errors.Is(err, cache.ErrIntegrity) {
 			s.metrics.integrity.WithLabelValues(source).Inc()
@@ -112,7 +112,7 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 		return
 	}
 	if _, isFile := body.(interface{ Fd() uintptr }); isFile {
-		result = cacheHit
+		result = CacheHit
 	}
 	s.sendTarball(ctx, body, size, etag, result)
 }
@@ -180,7 +180,7 @@ func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size 
 // tarball finds which upstream file a request names and what it must hash
 // to, through the package's index, so a file that is not in the packument
 // (or whose version a policy removed) is never fetched.
-func (f *feed) tarball(ctx context.Context, pol *feedPolicy, name, file string, local *localLookup) (tarballRef, error) {
+func (f *Feed) tarball(ctx context.Context, pol *Policy, name, file string, local *LocalLookup) (tarballRef, error) {
 	ld, err := f.loadIndex(ctx, pol, name, local)
 	if err != nil {
 		return tarballRef{}, err
@@ -199,10 +199,10 @@ func (f *feed) tarball(ctx context.Context, pol *feedPolicy, name, file string, 
 		return tarballRef{}, ld.ix.notFoundError(name, f.name)
 	}
 	if !ok {
-		return tarballRef{}, fmt.Errorf("%w: %s has no tarball %s", errNotFound, name, file)
+		return tarballRef{}, fmt.Errorf("%w: %s has no tarball %s", ErrNotFound, name, file)
 	}
 	if ref.blocked != "" {
-		return tarballRef{}, fmt.Errorf("%w: %s", errBlocked, ref.blocked)
+		return tarballRef{}, fmt.Errorf("%w: %s", ErrBlocked, ref.blocked)
 	}
 	return ref, nil
 }
