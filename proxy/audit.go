@@ -35,8 +35,8 @@ const (
 
 // AuditTarget is where a feed's audit requests go.
 type AuditTarget struct {
-	client *upstream.Client
-	base   string
+	Client *upstream.Client
+	Base   string
 }
 
 // serveRegistryAPI answers the registry services a feed forwards: audit,
@@ -49,7 +49,7 @@ func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *Feed, api string,
 	default:
 		return false
 	}
-	if err := f.access.Load().Check(p, auth.Read); err != nil {
+	if err := f.Access.Load().Check(p, auth.Read); err != nil {
 		s.failAuth(ctx, err)
 		return true
 	}
@@ -70,18 +70,18 @@ func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *Feed, api string,
 	return true
 }
 
-// private reports whether a name must never leave npmgate (in an audit
+// Private reports whether a name must never leave npmgate (in an audit
 // body, a search, a prefetch): it has a local document in the feed or is
 // claimed (owned scopes and names). It is wider than localOnly: a merged
 // name with local versions is asked of connectors, never told to them.
-func (f *Feed) private(name string) bool {
-	return f.privateWith(name, f.lookupLocal(name))
+func (f *Feed) Private(name string) bool {
+	return f.privateWith(name, f.LookupLocal(name))
 }
 
 // privateWith is private with the request's reading of the local
 // document.
 func (f *Feed) privateWith(name string, local *LocalLookup) bool {
-	if f.claimed(name) {
+	if f.Claimed(name) {
 		return true
 	}
 	d, err := local.doc()
@@ -153,9 +153,9 @@ func (s *Server) release(held bool) bool {
 }
 
 func (s *Server) audit(ctx *fasthttp.RequestCtx, f *Feed, api string) {
-	t := f.audit
+	t := f.Audit
 	if t == nil {
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("npm audit is turned off for feed %q (feeds.%s.audit)", f.name, f.name))
+		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("npm audit is turned off for feed %q (feeds.%s.audit)", f.Name, f.Name))
 		return
 	}
 	body, held, ok := s.auditBody(ctx)
@@ -173,28 +173,28 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *Feed, api string) {
 	withheld := 0
 	if api == "/npm/v1/security/advisories/bulk" {
 		for name := range doc {
-			if f.private(name) {
+			if f.Private(name) {
 				delete(doc, name)
 				withheld++
 			}
 		}
 	} else {
-		withheld = f.pruneTree(doc)
+		withheld = f.PruneTree(doc)
 	}
 	if withheld > 0 {
 		s.metrics.auditWithheld.Add(float64(withheld))
-		s.log.Debug("audit: names withheld from the audit service", "feed", f.name, "count", withheld)
+		s.log.Debug("audit: names withheld from the audit service", "feed", f.Name, "count", withheld)
 	}
 	out := npm.MustJSON(doc)
 	sum := sha256.Sum256(out)
-	key := "audit\x00" + f.name + "\x00" + api + "\x00" + hex.EncodeToString(sum[:])
+	key := "audit\x00" + f.Name + "\x00" + api + "\x00" + hex.EncodeToString(sum[:])
 	if it, ok := s.mem.Get(key); ok && time.Now().Before(it.Expires) {
 		setResult(ctx, CacheHit)
 		ctx.SetContentType("application/json")
 		ctx.Response.SetBodyRaw(it.Body)
 		return
 	}
-	res, err := t.client.Do(detached, "POST", t.base+"/-"+api, out, "application/json")
+	res, err := t.Client.Do(detached, "POST", t.Base+"/-"+api, out, "application/json")
 	if err != nil {
 		// Never a made-up "no vulnerabilities": npm must see the failure.
 		s.fail(ctx, fmt.Errorf("audit service: %w", err))
@@ -206,10 +206,10 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *Feed, api string) {
 	passThrough(ctx, res)
 }
 
-// pruneTree removes private names from an audit request shaped like a
+// PruneTree removes private names from an audit request shaped like a
 // v1 lockfile (quick and full audits): "requires" and the nested
 // "dependencies" tree, and hides the root project's own name.
-func (f *Feed) pruneTree(doc map[string]json.RawMessage) int {
+func (f *Feed) PruneTree(doc map[string]json.RawMessage) int {
 	withheld := 0
 	if _, ok := doc["name"]; ok {
 		doc["name"] = npm.MustJSON("project")
@@ -226,7 +226,7 @@ func (f *Feed) pruneTree(doc map[string]json.RawMessage) int {
 				continue
 			}
 			for name, v := range m {
-				if f.private(name) {
+				if f.Private(name) {
 					delete(m, name)
 					withheld++
 				} else if field == "dependencies" {
@@ -257,31 +257,31 @@ func passThrough(ctx *fasthttp.RequestCtx, res *upstream.Response) {
 	ctx.SetBody(res.Body)
 }
 
-// firstConnector is the connector signing keys, attestations and search
+// FirstConnector is the connector signing keys, attestations and search
 // are asked of.
-func (f *Feed) firstConnector() *Connector {
-	if len(f.connectors) == 0 {
+func (f *Feed) FirstConnector() *Connector {
+	if len(f.Connectors) == 0 {
 		return nil
 	}
-	return f.connectors[0]
+	return f.Connectors[0]
 }
 
 // keys forwards the connector's signing keys, so npm audit signatures
 // verifies connector packages (whose dist.signatures npmgate keeps
 // unchanged). Local packages carry no registry signature.
 func (s *Server) keys(ctx *fasthttp.RequestCtx, f *Feed) {
-	c := f.firstConnector()
+	c := f.FirstConnector()
 	if c == nil {
 		writeError(ctx, fasthttp.StatusNotFound, "this feed has no connector and no signing keys")
 		return
 	}
-	key := "keys\x00" + c.name
+	key := "keys\x00" + c.Name
 	if it, ok := s.mem.Get(key); ok && time.Now().Before(it.Expires) {
 		ctx.SetContentType("application/json")
 		ctx.Response.SetBodyRaw(it.Body)
 		return
 	}
-	res, err := c.client.Do(detached, "GET", c.client.BaseURL()+"/-/npm/v1/keys", nil, "")
+	res, err := c.Client.Do(detached, "GET", c.Client.BaseURL()+"/-/npm/v1/keys", nil, "")
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -310,12 +310,12 @@ func (s *Server) attestations(ctx *fasthttp.RequestCtx, f *Feed, api string) {
 		writeError(ctx, fasthttp.StatusBadRequest, "bad version")
 		return
 	}
-	c := f.firstConnector()
-	if c == nil || f.private(name) {
+	c := f.FirstConnector()
+	if c == nil || f.Private(name) {
 		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no attestations for %s@%s", name, version))
 		return
 	}
-	res, err := c.client.Do(detached, "GET", c.client.BaseURL()+"/-/npm/v1/attestations/"+strings.Replace(name, "/", "%2f", 1)+"@"+version, nil, "")
+	res, err := c.Client.Do(detached, "GET", c.Client.BaseURL()+"/-/npm/v1/attestations/"+strings.Replace(name, "/", "%2f", 1)+"@"+version, nil, "")
 	if err != nil {
 		s.fail(ctx, err)
 		return

@@ -65,53 +65,53 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 	r, err := ParsePath(rest)
 	if err != nil {
 		writeError(ctx, statusOf(err), err.Error())
-		return f.name, routeOther
+		return f.Name, routeOther
 	}
 	if r.Kind == KindPing {
 		writeJSON(ctx, fasthttp.StatusOK, `{}`)
-		return f.name, routePing
+		return f.Name, routePing
 	}
 	p, err := s.authenticate(ctx)
 	if err != nil {
 		s.failAuth(ctx, err)
-		return f.name, routeOther
+		return f.Name, routeOther
 	}
 	if r.Kind == KindAPI {
 		if s.serveRegistryAPI(ctx, f, r.API, p) {
-			return f.name, routeAPI
+			return f.Name, routeAPI
 		}
 		if rest, ok := strings.CutPrefix(r.API, "/package/"); ok && strings.Contains(rest, "/dist-tags") {
 			if !ctx.IsGet() && !ctx.IsHead() {
 				// A dist-tag change needs the publish right; check it
 				// before the body is read (serveDistTags checks again).
-				if err := f.access.Load().Check(p, auth.Publish); err != nil {
+				if err := f.Access.Load().Check(p, auth.Publish); err != nil {
 					s.failAuth(ctx, err)
-					return f.name, routeAPI
+					return f.Name, routeAPI
 				}
 				ok, held := s.readBody(ctx, smallBodyLimit, smallBodyHint)
 				if !ok {
-					return f.name, routeAPI
+					return f.Name, routeAPI
 				}
 				if held {
 					defer s.largeBodies.Release(1)
 				}
 			}
 			s.serveDistTags(ctx, f, rest, p)
-			return f.name, routeAPI
+			return f.Name, routeAPI
 		}
 		if !ctx.IsGet() && !ctx.IsHead() {
 			// Login is anonymous by nature: its small limit is all that
 			// bounds what a stranger can send.
 			ok, held := s.readBody(ctx, smallBodyLimit, smallBodyHint)
 			if !ok {
-				return f.name, routeAPI
+				return f.Name, routeAPI
 			}
 			if held {
 				defer s.largeBodies.Release(1)
 			}
 		}
 		s.serveAPI(ctx, f, r.API, p)
-		return f.name, routeAPI
+		return f.Name, routeAPI
 	}
 	if !ctx.IsGet() && !ctx.IsHead() && r.Kind != KindNotFound && r.Kind != KindVersion {
 		// The feed's publish right is checked from the headers, before
@@ -121,59 +121,59 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 		if ctx.IsDelete() {
 			limit, hint = smallBodyLimit, smallBodyHint
 		}
-		if err := f.access.Load().Check(p, auth.Publish); err != nil {
+		if err := f.Access.Load().Check(p, auth.Publish); err != nil {
 			// npm star is a PUT of the document that needs no publish
 			// right: a signed-in caller's PUT may be one, within a
 			// star's size (serveWrite tells).
 			star := ctx.IsPut() && r.Kind == KindPackument && p != nil
 			if !star || ctx.Request.Header.ContentLength() > maxStarBody {
 				s.failAuth(ctx, err)
-				return f.name, routeWrite
+				return f.Name, routeWrite
 			}
 			limit, hint = maxStarBody, "npm star without the publish right"
 		}
 		ok, held := s.readBody(ctx, limit, hint)
 		if !ok {
-			return f.name, routeWrite
+			return f.Name, routeWrite
 		}
 		if held {
 			defer s.largeBodies.Release(1)
 		}
 		s.serveWrite(ctx, f, prefix, r, p)
-		return f.name, routeWrite
+		return f.Name, routeWrite
 	}
 	// Packuments, versions and tarballs are all reads: a tarball is
 	// protected exactly like its packument.
-	if err := f.access.Load().Check(p, auth.Read); err != nil {
+	if err := f.Access.Load().Check(p, auth.Read); err != nil {
 		s.failAuth(ctx, err)
-		return f.name, routeOther
+		return f.Name, routeOther
 	}
 	if !ctx.IsGet() && !ctx.IsHead() {
 		if r.Kind == KindNotFound {
 			writeError(ctx, fasthttp.StatusNotFound, "not found: "+string(ctx.Method())+" "+path)
-			return f.name, routeOther
+			return f.Name, routeOther
 		}
 		ctx.Response.Header.Set("Allow", "GET, HEAD")
 		writeError(ctx, fasthttp.StatusMethodNotAllowed, fmt.Sprintf("%s is not supported here", ctx.Method()))
-		return f.name, routeOther
+		return f.Name, routeOther
 	}
 	switch r.Kind {
 	case KindPackument:
 		if ctx.QueryArgs().Has("write") {
 			s.serveWriteDocument(ctx, f, prefix, r)
-			return f.name, routePackument
+			return f.Name, routePackument
 		}
 		s.servePackument(ctx, f, prefix, r)
-		return f.name, routePackument
+		return f.Name, routePackument
 	case KindVersion:
 		s.serveVersion(ctx, f, prefix, r)
-		return f.name, routeVersion
+		return f.Name, routeVersion
 	case KindTarball:
 		s.serveTarball(ctx, f, r)
-		return f.name, routeTarball
+		return f.Name, routeTarball
 	}
 	writeError(ctx, fasthttp.StatusNotFound, "not found: "+path)
-	return f.name, routeOther
+	return f.Name, routeOther
 }
 
 // requestPath is the raw (still percent-encoded) path of the request,

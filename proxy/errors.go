@@ -43,24 +43,24 @@ var (
 
 // Refusal is a write refused for what it asks.
 type Refusal struct {
-	kind error
-	msg  string
-	// cause, for errConnectorUnaskable, is why the connector could not
+	Kind error
+	Msg  string
+	// Cause, for errConnectorUnaskable, is why the connector could not
 	// be asked. It is not unwrapped: the client reads msg.
-	cause error
+	Cause error
 }
 
-func (e *Refusal) Error() string { return e.msg }
-func (e *Refusal) Unwrap() error { return e.kind }
+func (e *Refusal) Error() string { return e.Msg }
+func (e *Refusal) Unwrap() error { return e.Kind }
 
 func Refuse(kind error, format string, args ...any) error {
-	return &Refusal{kind: kind, msg: fmt.Sprintf(format, args...)}
+	return &Refusal{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
 
 // statusOf is the one place where errors become HTTP statuses.
 func statusOf(err error) int {
-	if r := (*Refusal)(nil); errors.As(err, &r) && r.kind == ErrConnectorUnaskable {
-		status := statusOf(r.cause)
+	if r := (*Refusal)(nil); errors.As(err, &r) && r.Kind == ErrConnectorUnaskable {
+		status := statusOf(r.Cause)
 		if status < 500 || status == fasthttp.StatusInternalServerError {
 			status = fasthttp.StatusBadGateway
 		}

@@ -32,10 +32,10 @@ func TestStatusOfEverySentinel(t *testing.T) {
 		{ErrNotLocal, 404}, {ErrConflict, 409},
 		{Refuse(ErrConflict, "x"), 409}, {Refuse(npm.ErrInvalidPublish, "x"), 400},
 		// A connector that cannot be asked: its cause's 5xx, else 502.
-		{&Refusal{kind: ErrConnectorUnaskable, cause: upstream.ErrTimeout}, 504},
-		{&Refusal{kind: ErrConnectorUnaskable, cause: context.Canceled}, 503},
-		{&Refusal{kind: ErrConnectorUnaskable, cause: ErrNotFound}, 502},
-		{&Refusal{kind: ErrConnectorUnaskable, cause: fmt.Errorf("odd")}, 502},
+		{&Refusal{Kind: ErrConnectorUnaskable, Cause: upstream.ErrTimeout}, 504},
+		{&Refusal{Kind: ErrConnectorUnaskable, Cause: context.Canceled}, 503},
+		{&Refusal{Kind: ErrConnectorUnaskable, Cause: ErrNotFound}, 502},
+		{&Refusal{Kind: ErrConnectorUnaskable, Cause: fmt.Errorf("odd")}, 502},
 		{fmt.Errorf("anything else"), 500},
 	} {
 		if got := statusOf(fmt.Errorf("wrapped: %w", tc.err)); got != tc.status {

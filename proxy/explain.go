@@ -34,26 +34,26 @@ func (s *Server) Explain(ctx context.Context, feedName, name string) (*Explanati
 	if f == nil {
 		return nil, fmt.Errorf("no feed %q", feedName)
 	}
-	ex := &Explanation{Feed: f.name, NameBlocked: map[string]string{}}
-	local, err := f.readLocal(name)
+	ex := &Explanation{Feed: f.Name, NameBlocked: map[string]string{}}
+	local, err := f.ReadLocal(name)
 	if err != nil {
 		return nil, err
 	}
-	if f.localOnly(name, local) {
+	if f.LocalOnly(name, local) {
 		ex.Local = true
 		return ex, nil
 	}
-	pol := f.pol.Load()
+	pol := f.Rules.Load()
 	now := time.Now()
-	for i, c := range f.connectors {
+	for i, c := range f.Connectors {
 		p := pol.perConnector[i]
 		if d := p.Name(name); !d.Allowed {
-			ex.NameBlocked[c.name] = d.Reason
+			ex.NameBlocked[c.Name] = d.Reason
 			continue
 		}
-		r := f.readConnector(ctx, c, i, name, false)
+		r := f.ReadConnector(ctx, c, i, name, false)
 		if r.err != nil {
-			return nil, fmt.Errorf("connector %s: %w", c.name, r.err)
+			return nil, fmt.Errorf("connector %s: %w", c.Name, r.err)
 		}
 		if r.notFound {
 			continue
@@ -61,7 +61,7 @@ func (s *Server) Explain(ctx context.Context, feedName, name string) (*Explanati
 		times := r.doc.PublishTimes()
 		for _, v := range r.doc.Versions {
 			d := p.Version(name, VersionFacts(v, times), now)
-			ex.Versions = append(ex.Versions, Verdict{Version: v.Version, Connector: c.name, Allowed: d.Allowed, Rule: d.Rule, Reason: d.Reason})
+			ex.Versions = append(ex.Versions, Verdict{Version: v.Version, Connector: c.Name, Allowed: d.Allowed, Rule: d.Rule, Reason: d.Reason})
 		}
 	}
 	return ex, nil

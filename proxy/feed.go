@@ -23,38 +23,38 @@ import (
 
 // Feed is one served registry and the connectors it reads through.
 type Feed struct {
-	name        string
-	d           *Deps
-	access      atomic.Pointer[auth.FeedAccess]
-	connectors  []*Connector
-	ownedScopes []string
-	mergeNames  []string
-	// ownedNames are names and prefixes claimed like owned scopes.
-	ownedNames []string
+	Name        string
+	Deps           *Deps
+	Access      atomic.Pointer[auth.FeedAccess]
+	Connectors  []*Connector
+	OwnedScopes []string
+	MergeNames  []string
+	// OwnedNames are names and prefixes claimed like owned scopes.
+	OwnedNames []string
 	// gens holds a generation per package that was written locally; it
 	// is part of rendered documents' keys (see invalidate).
 	gens  sync.Map
-	pol   atomic.Pointer[Policy]
-	audit *AuditTarget // nil: npm audit is off for this feed
+	Rules   atomic.Pointer[Policy]
+	Audit *AuditTarget // nil: npm audit is off for this feed
 }
 
 // Deps are what feeds are built from, given explicitly: the stores,
 // the metrics, the log and the settings they use. A feed has no way to
 // the server that serves it.
 type Deps struct {
-	mem       *cache.Memory
-	disk      *cache.Disk
-	snapshots cache.Store
-	// bucket, when replicas share one, holds tarballs for all of them.
-	bucket   cache.Store
-	packages Packages
-	users    auth.UserStore
-	metrics  Metrics
-	log      *slog.Logger
-	cache    config.Cache
+	Mem       *cache.Memory
+	Disk      *cache.Disk
+	Snapshots cache.Store
+	// Bucket, when replicas share one, holds tarballs for all of them.
+	Bucket   cache.Store
+	Packages Packages
+	Users    auth.UserStore
+	Metrics  Metrics
+	Log      *slog.Logger
+	Cache    config.Cache
 	// flight makes concurrent misses of one key share one computation.
 	flight   singleflight.Group
-	prefetch *Prefetches
+	Prefetch *Prefetches
 	// snapWrites holds snapshots on their way to the bucket (see
 	// feed.readSnapshot).
 	snapWrites sync.Map
@@ -72,9 +72,9 @@ type Metrics interface {
 type AdmitFunc func() (done func(err error), err error)
 
 type Connector struct {
-	name   string
-	client *upstream.Client
-	cfg    *config.Connector
+	Name   string
+	Client *upstream.Client
+	Config    *config.Connector
 }
 
 // Flags on memory-tier items.
@@ -122,7 +122,7 @@ type loaded struct {
 
 // pkgKey keys a package's index under the rules it was filtered by.
 func (f *Feed) pkgKey(pol *Policy, name string) string {
-	return "p\x00" + f.name + "\x00" + pol.fingerprint + "\x00" + name
+	return "p\x00" + f.Name + "\x00" + pol.fingerprint + "\x00" + name
 }
 
 // loadIndex returns a package's index, revalidating it upstream when it is older
@@ -134,7 +134,7 @@ func (f *Feed) pkgKey(pol *Policy, name string) string {
 // (nil: read it when needed).
 func (f *Feed) loadIndex(ctx context.Context, pol *Policy, name string, local *LocalLookup) (*loaded, error) {
 	key := f.pkgKey(pol, name)
-	if it, ok := f.d.mem.Get(key); ok && time.Now().Before(it.Expires) {
+	if it, ok := f.Deps.Mem.Get(key); ok && time.Now().Before(it.Expires) {
 		return &loaded{ix: it.Value.(*Index)}, nil
 	}
 	return coalesce(f, ctx, key, func(ctx context.Context) (*loaded, error) {
@@ -146,15 +146,15 @@ func (f *Feed) loadIndex(ctx context.Context, pol *Policy, name string, local *L
 // runs detached from any one client, with its own deadline, so a client
 // that goes away does not fail the others.
 func coalesce[T any](f *Feed, ctx context.Context, key string, fn func(context.Context) (T, error)) (T, error) {
-	ch := f.d.flight.DoChan(key, func() (any, error) {
-		c, cancel := context.WithTimeout(context.Background(), f.deadline())
+	ch := f.Deps.flight.DoChan(key, func() (any, error) {
+		c, cancel := context.WithTimeout(context.Background(), f.Deadline())
 		defer cancel()
 		return fn(c)
 	})
 	select {
 	case r := <-ch:
 		if r.Shared {
-			f.d.metrics.countCoalesced("packument")
+			f.Deps.Metrics.countCoalesced("packument")
 		}
 		if r.Err != nil {
 			var zero T
@@ -167,11 +167,11 @@ func coalesce[T any](f *Feed, ctx context.Context, key string, fn func(context.C
 	}
 }
 
-// deadline bounds one load of a package across all its connectors.
-func (f *Feed) deadline() time.Duration {
+// Deadline bounds one load of a package across all its connectors.
+func (f *Feed) Deadline() time.Duration {
 	d := time.Minute
-	for _, c := range f.connectors {
-		d = max(d, 4*c.cfg.Timeout.D())
+	for _, c := range f.Connectors {
+		d = max(d, 4*c.Config.Timeout.D())
 	}
 	return d
 }
@@ -195,19 +195,19 @@ type connResult struct {
 // not even for a 404. offline reads snapshots only, never upstream.
 func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offline bool, lookup *LocalLookup) (*loaded, error) {
 	if lookup == nil {
-		lookup = f.lookupLocal(name)
+		lookup = f.LookupLocal(name)
 	}
 	local, err := lookup.doc()
 	if err != nil {
 		return nil, err
 	}
-	conns := f.connectors
-	if f.localOnly(name, local) {
+	conns := f.Connectors
+	if f.LocalOnly(name, local) {
 		conns = nil
 	}
 	results := f.askConnectors(ctx, pol, conns, name, offline)
 	now := time.Now()
-	m := &merging{ix: &Index{loaded: now}, expires: now.Add(f.d.cache.MaxAge.D()), h: xxhash.New()}
+	m := &merging{ix: &Index{loaded: now}, expires: now.Add(f.Deps.Cache.MaxAge.D()), h: xxhash.New()}
 	if local != nil && local.Packument != nil && len(local.Packument.Versions) > 0 {
 		doc, raw, err := local.asPackument()
 		if err != nil {
@@ -228,11 +228,11 @@ func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offli
 			return nil, m.firstErr
 		}
 		ix.notFound = true
-		ix.expires = now.Add(f.d.cache.NotFoundTTL.D())
+		ix.expires = now.Add(f.Deps.Cache.NotFoundTTL.D())
 		// An offline read sees only what is stored: what it did not find
 		// is not remembered as a 404.
 		if !offline {
-			f.d.mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: ix.expires, Value: ix}, 64)
+			f.Deps.Mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: ix.expires, Value: ix}, 64)
 		}
 		return &loaded{ix: ix}, nil
 	}
@@ -244,11 +244,11 @@ func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offli
 	ix.notice = notice(name, m.blocked)
 	ix.files = indexFiles(name, doc, m.blocked)
 	if ix.stale || m.firstErr != nil {
-		m.expires = now.Add(f.d.cache.StaleRetry.D())
+		m.expires = now.Add(f.Deps.Cache.StaleRetry.D())
 	}
 	ix.expires = m.expires
 	if !offline {
-		f.d.mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: ix.expires, Value: ix}, ix.cost())
+		f.Deps.Mem.Set(f.pkgKey(pol, name), &cache.Item{Expires: ix.expires, Value: ix}, ix.cost())
 	}
 	return &loaded{ix: ix, doc: doc}, nil
 }
@@ -262,11 +262,11 @@ func (f *Feed) askConnectors(ctx context.Context, pol *Policy, conns []*Connecto
 		go func() {
 			defer func() { done <- struct{}{} }()
 			if d := pol.perConnector[i].Name(name); !d.Allowed {
-				f.d.metrics.countFilterBlock(d.Rule)
+				f.Deps.Metrics.countFilterBlock(d.Rule)
 				results[i] = connResult{notFound: true, blockedName: d.Reason}
 				return
 			}
-			results[i] = f.readConnector(ctx, c, i, name, offline)
+			results[i] = f.ReadConnector(ctx, c, i, name, offline)
 		}()
 	}
 	for range conns {
@@ -304,7 +304,7 @@ func (f *Feed) addResult(m *merging, pol *filter.Policy, name string, r connResu
 		hidden, next := applyPolicy(pol, name, r.doc, now)
 		m.blocked = append(m.blocked, hidden...)
 		for _, b := range hidden {
-			f.d.metrics.countFilterBlock(b.decision.Rule)
+			f.Deps.Metrics.countFilterBlock(b.decision.Rule)
 		}
 		for _, b := range hidden {
 			m.h.WriteString(b.v.Version + ",") // a cooldown ending changes the result, not the bytes
@@ -343,13 +343,13 @@ func indexFiles(name string, doc *npm.Packument, blocked []blockedVersion) map[s
 	return files
 }
 
-// parsedDoc returns a package's merged, filtered document, for the rare
+// ParsedDoc returns a package's merged, filtered document, for the rare
 // requests that need the document itself rather than a rendering (one
 // version, the dist-tags): from the load when it parsed one, else by
 // reading the snapshots again. local is the request's reading of the
 // local document, or nil.
-func (f *Feed) parsedDoc(name string, local *LocalLookup) (*npm.Packument, error) {
-	pol := f.pol.Load()
+func (f *Feed) ParsedDoc(name string, local *LocalLookup) (*npm.Packument, error) {
+	pol := f.Rules.Load()
 	ld, err := f.loadIndex(detached, pol, name, local)
 	if err == nil && !ld.ix.notFound && ld.doc == nil {
 		// A fresh reading, as before this request's: see renderDoc.
@@ -359,7 +359,7 @@ func (f *Feed) parsedDoc(name string, local *LocalLookup) (*npm.Packument, error
 		return nil, err
 	}
 	if ld.ix.notFound || ld.doc == nil {
-		return nil, ld.ix.notFoundError(name, f.name)
+		return nil, ld.ix.notFoundError(name, f.Name)
 	}
 	return ld.doc, nil
 }
@@ -381,12 +381,12 @@ func cmpErr(have, next error) error {
 	return have
 }
 
-// readConnector is one connector's document for name: its snapshot when
+// ReadConnector is one connector's document for name: its snapshot when
 // fresh (or offline), else revalidated upstream, the snapshot standing in
 // when upstream fails.
-func (f *Feed) readConnector(ctx context.Context, c *Connector, idx int, name string, offline bool) connResult {
-	key := cache.SnapshotKey(c.name, name)
-	maxAge := f.d.cache.MaxAge.D()
+func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name string, offline bool) connResult {
+	key := cache.SnapshotKey(c.Name, name)
+	maxAge := f.Deps.Cache.MaxAge.D()
 	snap, meta, fetched, serr := f.readSnapshot(ctx, key)
 	hasSnap := serr == nil
 	fromSnap := func(stale bool) connResult {
@@ -407,53 +407,53 @@ func (f *Feed) readConnector(ctx context.Context, c *Connector, idx int, name st
 	if hasSnap {
 		etag = meta.ETag
 	}
-	res, err := c.client.Packument(ctx, name, etag)
+	res, err := c.Client.Packument(ctx, name, etag)
 	if err != nil {
 		if hasSnap {
-			f.d.log.Warn("upstream failed; serving the last snapshot", "connector", c.name, "package", name, "err", err)
+			f.Deps.Log.Warn("upstream failed; serving the last snapshot", "connector", c.Name, "package", name, "err", err)
 			return fromSnap(true)
 		}
 		return connResult{err: err}
 	}
 	switch {
 	case res.NotModified && hasSnap:
-		if err := f.d.snapshots.Touch(ctx, key); err != nil {
-			f.d.log.Warn("snapshot touch failed", "key", key, "err", err)
+		if err := f.Deps.Snapshots.Touch(ctx, key); err != nil {
+			f.Deps.Log.Warn("snapshot touch failed", "key", key, "err", err)
 		}
 		fetched = time.Now()
 		return fromSnap(false)
 	case res.NotModified:
 		return connResult{err: fmt.Errorf("%w: 304 to an unconditional request", upstream.ErrBadResponse)}
 	case res.NotFound:
-		return connResult{notFound: true, expires: time.Now().Add(f.d.cache.NotFoundTTL.D())}
+		return connResult{notFound: true, expires: time.Now().Add(f.Deps.Cache.NotFoundTTL.D())}
 	}
 	doc, err := npm.Parse(res.Body, idx)
 	if err == nil {
 		err = doc.CheckName(name)
 	}
 	if err != nil {
-		err = fmt.Errorf("%w: %s: %v", upstream.ErrBadResponse, c.name, err)
+		err = fmt.Errorf("%w: %s: %v", upstream.ErrBadResponse, c.Name, err)
 		if hasSnap {
-			f.d.log.Warn("upstream sent a bad document; serving the last snapshot", "connector", c.name, "package", name, "err", err)
+			f.Deps.Log.Warn("upstream sent a bad document; serving the last snapshot", "connector", c.Name, "package", name, "err", err)
 			return fromSnap(true)
 		}
 		return connResult{err: err}
 	}
 	write := func() {
-		if err := cache.WriteSnapshot(detached, f.d.snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
-			f.d.log.Error("writing snapshot failed", "key", key, "err", err)
+		if err := cache.WriteSnapshot(detached, f.Deps.Snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
+			f.Deps.Log.Error("writing snapshot failed", "key", key, "err", err)
 		}
 	}
-	if f.d.bucket != nil {
+	if f.Deps.Bucket != nil {
 		// A round trip to the bucket the client need not wait for: the
 		// document is in hand, and the snapshot only spares a later
 		// upstream request. Until it lands, this replica's own re-reads
 		// of the snapshot see it in snapWrites.
 		w := &pendingSnapshot{body: res.Body, meta: cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, at: time.Now()}
-		f.d.snapWrites.Store(key, w)
+		f.Deps.snapWrites.Store(key, w)
 		go func() {
 			write()
-			f.d.snapWrites.CompareAndDelete(key, w)
+			f.Deps.snapWrites.CompareAndDelete(key, w)
 		}()
 	} else {
 		write()
@@ -474,9 +474,9 @@ type pendingSnapshot struct {
 // upload has not finished yet (it would answer a 404 for a package that
 // was just fetched).
 func (f *Feed) readSnapshot(ctx context.Context, key string) ([]byte, cache.SnapshotMeta, time.Time, error) {
-	if w, ok := f.d.snapWrites.Load(key); ok {
+	if w, ok := f.Deps.snapWrites.Load(key); ok {
 		p := w.(*pendingSnapshot)
 		return p.body, p.meta, p.at, nil
 	}
-	return cache.ReadSnapshot(ctx, f.d.snapshots, key)
+	return cache.ReadSnapshot(ctx, f.Deps.Snapshots, key)
 }

@@ -151,9 +151,9 @@ func (p *DiskPackages) get(key string) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// readLocal returns the feed's own document for name, or nil.
-func (f *Feed) readLocal(name string) (*LocalDoc, error) {
-	raw, err := f.d.packages.Get(detached, f.name, name)
+// ReadLocal returns the feed's own document for name, or nil.
+func (f *Feed) ReadLocal(name string) (*LocalDoc, error) {
+	raw, err := f.Deps.Packages.Get(detached, f.Name, name)
 	if err != nil || raw == nil {
 		return nil, err
 	}
@@ -171,9 +171,9 @@ type LocalLookup struct {
 	err  error
 }
 
-// lookupLocal starts the one reading of name's local document for a
+// LookupLocal starts the one reading of name's local document for a
 // request; nothing is read until doc is called.
-func (f *Feed) lookupLocal(name string) *LocalLookup {
+func (f *Feed) LookupLocal(name string) *LocalLookup {
 	return &LocalLookup{f: f, name: name}
 }
 
@@ -181,7 +181,7 @@ func (f *Feed) lookupLocal(name string) *LocalLookup {
 // the first call.
 func (l *LocalLookup) doc() (*LocalDoc, error) {
 	if !l.read {
-		l.d, l.err = l.f.readLocal(l.name)
+		l.d, l.err = l.f.ReadLocal(l.name)
 		l.read = true
 	}
 	return l.d, l.err
@@ -233,12 +233,12 @@ func firstPublisher(lp *LocalPackument) []Maintainer {
 	return ms
 }
 
-// updateLocal applies change to the package's document (nil when it has
+// UpdateLocal applies change to the package's document (nil when it has
 // none) under the package's lock, stores the result and makes what the
 // memory tier holds of the package stale at once. Other replicas learn
 // of it from the store (see Server.watchPackages).
-func (f *Feed) updateLocal(name string, change func(d *LocalDoc) (*LocalDoc, error)) error {
-	err := f.d.packages.Update(detached, f.name, name, func(old []byte) ([]byte, error) {
+func (f *Feed) UpdateLocal(name string, change func(d *LocalDoc) (*LocalDoc, error)) error {
+	err := f.Deps.Packages.Update(detached, f.Name, name, func(old []byte) ([]byte, error) {
 		var d *LocalDoc
 		if old != nil {
 			var err error
@@ -261,21 +261,21 @@ func (f *Feed) updateLocal(name string, change func(d *LocalDoc) (*LocalDoc, err
 	if err != nil {
 		return err
 	}
-	f.invalidate(name)
+	f.Invalidate(name)
 	return nil
 }
 
-// invalidate drops what the memory tier holds for a package. The index is
+// Invalidate drops what the memory tier holds for a package. The index is
 // deleted; rendered documents are keyed by the package's generation, which
 // moves on, so every variant (each public URL, full and abbreviated) is
 // missed at once.
-func (f *Feed) invalidate(name string) {
+func (f *Feed) Invalidate(name string) {
 	g, _ := f.gens.LoadOrStore(name, new(atomic.Uint64))
 	g.(*atomic.Uint64).Add(1)
-	f.d.mem.Del(f.pkgKey(f.pol.Load(), name))
+	f.Deps.Mem.Del(f.pkgKey(f.Rules.Load(), name))
 }
 
-func (f *Feed) generation(name string) uint64 {
+func (f *Feed) Generation(name string) uint64 {
 	if g, ok := f.gens.Load(name); ok {
 		return g.(*atomic.Uint64).Load()
 	}
@@ -292,13 +292,13 @@ func (d *LocalDoc) asPackument() (*npm.Packument, []byte, error) {
 	return p, raw, err
 }
 
-// ownedScope reports whether name is in one of the feed's owned scopes.
-func (f *Feed) ownedScope(name string) bool {
+// OwnedScope reports whether name is in one of the feed's owned scopes.
+func (f *Feed) OwnedScope(name string) bool {
 	scope, _, scoped := npm.SplitScope(name)
 	if !scoped {
 		return false
 	}
-	for _, s := range f.ownedScopes {
+	for _, s := range f.OwnedScopes {
 		if s == "@"+scope {
 			return true
 		}
@@ -306,23 +306,23 @@ func (f *Feed) ownedScope(name string) bool {
 	return false
 }
 
-// claimed reports whether name belongs to the feed alone by
+// Claimed reports whether name belongs to the feed alone by
 // configuration (owned_scopes, owned_names): it is never requested from a
 // connector, and anyone with publish rights may publish it first.
-func (f *Feed) claimed(name string) bool {
-	return f.ownedScope(name) || matchNames(f.ownedNames, name)
+func (f *Feed) Claimed(name string) bool {
+	return f.OwnedScope(name) || matchNames(f.OwnedNames, name)
 }
 
-// localOnly reports whether name is never asked of a connector, not even
+// LocalOnly reports whether name is never asked of a connector, not even
 // for a 404: it is claimed by configuration, or it has local versions and
 // is not on the feed's merge list. local is its local document, or nil.
-func (f *Feed) localOnly(name string, local *LocalDoc) bool {
-	return f.claimed(name) || (local != nil && !f.merged(name))
+func (f *Feed) LocalOnly(name string, local *LocalDoc) bool {
+	return f.Claimed(name) || (local != nil && !f.Merged(name))
 }
 
-// merged reports whether name's local and connector versions mix.
-func (f *Feed) merged(name string) bool {
-	return matchNames(f.mergeNames, name)
+// Merged reports whether name's local and connector versions mix.
+func (f *Feed) Merged(name string) bool {
+	return matchNames(f.MergeNames, name)
 }
 
 // matchNames reports whether name is one of names, where an entry ending

@@ -46,7 +46,7 @@ func TestColdMissReadsTheLocalDocumentOnce(t *testing.T) {
 			up := fakeupstream.Start(t, fakeupstream.Dir())
 			g := startGate(t, up)
 			pk := &countingPackages{Packages: g.srv.packages, gets: map[string]int{}}
-			g.srv.feedDeps.packages = pk
+			g.srv.feedDeps.Packages = pk
 			if resp, _ := g.get(tc.path); resp.StatusCode != tc.status {
 				t.Fatalf("GET %s: status %d, want %d", tc.path, resp.StatusCode, tc.status)
 			}

@@ -274,7 +274,7 @@ func (s *Server) metricsReader(ctx *fasthttp.RequestCtx) (all bool, p *auth.Prin
 func (s *Server) unreadableFeeds(p *auth.Principal) map[string]bool {
 	hidden := map[string]bool{}
 	for name, f := range s.feeds {
-		if f.access.Load().Check(p, auth.Read) != nil {
+		if f.Access.Load().Check(p, auth.Read) != nil {
 			hidden[name] = true
 		}
 	}

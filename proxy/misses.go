@@ -82,7 +82,7 @@ func (e *missLimited) retryAfter() string {
 // takes a place in flight, and the returned done gives it back, spending
 // the tokens when err says there was no such package.
 func (s *Server) admit(rc *fasthttp.RequestCtx, f *Feed, pol *Policy, name string, local *LocalLookup) (done func(err error), err error) {
-	if f.known(pol, name, local) {
+	if f.Known(pol, name, local) {
 		return nil, nil
 	}
 	return s.takeMiss(rc)
@@ -97,18 +97,18 @@ func (s *Server) takeMiss(rc *fasthttp.RequestCtx) (done func(err error), err er
 	return done, err
 }
 
-// known reports whether a lookup of name needs no place under the miss
+// Known reports whether a lookup of name needs no place under the miss
 // limit: the feed asks no connector, or knows the name from its memory,
 // a connector's snapshot or a local package.
-func (f *Feed) known(pol *Policy, name string, local *LocalLookup) bool {
-	if len(f.connectors) == 0 || f.ownedScope(name) {
+func (f *Feed) Known(pol *Policy, name string, local *LocalLookup) bool {
+	if len(f.Connectors) == 0 || f.OwnedScope(name) {
 		return true
 	}
-	if _, ok := f.d.mem.Get(f.pkgKey(pol, name)); ok {
+	if _, ok := f.Deps.Mem.Get(f.pkgKey(pol, name)); ok {
 		return true
 	}
-	for _, c := range f.connectors {
-		if _, err := f.d.snapshots.Stat(detached, cache.SnapshotKey(c.name, name)); err == nil {
+	for _, c := range f.Connectors {
+		if _, err := f.Deps.Snapshots.Stat(detached, cache.SnapshotKey(c.Name, name)); err == nil {
 			return true
 		}
 	}

@@ -19,21 +19,21 @@ import (
 // change it. A name a connector serves is not published over unless the
 // configuration claims it for the feed.
 
-// updateAs is update for a change only the package's maintainers and the
+// UpdateAs is update for a change only the package's maintainers and the
 // feed's admins may make.
-func (f *Feed) updateAs(p *auth.Principal, name, rev string, change func(*LocalDoc) error) error {
-	return f.update(name, rev, func(d *LocalDoc) error {
-		if err := f.mayChange(p, d); err != nil {
+func (f *Feed) UpdateAs(p *auth.Principal, name, rev string, change func(*LocalDoc) error) error {
+	return f.Update(name, rev, func(d *LocalDoc) error {
+		if err := f.MayChange(p, d); err != nil {
 			return err
 		}
 		return change(d)
 	})
 }
 
-// mayChange refuses a change to an existing local package by anyone but
+// MayChange refuses a change to an existing local package by anyone but
 // its maintainers and the feed's admins, saying who may.
-func (f *Feed) mayChange(p *auth.Principal, d *LocalDoc) error {
-	if f.access.Load().Check(p, auth.Admin) == nil {
+func (f *Feed) MayChange(p *auth.Principal, d *LocalDoc) error {
+	if f.Access.Load().Check(p, auth.Admin) == nil {
 		return nil
 	}
 	lp := d.Packument
@@ -49,10 +49,10 @@ func (f *Feed) mayChange(p *auth.Principal, d *LocalDoc) error {
 		who = p.Name
 	}
 	if len(names) == 0 {
-		return Refuse(ErrNotMaintainer, "%s has no maintainers: only an admin of feed %q (feeds.%s.access.admin) may change it", lp.Name, f.name, f.name)
+		return Refuse(ErrNotMaintainer, "%s has no maintainers: only an admin of feed %q (feeds.%s.access.admin) may change it", lp.Name, f.Name, f.Name)
 	}
 	return Refuse(ErrNotMaintainer, "%s may not change %s: only its maintainers (%s) or an admin of feed %q may; one of them can add %s with npm owner add %s %s",
-		who, lp.Name, strings.Join(names, ", "), f.name, who, who, lp.Name)
+		who, lp.Name, strings.Join(names, ", "), f.Name, who, who, lp.Name)
 }
 
 // checkConnectors refuses the first publish of a name a connector of the
@@ -61,28 +61,28 @@ func (f *Feed) mayChange(p *auth.Principal, d *LocalDoc) error {
 // Claimed names are never asked about, and admins may publish anyway.
 // When a connector cannot be asked, the publish is refused too.
 func (s *Server) checkConnectors(f *Feed, name string, p *auth.Principal) error {
-	if f.claimed(name) || f.access.Load().Check(p, auth.Admin) == nil {
+	if f.Claimed(name) || f.Access.Load().Check(p, auth.Admin) == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), f.deadline())
+	ctx, cancel := context.WithTimeout(context.Background(), f.Deadline())
 	defer cancel()
-	pol := f.pol.Load()
-	for i, c := range f.connectors {
+	pol := f.Rules.Load()
+	for i, c := range f.Connectors {
 		if !pol.perConnector[i].Name(name).Allowed {
 			continue // its users never get the name from this connector
 		}
-		r := f.readConnector(ctx, c, i, name, false)
+		r := f.ReadConnector(ctx, c, i, name, false)
 		switch {
 		case r.err != nil:
-			s.log.Warn("publish refused: connector cannot be asked about the name", "feed", f.name, "connector", c.name, "package", name, "err", r.err)
-			return &Refusal{kind: ErrConnectorUnaskable, cause: r.err, msg: fmt.Sprintf("connector %q cannot be asked whether it serves %s (%v), and a name it may serve is not published over; try again, or claim the name for this feed in feeds.%s.owned_names", c.name, name, r.err, f.name)}
+			s.log.Warn("publish refused: connector cannot be asked about the name", "feed", f.Name, "connector", c.Name, "package", name, "err", r.err)
+			return &Refusal{Kind: ErrConnectorUnaskable, Cause: r.err, Msg: fmt.Sprintf("connector %q cannot be asked whether it serves %s (%v), and a name it may serve is not published over; try again, or claim the name for this feed in feeds.%s.owned_names", c.Name, name, r.err, f.Name)}
 		case r.doc != nil:
 			effect := "replace the public package"
-			if f.merged(name) {
+			if f.Merged(name) {
 				effect = "add versions to the public package"
 			}
 			return Refuse(ErrConnectorServes, "%s is served by connector %q of feed %q: publishing it here would %s for everyone using the feed. To publish your own package under this name, claim it in feeds.%s.owned_names (or use an owned scope); or have an admin of the feed publish it",
-				name, c.name, f.name, effect, f.name)
+				name, c.Name, f.Name, effect, f.Name)
 		}
 	}
 	return nil
@@ -134,16 +134,16 @@ func (s *Server) star(f *Feed, r Route, body *publishBody, p *auth.Principal) er
 	if p == nil {
 		return Refuse(auth.ErrUnauthenticated, "npm star needs credentials: npm login")
 	}
-	if err := f.access.Load().Check(p, auth.Read); err != nil {
+	if err := f.Access.Load().Check(p, auth.Read); err != nil {
 		if errors.Is(err, auth.ErrForbidden) {
 			return Refuse(auth.ErrForbidden, "%v", err)
 		}
 		return Refuse(auth.ErrUnauthenticated, "%v", err)
 	}
 	starred := body.Users[p.Name]
-	return f.updateLocal(r.Name, func(d *LocalDoc) (*LocalDoc, error) {
+	return f.UpdateLocal(r.Name, func(d *LocalDoc) (*LocalDoc, error) {
 		if d == nil || d.Packument == nil {
-			return nil, Refuse(ErrNotLocal, "%s is not a package published to feed %q; only local packages can be starred here (star a connector's package on its own registry)", r.Name, f.name)
+			return nil, Refuse(ErrNotLocal, "%s is not a package published to feed %q; only local packages can be starred here (star a connector's package on its own registry)", r.Name, f.Name)
 		}
 		lp := d.Packument
 		if body.Rev != "" && body.Rev != lp.Rev {
@@ -175,7 +175,7 @@ func (s *Server) star(f *Feed, r Route, body *publishBody, p *auth.Principal) er
 // starredByUser answers npm stars: GET /-/_view/starredByUser?key="USER",
 // the feed's local packages the user starred, as CouchDB's view rows.
 func (s *Server) starredByUser(ctx *fasthttp.RequestCtx, f *Feed, p *auth.Principal) {
-	if err := f.access.Load().Check(p, auth.Read); err != nil {
+	if err := f.Access.Load().Check(p, auth.Read); err != nil {
 		s.failAuth(ctx, err)
 		return
 	}
@@ -193,7 +193,7 @@ func (s *Server) starredByUser(ctx *fasthttp.RequestCtx, f *Feed, p *auth.Princi
 		Value string `json:"value"`
 	}
 	rows := []row{}
-	err := s.packages.Each(detached, f.name, func(_, name string, raw []byte) error {
+	err := s.packages.Each(detached, f.Name, func(_, name string, raw []byte) error {
 		d, err := DecodeLocal(name, raw)
 		if err != nil {
 			return err

@@ -33,7 +33,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *Feed, prefix string
 	abbreviated := wantsAbbreviated(ctx)
 	canon := s.canonicalBase(prefix)
 	admit := func() (func(error), error) { return s.takeMiss(ctx) }
-	it, result, err := f.renderedDoc(detached, admit, canon, r.Name, abbreviated)
+	it, result, err := f.RenderedDoc(detached, admit, canon, r.Name, abbreviated)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -102,13 +102,13 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *Feed, prefix string, 
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	local := f.lookupLocal(r.Name) // one reading for admit and the load
-	done, err := s.admit(ctx, f, f.pol.Load(), r.Name, local)
+	local := f.LookupLocal(r.Name) // one reading for admit and the load
+	done, err := s.admit(ctx, f, f.Rules.Load(), r.Name, local)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
-	doc, err := f.parsedDoc(r.Name, local)
+	doc, err := f.ParsedDoc(r.Name, local)
 	if done != nil {
 		done(err)
 	}
@@ -123,7 +123,7 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *Feed, prefix string, 
 		}
 	}
 	if v == nil {
-		s.fail(ctx, f.missingVersion(r.Name, r.Version))
+		s.fail(ctx, f.MissingVersion(r.Name, r.Version))
 		return
 	}
 	var buf bytes.Buffer
@@ -133,10 +133,10 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *Feed, prefix string, 
 	ctx.SetBody(buf.Bytes())
 }
 
-// missingVersion says why a document has no such version: a policy hid it
+// MissingVersion says why a document has no such version: a policy hid it
 // (403 with the rule, as for its tarball), or there is none (404).
-func (f *Feed) missingVersion(name, version string) error {
-	pol := f.pol.Load()
+func (f *Feed) MissingVersion(name, version string) error {
+	pol := f.Rules.Load()
 	if ld, err := f.loadIndex(detached, pol, name, nil); err == nil && ld.ix.files != nil {
 		if ref, ok := ld.ix.files[npm.TarballFile(name, version)]; ok && ref.blocked != "" && ref.version == version {
 			return fmt.Errorf("%w: %s", ErrBlocked, ref.blocked)
@@ -199,7 +199,7 @@ func (s *Server) serveWriteDocument(ctx *fasthttp.RequestCtx, f *Feed, prefix st
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	d, err := f.readLocal(r.Name)
+	d, err := f.ReadLocal(r.Name)
 	if err != nil {
 		s.fail(ctx, err)
 		return

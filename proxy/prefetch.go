@@ -43,15 +43,15 @@ type Prefetches struct {
 // recentPrefetch is how long a finished prefetch stops another one.
 const recentPrefetch = 10 * time.Second
 
-// speculate starts (or joins) a prefetch of a tarball whose package index
+// Speculate starts (or joins) a prefetch of a tarball whose package index
 // is not in memory. It returns nil when speculating is not safe or not
 // useful: the index is known, the name is local or owned (never asked
 // upstream), or the feed's policy refuses the name.
-func (f *Feed) speculate(pol *Policy, name, file string, local *LocalLookup) *prefetch {
-	if len(f.connectors) == 0 || f.claimed(name) {
+func (f *Feed) Speculate(pol *Policy, name, file string, local *LocalLookup) *prefetch {
+	if len(f.Connectors) == 0 || f.Claimed(name) {
 		return nil
 	}
-	if _, ok := f.d.mem.Get(f.pkgKey(pol, name)); ok {
+	if _, ok := f.Deps.Mem.Get(f.pkgKey(pol, name)); ok {
 		return nil
 	}
 	if !pol.perConnector[0].Name(name).Allowed {
@@ -60,16 +60,16 @@ func (f *Feed) speculate(pol *Policy, name, file string, local *LocalLookup) *pr
 	if f.privateWith(name, local) {
 		return nil
 	}
-	c := f.connectors[0]
-	if f.d.bucket != nil {
+	c := f.Connectors[0]
+	if f.Deps.Bucket != nil {
 		// Another replica has fetched this package: its tarballs are most
 		// likely in the shared bucket, which is closer than upstream.
-		if _, err := f.d.snapshots.Stat(detached, cache.SnapshotKey(c.name, name)); err == nil {
+		if _, err := f.Deps.Snapshots.Stat(detached, cache.SnapshotKey(c.Name, name)); err == nil {
 			return nil
 		}
 	}
-	url := c.client.TarballURL("", name, file)
-	ps := f.d.prefetch
+	url := c.Client.TarballURL("", name, file)
+	ps := f.Deps.Prefetch
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if ps.m == nil {
@@ -82,12 +82,12 @@ func (f *Feed) speculate(pol *Policy, name, file string, local *LocalLookup) *pr
 	if at, ok := ps.recent[url]; ok && time.Since(at) < recentPrefetch {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.TarballTimeout.D())
+	ctx, cancel := context.WithTimeout(context.Background(), c.Config.TarballTimeout.D())
 	p := &prefetch{url: url, done: make(chan struct{}), cancel: cancel, refs: 1}
 	ps.m[url] = p
-	go p.run(ctx, f.d.disk, cache.LimitSource(func(ctx context.Context) (io.ReadCloser, int64, error) {
-		return c.client.Tarball(ctx, url)
-	}, int64(c.cfg.MaxTarballSize)))
+	go p.run(ctx, f.Deps.Disk, cache.LimitSource(func(ctx context.Context) (io.ReadCloser, int64, error) {
+		return c.Client.Tarball(ctx, url)
+	}, int64(c.Config.MaxTarballSize)))
 	return p
 }
 
@@ -112,8 +112,8 @@ func (p *prefetch) run(ctx context.Context, disk *cache.Disk, src cache.Source) 
 	p.pending, p.size = w, size
 }
 
-// join takes a hold on a running prefetch of url, if there is one.
-func (ps *Prefetches) join(url string) *prefetch {
+// Join takes a hold on a running prefetch of url, if there is one.
+func (ps *Prefetches) Join(url string) *prefetch {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	p, ok := ps.m[url]
@@ -147,13 +147,13 @@ func (p *prefetch) source(url string, disk *cache.Disk, fallback cache.Source) c
 	}
 }
 
-// release drops a request's hold; the last one discards the temporary
+// Release drops a request's hold; the last one discards the temporary
 // file (a reader that opened it keeps reading: the file is only unlinked).
-func (f *Feed) release(p *prefetch) {
+func (f *Feed) Release(p *prefetch) {
 	if p == nil {
 		return
 	}
-	ps := f.d.prefetch
+	ps := f.Deps.Prefetch
 	ps.mu.Lock()
 	p.refs--
 	last := p.refs == 0

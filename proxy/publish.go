@@ -40,7 +40,7 @@ var maxInflate int64 = 512 << 20
 
 // serveWrite dispatches the writes of a package.
 func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *Feed, prefix string, r Route, p *auth.Principal) {
-	if err := f.access.Load().Check(p, auth.Publish); err != nil {
+	if err := f.Access.Load().Check(p, auth.Publish); err != nil {
 		// npm star is a PUT of the document too, and needs only read
 		// rights: a small body without publish rights may be a star.
 		if !(ctx.IsPut() && r.Kind == KindPackument && p != nil && len(ctx.PostBody()) <= maxStarBody) {
@@ -64,22 +64,22 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *Feed, prefix string, r 
 	case ctx.IsPut() && (r.Kind == KindPackument || r.Kind == KindRev):
 		err = s.put(ctx, f, r, p)
 	case ctx.IsDelete() && r.Kind == KindRev:
-		err = f.updateAs(p, r.Name, r.Rev, func(d *LocalDoc) error {
+		err = f.UpdateAs(p, r.Name, r.Rev, func(d *LocalDoc) error {
 			for v := range d.Packument.Versions {
-				d.unpublish(v)
+				d.Unpublish(v)
 			}
 			return nil
 		})
 		if err == nil {
-			s.log.Info("unpublished package", "feed", f.name, "package", r.Name, "user", p.Name)
+			s.log.Info("unpublished package", "feed", f.Name, "package", r.Name, "user", p.Name)
 		}
 	case ctx.IsDelete() && r.Kind == KindTarballRev:
 		// npm removed the version with the document PUT before; a version
 		// still present is removed here, as its tarball goes.
-		err = f.updateAs(p, r.Name, "", func(d *LocalDoc) error {
+		err = f.UpdateAs(p, r.Name, "", func(d *LocalDoc) error {
 			for v := range d.Packument.Versions {
 				if npm.TarballFile(r.Name, v) == r.File {
-					d.unpublish(v)
+					d.Unpublish(v)
 				}
 			}
 			return nil
@@ -101,7 +101,7 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *Feed, prefix string, r 
 func (s *Server) failWrite(ctx *fasthttp.RequestCtx, err error) {
 	var r *Refusal
 	if errors.As(err, &r) {
-		writeError(ctx, statusOf(err), r.msg)
+		writeError(ctx, statusOf(err), r.Msg)
 		return
 	}
 	s.fail(ctx, err)
@@ -138,11 +138,11 @@ func (s *Server) put(ctx *fasthttp.RequestCtx, f *Feed, r Route, p *auth.Princip
 		return s.star(f, r, &body, p)
 	}
 	rev := r.Rev
-	return f.updateAs(p, r.Name, rev, func(d *LocalDoc) error {
+	return f.UpdateAs(p, r.Name, rev, func(d *LocalDoc) error {
 		if err := s.checkNewMaintainers(d, body.Maintainers); err != nil {
 			return err
 		}
-		return d.applyMetadata(&body, r.Kind == KindRev)
+		return d.ApplyMetadata(&body, r.Kind == KindRev)
 	})
 }
 
@@ -155,7 +155,7 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *Feed, body *publishBody, p
 		return err
 	}
 	pub.Doc["_npmUser"] = npm.MustJSON(Maintainer{Name: p.Name})
-	existing, err := f.readLocal(pub.Name)
+	existing, err := f.ReadLocal(pub.Name)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *Feed, body *publishBody, p
 		}
 	}
 	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-	err = f.updateLocal(pub.Name, func(d *LocalDoc) (*LocalDoc, error) {
+	err = f.UpdateLocal(pub.Name, func(d *LocalDoc) (*LocalDoc, error) {
 		d, err := Publishable(f, p, d, pub, now)
 		if err != nil {
 			return nil, err
@@ -177,13 +177,13 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *Feed, body *publishBody, p
 		if err := s.storeTarball(pub.Tarball, pub.Sum512); err != nil {
 			return nil, err
 		}
-		d.addVersion(pub, body.DistTags, p.Name, now)
+		d.AddVersion(pub, body.DistTags, p.Name, now)
 		return d, nil
 	})
 	if err != nil {
 		return err
 	}
-	s.log.Info("published", "feed", f.name, "package", pub.Name, "version", pub.Version, "user", p.Name, "bytes", len(pub.Tarball))
+	s.log.Info("published", "feed", f.Name, "package", pub.Name, "version", pub.Version, "user", p.Name, "bytes", len(pub.Tarball))
 	return nil
 }
 
@@ -192,7 +192,7 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *Feed, body *publishBody, p
 func Publishable(f *Feed, p *auth.Principal, d *LocalDoc, pub *npm.Publish, now string) (*LocalDoc, error) {
 	name, version, sv := pub.Name, pub.Version, pub.SemVer
 	if d != nil && d.Packument != nil {
-		if err := f.mayChange(p, d); err != nil {
+		if err := f.MayChange(p, d); err != nil {
 			return nil, err
 		}
 	}
@@ -213,9 +213,9 @@ func Publishable(f *Feed, p *auth.Principal, d *LocalDoc, pub *npm.Publish, now 
 	return d, nil
 }
 
-// addVersion adds a validated publish to the document, with its
+// AddVersion adds a validated publish to the document, with its
 // dist-tags (latest when it sent none), by publisher.
-func (d *LocalDoc) addVersion(pub *npm.Publish, distTags map[string]string, publisher, now string) {
+func (d *LocalDoc) AddVersion(pub *npm.Publish, distTags map[string]string, publisher, now string) {
 	version := pub.Version
 	lp := d.Packument
 	if lp.Versions == nil {
@@ -270,12 +270,12 @@ func (s *Server) storeTarball(data, sum []byte) error {
 	return w.Commit()
 }
 
-// update applies a change to a local package under its lock. rev, when
+// Update applies a change to a local package under its lock. rev, when
 // given, must be the current revision (optimistic concurrency).
-func (f *Feed) update(name, rev string, change func(*LocalDoc) error) error {
-	return f.updateLocal(name, func(d *LocalDoc) (*LocalDoc, error) {
+func (f *Feed) Update(name, rev string, change func(*LocalDoc) error) error {
+	return f.UpdateLocal(name, func(d *LocalDoc) (*LocalDoc, error) {
 		if d == nil || d.Packument == nil {
-			return nil, Refuse(ErrNotLocal, "%s is not a package published to feed %q; only local packages can be changed", name, f.name)
+			return nil, Refuse(ErrNotLocal, "%s is not a package published to feed %q; only local packages can be changed", name, f.Name)
 		}
 		if rev != "" && rev != d.Packument.Rev {
 			return nil, Refuse(ErrConflict, "document revision %s is not the current one (%s); fetch it again", rev, d.Packument.Rev)
@@ -289,9 +289,9 @@ func (f *Feed) update(name, rev string, change func(*LocalDoc) error) error {
 	})
 }
 
-// unpublish removes a version; its place in Published stays, so it can
+// Unpublish removes a version; its place in Published stays, so it can
 // never be published again.
-func (d *LocalDoc) unpublish(v string) {
+func (d *LocalDoc) Unpublish(v string) {
 	lp := d.Packument
 	delete(lp.Versions, v)
 	for tag, target := range lp.DistTags {
@@ -322,18 +322,18 @@ func Highest(versions []string) string {
 	return bestRaw
 }
 
-// applyMetadata takes from a document PUT only what a client may change:
+// ApplyMetadata takes from a document PUT only what a client may change:
 // deprecation messages, dist-tags and maintainers. With a revision (the
 // unpublish flow), versions missing from the body are unpublished. dist
 // and integrity are never taken from the client.
-func (d *LocalDoc) applyMetadata(body *publishBody, replace bool) error {
+func (d *LocalDoc) ApplyMetadata(body *publishBody, replace bool) error {
 	lp := d.Packument
 	if body.Versions != nil {
 		for v, stored := range lp.Versions {
 			sent, ok := body.Versions[v]
 			if !ok {
 				if replace {
-					d.unpublish(v)
+					d.Unpublish(v)
 				}
 				continue
 			}
@@ -402,11 +402,11 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *Feed, rest string, p
 		return
 	}
 	if ctx.IsGet() && tag == "" {
-		if err := f.access.Load().Check(p, auth.Read); err != nil {
+		if err := f.Access.Load().Check(p, auth.Read); err != nil {
 			s.failAuth(ctx, err)
 			return
 		}
-		doc, err := f.parsedDoc(r.Name, nil)
+		doc, err := f.ParsedDoc(r.Name, nil)
 		if err != nil {
 			s.fail(ctx, err)
 			return
@@ -418,7 +418,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *Feed, rest string, p
 		writeJSONValue(ctx, fasthttp.StatusOK, tags)
 		return
 	}
-	if err := f.access.Load().Check(p, auth.Publish); err != nil {
+	if err := f.Access.Load().Check(p, auth.Publish); err != nil {
 		s.failAuth(ctx, err)
 		return
 	}
@@ -430,7 +430,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *Feed, rest string, p
 		}
 		err = npm.ValidateTag(tag)
 		if err == nil {
-			err = f.updateAs(p, r.Name, "", func(d *LocalDoc) error {
+			err = f.UpdateAs(p, r.Name, "", func(d *LocalDoc) error {
 				if _, ok := d.Packument.Versions[version]; !ok {
 					return Refuse(ErrNotFound, "%s@%s does not exist", r.Name, version)
 				}
@@ -443,7 +443,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *Feed, rest string, p
 			writeError(ctx, fasthttp.StatusBadRequest, "the latest tag cannot be removed")
 			return
 		}
-		err = f.updateAs(p, r.Name, "", func(d *LocalDoc) error {
+		err = f.UpdateAs(p, r.Name, "", func(d *LocalDoc) error {
 			if _, ok := d.Packument.DistTags[tag]; !ok {
 				return Refuse(ErrNotFound, "%s has no dist-tag %q", r.Name, tag)
 			}

@@ -48,25 +48,25 @@ func (f *Feed) docKey(pol *Policy, base, name string, abbreviated bool) string {
 	if abbreviated {
 		v = "abbr"
 	}
-	key := "d\x00" + f.name + "\x00" + pol.fingerprint + "\x00" + base + "\x00" + name + "\x00" + v
-	if g := f.generation(name); g > 0 {
+	key := "d\x00" + f.Name + "\x00" + pol.fingerprint + "\x00" + base + "\x00" + name + "\x00" + v
+	if g := f.Generation(name); g > 0 {
 		key += "\x00" + strconv.FormatUint(g, 10)
 	}
 	return key
 }
 
-// renderedDoc returns the rendered document, from the memory tier when fresh.
+// RenderedDoc returns the rendered document, from the memory tier when fresh.
 // A miss of a name npmgate does not know is subject to the miss limit:
 // admit takes its place.
-func (f *Feed) renderedDoc(ctx context.Context, admit AdmitFunc, base, name string, abbreviated bool) (_ *cache.Item, _ string, err error) {
-	pol := f.pol.Load()
+func (f *Feed) RenderedDoc(ctx context.Context, admit AdmitFunc, base, name string, abbreviated bool) (_ *cache.Item, _ string, err error) {
+	pol := f.Rules.Load()
 	key := f.docKey(pol, base, name, abbreviated)
-	it, ok := f.d.mem.Get(key)
+	it, ok := f.Deps.Mem.Get(key)
 	if ok && time.Now().Before(it.Expires) {
 		return it, CacheHit, nil
 	}
-	local := f.lookupLocal(name) // one reading for admit and the load
-	if it == nil && !f.known(pol, name, local) {
+	local := f.LookupLocal(name) // one reading for admit and the load
+	if it == nil && !f.Known(pol, name, local) {
 		done, aerr := admit()
 		if aerr != nil {
 			return nil, "", aerr
@@ -92,7 +92,7 @@ func (f *Feed) renderDoc(ctx context.Context, pol *Policy, key, name, base strin
 	}
 	ix := ld.ix
 	if ix.notFound {
-		return docResult{}, ix.notFoundError(name, f.name)
+		return docResult{}, ix.notFoundError(name, f.Name)
 	}
 	flags := uint32(0)
 	result := CacheMiss
@@ -102,7 +102,7 @@ func (f *Feed) renderDoc(ctx context.Context, pol *Policy, key, name, base strin
 	if old != nil && old.Value.(*rendered).fingerprint == ix.fingerprint {
 		it := *old
 		it.Expires, it.Flags = ix.expires, flags
-		f.d.mem.Set(key, &it, 0)
+		f.Deps.Mem.Set(key, &it, 0)
 		if result == CacheMiss {
 			result = CacheRevalidated
 		}
@@ -121,14 +121,14 @@ func (f *Feed) renderDoc(ctx context.Context, pol *Policy, key, name, base strin
 			return docResult{}, err
 		}
 		if ld2.doc == nil {
-			return docResult{}, fmt.Errorf("%w: package %q is not in feed %q or its connectors", ErrNotFound, name, f.name)
+			return docResult{}, fmt.Errorf("%w: package %q is not in feed %q or its connectors", ErrNotFound, name, f.Name)
 		}
 		doc, ix = ld2.doc, &Index{fingerprint: ld2.ix.fingerprint, expires: ix.expires, stale: ix.stale, notice: ld2.ix.notice}
 	}
 	var buf bytes.Buffer
 	buf.Grow(doc.SizeHint(base))
 	marks, spliceable := doc.RenderMarked(&buf, base, abbreviated)
-	f.d.metrics.countRender(representation(abbreviated))
+	f.Deps.Metrics.countRender(representation(abbreviated))
 	body := buf.Bytes()
 	it := &cache.Item{
 		Body:    body,
@@ -139,7 +139,7 @@ func (f *Feed) renderDoc(ctx context.Context, pol *Policy, key, name, base strin
 		Flags:   flags,
 		Spill:   true,
 	}
-	f.d.mem.Set(key, it, 64+8*int64(len(marks)))
+	f.Deps.Mem.Set(key, it, 64+8*int64(len(marks)))
 	return docResult{it, result}, nil
 }
 

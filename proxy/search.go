@@ -52,7 +52,7 @@ func (s *Server) search(ctx *fasthttp.RequestCtx, f *Feed) {
 	}
 	from, _ := strconv.Atoi(string(q.Peek("from")))
 	from = max(from, 0)
-	local, known := f.searchLocal(text)
+	local, known := f.SearchLocal(text)
 	localNames := map[string]bool{}
 	for _, o := range local {
 		localNames[o.Package.Name] = true
@@ -66,19 +66,19 @@ func (s *Server) search(ctx *fasthttp.RequestCtx, f *Feed) {
 	// private scope, a local user) is answered from local packages only:
 	// forwarding the rest of it would still tell the connector what was
 	// looked for around the private word.
-	forward := text != "" && !f.searchTouchesPrivate(text, known)
-	if c := f.firstConnector(); c != nil && forward {
+	forward := text != "" && !f.SearchTouchesPrivate(text, known)
+	if c := f.FirstConnector(); c != nil && forward {
 		want := size - len(page)
 		connFrom := max(from-len(local), 0)
 		v := url.Values{"text": {strings.Join(strings.Fields(text), " ")}, "size": {strconv.Itoa(max(want, 1))}, "from": {strconv.Itoa(connFrom)}}
-		res, err := c.client.Do(detached, "GET", c.client.BaseURL()+"/-/v1/search?"+v.Encode(), nil, "")
+		res, err := c.Client.Do(detached, "GET", c.Client.BaseURL()+"/-/v1/search?"+v.Encode(), nil, "")
 		if err == nil && res.Status == 200 {
 			var answer struct {
 				Objects []json.RawMessage `json:"objects"`
 				Total   int               `json:"total"`
 			}
 			if json.Unmarshal(res.Body, &answer) == nil {
-				pol := f.pol.Load().perConnector[0]
+				pol := f.Rules.Load().perConnector[0]
 				total += max(answer.Total, 0)
 				for _, raw := range answer.Objects {
 					var o struct {
@@ -86,7 +86,7 @@ func (s *Server) search(ctx *fasthttp.RequestCtx, f *Feed) {
 					}
 					json.Unmarshal(raw, &o)
 					name := o.Package.Name
-					if localNames[name] || npm.ValidateName(name) != nil || f.private(name) || !pol.Name(name).Allowed {
+					if localNames[name] || npm.ValidateName(name) != nil || f.Private(name) || !pol.Name(name).Allowed {
 						total--
 						continue
 					}
@@ -97,7 +97,7 @@ func (s *Server) search(ctx *fasthttp.RequestCtx, f *Feed) {
 				}
 			}
 		} else if err != nil {
-			s.log.Warn("search: connector failed; answering from local packages", "connector", c.name, "err", err)
+			s.log.Warn("search: connector failed; answering from local packages", "connector", c.Name, "err", err)
 		}
 	}
 	if page == nil {
@@ -134,19 +134,19 @@ type searchKnown struct {
 	scopes, people map[string]bool
 }
 
-// searchTouchesPrivate reports whether any term of text, a qualifier's
+// SearchTouchesPrivate reports whether any term of text, a qualifier's
 // value as much as a free word, is a private name (f.private), a private
 // scope (owned, or one local packages use; with or without "@"), or, for
 // author: and maintainer:, a local user or maintainer.
-func (f *Feed) searchTouchesPrivate(text string, known searchKnown) bool {
+func (f *Feed) SearchTouchesPrivate(text string, known searchKnown) bool {
 	privateScope := func(s string) bool {
 		s = strings.TrimPrefix(s, "@")
-		return s != "" && (known.scopes[s] || f.ownedScope("@"+s+"/x"))
+		return s != "" && (known.scopes[s] || f.OwnedScope("@"+s+"/x"))
 	}
 	for _, t := range parseSearch(text) {
 		for _, v := range t.values {
 			v = strings.TrimPrefix(v, "-") // an excluded keyword names it too
-			if npm.ValidateName(v) == nil && f.private(v) {
+			if npm.ValidateName(v) == nil && f.Private(v) {
 				return true
 			}
 			if scope, _, ok := strings.Cut(v, "/"); ok && strings.HasPrefix(scope, "@") && privateScope(scope) {
@@ -159,7 +159,7 @@ func (f *Feed) searchTouchesPrivate(text string, known searchKnown) bool {
 				if known.people[v] {
 					return true
 				}
-				if ok, err := f.d.users.Exists(v); ok || err != nil {
+				if ok, err := f.Deps.Users.Exists(v); ok || err != nil {
 					return true // on a store error, err on the side of not telling
 				}
 			}
@@ -168,16 +168,16 @@ func (f *Feed) searchTouchesPrivate(text string, known searchKnown) bool {
 	return false
 }
 
-// searchLocal matches every term of text against the feed's local
+// SearchLocal matches every term of text against the feed's local
 // packages: free words against names, descriptions and keywords,
 // scope:, keywords:, author: and maintainer: against what they name
 // (other qualifiers are ignored). It also returns the scopes and people
 // of all local packages, for searchTouchesPrivate.
-func (f *Feed) searchLocal(text string) ([]searchObject, searchKnown) {
+func (f *Feed) SearchLocal(text string) ([]searchObject, searchKnown) {
 	terms := parseSearch(text)
 	known := searchKnown{scopes: map[string]bool{}, people: map[string]bool{}}
 	var out []searchObject
-	err := f.d.packages.Each(detached, f.name, func(_, name string, raw []byte) error {
+	err := f.Deps.Packages.Each(detached, f.Name, func(_, name string, raw []byte) error {
 		doc, err := DecodeLocal(name, raw)
 		if err != nil || doc.Packument == nil || len(doc.Packument.Versions) == 0 {
 			return nil
@@ -235,7 +235,7 @@ func (f *Feed) searchLocal(text string) ([]searchObject, searchKnown) {
 		return nil
 	})
 	if err != nil {
-		f.d.log.Warn("search: reading local packages failed", "feed", f.name, "err", err)
+		f.Deps.Log.Warn("search: reading local packages failed", "feed", f.Name, "err", err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Package.Name < out[j].Package.Name })
 	return out, known

@@ -131,28 +131,28 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.fills = cache.NewFills(disk, max(tarballTimeout, time.Minute))
 	s.feedDeps = &Deps{
-		mem: mem, disk: disk, snapshots: s.snapshots, bucket: s.bucket, packages: s.packages,
-		users: s.auth.Users, metrics: s.metrics, log: log, cache: cfg.Cache, prefetch: &s.prefetch,
+		Mem: mem, Disk: disk, Snapshots: s.snapshots, Bucket: s.bucket, Packages: s.packages,
+		Users: s.auth.Users, Metrics: s.metrics, Log: log, Cache: cfg.Cache, Prefetch: &s.prefetch,
 	}
 	for name, fc := range cfg.Feeds {
-		f := &Feed{name: name, d: s.feedDeps, ownedScopes: fc.OwnedScopes, mergeNames: fc.Merge, ownedNames: fc.OwnedNames}
+		f := &Feed{Name: name, Deps: s.feedDeps, OwnedScopes: fc.OwnedScopes, MergeNames: fc.Merge, OwnedNames: fc.OwnedNames}
 		for _, cn := range fc.Connectors {
-			f.connectors = append(f.connectors, &Connector{name: cn, client: clients[cn], cfg: cfg.Connectors[cn]})
+			f.Connectors = append(f.Connectors, &Connector{Name: cn, Client: clients[cn], Config: cfg.Connectors[cn]})
 		}
-		f.setRules(cfg, fc)
+		f.SetRules(cfg, fc)
 		switch {
 		case fc.Audit == "off":
-		case fc.Audit == "" && len(f.connectors) > 0:
-			f.audit = &AuditTarget{client: f.connectors[0].client, base: f.connectors[0].client.BaseURL()}
+		case fc.Audit == "" && len(f.Connectors) > 0:
+			f.Audit = &AuditTarget{Client: f.Connectors[0].Client, Base: f.Connectors[0].Client.BaseURL()}
 		case cfg.Connectors[fc.Audit] != nil:
-			f.audit = &AuditTarget{client: clients[fc.Audit], base: cfg.Connectors[fc.Audit].URL}
+			f.Audit = &AuditTarget{Client: clients[fc.Audit], Base: cfg.Connectors[fc.Audit].URL}
 		case fc.Audit != "":
 			cl, err := upstream.New(upstream.Options{Name: "audit", BaseURL: fc.Audit, Timeout: 30 * time.Second, UserAgent: "npmgate/" + Version})
 			if err != nil {
 				s.Close()
 				return nil, err
 			}
-			f.audit = &AuditTarget{client: cl, base: fc.Audit}
+			f.Audit = &AuditTarget{Client: cl, Base: fc.Audit}
 		}
 		s.feeds[name] = f
 		if name == cfg.DefaultFeed {
@@ -188,19 +188,19 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// setRules installs a feed's access lists and filters from a validated
+// SetRules installs a feed's access lists and filters from a validated
 // configuration; requests in flight keep the rules they started with.
-func (f *Feed) setRules(cfg *config.Config, fc *config.Feed) {
-	a := &auth.FeedAccess{Feed: f.name}
+func (f *Feed) SetRules(cfg *config.Config, fc *config.Feed) {
+	a := &auth.FeedAccess{Feed: f.Name}
 	a.Read, _ = auth.CompileRule(fc.Access.Read) // validated with the config
 	a.Publish, _ = auth.CompileRule(fc.Access.Publish)
 	a.Admin, _ = auth.CompileRule(fc.Access.Admin)
-	f.access.Store(a)
+	f.Access.Store(a)
 	var perConn []*filter.Policy
 	for _, cn := range fc.Connectors {
 		perConn = append(perConn, cfg.Connectors[cn].Policy)
 	}
-	f.pol.Store(newFeedPolicy(fc.Policy, perConn))
+	f.Rules.Store(newFeedPolicy(fc.Policy, perConn))
 }
 
 // Reload applies a new configuration's rules to the running server:
@@ -228,7 +228,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		}
 	}
 	for name, f := range s.feeds {
-		f.setRules(cfg, cfg.Feeds[name])
+		f.SetRules(cfg, cfg.Feeds[name])
 	}
 	return nil
 }

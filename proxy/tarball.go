@@ -17,18 +17,18 @@ import (
 // streamed from the connector to the client and to disk at once, and only
 // stored once it matches the packument's integrity.
 func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *Feed, r Route) {
-	pol := f.pol.Load()
+	pol := f.Rules.Load()
 	// Before speculate: a prefetch of an unknown name is an upstream
 	// request too.
-	local := f.lookupLocal(r.Name) // one reading for the three steps below
+	local := f.LookupLocal(r.Name) // one reading for the three steps below
 	done, err := s.admit(ctx, f, pol, r.Name, local)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
-	spec := f.speculate(pol, r.Name, r.File, local)
-	defer f.release(spec)
-	ref, err := f.tarball(detached, pol, r.Name, r.File, local)
+	spec := f.Speculate(pol, r.Name, r.File, local)
+	defer f.Release(spec)
+	ref, err := f.Tarball(detached, pol, r.Name, r.File, local)
 	if done != nil {
 		done(err)
 	}
@@ -62,21 +62,21 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *Feed, r Route) {
 		source, wait = "local", 30*time.Second
 		src = s.fromShared(key, nil, nil)
 	} else {
-		c := f.connectors[ref.source]
-		source, wait = c.name, 2*c.cfg.Timeout.D()
-		url := c.client.TarballURL(ref.advertised, r.Name, ref.file)
+		c := f.Connectors[ref.source]
+		source, wait = c.Name, 2*c.Config.Timeout.D()
+		url := c.Client.TarballURL(ref.advertised, r.Name, ref.file)
 		// A hostile or broken upstream must not fill the disk: the body
 		// is bounded by the connector's limit and its own Content-Length.
 		src = func(dctx context.Context) (io.ReadCloser, int64, error) {
-			body, size, err := c.client.Tarball(dctx, url)
-			return cache.LimitBody(body, size, err, int64(c.cfg.MaxTarballSize))
+			body, size, err := c.Client.Tarball(dctx, url)
+			return cache.LimitBody(body, size, err, int64(c.Config.MaxTarballSize))
 		}
 		if ref.source == 0 {
 			if spec == nil {
 				// Another request may have started a prefetch of this
 				// URL: the fill must use it, not download a second time.
-				spec = s.prefetch.join(url)
-				defer f.release(spec)
+				spec = s.prefetch.Join(url)
+				defer f.Release(spec)
 			}
 			src = spec.source(url, s.disk, src)
 		}
@@ -98,7 +98,7 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *Feed, r Route) {
 			s.metrics.integrity.WithLabelValues(source).Inc()
 		}
 		if err != nil {
-			s.log.Error("tarball download failed; nothing stored", "feed", f.name, "package", r.Name,
+			s.log.Error("tarball download failed; nothing stored", "feed", f.Name, "package", r.Name,
 				"file", ref.file, "connector", source, "integrity_failure", errors.Is(err, cache.ErrIntegrity), "err", err)
 		} else if fromUpstream {
 			s.share(key)
@@ -177,10 +177,10 @@ func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size 
 	ctx.SetBodyStream(&streamBody{r: body}, sz)
 }
 
-// tarball finds which upstream file a request names and what it must hash
+// Tarball finds which upstream file a request names and what it must hash
 // to, through the package's index, so a file that is not in the packument
 // (or whose version a policy removed) is never fetched.
-func (f *Feed) tarball(ctx context.Context, pol *Policy, name, file string, local *LocalLookup) (tarballRef, error) {
+func (f *Feed) Tarball(ctx context.Context, pol *Policy, name, file string, local *LocalLookup) (tarballRef, error) {
 	ld, err := f.loadIndex(ctx, pol, name, local)
 	if err != nil {
 		return tarballRef{}, err
@@ -189,14 +189,14 @@ func (f *Feed) tarball(ctx context.Context, pol *Policy, name, file string, loca
 	if !ok && !ld.ix.notFound && time.Since(ld.ix.loaded) > 5*time.Second {
 		// A version published upstream after the index was loaded: look
 		// once more, at most every few seconds per package.
-		f.d.mem.Del(f.pkgKey(pol, name))
+		f.Deps.Mem.Del(f.pkgKey(pol, name))
 		if ld, err = f.loadIndex(ctx, pol, name, nil); err != nil { // a new load: read again
 			return tarballRef{}, err
 		}
 		ref, ok = ld.ix.files[file]
 	}
 	if ld.ix.notFound {
-		return tarballRef{}, ld.ix.notFoundError(name, f.name)
+		return tarballRef{}, ld.ix.notFoundError(name, f.Name)
 	}
 	if !ok {
 		return tarballRef{}, fmt.Errorf("%w: %s has no tarball %s", ErrNotFound, name, file)
