@@ -120,9 +120,9 @@ func withMaintainers(version json.RawMessage, ms []Maintainer) json.RawMessage {
 // maxStarBody bounds the star documents looked at without publish rights.
 const maxStarBody = 64 << 10
 
-// isStar reports whether a document PUT is npm star or unstar: _id, _rev
+// IsStar reports whether a document PUT is npm star or unstar: _id, _rev
 // and users, nothing else.
-func (b *publishBody) isStar() bool {
+func (b *WriteBody) IsStar() bool {
 	return b.Users != nil && b.Versions == nil && b.DistTags == nil && b.Maintainers == nil && len(b.Attachments) == 0
 }
 
@@ -130,7 +130,7 @@ func (b *publishBody) isStar() bool {
 // nothing else. Any authenticated user who may read the feed may star;
 // only packages published to the feed keep stars (a connector's package is
 // starred on its own registry).
-func (s *Server) star(f *Feed, r Route, body *publishBody, p *auth.Principal) error {
+func (s *Server) star(f *Feed, r Route, body *WriteBody, p *auth.Principal) error {
 	if p == nil {
 		return Refuse(auth.ErrUnauthenticated, "npm star needs credentials: npm login")
 	}

@@ -19,10 +19,10 @@ import (
 	"github.com/npmgate/npmgate/proxy/npm"
 )
 
-// publishBody is what npm, yarn and pnpm PUT to /{name}: a publish when
+// WriteBody is what npm, yarn and pnpm PUT to /{name}: a publish when
 // it carries a tarball attachment, else a metadata change (deprecate,
 // owner, star, and the document PUT of unpublish).
-type publishBody struct {
+type WriteBody struct {
 	ID          string                     `json:"_id"`
 	Name        string                     `json:"name"`
 	Rev         string                     `json:"_rev"`
@@ -47,8 +47,8 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *Feed, prefix string, r 
 			s.failAuth(ctx, err)
 			return
 		}
-		var body publishBody
-		if json.Unmarshal(ctx.PostBody(), &body) != nil || !body.isStar() {
+		var body WriteBody
+		if json.Unmarshal(ctx.PostBody(), &body) != nil || !body.IsStar() {
 			s.failAuth(ctx, err)
 			return
 		}
@@ -115,7 +115,7 @@ func (s *Server) put(ctx *fasthttp.RequestCtx, f *Feed, r Route, p *auth.Princip
 			return Refuse(npm.ErrInvalidPublish, "the request body has the key %s twice in one object; send each key once", path)
 		}
 	}
-	var body publishBody
+	var body WriteBody
 	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
 		return Refuse(npm.ErrInvalidPublish, "the request body is not a JSON package document: %v", err)
 	}
@@ -134,7 +134,7 @@ func (s *Server) put(ctx *fasthttp.RequestCtx, f *Feed, r Route, p *auth.Princip
 			return s.publish(ctx, f, &body, p)
 		}
 	}
-	if r.Kind == KindPackument && body.isStar() {
+	if r.Kind == KindPackument && body.IsStar() {
 		return s.star(f, r, &body, p)
 	}
 	rev := r.Rev
@@ -147,7 +147,7 @@ func (s *Server) put(ctx *fasthttp.RequestCtx, f *Feed, r Route, p *auth.Princip
 }
 
 // publish validates and stores a new version.
-func (s *Server) publish(ctx *fasthttp.RequestCtx, f *Feed, body *publishBody, p *auth.Principal) error {
+func (s *Server) publish(ctx *fasthttp.RequestCtx, f *Feed, body *WriteBody, p *auth.Principal) error {
 	pub, err := npm.ParsePublish(npm.PublishRequest{
 		Name: body.Name, DistTags: body.DistTags, Versions: body.Versions, Attachments: body.Attachments,
 	}, npm.PublishLimits{MaxSize: int64(s.cfg.Publish.MaxSize), MaxInflate: maxInflate})
@@ -326,7 +326,7 @@ func Highest(versions []string) string {
 // deprecation messages, dist-tags and maintainers. With a revision (the
 // unpublish flow), versions missing from the body are unpublished. dist
 // and integrity are never taken from the client.
-func (d *LocalDoc) ApplyMetadata(body *publishBody, replace bool) error {
+func (d *LocalDoc) ApplyMetadata(body *WriteBody, replace bool) error {
 	lp := d.Packument
 	if body.Versions != nil {
 		for v, stored := range lp.Versions {
