@@ -34,6 +34,12 @@ func (s *Server) Explain(ctx context.Context, feedName, name string) (*Explanati
 	if f == nil {
 		return nil, fmt.Errorf("no feed %q", feedName)
 	}
+	return f.Explain(ctx, name)
+}
+
+// Explain decides every version of a package through the feed's rules,
+// fetching the connectors' documents as a request would.
+func (f *Feed) Explain(ctx context.Context, name string) (*Explanation, error) {
 	ex := &Explanation{Feed: f.Name, NameBlocked: map[string]string{}}
 	local, err := f.ReadLocal(name)
 	if err != nil {
@@ -46,7 +52,7 @@ func (s *Server) Explain(ctx context.Context, feedName, name string) (*Explanati
 	pol := f.Rules.Load()
 	now := time.Now()
 	for i, c := range f.Connectors {
-		p := pol.perConnector[i]
+		p := pol.PerConnector[i]
 		if d := p.Name(name); !d.Allowed {
 			ex.NameBlocked[c.Name] = d.Reason
 			continue

@@ -62,9 +62,9 @@ type Deps struct {
 
 // Metrics is what feeds count; the server's metrics implement it.
 type Metrics interface {
-	countCoalesced(resource string)
-	countFilterBlock(rule string)
-	countRender(representation string)
+	CountCoalesced(resource string)
+	CountFilterBlock(rule string)
+	CountRender(representation string)
 }
 
 // AdmitFunc takes a place under the miss limit for a lookup of a name
@@ -91,20 +91,20 @@ type Index struct {
 	// fingerprint changes whenever any connector's document changes; a
 	// rendered document made from the same fingerprint is still right.
 	fingerprint uint64
-	files       map[string]tarballRef
+	files       map[string]TarballRef
 	// notice says what the feed's policy hid (the npm-notice header).
 	notice string
 	// blockedName is why the policy refuses the whole name, when it does.
 	blockedName string
 }
 
-// tarballRef locates one tarball upstream and says what it must hash to.
-type tarballRef struct {
-	file       string // upstream's file name
+// TarballRef locates one tarball upstream and says what it must hash to.
+type TarballRef struct {
+	File       string // upstream's file name
 	version    string
-	digest     npm.Digest
-	source     int // index into the feed's connectors
-	advertised string
+	Digest     npm.Digest
+	Source     int // index into the feed's connectors
+	Advertised string
 	// blocked is why a policy hid this version; its tarball is refused.
 	blocked string
 }
@@ -154,7 +154,7 @@ func coalesce[T any](f *Feed, ctx context.Context, key string, fn func(context.C
 	select {
 	case r := <-ch:
 		if r.Shared {
-			f.Deps.Metrics.countCoalesced("packument")
+			f.Deps.Metrics.CountCoalesced("packument")
 		}
 		if r.Err != nil {
 			var zero T
@@ -209,7 +209,7 @@ func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offli
 	now := time.Now()
 	m := &merging{ix: &Index{loaded: now}, expires: now.Add(f.Deps.Cache.MaxAge.D()), h: xxhash.New()}
 	if local != nil && local.Packument != nil && len(local.Packument.Versions) > 0 {
-		doc, raw, err := local.asPackument()
+		doc, raw, err := local.AsPackument()
 		if err != nil {
 			return nil, err
 		}
@@ -219,7 +219,7 @@ func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offli
 		m.h.WriteString(";")
 	}
 	for i, r := range results {
-		f.addResult(m, pol.perConnector[i], name, r, now)
+		f.addResult(m, pol.PerConnector[i], name, r, now)
 	}
 	ix := m.ix
 	ix.fingerprint = m.h.Sum64()
@@ -261,8 +261,8 @@ func (f *Feed) askConnectors(ctx context.Context, pol *Policy, conns []*Connecto
 	for i, c := range conns {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			if d := pol.perConnector[i].Name(name); !d.Allowed {
-				f.Deps.Metrics.countFilterBlock(d.Rule)
+			if d := pol.PerConnector[i].Name(name); !d.Allowed {
+				f.Deps.Metrics.CountFilterBlock(d.Rule)
 				results[i] = connResult{notFound: true, blockedName: d.Reason}
 				return
 			}
@@ -304,7 +304,7 @@ func (f *Feed) addResult(m *merging, pol *filter.Policy, name string, r connResu
 		hidden, next := applyPolicy(pol, name, r.doc, now)
 		m.blocked = append(m.blocked, hidden...)
 		for _, b := range hidden {
-			f.Deps.Metrics.countFilterBlock(b.decision.Rule)
+			f.Deps.Metrics.CountFilterBlock(b.decision.Rule)
 		}
 		for _, b := range hidden {
 			m.h.WriteString(b.v.Version + ",") // a cooldown ending changes the result, not the bytes
@@ -324,11 +324,11 @@ func (f *Feed) addResult(m *merging, pol *filter.Policy, name string, r connResu
 
 // indexFiles maps every tarball file of the merged document, and of the
 // versions a policy hid (refused, saying why), to what it must hash to.
-func indexFiles(name string, doc *npm.Packument, blocked []blockedVersion) map[string]tarballRef {
-	files := make(map[string]tarballRef, len(doc.Versions)+len(blocked))
+func indexFiles(name string, doc *npm.Packument, blocked []blockedVersion) map[string]TarballRef {
+	files := make(map[string]TarballRef, len(doc.Versions)+len(blocked))
 	for _, b := range blocked {
 		if dg, err := npm.ParseDigest(b.v.Dist); err == nil {
-			ref := tarballRef{file: b.v.File, version: b.v.Version, digest: dg, source: b.v.Source, blocked: b.decision.Reason}
+			ref := TarballRef{File: b.v.File, version: b.v.Version, Digest: dg, Source: b.v.Source, blocked: b.decision.Reason}
 			files[b.v.File] = ref
 			files[npm.TarballFile(name, b.v.Version)] = ref
 		}
@@ -338,7 +338,7 @@ func indexFiles(name string, doc *npm.Packument, blocked []blockedVersion) map[s
 		if err != nil {
 			continue // no hash to check: such a tarball is never served
 		}
-		files[file] = tarballRef{file: v.File, version: v.Version, digest: dg, source: v.Source, advertised: v.Dist.Tarball}
+		files[file] = TarballRef{File: v.File, version: v.Version, Digest: dg, Source: v.Source, Advertised: v.Dist.Tarball}
 	}
 	return files
 }

@@ -83,12 +83,12 @@ type Packages interface {
 // one package are serialised by a lock per package: the data directory
 // belongs to one process (tools opened beside the server only read it).
 type DiskPackages struct {
-	disk  *cache.Disk
+	Disk  *cache.Disk
 	locks sync.Map // feed "\n" name -> *sync.Mutex
 }
 
 func (p *DiskPackages) Get(_ context.Context, feed, name string) ([]byte, error) {
-	r, _, err := p.disk.Open(cache.LocalKey(feed, name))
+	r, _, err := p.Disk.Open(cache.LocalKey(feed, name))
 	if errors.Is(err, cache.ErrNotFound) {
 		return nil, nil
 	}
@@ -111,7 +111,7 @@ func (p *DiskPackages) Update(ctx context.Context, feed, name string, change fun
 	if err != nil {
 		return err
 	}
-	return p.disk.Put(ctx, cache.LocalKey(feed, name), bytes.NewReader(doc), int64(len(doc)))
+	return p.Disk.Put(ctx, cache.LocalKey(feed, name), bytes.NewReader(doc), int64(len(doc)))
 }
 
 func (p *DiskPackages) Each(ctx context.Context, feed string, fn func(feed, name string, doc []byte) error) error {
@@ -119,7 +119,7 @@ func (p *DiskPackages) Each(ctx context.Context, feed string, fn func(feed, name
 	if feed != "" {
 		prefix = path.Dir(cache.LocalKey(feed, "x")) + "/"
 	}
-	return p.disk.Walk(ctx, prefix, func(info cache.Info) error {
+	return p.Disk.Walk(ctx, prefix, func(info cache.Info) error {
 		if !strings.HasSuffix(info.Key, ".json") {
 			return nil
 		}
@@ -143,7 +143,7 @@ func (p *DiskPackages) Each(ctx context.Context, feed string, fn func(feed, name
 }
 
 func (p *DiskPackages) get(key string) ([]byte, error) {
-	r, _, err := p.disk.Open(key)
+	r, _, err := p.Disk.Open(key)
 	if err != nil {
 		return nil, err
 	}
@@ -282,8 +282,8 @@ func (f *Feed) Generation(name string) uint64 {
 	return 0
 }
 
-// asPackument parses the local document as a packument for merging.
-func (d *LocalDoc) asPackument() (*npm.Packument, []byte, error) {
+// AsPackument parses the local document as a packument for merging.
+func (d *LocalDoc) AsPackument() (*npm.Packument, []byte, error) {
 	raw, err := json.Marshal(d.Packument)
 	if err != nil {
 		return nil, nil, err

@@ -314,8 +314,8 @@ func hidesFeed(m *dto.Metric, hidden map[string]bool) bool {
 
 // The counts of feeds (feedMetrics).
 
-func (m *metrics) countCoalesced(resource string) { m.coalesced.WithLabelValues(resource).Inc() }
-func (m *metrics) countFilterBlock(rule string)   { m.filterBlocks.WithLabelValues(rule).Inc() }
-func (m *metrics) countRender(representation string) {
+func (m *metrics) CountCoalesced(resource string) { m.coalesced.WithLabelValues(resource).Inc() }
+func (m *metrics) CountFilterBlock(rule string)   { m.filterBlocks.WithLabelValues(rule).Inc() }
+func (m *metrics) CountRender(representation string) {
 	m.renders.WithLabelValues(representation).Inc()
 }

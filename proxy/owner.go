@@ -55,12 +55,12 @@ func (f *Feed) MayChange(p *auth.Principal, d *LocalDoc) error {
 		who, lp.Name, strings.Join(names, ", "), f.Name, who, who, lp.Name)
 }
 
-// checkConnectors refuses the first publish of a name a connector of the
+// CheckConnectors refuses the first publish of a name a connector of the
 // feed serves: the local package would hide every upstream version from
 // everyone who installs through the feed (a takeover of a public name).
 // Claimed names are never asked about, and admins may publish anyway.
 // When a connector cannot be asked, the publish is refused too.
-func (s *Server) checkConnectors(f *Feed, name string, p *auth.Principal) error {
+func (f *Feed) CheckConnectors(name string, p *auth.Principal) error {
 	if f.Claimed(name) || f.Access.Load().Check(p, auth.Admin) == nil {
 		return nil
 	}
@@ -68,13 +68,13 @@ func (s *Server) checkConnectors(f *Feed, name string, p *auth.Principal) error 
 	defer cancel()
 	pol := f.Rules.Load()
 	for i, c := range f.Connectors {
-		if !pol.perConnector[i].Name(name).Allowed {
+		if !pol.PerConnector[i].Name(name).Allowed {
 			continue // its users never get the name from this connector
 		}
 		r := f.ReadConnector(ctx, c, i, name, false)
 		switch {
 		case r.err != nil:
-			s.log.Warn("publish refused: connector cannot be asked about the name", "feed", f.Name, "connector", c.Name, "package", name, "err", r.err)
+			f.Deps.Log.Warn("publish refused: connector cannot be asked about the name", "feed", f.Name, "connector", c.Name, "package", name, "err", r.err)
 			return &Refusal{Kind: ErrConnectorUnaskable, Cause: r.err, Msg: fmt.Sprintf("connector %q cannot be asked whether it serves %s (%v), and a name it may serve is not published over; try again, or claim the name for this feed in feeds.%s.owned_names", c.Name, name, r.err, f.Name)}
 		case r.doc != nil:
 			effect := "replace the public package"
@@ -88,14 +88,14 @@ func (s *Server) checkConnectors(f *Feed, name string, p *auth.Principal) error 
 	return nil
 }
 
-// checkNewMaintainers refuses maintainers who are not users of the
+// CheckNewMaintainers refuses maintainers who are not users of the
 // server: only existing users can be added (npm owner add).
-func (s *Server) checkNewMaintainers(d *LocalDoc, sent []Maintainer) error {
+func (f *Feed) CheckNewMaintainers(d *LocalDoc, sent []Maintainer) error {
 	for _, m := range sent {
 		if m.Name == "" || slices.ContainsFunc(d.Packument.Maintainers, func(o Maintainer) bool { return o.Name == m.Name }) {
 			continue
 		}
-		exists, err := s.auth.Users.Exists(m.Name)
+		exists, err := f.Deps.Users.Exists(m.Name)
 		if err != nil {
 			return auth.Unavailable(err)
 		}

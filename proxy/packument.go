@@ -38,7 +38,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *Feed, prefix string
 		s.fail(ctx, err)
 		return
 	}
-	rd := it.Value.(*rendered)
+	rd := it.Value.(*Rendered)
 	etag := it.ETag
 	other := base != canon
 	if other {
@@ -208,7 +208,7 @@ func (s *Server) serveWriteDocument(ctx *fasthttp.RequestCtx, f *Feed, prefix st
 		s.servePackument(ctx, f, prefix, r)
 		return
 	}
-	doc, _, err := d.asPackument()
+	doc, _, err := d.AsPackument()
 	if err != nil {
 		s.fail(ctx, err)
 		return

@@ -14,7 +14,7 @@ import (
 // Policy is the filter of each of a feed's connectors: the
 // connector's own rules, then the feed's. It is swapped whole on reload.
 type Policy struct {
-	perConnector []*filter.Policy
+	PerConnector []*filter.Policy
 	// fingerprint is part of every cache key of the feed, so documents
 	// filtered by old rules are never served after a reload.
 	fingerprint string
@@ -25,7 +25,7 @@ func newFeedPolicy(feed *filter.Policy, connectors []*filter.Policy) *Policy {
 	var b strings.Builder
 	for _, c := range connectors {
 		p := filter.Chain(c, feed)
-		fp.perConnector = append(fp.perConnector, p)
+		fp.PerConnector = append(fp.PerConnector, p)
 		b.WriteString(p.Fingerprint())
 		b.WriteByte(';')
 	}

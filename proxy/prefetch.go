@@ -18,8 +18,8 @@ import (
 // stored until the document has confirmed the version and the bytes pass
 // the same integrity check as any download.
 
-// prefetch is one speculative tarball download.
-type prefetch struct {
+// Prefetch is one speculative tarball download.
+type Prefetch struct {
 	url    string
 	done   chan struct{}
 	cancel context.CancelFunc
@@ -32,7 +32,7 @@ type prefetch struct {
 
 type Prefetches struct {
 	mu sync.Mutex
-	m  map[string]*prefetch
+	m  map[string]*Prefetch
 	// recent holds when the last prefetch of a URL ended. A request that
 	// comes in just after one (its package's index was loaded meanwhile
 	// but is, say, not yet in memory) must not download the tarball once
@@ -47,14 +47,14 @@ const recentPrefetch = 10 * time.Second
 // is not in memory. It returns nil when speculating is not safe or not
 // useful: the index is known, the name is local or owned (never asked
 // upstream), or the feed's policy refuses the name.
-func (f *Feed) Speculate(pol *Policy, name, file string, local *LocalLookup) *prefetch {
+func (f *Feed) Speculate(pol *Policy, name, file string, local *LocalLookup) *Prefetch {
 	if len(f.Connectors) == 0 || f.Claimed(name) {
 		return nil
 	}
 	if _, ok := f.Deps.Mem.Get(f.pkgKey(pol, name)); ok {
 		return nil
 	}
-	if !pol.perConnector[0].Name(name).Allowed {
+	if !pol.PerConnector[0].Name(name).Allowed {
 		return nil
 	}
 	if f.privateWith(name, local) {
@@ -73,7 +73,7 @@ func (f *Feed) Speculate(pol *Policy, name, file string, local *LocalLookup) *pr
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if ps.m == nil {
-		ps.m = map[string]*prefetch{}
+		ps.m = map[string]*Prefetch{}
 	}
 	if p, ok := ps.m[url]; ok {
 		p.refs++
@@ -83,7 +83,7 @@ func (f *Feed) Speculate(pol *Policy, name, file string, local *LocalLookup) *pr
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.Config.TarballTimeout.D())
-	p := &prefetch{url: url, done: make(chan struct{}), cancel: cancel, refs: 1}
+	p := &Prefetch{url: url, done: make(chan struct{}), cancel: cancel, refs: 1}
 	ps.m[url] = p
 	go p.run(ctx, f.Deps.Disk, cache.LimitSource(func(ctx context.Context) (io.ReadCloser, int64, error) {
 		return c.Client.Tarball(ctx, url)
@@ -91,7 +91,7 @@ func (f *Feed) Speculate(pol *Policy, name, file string, local *LocalLookup) *pr
 	return p
 }
 
-func (p *prefetch) run(ctx context.Context, disk *cache.Disk, src cache.Source) {
+func (p *Prefetch) run(ctx context.Context, disk *cache.Disk, src cache.Source) {
 	defer close(p.done)
 	body, size, err := src(ctx)
 	if err != nil {
@@ -113,7 +113,7 @@ func (p *prefetch) run(ctx context.Context, disk *cache.Disk, src cache.Source) 
 }
 
 // Join takes a hold on a running prefetch of url, if there is one.
-func (ps *Prefetches) Join(url string) *prefetch {
+func (ps *Prefetches) Join(url string) *Prefetch {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	p, ok := ps.m[url]
@@ -124,9 +124,9 @@ func (ps *Prefetches) Join(url string) *prefetch {
 	return p
 }
 
-// source serves the fill from the prefetched bytes when they came from
+// Source serves the fill from the prefetched bytes when they came from
 // the URL the fill would have used, else from upstream as usual.
-func (p *prefetch) source(url string, disk *cache.Disk, fallback cache.Source) cache.Source {
+func (p *Prefetch) Source(url string, disk *cache.Disk, fallback cache.Source) cache.Source {
 	if p == nil || p.url != url {
 		return fallback
 	}
@@ -149,7 +149,7 @@ func (p *prefetch) source(url string, disk *cache.Disk, fallback cache.Source) c
 
 // Release drops a request's hold; the last one discards the temporary
 // file (a reader that opened it keeps reading: the file is only unlinked).
-func (f *Feed) Release(p *prefetch) {
+func (f *Feed) Release(p *Prefetch) {
 	if p == nil {
 		return
 	}

@@ -139,7 +139,7 @@ func (s *Server) put(ctx *fasthttp.RequestCtx, f *Feed, r Route, p *auth.Princip
 	}
 	rev := r.Rev
 	return f.UpdateAs(p, r.Name, rev, func(d *LocalDoc) error {
-		if err := s.checkNewMaintainers(d, body.Maintainers); err != nil {
+		if err := f.CheckNewMaintainers(d, body.Maintainers); err != nil {
 			return err
 		}
 		return d.ApplyMetadata(&body, r.Kind == KindRev)
@@ -162,7 +162,7 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *Feed, body *WriteBody, p *
 	if existing == nil || existing.Packument == nil {
 		// A name already local is not asked about again: it is the
 		// feed's, and its maintainers decide.
-		if err := s.checkConnectors(f, pub.Name, p); err != nil {
+		if err := f.CheckConnectors(pub.Name, p); err != nil {
 			return err
 		}
 	}

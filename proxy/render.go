@@ -21,9 +21,9 @@ const (
 	CacheStale       = "stale"
 )
 
-// rendered is stored with a rendered document: the package state it was
+// Rendered is stored with a Rendered document: the package state it was
 // made from.
-type rendered struct {
+type Rendered struct {
 	fingerprint uint64
 	notice      string
 	// marks are where the base URL the document was rendered for starts,
@@ -99,7 +99,7 @@ func (f *Feed) renderDoc(ctx context.Context, pol *Policy, key, name, base strin
 	if ix.stale {
 		flags, result = FlagStale, CacheStale
 	}
-	if old != nil && old.Value.(*rendered).fingerprint == ix.fingerprint {
+	if old != nil && old.Value.(*Rendered).fingerprint == ix.fingerprint {
 		it := *old
 		it.Expires, it.Flags = ix.expires, flags
 		f.Deps.Mem.Set(key, &it, 0)
@@ -128,14 +128,14 @@ func (f *Feed) renderDoc(ctx context.Context, pol *Policy, key, name, base strin
 	var buf bytes.Buffer
 	buf.Grow(doc.SizeHint(base))
 	marks, spliceable := doc.RenderMarked(&buf, base, abbreviated)
-	f.Deps.Metrics.countRender(representation(abbreviated))
+	f.Deps.Metrics.CountRender(representation(abbreviated))
 	body := buf.Bytes()
 	it := &cache.Item{
 		Body:    body,
 		Gzip:    gzipBytes(body),
 		ETag:    `"` + strconv.FormatUint(xxhash.Sum64(body), 16) + `"`,
 		Expires: ix.expires,
-		Value:   &rendered{fingerprint: ix.fingerprint, notice: ix.notice, marks: marks, spliceable: spliceable},
+		Value:   &Rendered{fingerprint: ix.fingerprint, notice: ix.notice, marks: marks, spliceable: spliceable},
 		Flags:   flags,
 		Spill:   true,
 	}

@@ -78,7 +78,7 @@ func (s *Server) search(ctx *fasthttp.RequestCtx, f *Feed) {
 				Total   int               `json:"total"`
 			}
 			if json.Unmarshal(res.Body, &answer) == nil {
-				pol := f.Rules.Load().perConnector[0]
+				pol := f.Rules.Load().PerConnector[0]
 				total += max(answer.Total, 0)
 				for _, raw := range answer.Objects {
 					var o struct {

@@ -93,7 +93,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if dir, ok := disk.SpillDir(); ok {
 		mem.SpillTo(dir, spillMin)
 	}
-	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, packages: &DiskPackages{disk: disk}, feeds: map[string]*Feed{}, stop: func() {}}
+	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, packages: &DiskPackages{Disk: disk}, feeds: map[string]*Feed{}, stop: func() {}}
 	s.metrics = newMetrics(s)
 	s.largeBodies = semaphore.NewWeighted(int64(max(cfg.Publish.LargeBodies, 1)))
 	authOpts := auth.Options{

@@ -36,19 +36,19 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *Feed, r Route) {
 		s.fail(ctx, err)
 		return
 	}
-	key := cache.TarballKey(ref.digest.Algo, ref.digest.Hex())
-	etag := `"` + ref.digest.Algo + "-" + ref.digest.Hex()[:32] + `"`
+	key := cache.TarballKey(ref.Digest.Algo, ref.Digest.Hex())
+	etag := `"` + ref.Digest.Algo + "-" + ref.Digest.Hex()[:32] + `"`
 	h := &ctx.Response.Header
 	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && etagMatch(inm, etag) {
 		h.Set(fasthttp.HeaderETag, etag)
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
-	expect := cache.Expect{NewHash: ref.digest.NewHash, Sum: ref.digest.Sum}
+	expect := cache.Expect{NewHash: ref.Digest.NewHash, Sum: ref.Digest.Sum}
 	var src cache.Source
 	var source string      // the connector, for logs and metrics
 	var wait time.Duration // how long a client waits for the first byte
-	if ref.source == SourceLocal {
+	if ref.Source == SourceLocal {
 		if s.bucket == nil {
 			body, size, err := s.disk.OpenBlob(key)
 			if err != nil {
@@ -62,28 +62,28 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *Feed, r Route) {
 		source, wait = "local", 30*time.Second
 		src = s.fromShared(key, nil, nil)
 	} else {
-		c := f.Connectors[ref.source]
+		c := f.Connectors[ref.Source]
 		source, wait = c.Name, 2*c.Config.Timeout.D()
-		url := c.Client.TarballURL(ref.advertised, r.Name, ref.file)
+		url := c.Client.TarballURL(ref.Advertised, r.Name, ref.File)
 		// A hostile or broken upstream must not fill the disk: the body
 		// is bounded by the connector's limit and its own Content-Length.
 		src = func(dctx context.Context) (io.ReadCloser, int64, error) {
 			body, size, err := c.Client.Tarball(dctx, url)
 			return cache.LimitBody(body, size, err, int64(c.Config.MaxTarballSize))
 		}
-		if ref.source == 0 {
+		if ref.Source == 0 {
 			if spec == nil {
 				// Another request may have started a prefetch of this
 				// URL: the fill must use it, not download a second time.
 				spec = s.prefetch.Join(url)
 				defer f.Release(spec)
 			}
-			src = spec.source(url, s.disk, src)
+			src = spec.Source(url, s.disk, src)
 		}
 	}
 	var fromUpstream bool
 	switch {
-	case s.bucket == nil || ref.source == SourceLocal:
+	case s.bucket == nil || ref.Source == SourceLocal:
 	case spec != nil:
 		// No replica had the package's document when this request came
 		// (see speculate): the bytes are on their way from upstream
@@ -99,7 +99,7 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *Feed, r Route) {
 		}
 		if err != nil {
 			s.log.Error("tarball download failed; nothing stored", "feed", f.Name, "package", r.Name,
-				"file", ref.file, "connector", source, "integrity_failure", errors.Is(err, cache.ErrIntegrity), "err", err)
+				"file", ref.File, "connector", source, "integrity_failure", errors.Is(err, cache.ErrIntegrity), "err", err)
 		} else if fromUpstream {
 			s.share(key)
 		}
@@ -180,10 +180,10 @@ func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size 
 // Tarball finds which upstream file a request names and what it must hash
 // to, through the package's index, so a file that is not in the packument
 // (or whose version a policy removed) is never fetched.
-func (f *Feed) Tarball(ctx context.Context, pol *Policy, name, file string, local *LocalLookup) (tarballRef, error) {
+func (f *Feed) Tarball(ctx context.Context, pol *Policy, name, file string, local *LocalLookup) (TarballRef, error) {
 	ld, err := f.loadIndex(ctx, pol, name, local)
 	if err != nil {
-		return tarballRef{}, err
+		return TarballRef{}, err
 	}
 	ref, ok := ld.ix.files[file]
 	if !ok && !ld.ix.notFound && time.Since(ld.ix.loaded) > 5*time.Second {
@@ -191,18 +191,18 @@ func (f *Feed) Tarball(ctx context.Context, pol *Policy, name, file string, loca
 		// once more, at most every few seconds per package.
 		f.Deps.Mem.Del(f.pkgKey(pol, name))
 		if ld, err = f.loadIndex(ctx, pol, name, nil); err != nil { // a new load: read again
-			return tarballRef{}, err
+			return TarballRef{}, err
 		}
 		ref, ok = ld.ix.files[file]
 	}
 	if ld.ix.notFound {
-		return tarballRef{}, ld.ix.notFoundError(name, f.Name)
+		return TarballRef{}, ld.ix.notFoundError(name, f.Name)
 	}
 	if !ok {
-		return tarballRef{}, fmt.Errorf("%w: %s has no tarball %s", ErrNotFound, name, file)
+		return TarballRef{}, fmt.Errorf("%w: %s has no tarball %s", ErrNotFound, name, file)
 	}
 	if ref.blocked != "" {
-		return tarballRef{}, fmt.Errorf("%w: %s", ErrBlocked, ref.blocked)
+		return TarballRef{}, fmt.Errorf("%w: %s", ErrBlocked, ref.blocked)
 	}
 	return ref, nil
 }
