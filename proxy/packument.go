@@ -42,7 +42,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *Feed, prefix string
 	etag := it.ETag
 	other := base != canon
 	if other {
-		if !rd.spliceable {
+		if !rd.Spliceable {
 			// Not reached: canonical bases are validated URLs, verbatim in
 			// JSON. Refuse rather than send another base's URLs.
 			s.fail(ctx, fmt.Errorf("cannot rewrite %s for %s", r.Name, base))
@@ -63,7 +63,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *Feed, prefix string
 	h.SetCanonical(varyKey, varyValue)
 	h.SetCanonical(cacheControlKey, revalidateValue)
 	h.SetCanonical(etagKey, s2b(etag))
-	if n := rd.notice; n != "" {
+	if n := rd.Notice; n != "" {
 		// npm prints npm-notice only for responses it does not store, and it
 		// stores every cacheable one: a filtered document is therefore not
 		// cacheable, so that the user is told why a version is missing.
@@ -83,7 +83,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *Feed, prefix string
 		// nothing stored, so a flood of Host headers costs bandwidth, not
 		// CPU or memory.
 		s.metrics.spliced.Inc()
-		sp := npm.NewSpliced(it.Body, rd.marks, canon, base)
+		sp := npm.NewSpliced(it.Body, rd.Marks, canon, base)
 		ctx.SetBodyStream(sp, sp.Len())
 		return
 	}

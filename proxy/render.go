@@ -25,12 +25,12 @@ const (
 // made from.
 type Rendered struct {
 	fingerprint uint64
-	notice      string
-	// marks are where the base URL the document was rendered for starts,
+	Notice      string
+	// Marks are where the base URL the document was rendered for starts,
 	// at each tarball URL (see npm.Splice); spliceable is false when the
 	// base could not be marked.
-	marks      []int
-	spliceable bool
+	Marks      []int
+	Spliceable bool
 }
 
 type docResult struct {
@@ -135,7 +135,7 @@ func (f *Feed) renderDoc(ctx context.Context, pol *Policy, key, name, base strin
 		Gzip:    gzipBytes(body),
 		ETag:    `"` + strconv.FormatUint(xxhash.Sum64(body), 16) + `"`,
 		Expires: ix.expires,
-		Value:   &Rendered{fingerprint: ix.fingerprint, notice: ix.notice, marks: marks, spliceable: spliceable},
+		Value:   &Rendered{fingerprint: ix.fingerprint, Notice: ix.notice, Marks: marks, Spliceable: spliceable},
 		Flags:   flags,
 		Spill:   true,
 	}
