@@ -136,7 +136,7 @@ func TestSearchFindsLocalPackages(t *testing.T) {
 	p.publish("other-thing", "1.0.0", nil)
 	_, body := p.get("/-/v1/search?text=widget&size=5")
 	var r struct {
-		Objects []searchObject
+		Objects []SearchObject
 		Total   int
 	}
 	if err := json.Unmarshal(body, &r); err != nil {

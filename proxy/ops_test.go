@@ -158,7 +158,7 @@ func TestSearchKeepsPrivateWordsFromConnectors(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("search: %d %s", resp.StatusCode, body)
 			}
-			var r struct{ Objects []searchObject }
+			var r struct{ Objects []SearchObject }
 			if err := json.Unmarshal(body, &r); err != nil {
 				t.Fatal(err)
 			}

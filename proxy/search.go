@@ -12,10 +12,10 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// searchObject is one local result in npm's search answer. Connector
+// SearchObject is one local result in npm's search answer. Connector
 // results are passed through as they came (only their name is read), so
 // no field npm reads is lost in re-encoding.
-type searchObject struct {
+type SearchObject struct {
 	Package struct {
 		Name        string            `json:"name"`
 		Scope       string            `json:"scope,omitempty"`
@@ -24,16 +24,16 @@ type searchObject struct {
 		Keywords    []string          `json:"keywords,omitempty"`
 		Date        string            `json:"date,omitempty"`
 		Links       map[string]string `json:"links"`
-		Publisher   *searchUser       `json:"publisher,omitempty"`
-		Maintainers []searchUser      `json:"maintainers"`
+		Publisher   *SearchUser       `json:"publisher,omitempty"`
+		Maintainers []SearchUser      `json:"maintainers"`
 	} `json:"package"`
 	Score       json.RawMessage `json:"score,omitempty"`
 	SearchScore float64         `json:"searchScore"`
 }
 
-// searchUser is a person as the search API writes one (npm reads
+// SearchUser is a person as the search API writes one (npm reads
 // username).
-type searchUser struct {
+type SearchUser struct {
 	Username string `json:"username"`
 	Email    string `json:"email,omitempty"`
 }
@@ -173,10 +173,10 @@ func (f *Feed) SearchTouchesPrivate(text string, known searchKnown) bool {
 // scope:, keywords:, author: and maintainer: against what they name
 // (other qualifiers are ignored). It also returns the scopes and people
 // of all local packages, for searchTouchesPrivate.
-func (f *Feed) SearchLocal(text string) ([]searchObject, searchKnown) {
+func (f *Feed) SearchLocal(text string) ([]SearchObject, searchKnown) {
 	terms := parseSearch(text)
 	known := searchKnown{scopes: map[string]bool{}, people: map[string]bool{}}
-	var out []searchObject
+	var out []SearchObject
 	err := f.Deps.Packages.Each(detached, f.Name, func(_, name string, raw []byte) error {
 		doc, err := DecodeLocal(name, raw)
 		if err != nil || doc.Packument == nil || len(doc.Packument.Versions) == 0 {
@@ -213,7 +213,7 @@ func (f *Feed) SearchLocal(text string) ([]searchObject, searchKnown) {
 				return nil
 			}
 		}
-		var o searchObject
+		var o SearchObject
 		o.Package.Name, o.Package.Version, o.Package.Description, o.Package.Keywords = lp.Name, latest, v.Description, v.Keywords
 		o.Package.Date = lp.Time["modified"]
 		if scope, _, ok := npm.SplitScope(lp.Name); ok {
@@ -222,9 +222,9 @@ func (f *Feed) SearchLocal(text string) ([]searchObject, searchKnown) {
 			o.Package.Scope = "unscoped"
 		}
 		o.Package.Links = map[string]string{}
-		o.Package.Maintainers = []searchUser{}
+		o.Package.Maintainers = []SearchUser{}
 		for _, m := range lp.Maintainers {
-			o.Package.Maintainers = append(o.Package.Maintainers, searchUser{Username: m.Name, Email: m.Email})
+			o.Package.Maintainers = append(o.Package.Maintainers, SearchUser{Username: m.Name, Email: m.Email})
 		}
 		if len(o.Package.Maintainers) > 0 {
 			o.Package.Publisher = &o.Package.Maintainers[0]
