@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/npmgate/npmgate/auth"
+	"github.com/npmgate/npmgate/feed"
 )
 
 // authenticate reads the request's credentials. No Authorization header is
@@ -50,7 +51,7 @@ func (s *Server) failAuth(ctx *fasthttp.RequestCtx, err error) {
 }
 
 // serveAPI answers the /-/ endpoints of a feed.
-func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *Feed, api string, p *auth.Principal) {
+func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *feed.Feed, api string, p *auth.Principal) {
 	method := string(ctx.Method())
 	switch {
 	case api == "/whoami" && method == "GET":

@@ -16,6 +16,7 @@ import (
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/proxy/npm"
 	"github.com/npmgate/npmgate/proxy/upstream"
 )
@@ -33,16 +34,10 @@ const (
 	keysCacheTTL  = time.Hour
 )
 
-// AuditTarget is where a feed's audit requests go.
-type AuditTarget struct {
-	Client *upstream.Client
-	Base   string
-}
-
 // serveRegistryAPI answers the registry services a feed forwards: audit,
 // signing keys, attestations and search. It reports false for paths that
 // are not such a service.
-func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *Feed, api string, p *auth.Principal) bool {
+func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *feed.Feed, api string, p *auth.Principal) bool {
 	switch {
 	case strings.HasPrefix(api, "/npm/v1/security/"):
 	case api == "/npm/v1/keys", strings.HasPrefix(api, "/npm/v1/attestations/"), api == "/v1/search":
@@ -68,24 +63,6 @@ func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *Feed, api string,
 		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("not found: %s /-%s", ctx.Method(), api))
 	}
 	return true
-}
-
-// Private reports whether a name must never leave npmgate (in an audit
-// body, a search, a prefetch): it has a local document in the feed or is
-// claimed (owned scopes and names). It is wider than localOnly: a merged
-// name with local versions is asked of connectors, never told to them.
-func (f *Feed) Private(name string) bool {
-	return f.privateWith(name, f.LookupLocal(name))
-}
-
-// privateWith is private with the request's reading of the local
-// document.
-func (f *Feed) privateWith(name string, local *LocalLookup) bool {
-	if f.Claimed(name) {
-		return true
-	}
-	d, err := local.doc()
-	return err != nil || d != nil // on a read error, err on the side of not telling
 }
 
 // auditBody reads an audit request body, inflating gzip as a stream
@@ -152,7 +129,7 @@ func (s *Server) release(held bool) bool {
 	return false
 }
 
-func (s *Server) audit(ctx *fasthttp.RequestCtx, f *Feed, api string) {
+func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed.Feed, api string) {
 	t := f.Audit
 	if t == nil {
 		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("npm audit is turned off for feed %q (feeds.%s.audit)", f.Name, f.Name))
@@ -189,7 +166,7 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *Feed, api string) {
 	sum := sha256.Sum256(out)
 	key := "audit\x00" + f.Name + "\x00" + api + "\x00" + hex.EncodeToString(sum[:])
 	if it, ok := s.mem.Get(key); ok && time.Now().Before(it.Expires) {
-		setResult(ctx, CacheHit)
+		setResult(ctx, feed.CacheHit)
 		ctx.SetContentType("application/json")
 		ctx.Response.SetBodyRaw(it.Body)
 		return
@@ -206,43 +183,6 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *Feed, api string) {
 	passThrough(ctx, res)
 }
 
-// PruneTree removes private names from an audit request shaped like a
-// v1 lockfile (quick and full audits): "requires" and the nested
-// "dependencies" tree, and hides the root project's own name.
-func (f *Feed) PruneTree(doc map[string]json.RawMessage) int {
-	withheld := 0
-	if _, ok := doc["name"]; ok {
-		doc["name"] = npm.MustJSON("project")
-	}
-	var walk func(raw json.RawMessage) json.RawMessage
-	walk = func(raw json.RawMessage) json.RawMessage {
-		var node map[string]json.RawMessage
-		if json.Unmarshal(raw, &node) != nil {
-			return raw
-		}
-		for _, field := range []string{"requires", "dependencies", "devDependencies", "optionalDependencies"} {
-			var m map[string]json.RawMessage
-			if json.Unmarshal(node[field], &m) != nil {
-				continue
-			}
-			for name, v := range m {
-				if f.Private(name) {
-					delete(m, name)
-					withheld++
-				} else if field == "dependencies" {
-					m[name] = walk(v)
-				}
-			}
-			node[field] = npm.MustJSON(m)
-		}
-		return npm.MustJSON(node)
-	}
-	pruned := walk(npm.MustJSON(doc))
-	clear(doc)
-	json.Unmarshal(pruned, &doc)
-	return withheld
-}
-
 func passThrough(ctx *fasthttp.RequestCtx, res *upstream.Response) {
 	ctx.SetStatusCode(res.Status)
 	if res.Status >= 400 && !json.Valid(res.Body) {
@@ -257,19 +197,10 @@ func passThrough(ctx *fasthttp.RequestCtx, res *upstream.Response) {
 	ctx.SetBody(res.Body)
 }
 
-// FirstConnector is the connector signing keys, attestations and search
-// are asked of.
-func (f *Feed) FirstConnector() *Connector {
-	if len(f.Connectors) == 0 {
-		return nil
-	}
-	return f.Connectors[0]
-}
-
 // keys forwards the connector's signing keys, so npm audit signatures
 // verifies connector packages (whose dist.signatures npmgate keeps
 // unchanged). Local packages carry no registry signature.
-func (s *Server) keys(ctx *fasthttp.RequestCtx, f *Feed) {
+func (s *Server) keys(ctx *fasthttp.RequestCtx, f *feed.Feed) {
 	c := f.FirstConnector()
 	if c == nil {
 		writeError(ctx, fasthttp.StatusNotFound, "this feed has no connector and no signing keys")
@@ -293,7 +224,7 @@ func (s *Server) keys(ctx *fasthttp.RequestCtx, f *Feed) {
 }
 
 // attestations forwards a version's provenance attestations.
-func (s *Server) attestations(ctx *fasthttp.RequestCtx, f *Feed, api string) {
+func (s *Server) attestations(ctx *fasthttp.RequestCtx, f *feed.Feed, api string) {
 	spec := strings.TrimPrefix(api, "/npm/v1/attestations/")
 	decoded, err := url.PathUnescape(spec)
 	i := strings.LastIndexByte(decoded, '@')

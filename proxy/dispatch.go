@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/npmgate/npmgate/auth"
+	"github.com/npmgate/npmgate/feed"
 	"github.com/valyala/fasthttp"
 )
 
@@ -199,7 +200,7 @@ func requestPath(ctx *fasthttp.RequestCtx) string {
 
 // feedOf finds the feed a path belongs to: /npm/{feed}/... for a
 // configured feed, anything else for the default feed at /.
-func (s *Server) feedOf(p string) (f *Feed, prefix, rest string) {
+func (s *Server) feedOf(p string) (f *feed.Feed, prefix, rest string) {
 	if strings.HasPrefix(p, "/npm/") {
 		name, tail, _ := strings.Cut(p[len("/npm/"):], "/")
 		if fd, ok := s.feeds[name]; ok {

@@ -4,62 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/proxy/npm"
 	"github.com/npmgate/npmgate/proxy/upstream"
 )
 
-// Errors of the feed layer.
-var (
-	ErrNotFound        = errors.New("not found")
-	ErrVersionNotFound = errors.New("version not found")
-	// ErrBlocked: a policy refuses this version (403, saying which rule).
-	ErrBlocked = errors.New("blocked by policy")
-)
-
-// Errors of a feed's writes. A refusal carries one of them, or an npm
-// or auth sentinel, with the message the client reads.
-var (
-	// ErrNotLocal: the package was not published to the feed (404).
-	ErrNotLocal = errors.New("not a local package")
-	// ErrConflict: a revision that is not the current one, or a version
-	// published before (409).
-	ErrConflict = errors.New("conflict")
-	// ErrNotMaintainer: the caller may not change the package; the
-	// message names who may (403).
-	ErrNotMaintainer = errors.New("not a maintainer")
-	// ErrConnectorServes: a connector serves the name a publish claims
-	// (403).
-	ErrConnectorServes = errors.New("a connector serves the name")
-	// ErrConnectorUnaskable: a connector could not say whether it serves
-	// the name; the refusal's cause decides the status (a 5xx).
-	ErrConnectorUnaskable = errors.New("connector cannot be asked")
-)
-
-// Refusal is a write refused for what it asks.
-type Refusal struct {
-	Kind error
-	Msg  string
-	// Cause, for errConnectorUnaskable, is why the connector could not
-	// be asked. It is not unwrapped: the client reads msg.
-	Cause error
-}
-
-func (e *Refusal) Error() string { return e.Msg }
-func (e *Refusal) Unwrap() error { return e.Kind }
-
-func Refuse(kind error, format string, args ...any) error {
-	return &Refusal{Kind: kind, Msg: fmt.Sprintf(format, args...)}
-}
-
 // statusOf is the one place where errors become HTTP statuses.
 func statusOf(err error) int {
-	if r := (*Refusal)(nil); errors.As(err, &r) && r.Kind == ErrConnectorUnaskable {
+	if r := (*feed.Refusal)(nil); errors.As(err, &r) && r.Kind == feed.ErrConnectorUnaskable {
 		status := statusOf(r.Cause)
 		if status < 500 || status == fasthttp.StatusInternalServerError {
 			status = fasthttp.StatusBadGateway
@@ -69,22 +26,22 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return fasthttp.StatusUnauthorized
-	case errors.Is(err, auth.ErrForbidden), errors.Is(err, ErrNotMaintainer), errors.Is(err, ErrConnectorServes):
+	case errors.Is(err, auth.ErrForbidden), errors.Is(err, feed.ErrNotMaintainer), errors.Is(err, feed.ErrConnectorServes):
 		return fasthttp.StatusForbidden
-	case errors.Is(err, ErrNotLocal):
+	case errors.Is(err, feed.ErrNotLocal):
 		return fasthttp.StatusNotFound
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, feed.ErrConflict):
 		return fasthttp.StatusConflict
 	case errors.Is(err, errBadPath), errors.Is(err, errBadHost), errors.Is(err, npm.ErrInvalidName),
 		errors.Is(err, npm.ErrInvalidPublish):
 		return fasthttp.StatusBadRequest
 	case errors.Is(err, npm.ErrTarballTooLarge):
 		return fasthttp.StatusRequestEntityTooLarge
-	case errors.Is(err, ErrBlocked):
+	case errors.Is(err, feed.ErrBlocked):
 		return fasthttp.StatusForbidden
 	case errors.Is(err, errMissLimit):
 		return fasthttp.StatusTooManyRequests
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrVersionNotFound):
+	case errors.Is(err, feed.ErrNotFound), errors.Is(err, feed.ErrVersionNotFound):
 		return fasthttp.StatusNotFound
 	case errors.Is(err, context.Canceled), errors.Is(err, auth.ErrUnavailable):
 		return fasthttp.StatusServiceUnavailable

@@ -7,6 +7,7 @@ import (
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/proxy/npm"
 	"github.com/npmgate/npmgate/proxy/upstream"
 )
@@ -21,21 +22,21 @@ func TestStatusOfEverySentinel(t *testing.T) {
 	}{
 		{errBadPath, 400}, {errBadHost, 400}, {npm.ErrInvalidName, 400}, {npm.ErrInvalidPublish, 400},
 		{npm.ErrTarballTooLarge, 413},
-		{ErrBlocked, 403},
+		{feed.ErrBlocked, 403},
 		{errMissLimit, 429},
-		{ErrNotFound, 404}, {ErrVersionNotFound, 404},
+		{feed.ErrNotFound, 404}, {feed.ErrVersionNotFound, 404},
 		{context.Canceled, 503}, {auth.ErrUnavailable, 503},
 		{upstream.ErrTimeout, 504}, {context.DeadlineExceeded, 504},
 		{upstream.ErrUnreachable, 502}, {upstream.ErrBadResponse, 502}, {cache.ErrIntegrity, 502},
 		{npm.ErrInvalidPackument, 502}, {npm.ErrNoIntegrity, 502}, {cache.ErrTooLarge, 502},
-		{auth.ErrUnauthenticated, 401}, {auth.ErrForbidden, 403}, {ErrNotMaintainer, 403}, {ErrConnectorServes, 403},
-		{ErrNotLocal, 404}, {ErrConflict, 409},
-		{Refuse(ErrConflict, "x"), 409}, {Refuse(npm.ErrInvalidPublish, "x"), 400},
+		{auth.ErrUnauthenticated, 401}, {auth.ErrForbidden, 403}, {feed.ErrNotMaintainer, 403}, {feed.ErrConnectorServes, 403},
+		{feed.ErrNotLocal, 404}, {feed.ErrConflict, 409},
+		{feed.Refuse(feed.ErrConflict, "x"), 409}, {feed.Refuse(npm.ErrInvalidPublish, "x"), 400},
 		// A connector that cannot be asked: its cause's 5xx, else 502.
-		{&Refusal{Kind: ErrConnectorUnaskable, Cause: upstream.ErrTimeout}, 504},
-		{&Refusal{Kind: ErrConnectorUnaskable, Cause: context.Canceled}, 503},
-		{&Refusal{Kind: ErrConnectorUnaskable, Cause: ErrNotFound}, 502},
-		{&Refusal{Kind: ErrConnectorUnaskable, Cause: fmt.Errorf("odd")}, 502},
+		{&feed.Refusal{Kind: feed.ErrConnectorUnaskable, Cause: upstream.ErrTimeout}, 504},
+		{&feed.Refusal{Kind: feed.ErrConnectorUnaskable, Cause: context.Canceled}, 503},
+		{&feed.Refusal{Kind: feed.ErrConnectorUnaskable, Cause: feed.ErrNotFound}, 502},
+		{&feed.Refusal{Kind: feed.ErrConnectorUnaskable, Cause: fmt.Errorf("odd")}, 502},
 		{fmt.Errorf("anything else"), 500},
 	} {
 		if got := statusOf(fmt.Errorf("wrapped: %w", tc.err)); got != tc.status {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/proxy/npm"
 )
 
@@ -24,7 +25,7 @@ func (s *Server) GC(maxBytes int64) (cache.EvictStats, error) {
 func (s *Server) publishedTarballs() (map[string]bool, error) {
 	keep := map[string]bool{}
 	err := s.packages.Each(detached, "", func(_, name string, raw []byte) error {
-		doc, err := DecodeLocal(name, raw)
+		doc, err := feed.DecodeLocal(name, raw)
 		if err != nil {
 			return err // a document we cannot read: evict nothing rather than guess
 		}

@@ -5,13 +5,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/internal/fakeupstream"
 )
 
 // countingPackages counts readings of local documents, per name: with
 // a database each one is a query.
 type countingPackages struct {
-	Packages
+	feed.Packages
 	mu   sync.Mutex
 	gets map[string]int
 }

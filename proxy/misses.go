@@ -13,8 +13,8 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/time/rate"
 
-	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/feed"
 )
 
 // misses bounds upstream lookups of unknown names (see config.MissLimit):
@@ -81,7 +81,7 @@ func (e *missLimited) retryAfter() string {
 // local package, an owned scope) needs no token: nil, nil. Otherwise it
 // takes a place in flight, and the returned done gives it back, spending
 // the tokens when err says there was no such package.
-func (s *Server) admit(rc *fasthttp.RequestCtx, f *Feed, pol *Policy, name string, local *LocalLookup) (done func(err error), err error) {
+func (s *Server) admit(rc *fasthttp.RequestCtx, f *feed.Feed, pol *feed.Policy, name string, local *feed.LocalLookup) (done func(err error), err error) {
 	if f.Known(pol, name, local) {
 		return nil, nil
 	}
@@ -95,25 +95,6 @@ func (s *Server) takeMiss(rc *fasthttp.RequestCtx) (done func(err error), err er
 		s.metrics.missLimited.WithLabelValues(ml.scope).Inc()
 	}
 	return done, err
-}
-
-// Known reports whether a lookup of name needs no place under the miss
-// limit: the feed asks no connector, or knows the name from its memory,
-// a connector's snapshot or a local package.
-func (f *Feed) Known(pol *Policy, name string, local *LocalLookup) bool {
-	if len(f.Connectors) == 0 || f.OwnedScope(name) {
-		return true
-	}
-	if _, ok := f.Deps.Mem.Get(f.pkgKey(pol, name)); ok {
-		return true
-	}
-	for _, c := range f.Connectors {
-		if _, err := f.Deps.Snapshots.Stat(detached, cache.SnapshotKey(c.Name, name)); err == nil {
-			return true
-		}
-	}
-	d, err := local.doc()
-	return err == nil && d != nil
 }
 
 func (m *misses) take(addr netip.Addr) (func(error), error) {
@@ -136,7 +117,7 @@ func (m *misses) take(addr netip.Addr) (func(error), error) {
 		c.inflight++
 	}
 	return func(err error) {
-		miss := errors.Is(err, ErrNotFound)
+		miss := errors.Is(err, feed.ErrNotFound)
 		now := time.Now()
 		m.mu.Lock()
 		defer m.mu.Unlock()

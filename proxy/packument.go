@@ -8,6 +8,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/proxy/npm"
 )
 
@@ -24,7 +25,7 @@ func wantsAbbreviated(ctx *fasthttp.RequestCtx) bool {
 
 // servePackument is the hot path: on a memory hit it writes stored bytes
 // and does no JSON work.
-func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *Feed, prefix string, r Route) {
+func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix string, r Route) {
 	base, err := s.baseURL(ctx, prefix)
 	if err != nil {
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
@@ -38,7 +39,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *Feed, prefix string
 		s.fail(ctx, err)
 		return
 	}
-	rd := it.Value.(*Rendered)
+	rd := it.Value.(*feed.Rendered)
 	etag := it.ETag
 	other := base != canon
 	if other {
@@ -70,7 +71,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *Feed, prefix string
 		h.Set("npm-notice", n)
 		h.Set(fasthttp.HeaderCacheControl, "no-store")
 	}
-	if it.Flags&FlagStale != 0 {
+	if it.Flags&feed.FlagStale != 0 {
 		h.Set(fasthttp.HeaderWarning, `110 npmgate "Response is Stale"`)
 	}
 	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && etagMatch(inm, etag) {
@@ -96,7 +97,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *Feed, prefix string
 
 // serveVersion answers GET /{name}/{version-or-dist-tag} with one version
 // object. No installer uses it, tools do; it is served from the snapshot.
-func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *Feed, prefix string, r Route) {
+func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix string, r Route) {
 	base, err := s.baseURL(ctx, prefix)
 	if err != nil {
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
@@ -131,18 +132,6 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *Feed, prefix string, 
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "public, max-age=0, must-revalidate")
 	ctx.SetBody(buf.Bytes())
-}
-
-// MissingVersion says why a document has no such version: a policy hid it
-// (403 with the rule, as for its tarball), or there is none (404).
-func (f *Feed) MissingVersion(name, version string) error {
-	pol := f.Rules.Load()
-	if ld, err := f.loadIndex(detached, pol, name, nil); err == nil && ld.ix.files != nil {
-		if ref, ok := ld.ix.files[npm.TarballFile(name, version)]; ok && ref.blocked != "" && ref.version == version {
-			return fmt.Errorf("%w: %s", ErrBlocked, ref.blocked)
-		}
-	}
-	return fmt.Errorf("%w: %s@%s", ErrVersionNotFound, name, version)
 }
 
 // etagMatch implements If-None-Match's weak comparison against one ETag.
@@ -181,8 +170,8 @@ func setResult(ctx *fasthttp.RequestCtx, result string) {
 
 var (
 	headerCacheKey = []byte(headerCache)
-	resultValues   = map[string][]byte{CacheHit: []byte(CacheHit), CacheMiss: []byte(CacheMiss),
-		CacheRevalidated: []byte(CacheRevalidated), CacheStale: []byte(CacheStale)}
+	resultValues   = map[string][]byte{feed.CacheHit: []byte(feed.CacheHit), feed.CacheMiss: []byte(feed.CacheMiss),
+		feed.CacheRevalidated: []byte(feed.CacheRevalidated), feed.CacheStale: []byte(feed.CacheStale)}
 	varyKey, varyValue            = []byte(fasthttp.HeaderVary), []byte("Accept, Accept-Encoding")
 	cacheControlKey               = []byte(fasthttp.HeaderCacheControl)
 	revalidateValue               = []byte("public, max-age=0, must-revalidate")
@@ -193,7 +182,7 @@ var (
 // serveWriteDocument answers GET /{name}?write=true, which npm sends
 // before unpublish and deprecate: the current full document with its _rev,
 // never from a cache, and for local packages only their local versions.
-func (s *Server) serveWriteDocument(ctx *fasthttp.RequestCtx, f *Feed, prefix string, r Route) {
+func (s *Server) serveWriteDocument(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix string, r Route) {
 	base, err := s.baseURL(ctx, prefix)
 	if err != nil {
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())

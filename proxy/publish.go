@@ -6,40 +6,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/Masterminds/semver/v3"
 	"github.com/valyala/fasthttp"
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/proxy/npm"
 )
-
-// WriteBody is what npm, yarn and pnpm PUT to /{name}: a publish when
-// it carries a tarball attachment, else a metadata change (deprecate,
-// owner, star, and the document PUT of unpublish).
-type WriteBody struct {
-	ID          string                     `json:"_id"`
-	Name        string                     `json:"name"`
-	Rev         string                     `json:"_rev"`
-	DistTags    map[string]string          `json:"dist-tags"`
-	Versions    map[string]json.RawMessage `json:"versions"`
-	Attachments map[string]npm.Attachment  `json:"_attachments"`
-	Maintainers []Maintainer               `json:"maintainers"`
-	// Users is what npm star and unstar send.
-	Users map[string]bool `json:"users"`
-}
 
 // maxInflate bounds the tar stream inside a published tarball (a
 // variable for tests).
 var maxInflate int64 = 512 << 20
 
 // serveWrite dispatches the writes of a package.
-func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *Feed, prefix string, r Route, p *auth.Principal) {
+func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix string, r Route, p *auth.Principal) {
 	if err := f.Access.Load().Check(p, auth.Publish); err != nil {
 		// npm star is a PUT of the document too, and needs only read
 		// rights: a small body without publish rights may be a star.
@@ -47,7 +30,7 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *Feed, prefix string, r 
 			s.failAuth(ctx, err)
 			return
 		}
-		var body WriteBody
+		var body feed.WriteBody
 		if json.Unmarshal(ctx.PostBody(), &body) != nil || !body.IsStar() {
 			s.failAuth(ctx, err)
 			return
@@ -64,7 +47,7 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *Feed, prefix string, r 
 	case ctx.IsPut() && (r.Kind == KindPackument || r.Kind == KindRev):
 		err = s.put(ctx, f, r, p)
 	case ctx.IsDelete() && r.Kind == KindRev:
-		err = f.UpdateAs(p, r.Name, r.Rev, func(d *LocalDoc) error {
+		err = f.UpdateAs(p, r.Name, r.Rev, func(d *feed.LocalDoc) error {
 			for v := range d.Packument.Versions {
 				d.Unpublish(v)
 			}
@@ -76,7 +59,7 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *Feed, prefix string, r 
 	case ctx.IsDelete() && r.Kind == KindTarballRev:
 		// npm removed the version with the document PUT before; a version
 		// still present is removed here, as its tarball goes.
-		err = f.UpdateAs(p, r.Name, "", func(d *LocalDoc) error {
+		err = f.UpdateAs(p, r.Name, "", func(d *feed.LocalDoc) error {
 			for v := range d.Packument.Versions {
 				if npm.TarballFile(r.Name, v) == r.File {
 					d.Unpublish(v)
@@ -99,7 +82,7 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *Feed, prefix string, r 
 // failWrite answers a refused write with its message (a refusal was
 // logged where it was made, if at all), anything else as fail does.
 func (s *Server) failWrite(ctx *fasthttp.RequestCtx, err error) {
-	var r *Refusal
+	var r *feed.Refusal
 	if errors.As(err, &r) {
 		writeError(ctx, statusOf(err), r.Msg)
 		return
@@ -107,29 +90,29 @@ func (s *Server) failWrite(ctx *fasthttp.RequestCtx, err error) {
 	s.fail(ctx, err)
 }
 
-func (s *Server) put(ctx *fasthttp.RequestCtx, f *Feed, r Route, p *auth.Principal) error {
+func (s *Server) put(ctx *fasthttp.RequestCtx, f *feed.Feed, r Route, p *auth.Principal) error {
 	// One reading of the body: Go's decoder keeps the last of two members
 	// with one name, where another reader may keep the first.
 	if raw := ctx.PostBody(); json.Valid(raw) {
 		if path, dup := npm.DuplicateKey(raw); dup {
-			return Refuse(npm.ErrInvalidPublish, "the request body has the key %s twice in one object; send each key once", path)
+			return feed.Refuse(npm.ErrInvalidPublish, "the request body has the key %s twice in one object; send each key once", path)
 		}
 	}
-	var body WriteBody
+	var body feed.WriteBody
 	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
-		return Refuse(npm.ErrInvalidPublish, "the request body is not a JSON package document: %v", err)
+		return feed.Refuse(npm.ErrInvalidPublish, "the request body is not a JSON package document: %v", err)
 	}
 	name := body.Name
 	if name == "" && len(body.Attachments) == 0 {
 		name = body.ID // npm owner and npm star send _id and _rev, no name
 	}
 	if name != r.Name || (body.ID != "" && body.ID != r.Name) {
-		return Refuse(npm.ErrInvalidPublish, "the name in the document (%q) is not the name in the URL (%q)", body.Name, r.Name)
+		return feed.Refuse(npm.ErrInvalidPublish, "the name in the document (%q) is not the name in the URL (%q)", body.Name, r.Name)
 	}
 	for key, a := range body.Attachments {
 		if strings.HasSuffix(key, ".tgz") && a.Data != "" {
 			if r.Kind == KindRev {
-				return Refuse(npm.ErrInvalidPublish, "a publish is a PUT to /%s, not to a revision", r.Name)
+				return feed.Refuse(npm.ErrInvalidPublish, "a publish is a PUT to /%s, not to a revision", r.Name)
 			}
 			return s.publish(ctx, f, &body, p)
 		}
@@ -138,7 +121,7 @@ func (s *Server) put(ctx *fasthttp.RequestCtx, f *Feed, r Route, p *auth.Princip
 		return s.star(f, r, &body, p)
 	}
 	rev := r.Rev
-	return f.UpdateAs(p, r.Name, rev, func(d *LocalDoc) error {
+	return f.UpdateAs(p, r.Name, rev, func(d *feed.LocalDoc) error {
 		if err := f.CheckNewMaintainers(d, body.Maintainers); err != nil {
 			return err
 		}
@@ -147,14 +130,14 @@ func (s *Server) put(ctx *fasthttp.RequestCtx, f *Feed, r Route, p *auth.Princip
 }
 
 // publish validates and stores a new version.
-func (s *Server) publish(ctx *fasthttp.RequestCtx, f *Feed, body *WriteBody, p *auth.Principal) error {
+func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed.Feed, body *feed.WriteBody, p *auth.Principal) error {
 	pub, err := npm.ParsePublish(npm.PublishRequest{
 		Name: body.Name, DistTags: body.DistTags, Versions: body.Versions, Attachments: body.Attachments,
 	}, npm.PublishLimits{MaxSize: int64(s.cfg.Publish.MaxSize), MaxInflate: maxInflate})
 	if err != nil {
 		return err
 	}
-	pub.Doc["_npmUser"] = npm.MustJSON(Maintainer{Name: p.Name})
+	pub.Doc["_npmUser"] = npm.MustJSON(feed.Maintainer{Name: p.Name})
 	existing, err := f.ReadLocal(pub.Name)
 	if err != nil {
 		return err
@@ -167,8 +150,8 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *Feed, body *WriteBody, p *
 		}
 	}
 	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-	err = f.UpdateLocal(pub.Name, func(d *LocalDoc) (*LocalDoc, error) {
-		d, err := Publishable(f, p, d, pub, now)
+	err = f.UpdateLocal(pub.Name, func(d *feed.LocalDoc) (*feed.LocalDoc, error) {
+		d, err := feed.Publishable(f, p, d, pub, now)
 		if err != nil {
 			return nil, err
 		}
@@ -185,66 +168,6 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *Feed, body *WriteBody, p *
 	}
 	s.log.Info("published", "feed", f.Name, "package", pub.Name, "version", pub.Version, "user", p.Name, "bytes", len(pub.Tarball))
 	return nil
-}
-
-// Publishable checks that p may publish pub over the package's current
-// document d (nil when it has none), which it returns, made when new.
-func Publishable(f *Feed, p *auth.Principal, d *LocalDoc, pub *npm.Publish, now string) (*LocalDoc, error) {
-	name, version, sv := pub.Name, pub.Version, pub.SemVer
-	if d != nil && d.Packument != nil {
-		if err := f.MayChange(p, d); err != nil {
-			return nil, err
-		}
-	}
-	if d == nil {
-		d = &LocalDoc{Published: map[string]string{}}
-	}
-	if d.Packument == nil {
-		d.Packument = &LocalPackument{ID: name, Name: name, DistTags: map[string]string{}, Time: map[string]string{"created": now}}
-	}
-	if _, taken := d.Published[version]; taken {
-		return nil, Refuse(ErrConflict, "cannot publish over the previously published version %s@%s", name, version)
-	}
-	for existing := range d.Published {
-		if ev, err := semver.NewVersion(existing); err == nil && ev.Equal(sv) && ev.Metadata() == sv.Metadata() {
-			return nil, Refuse(ErrConflict, "cannot publish over the previously published version %s@%s", name, existing)
-		}
-	}
-	return d, nil
-}
-
-// AddVersion adds a validated publish to the document, with its
-// dist-tags (latest when it sent none), by publisher.
-func (d *LocalDoc) AddVersion(pub *npm.Publish, distTags map[string]string, publisher, now string) {
-	version := pub.Version
-	lp := d.Packument
-	if lp.Versions == nil {
-		lp.Versions = map[string]json.RawMessage{}
-	}
-	if len(lp.Maintainers) == 0 {
-		lp.Maintainers = []Maintainer{{Name: publisher}}
-	}
-	lp.Versions[version] = withMaintainers(npm.MustJSON(pub.Doc), lp.Maintainers)
-	lp.Time[version], lp.Time["modified"] = now, now
-	if _, ok := lp.Time["created"]; !ok {
-		lp.Time["created"] = now
-	}
-	tags := distTags
-	if len(tags) == 0 {
-		tags = map[string]string{"latest": version}
-	}
-	maps.Copy(lp.DistTags, tags)
-	if lp.DistTags["latest"] == "" || lp.Versions[lp.DistTags["latest"]] == nil {
-		lp.DistTags["latest"] = version
-	}
-	if desc := npm.JSONString(pub.Doc["description"]); desc != "" && tags["latest"] == version {
-		lp.Description = desc
-	}
-	if pub.Readme != "" && tags["latest"] == version || lp.Readme == "" {
-		lp.Readme = pub.Readme
-	}
-	lp.Rev = NextRev(lp.Rev)
-	d.Published[version] = pub.Integrity
 }
 
 func (s *Server) storeTarball(data, sum []byte) error {
@@ -270,123 +193,8 @@ func (s *Server) storeTarball(data, sum []byte) error {
 	return w.Commit()
 }
 
-// Update applies a change to a local package under its lock. rev, when
-// given, must be the current revision (optimistic concurrency).
-func (f *Feed) Update(name, rev string, change func(*LocalDoc) error) error {
-	return f.UpdateLocal(name, func(d *LocalDoc) (*LocalDoc, error) {
-		if d == nil || d.Packument == nil {
-			return nil, Refuse(ErrNotLocal, "%s is not a package published to feed %q; only local packages can be changed", name, f.Name)
-		}
-		if rev != "" && rev != d.Packument.Rev {
-			return nil, Refuse(ErrConflict, "document revision %s is not the current one (%s); fetch it again", rev, d.Packument.Rev)
-		}
-		if err := change(d); err != nil {
-			return nil, err
-		}
-		d.Packument.Rev = NextRev(d.Packument.Rev)
-		d.Packument.Time["modified"] = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-		return d, nil
-	})
-}
-
-// Unpublish removes a version; its place in Published stays, so it can
-// never be published again.
-func (d *LocalDoc) Unpublish(v string) {
-	lp := d.Packument
-	delete(lp.Versions, v)
-	for tag, target := range lp.DistTags {
-		if target == v {
-			delete(lp.DistTags, tag)
-		}
-	}
-	if _, ok := lp.DistTags["latest"]; !ok {
-		if best := Highest(slices.Collect(maps.Keys(lp.Versions))); best != "" {
-			lp.DistTags["latest"] = best
-		}
-	}
-}
-
-func Highest(versions []string) string {
-	var best *semver.Version
-	bestRaw := ""
-	for _, v := range versions {
-		sv, err := semver.NewVersion(v)
-		if err != nil {
-			continue
-		}
-		if best == nil || (sv.Prerelease() == "") && (best.Prerelease() != "" || sv.GreaterThan(best)) ||
-			(sv.Prerelease() != "") == (best.Prerelease() != "") && sv.GreaterThan(best) {
-			best, bestRaw = sv, v
-		}
-	}
-	return bestRaw
-}
-
-// ApplyMetadata takes from a document PUT only what a client may change:
-// deprecation messages, dist-tags and maintainers. With a revision (the
-// unpublish flow), versions missing from the body are unpublished. dist
-// and integrity are never taken from the client.
-func (d *LocalDoc) ApplyMetadata(body *WriteBody, replace bool) error {
-	lp := d.Packument
-	if body.Versions != nil {
-		for v, stored := range lp.Versions {
-			sent, ok := body.Versions[v]
-			if !ok {
-				if replace {
-					d.Unpublish(v)
-				}
-				continue
-			}
-			var fields struct {
-				Deprecated *string `json:"deprecated"`
-			}
-			json.Unmarshal(sent, &fields)
-			var m map[string]json.RawMessage
-			if err := json.Unmarshal(stored, &m); err != nil {
-				return err
-			}
-			if fields.Deprecated != nil && *fields.Deprecated != "" {
-				m["deprecated"] = npm.MustJSON(*fields.Deprecated)
-			} else {
-				delete(m, "deprecated")
-			}
-			lp.Versions[v] = npm.MustJSON(m)
-		}
-	}
-	if body.DistTags != nil {
-		tags := map[string]string{}
-		for tag, v := range body.DistTags {
-			if err := npm.ValidateTag(tag); err != nil {
-				return err
-			}
-			if _, ok := lp.Versions[v]; ok {
-				tags[tag] = v
-			}
-		}
-		if _, ok := tags["latest"]; !ok {
-			if best := Highest(slices.Collect(maps.Keys(lp.Versions))); best != "" {
-				tags["latest"] = best
-			}
-		}
-		lp.DistTags = tags
-	}
-	if body.Maintainers != nil {
-		var ms []Maintainer
-		for _, m := range body.Maintainers {
-			if m.Name != "" && !slices.ContainsFunc(ms, func(o Maintainer) bool { return o.Name == m.Name }) {
-				ms = append(ms, Maintainer{Name: m.Name})
-			}
-		}
-		if len(ms) == 0 {
-			return Refuse(npm.ErrInvalidPublish, "a package keeps at least one maintainer")
-		}
-		lp.Maintainers = ms
-	}
-	return nil
-}
-
 // serveDistTags answers /-/package/{name}/dist-tags[/{tag}].
-func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *Feed, rest string, p *auth.Principal) {
+func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed.Feed, rest string, p *auth.Principal) {
 	escaped, tail, _ := strings.Cut(rest, "/dist-tags")
 	r, err := ParsePath("/" + escaped)
 	if err != nil || r.Kind != KindPackument || (tail != "" && !strings.HasPrefix(tail, "/")) {
@@ -430,9 +238,9 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *Feed, rest string, p
 		}
 		err = npm.ValidateTag(tag)
 		if err == nil {
-			err = f.UpdateAs(p, r.Name, "", func(d *LocalDoc) error {
+			err = f.UpdateAs(p, r.Name, "", func(d *feed.LocalDoc) error {
 				if _, ok := d.Packument.Versions[version]; !ok {
-					return Refuse(ErrNotFound, "%s@%s does not exist", r.Name, version)
+					return feed.Refuse(feed.ErrNotFound, "%s@%s does not exist", r.Name, version)
 				}
 				d.Packument.DistTags[tag] = version
 				return nil
@@ -443,9 +251,9 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *Feed, rest string, p
 			writeError(ctx, fasthttp.StatusBadRequest, "the latest tag cannot be removed")
 			return
 		}
-		err = f.UpdateAs(p, r.Name, "", func(d *LocalDoc) error {
+		err = f.UpdateAs(p, r.Name, "", func(d *feed.LocalDoc) error {
 			if _, ok := d.Packument.DistTags[tag]; !ok {
-				return Refuse(ErrNotFound, "%s has no dist-tag %q", r.Name, tag)
+				return feed.Refuse(feed.ErrNotFound, "%s has no dist-tag %q", r.Name, tag)
 			}
 			delete(d.Packument.DistTags, tag)
 			return nil

@@ -21,7 +21,7 @@ import (
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/config"
-	"github.com/npmgate/npmgate/filter"
+	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/proxy/upstream"
 )
 
@@ -46,19 +46,19 @@ type Server struct {
 	// of them; disk is then this replica's cache of it.
 	bucket cache.Store
 	// packages holds what was published to the feeds.
-	packages Packages
+	packages feed.Packages
 	// sharedState is nil on one machine (the data directory holds all).
 	sharedState *replicas
 	fills       *cache.Fills
 	auth        *auth.Service
 	metrics     *metrics
 	bases       baseCache
-	prefetch    Prefetches
+	prefetch    feed.Prefetches
 	// feedDeps is what the feeds are built from (see feedDeps).
-	feedDeps *Deps
-	feeds    map[string]*Feed
+	feedDeps *feed.Deps
+	feeds    map[string]*feed.Feed
 	stop     context.CancelFunc
-	def      *Feed
+	def      *feed.Feed
 	http     *fasthttp.Server
 
 	shuttingDown atomic.Bool
@@ -93,7 +93,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if dir, ok := disk.SpillDir(); ok {
 		mem.SpillTo(dir, spillMin)
 	}
-	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, packages: &DiskPackages{Disk: disk}, feeds: map[string]*Feed{}, stop: func() {}}
+	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, packages: &feed.DiskPackages{Disk: disk}, feeds: map[string]*feed.Feed{}, stop: func() {}}
 	s.metrics = newMetrics(s)
 	s.largeBodies = semaphore.NewWeighted(int64(max(cfg.Publish.LargeBodies, 1)))
 	authOpts := auth.Options{
@@ -130,29 +130,29 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		tarballTimeout = max(tarballTimeout, c.TarballTimeout.D())
 	}
 	s.fills = cache.NewFills(disk, max(tarballTimeout, time.Minute))
-	s.feedDeps = &Deps{
+	s.feedDeps = &feed.Deps{
 		Mem: mem, Disk: disk, Snapshots: s.snapshots, Bucket: s.bucket, Packages: s.packages,
 		Users: s.auth.Users, Metrics: s.metrics, Log: log, Cache: cfg.Cache, Prefetch: &s.prefetch,
 	}
 	for name, fc := range cfg.Feeds {
-		f := &Feed{Name: name, Deps: s.feedDeps, OwnedScopes: fc.OwnedScopes, MergeNames: fc.Merge, OwnedNames: fc.OwnedNames}
+		f := &feed.Feed{Name: name, Deps: s.feedDeps, OwnedScopes: fc.OwnedScopes, MergeNames: fc.Merge, OwnedNames: fc.OwnedNames}
 		for _, cn := range fc.Connectors {
-			f.Connectors = append(f.Connectors, &Connector{Name: cn, Client: clients[cn], Config: cfg.Connectors[cn]})
+			f.Connectors = append(f.Connectors, &feed.Connector{Name: cn, Client: clients[cn], Config: cfg.Connectors[cn]})
 		}
 		f.SetRules(cfg, fc)
 		switch {
 		case fc.Audit == "off":
 		case fc.Audit == "" && len(f.Connectors) > 0:
-			f.Audit = &AuditTarget{Client: f.Connectors[0].Client, Base: f.Connectors[0].Client.BaseURL()}
+			f.Audit = &feed.AuditTarget{Client: f.Connectors[0].Client, Base: f.Connectors[0].Client.BaseURL()}
 		case cfg.Connectors[fc.Audit] != nil:
-			f.Audit = &AuditTarget{Client: clients[fc.Audit], Base: cfg.Connectors[fc.Audit].URL}
+			f.Audit = &feed.AuditTarget{Client: clients[fc.Audit], Base: cfg.Connectors[fc.Audit].URL}
 		case fc.Audit != "":
 			cl, err := upstream.New(upstream.Options{Name: "audit", BaseURL: fc.Audit, Timeout: 30 * time.Second, UserAgent: "npmgate/" + Version})
 			if err != nil {
 				s.Close()
 				return nil, err
 			}
-			f.Audit = &AuditTarget{Client: cl, Base: fc.Audit}
+			f.Audit = &feed.AuditTarget{Client: cl, Base: fc.Audit}
 		}
 		s.feeds[name] = f
 		if name == cfg.DefaultFeed {
@@ -186,21 +186,6 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.setCanonical(cfg.Listen)
 	s.misses = newMisses(cfg.Cache.MissLimit)
 	return s, nil
-}
-
-// SetRules installs a feed's access lists and filters from a validated
-// configuration; requests in flight keep the rules they started with.
-func (f *Feed) SetRules(cfg *config.Config, fc *config.Feed) {
-	a := &auth.FeedAccess{Feed: f.Name}
-	a.Read, _ = auth.CompileRule(fc.Access.Read) // validated with the config
-	a.Publish, _ = auth.CompileRule(fc.Access.Publish)
-	a.Admin, _ = auth.CompileRule(fc.Access.Admin)
-	f.Access.Store(a)
-	var perConn []*filter.Policy
-	for _, cn := range fc.Connectors {
-		perConn = append(perConn, cfg.Connectors[cn].Policy)
-	}
-	f.Rules.Store(newFeedPolicy(fc.Policy, perConn))
 }
 
 // Reload applies a new configuration's rules to the running server:

@@ -11,12 +11,13 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/feed"
 )
 
 // serveTarball sends a tarball: from disk with zero copy when stored, else
 // streamed from the connector to the client and to disk at once, and only
 // stored once it matches the packument's integrity.
-func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *Feed, r Route) {
+func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed.Feed, r Route) {
 	pol := f.Rules.Load()
 	// Before speculate: a prefetch of an unknown name is an upstream
 	// request too.
@@ -48,14 +49,14 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *Feed, r Route) {
 	var src cache.Source
 	var source string      // the connector, for logs and metrics
 	var wait time.Duration // how long a client waits for the first byte
-	if ref.Source == SourceLocal {
+	if ref.Source == feed.SourceLocal {
 		if s.bucket == nil {
 			body, size, err := s.disk.OpenBlob(key)
 			if err != nil {
 				s.fail(ctx, fmt.Errorf("stored tarball of a local package is missing: %w", err))
 				return
 			}
-			s.sendTarball(ctx, body, size, etag, CacheHit)
+			s.sendTarball(ctx, body, size, etag, feed.CacheHit)
 			return
 		}
 		// Published on another replica: its bytes are in the bucket.
@@ -83,7 +84,7 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *Feed, r Route) {
 	}
 	var fromUpstream bool
 	switch {
-	case s.bucket == nil || ref.Source == SourceLocal:
+	case s.bucket == nil || ref.Source == feed.SourceLocal:
 	case spec != nil:
 		// No replica had the package's document when this request came
 		// (see speculate): the bytes are on their way from upstream
@@ -92,7 +93,7 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *Feed, r Route) {
 	default:
 		src = s.fromShared(key, src, &fromUpstream)
 	}
-	result := CacheMiss
+	result := feed.CacheMiss
 	onDone := func(err error) {
 		if errors.Is(err, cache.ErrIntegrity) {
 			s.metrics.integrity.WithLabelValues(source).Inc()
@@ -112,7 +113,7 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *Feed, r Route) {
 		return
 	}
 	if _, isFile := body.(interface{ Fd() uintptr }); isFile {
-		result = CacheHit
+		result = feed.CacheHit
 	}
 	s.sendTarball(ctx, body, size, etag, result)
 }
@@ -175,34 +176,4 @@ func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size 
 		return
 	}
 	ctx.SetBodyStream(&streamBody{r: body}, sz)
-}
-
-// Tarball finds which upstream file a request names and what it must hash
-// to, through the package's index, so a file that is not in the packument
-// (or whose version a policy removed) is never fetched.
-func (f *Feed) Tarball(ctx context.Context, pol *Policy, name, file string, local *LocalLookup) (TarballRef, error) {
-	ld, err := f.loadIndex(ctx, pol, name, local)
-	if err != nil {
-		return TarballRef{}, err
-	}
-	ref, ok := ld.ix.files[file]
-	if !ok && !ld.ix.notFound && time.Since(ld.ix.loaded) > 5*time.Second {
-		// A version published upstream after the index was loaded: look
-		// once more, at most every few seconds per package.
-		f.Deps.Mem.Del(f.pkgKey(pol, name))
-		if ld, err = f.loadIndex(ctx, pol, name, nil); err != nil { // a new load: read again
-			return TarballRef{}, err
-		}
-		ref, ok = ld.ix.files[file]
-	}
-	if ld.ix.notFound {
-		return TarballRef{}, ld.ix.notFoundError(name, f.Name)
-	}
-	if !ok {
-		return TarballRef{}, fmt.Errorf("%w: %s has no tarball %s", ErrNotFound, name, file)
-	}
-	if ref.blocked != "" {
-		return TarballRef{}, fmt.Errorf("%w: %s", ErrBlocked, ref.blocked)
-	}
-	return ref, nil
 }

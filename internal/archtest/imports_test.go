@@ -68,6 +68,12 @@ var rules = []rule{
 		why:       "the tiers do not depend on the file's format; the caller converts (cache.S3Options)",
 	},
 	{
+		name:      "feed is below the HTTP edge",
+		from:      []string{local("feed")},
+		forbidden: []string{local("proxy") + "$", local("cmd"), "github.com/valyala/fasthttp", "net/http"},
+		why:       "a feed answers in documents, tarballs and errors; routes, statuses and headers are the edge's (proxy)",
+	},
+	{
 		name:      "config knows nothing of filter and auth",
 		from:      []string{local("config")},
 		forbidden: []string{local("filter"), local("auth")},
@@ -77,7 +83,11 @@ var rules = []rule{
 }
 
 // under reports whether path is pattern or below it.
+// A pattern ending in "$" names that package alone, not those below it.
 func under(path, pattern string) bool {
+	if exact, ok := strings.CutSuffix(pattern, "$"); ok {
+		return path == exact
+	}
 	return path == pattern || strings.HasPrefix(path, pattern+"/")
 }
 
@@ -160,6 +170,7 @@ func TestImportRuleCatches(t *testing.T) {
 		local("proxy/npm") + " github.com/valyala/fasthttp " + local("proxy/npmish"),
 		local("pgstore") + " " + local("proxy/upstream"),
 		local("config") + " " + local("filter"),
+		local("feed") + " " + local("proxy/npm") + " " + local("proxy") + " github.com/valyala/fasthttp",
 	}, "\n"))
 	want := map[string][]string{
 		"cache is below proxy and feed and beside filter and auth": {local("cache") + " imports " + local("proxy")},
@@ -173,6 +184,10 @@ func TestImportRuleCatches(t *testing.T) {
 		},
 		"pgstore is below proxy and feed":         {local("pgstore") + " imports " + local("proxy/upstream")},
 		"config knows nothing of filter and auth": {local("config") + " imports " + local("filter")},
+		"feed is below the HTTP edge": {
+			local("feed") + " imports " + local("proxy"),
+			local("feed") + " imports github.com/valyala/fasthttp",
+		},
 	}
 	for _, r := range rules {
 		got := r.violations(fake)

@@ -1,4 +1,4 @@
-package proxy
+package feed
 
 import (
 	"context"
@@ -24,7 +24,7 @@ import (
 // Feed is one served registry and the connectors it reads through.
 type Feed struct {
 	Name        string
-	Deps           *Deps
+	Deps        *Deps
 	Access      atomic.Pointer[auth.FeedAccess]
 	Connectors  []*Connector
 	OwnedScopes []string
@@ -34,7 +34,7 @@ type Feed struct {
 	// gens holds a generation per package that was written locally; it
 	// is part of rendered documents' keys (see invalidate).
 	gens  sync.Map
-	Rules   atomic.Pointer[Policy]
+	Rules atomic.Pointer[Policy]
 	Audit *AuditTarget // nil: npm audit is off for this feed
 }
 
@@ -74,43 +74,7 @@ type AdmitFunc func() (done func(err error), err error)
 type Connector struct {
 	Name   string
 	Client *upstream.Client
-	Config    *config.Connector
-}
-
-// Flags on memory-tier items.
-const FlagStale uint32 = 1
-
-// Index is what npmgate remembers of a package between requests: which
-// tarball files exist and what they must hash to. It holds no document
-// bytes, so it stays small even for a 10 MB packument.
-type Index struct {
-	notFound bool
-	stale    bool
-	loaded   time.Time
-	expires  time.Time
-	// fingerprint changes whenever any connector's document changes; a
-	// rendered document made from the same fingerprint is still right.
-	fingerprint uint64
-	files       map[string]TarballRef
-	// notice says what the feed's policy hid (the npm-notice header).
-	notice string
-	// blockedName is why the policy refuses the whole name, when it does.
-	blockedName string
-}
-
-// TarballRef locates one tarball upstream and says what it must hash to.
-type TarballRef struct {
-	File       string // upstream's file name
-	version    string
-	Digest     npm.Digest
-	Source     int // index into the feed's connectors
-	Advertised string
-	// blocked is why a policy hid this version; its tarball is refused.
-	blocked string
-}
-
-func (ix *Index) cost() int64 {
-	return int64(len(ix.files)) * 200
+	Config *config.Connector
 }
 
 // loaded is the result of loading a package: always its index, and its
@@ -322,27 +286,6 @@ func (f *Feed) addResult(m *merging, pol *filter.Policy, name string, r connResu
 	}
 }
 
-// indexFiles maps every tarball file of the merged document, and of the
-// versions a policy hid (refused, saying why), to what it must hash to.
-func indexFiles(name string, doc *npm.Packument, blocked []blockedVersion) map[string]TarballRef {
-	files := make(map[string]TarballRef, len(doc.Versions)+len(blocked))
-	for _, b := range blocked {
-		if dg, err := npm.ParseDigest(b.v.Dist); err == nil {
-			ref := TarballRef{File: b.v.File, version: b.v.Version, Digest: dg, Source: b.v.Source, blocked: b.decision.Reason}
-			files[b.v.File] = ref
-			files[npm.TarballFile(name, b.v.Version)] = ref
-		}
-	}
-	for file, v := range doc.Files() {
-		dg, err := npm.ParseDigest(v.Dist)
-		if err != nil {
-			continue // no hash to check: such a tarball is never served
-		}
-		files[file] = TarballRef{File: v.File, version: v.Version, Digest: dg, Source: v.Source, Advertised: v.Dist.Tarball}
-	}
-	return files
-}
-
 // ParsedDoc returns a package's merged, filtered document, for the rare
 // requests that need the document itself rather than a rendering (one
 // version, the dist-tags): from the load when it parsed one, else by
@@ -362,15 +305,6 @@ func (f *Feed) ParsedDoc(name string, local *LocalLookup) (*npm.Packument, error
 		return nil, ld.ix.notFoundError(name, f.Name)
 	}
 	return ld.doc, nil
-}
-
-// notFoundError says why a package is absent: a policy refusing its name,
-// or nobody having it.
-func (ix *Index) notFoundError(name, feed string) error {
-	if ix.blockedName != "" {
-		return fmt.Errorf("%w: %s", ErrNotFound, ix.blockedName)
-	}
-	return fmt.Errorf("%w: package %q is not in feed %q or its connectors", ErrNotFound, name, feed)
 }
 
 // cmpErr keeps the most telling error: a timeout over anything else.
@@ -479,4 +413,50 @@ func (f *Feed) readSnapshot(ctx context.Context, key string) ([]byte, cache.Snap
 		return p.body, p.meta, p.at, nil
 	}
 	return cache.ReadSnapshot(ctx, f.Deps.Snapshots, key)
+}
+
+// Known reports whether a lookup of name needs no place under the miss
+// limit: the feed asks no connector, or knows the name from its memory,
+// a connector's snapshot or a local package.
+func (f *Feed) Known(pol *Policy, name string, local *LocalLookup) bool {
+	if len(f.Connectors) == 0 || f.OwnedScope(name) {
+		return true
+	}
+	if _, ok := f.Deps.Mem.Get(f.pkgKey(pol, name)); ok {
+		return true
+	}
+	for _, c := range f.Connectors {
+		if _, err := f.Deps.Snapshots.Stat(detached, cache.SnapshotKey(c.Name, name)); err == nil {
+			return true
+		}
+	}
+	d, err := local.doc()
+	return err == nil && d != nil
+}
+
+// MissingVersion says why a document has no such version: a policy hid it
+// (403 with the rule, as for its tarball), or there is none (404).
+func (f *Feed) MissingVersion(name, version string) error {
+	pol := f.Rules.Load()
+	if ld, err := f.loadIndex(detached, pol, name, nil); err == nil && ld.ix.files != nil {
+		if ref, ok := ld.ix.files[npm.TarballFile(name, version)]; ok && ref.blocked != "" && ref.version == version {
+			return fmt.Errorf("%w: %s", ErrBlocked, ref.blocked)
+		}
+	}
+	return fmt.Errorf("%w: %s@%s", ErrVersionNotFound, name, version)
+}
+
+// SetRules installs a feed's access lists and filters from a validated
+// configuration; requests in flight keep the rules they started with.
+func (f *Feed) SetRules(cfg *config.Config, fc *config.Feed) {
+	a := &auth.FeedAccess{Feed: f.Name}
+	a.Read, _ = auth.CompileRule(fc.Access.Read) // validated with the config
+	a.Publish, _ = auth.CompileRule(fc.Access.Publish)
+	a.Admin, _ = auth.CompileRule(fc.Access.Admin)
+	f.Access.Store(a)
+	var perConn []*filter.Policy
+	for _, cn := range fc.Connectors {
+		perConn = append(perConn, cfg.Connectors[cn].Policy)
+	}
+	f.Rules.Store(newFeedPolicy(fc.Policy, perConn))
 }
