@@ -45,7 +45,7 @@ func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *feed.Feed, api st
 		return false
 	}
 	if err := f.Access.Load().Check(p, auth.Read); err != nil {
-		s.failAuth(ctx, err)
+		s.fail(ctx, authFailure(err))
 		return true
 	}
 	switch {
@@ -60,7 +60,7 @@ func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *feed.Feed, api st
 	case api == "/v1/search" && ctx.IsGet():
 		s.search(ctx, f)
 	default:
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("not found: %s /-%s", ctx.Method(), api))
+		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("not found: %s /-%s", ctx.Method(), api)))
 	}
 	return true
 }
@@ -76,7 +76,7 @@ func (s *Server) auditBody(ctx *fasthttp.RequestCtx) (body []byte, held, ok bool
 	case bytes.EqualFold(enc, []byte("gzip")), bytes.EqualFold(enc, []byte("x-gzip")):
 		gz = true
 	default:
-		writeError(ctx, fasthttp.StatusUnsupportedMediaType, fmt.Sprintf("the audit request's Content-Encoding %q is not supported; send it uncompressed or gzip", enc))
+		s.fail(ctx, refused(errMediaType, fmt.Sprintf("the audit request's Content-Encoding %q is not supported; send it uncompressed or gzip", enc)))
 		return nil, false, false
 	}
 	limit := int64(maxAuditInflated)
@@ -89,7 +89,7 @@ func (s *Server) auditBody(ctx *fasthttp.RequestCtx) (body []byte, held, ok bool
 	raw := ctx.PostBody()
 	zr, err := gzip.NewReader(bytes.NewReader(raw))
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "the audit request says gzip but is not")
+		s.fail(ctx, refused(errBadRequest, "the audit request says gzip but is not"))
 		return nil, s.release(held), false
 	}
 	// Inflate once only to count: a bomb is refused without npmgate
@@ -97,11 +97,11 @@ func (s *Server) auditBody(ctx *fasthttp.RequestCtx) (body []byte, held, ok bool
 	// inflated into a buffer of its size.
 	size, err := io.Copy(io.Discard, io.LimitReader(zr, maxAuditInflated+1))
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("the audit request's gzip body is broken: %v", err))
+		s.fail(ctx, refused(errBadRequest, fmt.Sprintf("the audit request's gzip body is broken: %v", err)))
 		return nil, s.release(held), false
 	}
 	if size > maxAuditInflated {
-		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("the audit request inflates past %d bytes", maxAuditInflated))
+		s.fail(ctx, refused(errBodyTooLarge, fmt.Sprintf("the audit request inflates past %d bytes", maxAuditInflated)))
 		return nil, s.release(held), false
 	}
 	if size > largeBody && !held {
@@ -115,7 +115,7 @@ func (s *Server) auditBody(ctx *fasthttp.RequestCtx) (body []byte, held, ok bool
 		_, err = io.ReadFull(zr, out)
 	}
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("the audit request's gzip body is broken: %v", err))
+		s.fail(ctx, refused(errBadRequest, fmt.Sprintf("the audit request's gzip body is broken: %v", err)))
 		return nil, s.release(held), false
 	}
 	return out, held, true
@@ -132,7 +132,7 @@ func (s *Server) release(held bool) bool {
 func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed.Feed, api string) {
 	t := f.Audit
 	if t == nil {
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("npm audit is turned off for feed %q (feeds.%s.audit)", f.Name, f.Name))
+		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("npm audit is turned off for feed %q (feeds.%s.audit)", f.Name, f.Name)))
 		return
 	}
 	body, held, ok := s.auditBody(ctx)
@@ -144,7 +144,7 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed.Feed, api string) {
 	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(body, &doc); err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "the audit request is not a JSON object")
+		s.fail(ctx, refused(errBadRequest, "the audit request is not a JSON object"))
 		return
 	}
 	withheld := 0
@@ -186,7 +186,7 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed.Feed, api string) {
 func passThrough(ctx *fasthttp.RequestCtx, res *upstream.Response) {
 	ctx.SetStatusCode(res.Status)
 	if res.Status >= 400 && !json.Valid(res.Body) {
-		writeError(ctx, res.Status, fmt.Sprintf("the upstream service answered %d", res.Status))
+		respond(ctx, &upstreamStatus{status: res.Status, msg: fmt.Sprintf("the upstream service answered %d", res.Status)})
 		return
 	}
 	ct := res.ContentType
@@ -203,7 +203,7 @@ func passThrough(ctx *fasthttp.RequestCtx, res *upstream.Response) {
 func (s *Server) keys(ctx *fasthttp.RequestCtx, f *feed.Feed) {
 	c := f.FirstConnector()
 	if c == nil {
-		writeError(ctx, fasthttp.StatusNotFound, "this feed has no connector and no signing keys")
+		s.fail(ctx, refused(errNoSuch, "this feed has no connector and no signing keys"))
 		return
 	}
 	key := "keys\x00" + c.Name
@@ -229,21 +229,21 @@ func (s *Server) attestations(ctx *fasthttp.RequestCtx, f *feed.Feed, api string
 	decoded, err := url.PathUnescape(spec)
 	i := strings.LastIndexByte(decoded, '@')
 	if err != nil || i <= 0 {
-		writeError(ctx, fasthttp.StatusBadRequest, "expected /-/npm/v1/attestations/{name}@{version}")
+		s.fail(ctx, refused(errBadRequest, "expected /-/npm/v1/attestations/{name}@{version}"))
 		return
 	}
 	name, version := decoded[:i], decoded[i+1:]
 	if err := npm.ValidateName(name); err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		s.fail(ctx, refused(errBadRequest, err.Error()))
 		return
 	}
 	if npm.ValidateVersionOrTag(version) != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "bad version")
+		s.fail(ctx, refused(errBadRequest, "bad version"))
 		return
 	}
 	c := f.FirstConnector()
 	if c == nil || f.Private(name) {
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no attestations for %s@%s", name, version))
+		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("no attestations for %s@%s", name, version)))
 		return
 	}
 	res, err := c.Client.Do(detached, "GET", c.Client.BaseURL()+"/-/npm/v1/attestations/"+strings.Replace(name, "/", "%2f", 1)+"@"+version, nil, "")

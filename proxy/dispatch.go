@@ -60,12 +60,12 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 	}
 	f, prefix, rest := s.feedOf(path)
 	if f == nil {
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no feed at %s", path))
+		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("no feed at %s", path)))
 		return "", routeOther
 	}
 	r, err := ParsePath(rest)
 	if err != nil {
-		writeError(ctx, statusOf(err), err.Error())
+		s.fail(ctx, err)
 		return f.Name, routeOther
 	}
 	if r.Kind == KindPing {
@@ -74,7 +74,7 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 	}
 	p, err := s.authenticate(ctx)
 	if err != nil {
-		s.failAuth(ctx, err)
+		s.fail(ctx, authFailure(err))
 		return f.Name, routeOther
 	}
 	if r.Kind == KindAPI {
@@ -86,7 +86,7 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 				// A dist-tag change needs the publish right; check it
 				// before the body is read (serveDistTags checks again).
 				if err := f.Access.Load().Check(p, auth.Publish); err != nil {
-					s.failAuth(ctx, err)
+					s.fail(ctx, authFailure(err))
 					return f.Name, routeAPI
 				}
 				ok, held := s.readBody(ctx, smallBodyLimit, smallBodyHint)
@@ -128,7 +128,7 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 			// star's size (serveWrite tells).
 			star := ctx.IsPut() && r.Kind == KindPackument && p != nil
 			if !star || ctx.Request.Header.ContentLength() > maxStarBody {
-				s.failAuth(ctx, err)
+				s.fail(ctx, authFailure(err))
 				return f.Name, routeWrite
 			}
 			limit, hint = maxStarBody, "npm star without the publish right"
@@ -146,16 +146,16 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 	// Packuments, versions and tarballs are all reads: a tarball is
 	// protected exactly like its packument.
 	if err := f.Access.Load().Check(p, auth.Read); err != nil {
-		s.failAuth(ctx, err)
+		s.fail(ctx, authFailure(err))
 		return f.Name, routeOther
 	}
 	if !ctx.IsGet() && !ctx.IsHead() {
 		if r.Kind == KindNotFound {
-			writeError(ctx, fasthttp.StatusNotFound, "not found: "+string(ctx.Method())+" "+path)
+			s.fail(ctx, refused(errNoSuch, "not found: "+string(ctx.Method())+" "+path))
 			return f.Name, routeOther
 		}
 		ctx.Response.Header.Set("Allow", "GET, HEAD")
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, fmt.Sprintf("%s is not supported here", ctx.Method()))
+		s.fail(ctx, refused(errMethod, fmt.Sprintf("%s is not supported here", ctx.Method())))
 		return f.Name, routeOther
 	}
 	switch r.Kind {
@@ -173,7 +173,7 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 		s.serveTarball(ctx, f, r)
 		return f.Name, routeTarball
 	}
-	writeError(ctx, fasthttp.StatusNotFound, "not found: "+path)
+	s.fail(ctx, refused(errNoSuch, "not found: "+path))
 	return f.Name, routeOther
 }
 

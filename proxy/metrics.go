@@ -219,7 +219,7 @@ func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx, path string) bool {
 	}
 	all, p, err := s.metricsReader(ctx)
 	if err != nil {
-		s.failAuth(ctx, err)
+		s.fail(ctx, authFailure(err))
 		return true
 	}
 	var hidden map[string]bool
@@ -229,7 +229,7 @@ func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx, path string) bool {
 	switch {
 	case isPprof && len(hidden) > 0:
 		// Profiles show everything the process does, whatever the feed.
-		writeError(ctx, fasthttp.StatusForbidden, "/debug/pprof is for the metrics token or whoever may read every feed")
+		s.fail(ctx, refused(auth.ErrForbidden, "/debug/pprof is for the metrics token or whoever may read every feed"))
 	case isPprof:
 		pprofhandler.PprofHandler(ctx)
 	case len(hidden) == 0:

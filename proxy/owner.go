@@ -71,7 +71,7 @@ func (s *Server) star(f *feed.Feed, r Route, body *feed.WriteBody, p *auth.Princ
 // the feed's local packages the user starred, as CouchDB's view rows.
 func (s *Server) starredByUser(ctx *fasthttp.RequestCtx, f *feed.Feed, p *auth.Principal) {
 	if err := f.Access.Load().Check(p, auth.Read); err != nil {
-		s.failAuth(ctx, err)
+		s.fail(ctx, authFailure(err))
 		return
 	}
 	key := ctx.QueryArgs().Peek("key")
@@ -80,7 +80,7 @@ func (s *Server) starredByUser(ctx *fasthttp.RequestCtx, f *feed.Feed, p *auth.P
 		user = strings.Trim(string(key), `"`)
 	}
 	if user == "" {
-		writeError(ctx, fasthttp.StatusBadRequest, `expected ?key="USER"`)
+		s.fail(ctx, refused(errBadRequest, `expected ?key="USER"`))
 		return
 	}
 	type row struct {

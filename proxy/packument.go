@@ -28,7 +28,7 @@ func wantsAbbreviated(ctx *fasthttp.RequestCtx) bool {
 func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix string, r Route) {
 	base, err := s.baseURL(ctx, prefix)
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		s.fail(ctx, refused(errBadRequest, err.Error()))
 		return
 	}
 	abbreviated := wantsAbbreviated(ctx)
@@ -100,7 +100,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix s
 func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix string, r Route) {
 	base, err := s.baseURL(ctx, prefix)
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		s.fail(ctx, refused(errBadRequest, err.Error()))
 		return
 	}
 	local := f.LookupLocal(r.Name) // one reading for admit and the load
@@ -185,7 +185,7 @@ var (
 func (s *Server) serveWriteDocument(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix string, r Route) {
 	base, err := s.baseURL(ctx, prefix)
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		s.fail(ctx, refused(errBadRequest, err.Error()))
 		return
 	}
 	d, err := f.ReadLocal(r.Name)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -27,16 +26,16 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix strin
 		// npm star is a PUT of the document too, and needs only read
 		// rights: a small body without publish rights may be a star.
 		if !(ctx.IsPut() && r.Kind == KindPackument && p != nil && len(ctx.PostBody()) <= maxStarBody) {
-			s.failAuth(ctx, err)
+			s.fail(ctx, authFailure(err))
 			return
 		}
 		var body feed.WriteBody
 		if json.Unmarshal(ctx.PostBody(), &body) != nil || !body.IsStar() {
-			s.failAuth(ctx, err)
+			s.fail(ctx, authFailure(err))
 			return
 		}
 		if err := s.star(f, r, &body, p); err != nil {
-			s.failWrite(ctx, err)
+			s.fail(ctx, err)
 			return
 		}
 		writeJSONValue(ctx, fasthttp.StatusOK, map[string]bool{"ok": true})
@@ -69,25 +68,14 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix strin
 		})
 	default:
 		ctx.Response.Header.Set("Allow", "GET, HEAD, PUT, DELETE")
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, fmt.Sprintf("%s is not supported here", ctx.Method()))
+		s.fail(ctx, refused(errMethod, fmt.Sprintf("%s is not supported here", ctx.Method())))
 		return
 	}
 	if err != nil {
-		s.failWrite(ctx, err)
+		s.fail(ctx, err)
 		return
 	}
 	writeJSONValue(ctx, fasthttp.StatusOK, map[string]bool{"ok": true})
-}
-
-// failWrite answers a refused write with its message (a refusal was
-// logged where it was made, if at all), anything else as fail does.
-func (s *Server) failWrite(ctx *fasthttp.RequestCtx, err error) {
-	var r *feed.Refusal
-	if errors.As(err, &r) {
-		writeError(ctx, statusOf(err), r.Msg)
-		return
-	}
-	s.fail(ctx, err)
 }
 
 func (s *Server) put(ctx *fasthttp.RequestCtx, f *feed.Feed, r Route, p *auth.Principal) error {
@@ -198,7 +186,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed.Feed, rest stri
 	escaped, tail, _ := strings.Cut(rest, "/dist-tags")
 	r, err := ParsePath("/" + escaped)
 	if err != nil || r.Kind != KindPackument || (tail != "" && !strings.HasPrefix(tail, "/")) {
-		writeError(ctx, fasthttp.StatusBadRequest, "expected /-/package/{name}/dist-tags[/{tag}]")
+		s.fail(ctx, refused(errBadRequest, "expected /-/package/{name}/dist-tags[/{tag}]"))
 		return
 	}
 	tag, err := unescapeSegment(strings.TrimPrefix(tail, "/"))
@@ -206,12 +194,12 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed.Feed, rest stri
 		tag, err = "", nil
 	}
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "bad tag")
+		s.fail(ctx, refused(errBadRequest, "bad tag"))
 		return
 	}
 	if ctx.IsGet() && tag == "" {
 		if err := f.Access.Load().Check(p, auth.Read); err != nil {
-			s.failAuth(ctx, err)
+			s.fail(ctx, authFailure(err))
 			return
 		}
 		doc, err := f.ParsedDoc(r.Name, nil)
@@ -227,7 +215,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed.Feed, rest stri
 		return
 	}
 	if err := f.Access.Load().Check(p, auth.Publish); err != nil {
-		s.failAuth(ctx, err)
+		s.fail(ctx, authFailure(err))
 		return
 	}
 	switch {
@@ -248,7 +236,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed.Feed, rest stri
 		}
 	case ctx.IsDelete() && tag != "":
 		if tag == "latest" {
-			writeError(ctx, fasthttp.StatusBadRequest, "the latest tag cannot be removed")
+			s.fail(ctx, refused(errBadRequest, "the latest tag cannot be removed"))
 			return
 		}
 		err = f.UpdateAs(p, r.Name, "", func(d *feed.LocalDoc) error {
@@ -259,11 +247,11 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed.Feed, rest stri
 			return nil
 		})
 	default:
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, "use GET, PUT or DELETE")
+		s.fail(ctx, refused(errMethod, "use GET, PUT or DELETE"))
 		return
 	}
 	if err != nil {
-		s.failWrite(ctx, err)
+		s.fail(ctx, err)
 		return
 	}
 	writeJSONValue(ctx, fasthttp.StatusOK, map[string]bool{"ok": true})

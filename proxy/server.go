@@ -298,7 +298,7 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, took time.Duration, feed, rout
 func (s *Server) MetricsHandler(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.SetCanonical(headerNosniff, valueNosniff)
 	if !s.serveMetrics(ctx, requestPath(ctx)) {
-		writeError(ctx, fasthttp.StatusNotFound, "not found")
+		s.fail(ctx, refused(errNoSuch, "not found"))
 	}
 }
 
@@ -317,7 +317,7 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, body string) {
 
 func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 	if s.shuttingDown.Load() {
-		writeError(ctx, fasthttp.StatusServiceUnavailable, "shutting down")
+		s.fail(ctx, refused(errNotReady, "shutting down"))
 		return
 	}
 	st := s.ready.Load()
@@ -326,7 +326,7 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 		s.ready.Store(st)
 	}
 	if st.err != nil {
-		writeError(ctx, fasthttp.StatusServiceUnavailable, st.err.Error())
+		s.fail(ctx, refused(errNotReady, st.err.Error()))
 		return
 	}
 	writeJSON(ctx, fasthttp.StatusOK, `{"status":"ready"}`)
