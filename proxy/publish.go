@@ -138,14 +138,22 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed.Feed, body *feed.Writ
 		}
 	}
 	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	// A publish refused by the document as it is now stores nothing.
+	if _, err := feed.Publishable(f, p, existing, pub, now); err != nil {
+		return err
+	}
+	// The tarball first, and outside the document's update (with replicas
+	// a database transaction holding the package's row lock): a crash now
+	// leaves an unreferenced, content-addressed file, never a document
+	// that points at missing bytes, and no upload holds the lock.
+	if err := s.storeTarball(pub.Tarball, pub.Sum512); err != nil {
+		return err
+	}
 	err = f.UpdateLocal(pub.Name, func(d *feed.LocalDoc) (*feed.LocalDoc, error) {
+		// Decided again on the locked document: another publish may
+		// have landed since.
 		d, err := feed.Publishable(f, p, d, pub, now)
 		if err != nil {
-			return nil, err
-		}
-		// The tarball first: a crash now leaves an unreferenced file, never a
-		// document that points at missing bytes.
-		if err := s.storeTarball(pub.Tarball, pub.Sum512); err != nil {
 			return nil, err
 		}
 		d.AddVersion(pub, body.DistTags, p.Name, now)
