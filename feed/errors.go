@@ -1,7 +1,6 @@
 package feed
 
 import (
-	"context"
 	"errors"
 	"fmt"
 )
@@ -48,6 +47,3 @@ func (e *Refusal) Unwrap() error { return e.Kind }
 func Refuse(kind error, format string, args ...any) error {
 	return &Refusal{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
-
-// detached stands for a request context until requests carry deadlines.
-var detached = context.Background()

@@ -28,7 +28,7 @@ type Explanation struct {
 // fetching the connectors' documents as a request would.
 func (f *Feed) Explain(ctx context.Context, name string) (*Explanation, error) {
 	ex := &Explanation{Feed: f.Name, NameBlocked: map[string]string{}}
-	local, err := f.ReadLocal(name)
+	local, err := f.ReadLocal(ctx, name)
 	if err != nil {
 		return nil, err
 	}

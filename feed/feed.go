@@ -161,7 +161,7 @@ func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offli
 	if lookup == nil {
 		lookup = f.LookupLocal(name)
 	}
-	local, err := lookup.doc()
+	local, err := lookup.doc(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -291,12 +291,12 @@ func (f *Feed) addResult(m *merging, pol *filter.Policy, name string, r connResu
 // version, the dist-tags): from the load when it parsed one, else by
 // reading the snapshots again. local is the request's reading of the
 // local document, or nil.
-func (f *Feed) ParsedDoc(name string, local *LocalLookup) (*npm.Packument, error) {
+func (f *Feed) ParsedDoc(ctx context.Context, name string, local *LocalLookup) (*npm.Packument, error) {
 	pol := f.Rules.Load()
-	ld, err := f.loadIndex(detached, pol, name, local)
+	ld, err := f.loadIndex(ctx, pol, name, local)
 	if err == nil && !ld.ix.notFound && ld.doc == nil {
 		// A fresh reading, as before this request's: see renderDoc.
-		ld, err = f.mergeSources(detached, pol, name, true, nil)
+		ld, err = f.mergeSources(ctx, pol, name, true, nil)
 	}
 	if err != nil {
 		return nil, err
@@ -373,8 +373,8 @@ func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name st
 		}
 		return connResult{err: err}
 	}
-	write := func() {
-		if err := cache.WriteSnapshot(detached, f.Deps.Snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
+	write := func(ctx context.Context) {
+		if err := cache.WriteSnapshot(ctx, f.Deps.Snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
 			f.Deps.Log.Error("writing snapshot failed", "key", key, "err", err)
 		}
 	}
@@ -386,14 +386,21 @@ func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name st
 		w := &pendingSnapshot{body: res.Body, meta: cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, at: time.Now()}
 		f.Deps.snapWrites.Store(key, w)
 		go func() {
-			write()
+			// Not the load's context: that ends when the load does.
+			wctx, cancel := context.WithTimeout(context.Background(), snapshotWriteTimeout)
+			defer cancel()
+			write(wctx)
 			f.Deps.snapWrites.CompareAndDelete(key, w)
 		}()
 	} else {
-		write()
+		write(ctx)
 	}
 	return connResult{doc: doc, body: res.Body, expires: time.Now().Add(maxAge)}
 }
+
+// snapshotWriteTimeout bounds a snapshot's write to the bucket in the
+// background.
+const snapshotWriteTimeout = 5 * time.Minute
 
 // pendingSnapshot is an upstream document on its way to the bucket.
 type pendingSnapshot struct {
@@ -418,7 +425,7 @@ func (f *Feed) readSnapshot(ctx context.Context, key string) ([]byte, cache.Snap
 // Known reports whether a lookup of name needs no place under the miss
 // limit: the feed asks no connector, or knows the name from its memory,
 // a connector's snapshot or a local package.
-func (f *Feed) Known(pol *Policy, name string, local *LocalLookup) bool {
+func (f *Feed) Known(ctx context.Context, pol *Policy, name string, local *LocalLookup) bool {
 	if len(f.Connectors) == 0 || f.OwnedScope(name) {
 		return true
 	}
@@ -426,19 +433,19 @@ func (f *Feed) Known(pol *Policy, name string, local *LocalLookup) bool {
 		return true
 	}
 	for _, c := range f.Connectors {
-		if _, err := f.Deps.Snapshots.Stat(detached, cache.SnapshotKey(c.Name, name)); err == nil {
+		if _, err := f.Deps.Snapshots.Stat(ctx, cache.SnapshotKey(c.Name, name)); err == nil {
 			return true
 		}
 	}
-	d, err := local.doc()
+	d, err := local.doc(ctx)
 	return err == nil && d != nil
 }
 
 // MissingVersion says why a document has no such version: a policy hid it
 // (403 with the rule, as for its tarball), or there is none (404).
-func (f *Feed) MissingVersion(name, version string) error {
+func (f *Feed) MissingVersion(ctx context.Context, name, version string) error {
 	pol := f.Rules.Load()
-	if ld, err := f.loadIndex(detached, pol, name, nil); err == nil && ld.ix.files != nil {
+	if ld, err := f.loadIndex(ctx, pol, name, nil); err == nil && ld.ix.files != nil {
 		if ref, ok := ld.ix.files[npm.TarballFile(name, version)]; ok && ref.blocked != "" && ref.version == version {
 			return fmt.Errorf("%w: %s", ErrBlocked, ref.blocked)
 		}

@@ -152,8 +152,8 @@ func (p *DiskPackages) get(key string) ([]byte, error) {
 }
 
 // ReadLocal returns the feed's own document for name, or nil.
-func (f *Feed) ReadLocal(name string) (*LocalDoc, error) {
-	raw, err := f.Deps.Packages.Get(detached, f.Name, name)
+func (f *Feed) ReadLocal(ctx context.Context, name string) (*LocalDoc, error) {
+	raw, err := f.Deps.Packages.Get(ctx, f.Name, name)
 	if err != nil || raw == nil {
 		return nil, err
 	}
@@ -178,10 +178,10 @@ func (f *Feed) LookupLocal(name string) *LocalLookup {
 }
 
 // doc returns the local document (nil when there is none), reading it on
-// the first call.
-func (l *LocalLookup) doc() (*LocalDoc, error) {
+// the first call, under the caller's ctx.
+func (l *LocalLookup) doc(ctx context.Context) (*LocalDoc, error) {
 	if !l.read {
-		l.d, l.err = l.f.ReadLocal(l.name)
+		l.d, l.err = l.f.ReadLocal(ctx, l.name)
 		l.read = true
 	}
 	return l.d, l.err
@@ -237,8 +237,8 @@ func firstPublisher(lp *LocalPackument) []Maintainer {
 // none) under the package's lock, stores the result and makes what the
 // memory tier holds of the package stale at once. Other replicas learn
 // of it from the store (see Server.watchPackages).
-func (f *Feed) UpdateLocal(name string, change func(d *LocalDoc) (*LocalDoc, error)) error {
-	err := f.Deps.Packages.Update(detached, f.Name, name, func(old []byte) ([]byte, error) {
+func (f *Feed) UpdateLocal(ctx context.Context, name string, change func(d *LocalDoc) (*LocalDoc, error)) error {
+	err := f.Deps.Packages.Update(ctx, f.Name, name, func(old []byte) ([]byte, error) {
 		var d *LocalDoc
 		if old != nil {
 			var err error

@@ -47,7 +47,7 @@ const recentPrefetch = 10 * time.Second
 // is not in memory. It returns nil when speculating is not safe or not
 // useful: the index is known, the name is local or owned (never asked
 // upstream), or the feed's policy refuses the name.
-func (f *Feed) Speculate(pol *Policy, name, file string, local *LocalLookup) *Prefetch {
+func (f *Feed) Speculate(ctx context.Context, pol *Policy, name, file string, local *LocalLookup) *Prefetch {
 	if len(f.Connectors) == 0 || f.Claimed(name) {
 		return nil
 	}
@@ -57,14 +57,14 @@ func (f *Feed) Speculate(pol *Policy, name, file string, local *LocalLookup) *Pr
 	if !pol.PerConnector[0].Name(name).Allowed {
 		return nil
 	}
-	if f.privateWith(name, local) {
+	if f.privateWith(ctx, name, local) {
 		return nil
 	}
 	c := f.Connectors[0]
 	if f.Deps.Bucket != nil {
 		// Another replica has fetched this package: its tarballs are most
 		// likely in the shared bucket, which is closer than upstream.
-		if _, err := f.Deps.Snapshots.Stat(detached, cache.SnapshotKey(c.Name, name)); err == nil {
+		if _, err := f.Deps.Snapshots.Stat(ctx, cache.SnapshotKey(c.Name, name)); err == nil {
 			return nil
 		}
 	}

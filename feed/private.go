@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"context"
 	"encoding/json"
 
 	"github.com/npmgate/npmgate/proxy/npm"
@@ -17,24 +18,24 @@ type AuditTarget struct {
 // body, a search, a prefetch): it has a local document in the feed or is
 // claimed (owned scopes and names). It is wider than localOnly: a merged
 // name with local versions is asked of connectors, never told to them.
-func (f *Feed) Private(name string) bool {
-	return f.privateWith(name, f.LookupLocal(name))
+func (f *Feed) Private(ctx context.Context, name string) bool {
+	return f.privateWith(ctx, name, f.LookupLocal(name))
 }
 
 // privateWith is private with the request's reading of the local
 // document.
-func (f *Feed) privateWith(name string, local *LocalLookup) bool {
+func (f *Feed) privateWith(ctx context.Context, name string, local *LocalLookup) bool {
 	if f.Claimed(name) {
 		return true
 	}
-	d, err := local.doc()
+	d, err := local.doc(ctx)
 	return err != nil || d != nil // on a read error, err on the side of not telling
 }
 
 // PruneTree removes private names from an audit request shaped like a
 // v1 lockfile (quick and full audits): "requires" and the nested
 // "dependencies" tree, and hides the root project's own name.
-func (f *Feed) PruneTree(doc map[string]json.RawMessage) int {
+func (f *Feed) PruneTree(ctx context.Context, doc map[string]json.RawMessage) int {
 	withheld := 0
 	if _, ok := doc["name"]; ok {
 		doc["name"] = npm.MustJSON("project")
@@ -51,7 +52,7 @@ func (f *Feed) PruneTree(doc map[string]json.RawMessage) int {
 				continue
 			}
 			for name, v := range m {
-				if f.Private(name) {
+				if f.Private(ctx, name) {
 					delete(m, name)
 					withheld++
 				} else if field == "dependencies" {

@@ -66,7 +66,7 @@ func (f *Feed) RenderedDoc(ctx context.Context, admit AdmitFunc, base, name stri
 		return it, CacheHit, nil
 	}
 	local := f.LookupLocal(name) // one reading for admit and the load
-	if it == nil && !f.Known(pol, name, local) {
+	if it == nil && !f.Known(ctx, pol, name, local) {
 		done, aerr := admit()
 		if aerr != nil {
 			return nil, "", aerr

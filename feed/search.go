@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"context"
 	"encoding/json"
 	"sort"
 	"strings"
@@ -66,7 +67,7 @@ type searchKnown struct {
 // value as much as a free word, is a private name (f.private), a private
 // scope (owned, or one local packages use; with or without "@"), or, for
 // author: and maintainer:, a local user or maintainer.
-func (f *Feed) SearchTouchesPrivate(text string, known searchKnown) bool {
+func (f *Feed) SearchTouchesPrivate(ctx context.Context, text string, known searchKnown) bool {
 	privateScope := func(s string) bool {
 		s = strings.TrimPrefix(s, "@")
 		return s != "" && (known.scopes[s] || f.OwnedScope("@"+s+"/x"))
@@ -74,7 +75,7 @@ func (f *Feed) SearchTouchesPrivate(text string, known searchKnown) bool {
 	for _, t := range parseSearch(text) {
 		for _, v := range t.values {
 			v = strings.TrimPrefix(v, "-") // an excluded keyword names it too
-			if npm.ValidateName(v) == nil && f.Private(v) {
+			if npm.ValidateName(v) == nil && f.Private(ctx, v) {
 				return true
 			}
 			if scope, _, ok := strings.Cut(v, "/"); ok && strings.HasPrefix(scope, "@") && privateScope(scope) {
@@ -101,11 +102,11 @@ func (f *Feed) SearchTouchesPrivate(text string, known searchKnown) bool {
 // scope:, keywords:, author: and maintainer: against what they name
 // (other qualifiers are ignored). It also returns the scopes and people
 // of all local packages, for searchTouchesPrivate.
-func (f *Feed) SearchLocal(text string) ([]SearchObject, searchKnown) {
+func (f *Feed) SearchLocal(ctx context.Context, text string) ([]SearchObject, searchKnown) {
 	terms := parseSearch(text)
 	known := searchKnown{scopes: map[string]bool{}, people: map[string]bool{}}
 	var out []SearchObject
-	err := f.Deps.Packages.Each(detached, f.Name, func(_, name string, raw []byte) error {
+	err := f.Deps.Packages.Each(ctx, f.Name, func(_, name string, raw []byte) error {
 		doc, err := DecodeLocal(name, raw)
 		if err != nil || doc.Packument == nil || len(doc.Packument.Versions) == 0 {
 			return nil

@@ -19,11 +19,11 @@ import (
 // everyone who installs through the feed (a takeover of a public name).
 // Claimed names are never asked about, and admins may publish anyway.
 // When a connector cannot be asked, the publish is refused too.
-func (f *Feed) CheckConnectors(name string, p *auth.Principal) error {
+func (f *Feed) CheckConnectors(ctx context.Context, name string, p *auth.Principal) error {
 	if f.Claimed(name) || f.Access.Load().Check(p, auth.Admin) == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), f.Deadline())
+	ctx, cancel := context.WithTimeout(ctx, f.Deadline())
 	defer cancel()
 	pol := f.Rules.Load()
 	for i, c := range f.Connectors {
@@ -82,8 +82,8 @@ type WriteBody struct {
 
 // UpdateAs is update for a change only the package's maintainers and the
 // feed's admins may make.
-func (f *Feed) UpdateAs(p *auth.Principal, name, rev string, change func(*LocalDoc) error) error {
-	return f.Update(name, rev, func(d *LocalDoc) error {
+func (f *Feed) UpdateAs(ctx context.Context, p *auth.Principal, name, rev string, change func(*LocalDoc) error) error {
+	return f.Update(ctx, name, rev, func(d *LocalDoc) error {
 		if err := f.MayChange(p, d); err != nil {
 			return err
 		}
@@ -195,8 +195,8 @@ func (d *LocalDoc) AddVersion(pub *npm.Publish, distTags map[string]string, publ
 
 // Update applies a change to a local package under its lock. rev, when
 // given, must be the current revision (optimistic concurrency).
-func (f *Feed) Update(name, rev string, change func(*LocalDoc) error) error {
-	return f.UpdateLocal(name, func(d *LocalDoc) (*LocalDoc, error) {
+func (f *Feed) Update(ctx context.Context, name, rev string, change func(*LocalDoc) error) error {
+	return f.UpdateLocal(ctx, name, func(d *LocalDoc) (*LocalDoc, error) {
 		if d == nil || d.Packument == nil {
 			return nil, Refuse(ErrNotLocal, "%s is not a package published to feed %q; only local packages can be changed", name, f.Name)
 		}

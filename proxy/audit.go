@@ -150,13 +150,13 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed.Feed, api string) {
 	withheld := 0
 	if api == "/npm/v1/security/advisories/bulk" {
 		for name := range doc {
-			if f.Private(name) {
+			if f.Private(s.rctx(ctx), name) {
 				delete(doc, name)
 				withheld++
 			}
 		}
 	} else {
-		withheld = f.PruneTree(doc)
+		withheld = f.PruneTree(s.rctx(ctx), doc)
 	}
 	if withheld > 0 {
 		s.metrics.auditWithheld.Add(float64(withheld))
@@ -171,7 +171,7 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed.Feed, api string) {
 		ctx.Response.SetBodyRaw(it.Body)
 		return
 	}
-	res, err := t.Client.Do(detached, "POST", t.Base+"/-"+api, out, "application/json")
+	res, err := t.Client.Do(s.rctx(ctx), "POST", t.Base+"/-"+api, out, "application/json")
 	if err != nil {
 		// Never a made-up "no vulnerabilities": npm must see the failure.
 		s.fail(ctx, fmt.Errorf("audit service: %w", err))
@@ -212,7 +212,7 @@ func (s *Server) keys(ctx *fasthttp.RequestCtx, f *feed.Feed) {
 		ctx.Response.SetBodyRaw(it.Body)
 		return
 	}
-	res, err := c.Client.Do(detached, "GET", c.Client.BaseURL()+"/-/npm/v1/keys", nil, "")
+	res, err := c.Client.Do(s.rctx(ctx), "GET", c.Client.BaseURL()+"/-/npm/v1/keys", nil, "")
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -242,11 +242,11 @@ func (s *Server) attestations(ctx *fasthttp.RequestCtx, f *feed.Feed, api string
 		return
 	}
 	c := f.FirstConnector()
-	if c == nil || f.Private(name) {
+	if c == nil || f.Private(s.rctx(ctx), name) {
 		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("no attestations for %s@%s", name, version)))
 		return
 	}
-	res, err := c.Client.Do(detached, "GET", c.Client.BaseURL()+"/-/npm/v1/attestations/"+strings.Replace(name, "/", "%2f", 1)+"@"+version, nil, "")
+	res, err := c.Client.Do(s.rctx(ctx), "GET", c.Client.BaseURL()+"/-/npm/v1/attestations/"+strings.Replace(name, "/", "%2f", 1)+"@"+version, nil, "")
 	if err != nil {
 		s.fail(ctx, err)
 		return

@@ -80,7 +80,7 @@ func (s *Server) acquireLarge(ctx *fasthttp.RequestCtx) bool {
 	if s.largeBodies.TryAcquire(1) {
 		return true
 	}
-	wctx, cancel := context.WithTimeout(detached, largeBodyWait)
+	wctx, cancel := context.WithTimeout(s.rctx(ctx), largeBodyWait)
 	defer cancel()
 	if s.largeBodies.Acquire(wctx, 1) == nil {
 		return true

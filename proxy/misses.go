@@ -82,7 +82,7 @@ func (e *missLimited) retryAfter() string {
 // takes a place in flight, and the returned done gives it back, spending
 // the tokens when err says there was no such package.
 func (s *Server) admit(rc *fasthttp.RequestCtx, f *feed.Feed, pol *feed.Policy, name string, local *feed.LocalLookup) (done func(err error), err error) {
-	if f.Known(pol, name, local) {
+	if f.Known(s.rctx(rc), pol, name, local) {
 		return nil, nil
 	}
 	return s.takeMiss(rc)

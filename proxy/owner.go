@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,7 +26,7 @@ const maxStarBody = 64 << 10
 // nothing else. Any authenticated user who may read the feed may star;
 // only packages published to the feed keep stars (a connector's package is
 // starred on its own registry).
-func (s *Server) star(f *feed.Feed, r Route, body *feed.WriteBody, p *auth.Principal) error {
+func (s *Server) star(ctx context.Context, f *feed.Feed, r Route, body *feed.WriteBody, p *auth.Principal) error {
 	if p == nil {
 		return feed.Refuse(auth.ErrUnauthenticated, "npm star needs credentials: npm login")
 	}
@@ -36,7 +37,7 @@ func (s *Server) star(f *feed.Feed, r Route, body *feed.WriteBody, p *auth.Princ
 		return feed.Refuse(auth.ErrUnauthenticated, "%v", err)
 	}
 	starred := body.Users[p.Name]
-	return f.UpdateLocal(r.Name, func(d *feed.LocalDoc) (*feed.LocalDoc, error) {
+	return f.UpdateLocal(ctx, r.Name, func(d *feed.LocalDoc) (*feed.LocalDoc, error) {
 		if d == nil || d.Packument == nil {
 			return nil, feed.Refuse(feed.ErrNotLocal, "%s is not a package published to feed %q; only local packages can be starred here (star a connector's package on its own registry)", r.Name, f.Name)
 		}
@@ -88,7 +89,7 @@ func (s *Server) starredByUser(ctx *fasthttp.RequestCtx, f *feed.Feed, p *auth.P
 		Value string `json:"value"`
 	}
 	rows := []row{}
-	err := s.packages.Each(detached, f.Name, func(_, name string, raw []byte) error {
+	err := s.packages.Each(s.rctx(ctx), f.Name, func(_, name string, raw []byte) error {
 		d, err := feed.DecodeLocal(name, raw)
 		if err != nil {
 			return err

@@ -34,7 +34,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix s
 	abbreviated := wantsAbbreviated(ctx)
 	canon := s.canonicalBase(prefix)
 	admit := func() (func(error), error) { return s.takeMiss(ctx) }
-	it, result, err := f.RenderedDoc(detached, admit, canon, r.Name, abbreviated)
+	it, result, err := f.RenderedDoc(s.rctx(ctx), admit, canon, r.Name, abbreviated)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -109,7 +109,7 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix str
 		s.fail(ctx, err)
 		return
 	}
-	doc, err := f.ParsedDoc(r.Name, local)
+	doc, err := f.ParsedDoc(s.rctx(ctx), r.Name, local)
 	if done != nil {
 		done(err)
 	}
@@ -124,7 +124,7 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix str
 		}
 	}
 	if v == nil {
-		s.fail(ctx, f.MissingVersion(r.Name, r.Version))
+		s.fail(ctx, f.MissingVersion(s.rctx(ctx), r.Name, r.Version))
 		return
 	}
 	var buf bytes.Buffer
@@ -188,7 +188,7 @@ func (s *Server) serveWriteDocument(ctx *fasthttp.RequestCtx, f *feed.Feed, pref
 		s.fail(ctx, refused(errBadRequest, err.Error()))
 		return
 	}
-	d, err := f.ReadLocal(r.Name)
+	d, err := f.ReadLocal(s.rctx(ctx), r.Name)
 	if err != nil {
 		s.fail(ctx, err)
 		return

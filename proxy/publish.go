@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -34,7 +35,7 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix strin
 			s.fail(ctx, authFailure(err))
 			return
 		}
-		if err := s.star(f, r, &body, p); err != nil {
+		if err := s.star(s.rctx(ctx), f, r, &body, p); err != nil {
 			s.fail(ctx, err)
 			return
 		}
@@ -46,7 +47,7 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix strin
 	case ctx.IsPut() && (r.Kind == KindPackument || r.Kind == KindRev):
 		err = s.put(ctx, f, r, p)
 	case ctx.IsDelete() && r.Kind == KindRev:
-		err = f.UpdateAs(p, r.Name, r.Rev, func(d *feed.LocalDoc) error {
+		err = f.UpdateAs(s.rctx(ctx), p, r.Name, r.Rev, func(d *feed.LocalDoc) error {
 			for v := range d.Packument.Versions {
 				d.Unpublish(v)
 			}
@@ -58,7 +59,7 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix strin
 	case ctx.IsDelete() && r.Kind == KindTarballRev:
 		// npm removed the version with the document PUT before; a version
 		// still present is removed here, as its tarball goes.
-		err = f.UpdateAs(p, r.Name, "", func(d *feed.LocalDoc) error {
+		err = f.UpdateAs(s.rctx(ctx), p, r.Name, "", func(d *feed.LocalDoc) error {
 			for v := range d.Packument.Versions {
 				if npm.TarballFile(r.Name, v) == r.File {
 					d.Unpublish(v)
@@ -106,10 +107,10 @@ func (s *Server) put(ctx *fasthttp.RequestCtx, f *feed.Feed, r Route, p *auth.Pr
 		}
 	}
 	if r.Kind == KindPackument && body.IsStar() {
-		return s.star(f, r, &body, p)
+		return s.star(s.rctx(ctx), f, r, &body, p)
 	}
 	rev := r.Rev
-	return f.UpdateAs(p, r.Name, rev, func(d *feed.LocalDoc) error {
+	return f.UpdateAs(s.rctx(ctx), p, r.Name, rev, func(d *feed.LocalDoc) error {
 		if err := f.CheckNewMaintainers(d, body.Maintainers); err != nil {
 			return err
 		}
@@ -126,14 +127,14 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed.Feed, body *feed.Writ
 		return err
 	}
 	pub.Doc["_npmUser"] = npm.MustJSON(feed.Maintainer{Name: p.Name})
-	existing, err := f.ReadLocal(pub.Name)
+	existing, err := f.ReadLocal(s.rctx(ctx), pub.Name)
 	if err != nil {
 		return err
 	}
 	if existing == nil || existing.Packument == nil {
 		// A name already local is not asked about again: it is the
 		// feed's, and its maintainers decide.
-		if err := f.CheckConnectors(pub.Name, p); err != nil {
+		if err := f.CheckConnectors(s.rctx(ctx), pub.Name, p); err != nil {
 			return err
 		}
 	}
@@ -146,10 +147,10 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed.Feed, body *feed.Writ
 	// a database transaction holding the package's row lock): a crash now
 	// leaves an unreferenced, content-addressed file, never a document
 	// that points at missing bytes, and no upload holds the lock.
-	if err := s.storeTarball(pub.Tarball, pub.Sum512); err != nil {
+	if err := s.storeTarball(s.rctx(ctx), pub.Tarball, pub.Sum512); err != nil {
 		return err
 	}
-	err = f.UpdateLocal(pub.Name, func(d *feed.LocalDoc) (*feed.LocalDoc, error) {
+	err = f.UpdateLocal(s.rctx(ctx), pub.Name, func(d *feed.LocalDoc) (*feed.LocalDoc, error) {
 		// Decided again on the locked document: another publish may
 		// have landed since.
 		d, err := feed.Publishable(f, p, d, pub, now)
@@ -166,16 +167,16 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed.Feed, body *feed.Writ
 	return nil
 }
 
-func (s *Server) storeTarball(data, sum []byte) error {
+func (s *Server) storeTarball(ctx context.Context, data, sum []byte) error {
 	key := cache.TarballKey("sha512", hex.EncodeToString(sum))
 	if s.bucket != nil {
 		// Shared first: once the document names a version, every
 		// replica must find its bytes.
-		if err := s.bucket.Put(detached, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		if err := s.bucket.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
 			return fmt.Errorf("storing the tarball in the shared store: %w", err)
 		}
 	}
-	if _, err := s.disk.Stat(detached, key); err == nil {
+	if _, err := s.disk.Stat(ctx, key); err == nil {
 		return nil // the same bytes are already stored
 	}
 	w, err := s.disk.Create(key)
@@ -210,7 +211,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed.Feed, rest stri
 			s.fail(ctx, authFailure(err))
 			return
 		}
-		doc, err := f.ParsedDoc(r.Name, nil)
+		doc, err := f.ParsedDoc(s.rctx(ctx), r.Name, nil)
 		if err != nil {
 			s.fail(ctx, err)
 			return
@@ -234,7 +235,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed.Feed, rest stri
 		}
 		err = npm.ValidateTag(tag)
 		if err == nil {
-			err = f.UpdateAs(p, r.Name, "", func(d *feed.LocalDoc) error {
+			err = f.UpdateAs(s.rctx(ctx), p, r.Name, "", func(d *feed.LocalDoc) error {
 				if _, ok := d.Packument.Versions[version]; !ok {
 					return feed.Refuse(feed.ErrNotFound, "%s@%s does not exist", r.Name, version)
 				}
@@ -247,7 +248,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed.Feed, rest stri
 			s.fail(ctx, refused(errBadRequest, "the latest tag cannot be removed"))
 			return
 		}
-		err = f.UpdateAs(p, r.Name, "", func(d *feed.LocalDoc) error {
+		err = f.UpdateAs(s.rctx(ctx), p, r.Name, "", func(d *feed.LocalDoc) error {
 			if _, ok := d.Packument.DistTags[tag]; !ok {
 				return feed.Refuse(feed.ErrNotFound, "%s has no dist-tag %q", r.Name, tag)
 			}

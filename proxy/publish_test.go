@@ -400,7 +400,7 @@ func TestGCNeverEvictsPublishedPackages(t *testing.T) {
 	if n := len(p.storedTarballs()); n != 2 {
 		t.Fatalf("%d stored tarballs, want 2", n)
 	}
-	st, err := p.srv.GC(1)
+	st, err := p.srv.GC(context.Background(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func (s *Server) search(ctx *fasthttp.RequestCtx, f *feed.Feed) {
 	}
 	from, _ := strconv.Atoi(string(q.Peek("from")))
 	from = max(from, 0)
-	local, known := f.SearchLocal(text)
+	local, known := f.SearchLocal(s.rctx(ctx), text)
 	localNames := map[string]bool{}
 	for _, o := range local {
 		localNames[o.Package.Name] = true
@@ -40,12 +40,12 @@ func (s *Server) search(ctx *fasthttp.RequestCtx, f *feed.Feed) {
 	// private scope, a local user) is answered from local packages only:
 	// forwarding the rest of it would still tell the connector what was
 	// looked for around the private word.
-	forward := text != "" && !f.SearchTouchesPrivate(text, known)
+	forward := text != "" && !f.SearchTouchesPrivate(s.rctx(ctx), text, known)
 	if c := f.FirstConnector(); c != nil && forward {
 		want := size - len(page)
 		connFrom := max(from-len(local), 0)
 		v := url.Values{"text": {strings.Join(strings.Fields(text), " ")}, "size": {strconv.Itoa(max(want, 1))}, "from": {strconv.Itoa(connFrom)}}
-		res, err := c.Client.Do(detached, "GET", c.Client.BaseURL()+"/-/v1/search?"+v.Encode(), nil, "")
+		res, err := c.Client.Do(s.rctx(ctx), "GET", c.Client.BaseURL()+"/-/v1/search?"+v.Encode(), nil, "")
 		if err == nil && res.Status == 200 {
 			var answer struct {
 				Objects []json.RawMessage `json:"objects"`
@@ -60,7 +60,7 @@ func (s *Server) search(ctx *fasthttp.RequestCtx, f *feed.Feed) {
 					}
 					json.Unmarshal(raw, &o)
 					name := o.Package.Name
-					if localNames[name] || npm.ValidateName(name) != nil || f.Private(name) || !pol.Name(name).Allowed {
+					if localNames[name] || npm.ValidateName(name) != nil || f.Private(s.rctx(ctx), name) || !pol.Name(name).Allowed {
 						total--
 						continue
 					}

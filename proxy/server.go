@@ -25,12 +25,6 @@ import (
 	"github.com/npmgate/npmgate/proxy/upstream"
 )
 
-// detached is what handlers wait on, rather than the fasthttp RequestCtx:
-// its Done fires as soon as a graceful shutdown starts, which would fail the
-// very requests shutdown lets finish. Every wait is bounded by the deadline
-// of the work it waits for (see coalesce).
-var detached = context.Background()
-
 // Version is npmgate's version, set by the build.
 var Version = "dev"
 
@@ -58,8 +52,11 @@ type Server struct {
 	feedDeps *feed.Deps
 	feeds    map[string]*feed.Feed
 	stop     context.CancelFunc
-	def      *feed.Feed
-	http     *fasthttp.Server
+	// lifetime ends at Close; every request's context is below it.
+	lifetime    context.Context
+	endLifetime context.CancelFunc
+	def         *feed.Feed
+	http        *fasthttp.Server
 
 	shuttingDown atomic.Bool
 	ready        atomic.Pointer[readyState]
@@ -94,6 +91,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		mem.SpillTo(dir, spillMin)
 	}
 	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, packages: &feed.DiskPackages{Disk: disk}, feeds: map[string]*feed.Feed{}, stop: func() {}}
+	s.lifetime, s.endLifetime = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s)
 	s.largeBodies = semaphore.NewWeighted(int64(max(cfg.Publish.LargeBodies, 1)))
 	authOpts := auth.Options{
@@ -247,6 +245,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close releases the caches. Call it after Shutdown.
 func (s *Server) Close() {
 	s.stop()
+	s.endLifetime()
 	s.mem.Close()
 	s.disk.Close()
 	if s.sharedState != nil {
@@ -258,6 +257,8 @@ func (s *Server) Close() {
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	ctx.Response.Header.SetCanonical(headerNosniff, valueNosniff)
+	rc := s.beginRequest(ctx)
+	defer rc.end()
 	feed, route := s.dispatch(ctx)
 	if ctx.Response.IsBodyStream() {
 		if tb, ok := ctx.Response.BodyStream().(transferBody); ok {

@@ -27,9 +27,9 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed.Feed, r Route) {
 		s.fail(ctx, err)
 		return
 	}
-	spec := f.Speculate(pol, r.Name, r.File, local)
+	spec := f.Speculate(s.rctx(ctx), pol, r.Name, r.File, local)
 	defer f.Release(spec)
-	ref, err := f.Tarball(detached, pol, r.Name, r.File, local)
+	ref, err := f.Tarball(s.rctx(ctx), pol, r.Name, r.File, local)
 	if done != nil {
 		done(err)
 	}
@@ -105,7 +105,7 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed.Feed, r Route) {
 			s.share(key)
 		}
 	}
-	wctx, cancel := context.WithTimeout(context.Background(), wait)
+	wctx, cancel := context.WithTimeout(s.rctx(ctx), wait)
 	defer cancel()
 	body, size, err := s.fills.Fetch(wctx, key, expect, src, onDone)
 	if err != nil {
