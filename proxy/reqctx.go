@@ -37,25 +37,45 @@ func (r *requestContext) live() context.Context {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ctx == nil {
+		if r.parent == nil { // used after its request ended: it is over
+			return endedContext
+		}
 		r.ctx, r.cancel = context.WithDeadline(r.parent, r.deadline)
 	}
 	return r.ctx
 }
+
+// endedContext is what a requestContext is once its request has ended.
+var endedContext = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 func (r *requestContext) Deadline() (time.Time, bool) { return r.deadline, true }
 func (r *requestContext) Done() <-chan struct{}       { return r.live().Done() }
 func (r *requestContext) Err() error                  { return r.live().Err() }
 func (r *requestContext) Value(key any) any           { return r.parent.Value(key) }
 
-// end cancels whatever the request started and returns r to the pool.
+// end cancels whatever the request started. A context nobody waited on
+// goes back to the pool; one whose Done was asked for may still be
+// watched (context.WithTimeout of it starts a goroutine that does), so it
+// is left, cancelled, to the collector.
+//
+// Nothing may keep a request's context past the request: what outlives
+// it (a coalesced load, a snapshot's upload, a fill) makes its own.
 func (r *requestContext) end() {
 	r.mu.Lock()
-	if r.cancel != nil {
+	used := r.ctx != nil
+	if used {
 		r.cancel()
+	} else {
+		r.parent = nil
 	}
-	r.ctx, r.cancel, r.parent = nil, nil, nil
 	r.mu.Unlock()
-	requestContexts.Put(r)
+	if !used {
+		requestContexts.Put(r)
+	}
 }
 
 const requestContextKey = "npmgate.request"
