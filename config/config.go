@@ -51,6 +51,12 @@ type Config struct {
 	// Parsed forms, filled by Validate.
 	TrustedPrefixes []netip.Prefix `yaml:"-"`
 	DefaultFeed     string         `yaml:"-"`
+
+	// file and root are the file the configuration was parsed from and
+	// its YAML tree, for the errors of those who check its sections
+	// later (At, YAMLError).
+	file string
+	root *yaml.Node
 }
 
 // Load reads and validates a file.
@@ -72,7 +78,7 @@ func Parse(data []byte, file string) (*Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, yamlError(file, err)
 	}
-	cfg := &Config{}
+	cfg := &Config{file: file, root: &root}
 	if len(root.Content) > 0 {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)

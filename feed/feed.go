@@ -17,6 +17,7 @@ import (
 	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/filter"
+	"github.com/npmgate/npmgate/policy"
 	"github.com/npmgate/npmgate/proxy/npm"
 	"github.com/npmgate/npmgate/proxy/upstream"
 )
@@ -453,17 +454,9 @@ func (f *Feed) MissingVersion(ctx context.Context, name, version string) error {
 	return fmt.Errorf("%w: %s@%s", ErrVersionNotFound, name, version)
 }
 
-// SetRules installs a feed's access lists and filters from a validated
-// configuration; requests in flight keep the rules they started with.
-func (f *Feed) SetRules(cfg *config.Config, fc *config.Feed) {
-	a := &auth.FeedAccess{Feed: f.Name}
-	a.Read, _ = auth.CompileRule(fc.Access.Read) // validated with the config
-	a.Publish, _ = auth.CompileRule(fc.Access.Publish)
-	a.Admin, _ = auth.CompileRule(fc.Access.Admin)
-	f.Access.Store(a)
-	var perConn []*filter.Policy
-	for _, cn := range fc.Connectors {
-		perConn = append(perConn, cfg.Connectors[cn].Policy)
-	}
-	f.Rules.Store(newFeedPolicy(fc.Policy, perConn))
+// SetRules installs a feed's compiled access lists and filters (see
+// policy.Compile); requests in flight keep the rules they started with.
+func (f *Feed) SetRules(r *policy.Feed) {
+	f.Access.Store(r.Access)
+	f.Rules.Store(newFeedPolicy(r.Filter, r.Connectors))
 }

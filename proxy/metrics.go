@@ -255,13 +255,12 @@ func (s *Server) metricsReader(ctx *fasthttp.RequestCtx) (all bool, p *auth.Prin
 			return true, nil, nil
 		}
 	}
-	rule, _ := auth.CompileRule(mc.Access) // validated with the config
 	if len(h) > 0 {
 		if p, err = s.authenticate(ctx); err != nil {
 			return false, nil, err
 		}
 	}
-	if rule.Allows(p) {
+	if s.metricsAccess.Allows(p) {
 		return false, p, nil
 	}
 	if p == nil {

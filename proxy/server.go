@@ -22,6 +22,7 @@ import (
 	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/feed"
+	"github.com/npmgate/npmgate/policy"
 	"github.com/npmgate/npmgate/proxy/upstream"
 )
 
@@ -69,6 +70,8 @@ type Server struct {
 	// largeBodies bounds how many large request bodies are held at once
 	// (publish.large_bodies).
 	largeBodies *semaphore.Weighted
+	// metricsAccess is metrics.access compiled.
+	metricsAccess auth.Rule
 }
 
 type readyState struct {
@@ -78,6 +81,10 @@ type readyState struct {
 
 // New builds a server from a validated configuration.
 func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	rules, err := policy.Compile(cfg)
+	if err != nil {
+		return nil, err
+	}
 	disk, err := cache.OpenDisk(cfg.Data)
 	if err != nil {
 		return nil, err
@@ -92,6 +99,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, packages: &feed.DiskPackages{Disk: disk}, feeds: map[string]*feed.Feed{}, stop: func() {}}
 	s.lifetime, s.endLifetime = context.WithCancel(context.Background())
+	s.metricsAccess = rules.Metrics
 	s.metrics = newMetrics(s)
 	s.largeBodies = semaphore.NewWeighted(int64(max(cfg.Publish.LargeBodies, 1)))
 	authOpts := auth.Options{
@@ -137,7 +145,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		for _, cn := range fc.Connectors {
 			f.Connectors = append(f.Connectors, &feed.Connector{Name: cn, Client: clients[cn], Config: cfg.Connectors[cn]})
 		}
-		f.SetRules(cfg, fc)
+		f.SetRules(rules.Feeds[name])
 		switch {
 		case fc.Audit == "off":
 		case fc.Audit == "" && len(f.Connectors) > 0:
@@ -189,8 +197,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 // Reload applies a new configuration's rules to the running server:
 // filters and access lists. Everything else (listen address, data
 // directory, feeds and connectors themselves) needs a restart; such a
-// change is refused whole, and the old rules stay.
+// change is refused whole, and the old rules stay. So is a file whose
+// rules do not compile, with the error that names its line.
 func (s *Server) Reload(cfg *config.Config) error {
+	rules, err := policy.Compile(cfg)
+	if err != nil {
+		return err
+	}
 	if len(cfg.Feeds) != len(s.feeds) {
 		return errors.New("feeds were added or removed: restart npmgate to apply that")
 	}
@@ -211,7 +224,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		}
 	}
 	for name, f := range s.feeds {
-		f.SetRules(cfg, cfg.Feeds[name])
+		f.SetRules(rules.Feeds[name])
 	}
 	return nil
 }

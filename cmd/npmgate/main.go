@@ -22,6 +22,7 @@ import (
 
 	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/policy"
 	"github.com/npmgate/npmgate/proxy"
 )
 
@@ -98,7 +99,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: npmgate check-config FILE")
 		return 2
 	}
-	if _, err := config.Load(args[0]); err != nil {
+	if _, _, err := policy.Load(args[0]); err != nil {
 		fmt.Fprintln(stderr, "npmgate: "+err.Error())
 		return 1
 	}
@@ -133,14 +134,17 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	return sf, nil
 }
 
-// loadConfig reads the file (or the embedded default) and applies flags.
+// loadConfig reads the file (or the embedded default), checks that its
+// rules compile, and applies flags. A file whose filters or access lists
+// are wrong is refused here, naming the line, before anything starts;
+// proxy.New and Reload compile the rules they apply themselves.
 func loadConfig(sf *serveFlags) (*config.Config, error) {
 	var cfg *config.Config
 	var err error
 	if sf.configFile != "" {
-		cfg, err = config.Load(sf.configFile)
+		cfg, _, err = policy.Load(sf.configFile)
 	} else {
-		cfg, err = config.Parse(config.Default, "embedded default")
+		cfg, _, err = policy.Parse(config.Default, "embedded default")
 	}
 	if err != nil {
 		return nil, err

@@ -77,8 +77,13 @@ var rules = []rule{
 		name:      "config knows nothing of filter and auth",
 		from:      []string{local("config")},
 		forbidden: []string{local("filter"), local("auth")},
-		why:       "configuration is plain data; checking rules and groups belongs to the packages that use them",
-		skip:      "config still compiles filter rules and checks group names; turn this on when that moves out",
+		why:       "configuration is plain data; checking rules and groups belongs to the packages that use them (policy compiles them)",
+	},
+	{
+		name:      "policy compiles rules and opens nothing",
+		from:      []string{local("policy")},
+		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("pgstore"), local("cmd")},
+		why:       "the server takes compiled rules from policy, so policy must not depend on what serves them",
 	},
 }
 
@@ -171,6 +176,7 @@ func TestImportRuleCatches(t *testing.T) {
 		local("pgstore") + " " + local("proxy/upstream"),
 		local("config") + " " + local("filter"),
 		local("feed") + " " + local("proxy/npm") + " " + local("proxy") + " github.com/valyala/fasthttp",
+		local("policy") + " " + local("config") + " " + local("filter") + " " + local("auth") + " " + local("cache"),
 	}, "\n"))
 	want := map[string][]string{
 		"cache is below proxy and feed and beside filter and auth": {local("cache") + " imports " + local("proxy")},
@@ -188,6 +194,7 @@ func TestImportRuleCatches(t *testing.T) {
 			local("feed") + " imports " + local("proxy"),
 			local("feed") + " imports github.com/valyala/fasthttp",
 		},
+		"policy compiles rules and opens nothing": {local("policy") + " imports " + local("cache")},
 	}
 	for _, r := range rules {
 		got := r.violations(fake)
