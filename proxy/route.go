@@ -58,36 +58,51 @@ func ParsePath(raw string) (Route, error) {
 	if rest == "" {
 		return Route{Kind: KindNotFound}, nil
 	}
+	name, tail, err := splitName(rest)
+	if err != nil {
+		return Route{}, err
+	}
+	return routeBelow(name, tail)
+}
+
+// splitName decodes the segments of a package path and takes the package
+// name off the front: "name" or "@scope/name" (the '/' as a segment
+// separator or encoded).
+func splitName(rest string) (name string, tail []string, err error) {
 	segs := strings.Split(rest, "/")
 	dec := make([]string, len(segs))
 	for i, s := range segs {
 		d, err := unescapeSegment(s)
 		if err != nil {
-			return Route{}, err
+			return "", nil, err
 		}
 		dec[i] = d
 	}
-	var name string
-	var tail []string
 	switch {
 	case strings.HasPrefix(dec[0], "@") && strings.Contains(dec[0], "/"):
 		name, tail = dec[0], dec[1:]
 	case strings.HasPrefix(dec[0], "@"):
 		if len(dec) < 2 || strings.Contains(dec[1], "/") {
-			return Route{}, fmt.Errorf("%w: a scoped name is @scope/name", errBadPath)
+			return "", nil, fmt.Errorf("%w: a scoped name is @scope/name", errBadPath)
 		}
 		name, tail = dec[0]+"/"+dec[1], dec[2:]
 	default:
 		name, tail = dec[0], dec[1:]
 	}
 	if err := npm.ValidateName(name); err != nil {
-		return Route{}, err
+		return "", nil, err
 	}
 	for _, t := range tail {
 		if strings.Contains(t, "/") {
-			return Route{}, fmt.Errorf("%w: encoded '/' outside a scoped name", errBadPath)
+			return "", nil, fmt.Errorf("%w: encoded '/' outside a scoped name", errBadPath)
 		}
 	}
+	return name, tail, nil
+}
+
+// routeBelow is the route of what follows a package's name: its
+// packument, a version or tag, a revision, a tarball (and its revision).
+func routeBelow(name string, tail []string) (Route, error) {
 	switch {
 	case len(tail) == 0:
 		return Route{Kind: KindPackument, Name: name}, nil
