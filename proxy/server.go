@@ -23,7 +23,6 @@ import (
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/policy"
-	"github.com/npmgate/npmgate/proxy/upstream"
 )
 
 // Version is npmgate's version, set by the build.
@@ -77,121 +76,6 @@ type Server struct {
 type readyState struct {
 	at  time.Time
 	err error
-}
-
-// New builds a server from a validated configuration.
-func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
-	rules, err := policy.Compile(cfg)
-	if err != nil {
-		return nil, err
-	}
-	disk, err := cache.OpenDisk(cfg.Data)
-	if err != nil {
-		return nil, err
-	}
-	mem, err := cache.NewMemory(int64(cfg.Cache.Memory))
-	if err != nil {
-		disk.Close()
-		return nil, err
-	}
-	if dir, ok := disk.SpillDir(); ok {
-		mem.SpillTo(dir, spillMin)
-	}
-	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, packages: &feed.DiskPackages{Disk: disk}, feeds: map[string]*feed.Feed{}, stop: func() {}}
-	s.lifetime, s.endLifetime = context.WithCancel(context.Background())
-	s.metricsAccess = rules.Metrics
-	s.metrics = newMetrics(s)
-	s.largeBodies = semaphore.NewWeighted(int64(max(cfg.Publish.LargeBodies, 1)))
-	authOpts := auth.Options{
-		UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(),
-		Groups: cfg.Auth.Groups, AllowSignup: cfg.Auth.AllowSignup,
-	}
-	if s.sharedState, err = openReplicas(context.Background(), cfg); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if sh := s.sharedState; sh != nil {
-		s.bucket, s.snapshots, s.packages = sh.bucket, sh.bucket, sh.db.Packages()
-		authOpts.Users, authOpts.Tokens = sh.db.Users(), sh.db.Tokens()
-	}
-	s.auth, err = auth.New(authOpts)
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-	var tarballTimeout time.Duration
-	clients := map[string]*upstream.Client{}
-	for name, c := range cfg.Connectors {
-		cl, err := upstream.New(upstream.Options{
-			Name: name, BaseURL: c.URL, Token: c.Token, CAFile: c.CAFile,
-			Timeout: c.Timeout.D(), Retries: *c.Retries,
-			UserAgent: "npmgate/" + Version,
-			Observe:   s.metrics.upstreamObserver(name),
-		})
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		clients[name] = cl
-		tarballTimeout = max(tarballTimeout, c.TarballTimeout.D())
-	}
-	s.fills = cache.NewFills(disk, max(tarballTimeout, time.Minute))
-	s.feedDeps = &feed.Deps{
-		Mem: mem, Disk: disk, Snapshots: s.snapshots, Bucket: s.bucket, Packages: s.packages,
-		Users: s.auth.Users, Metrics: s.metrics, Log: log, Cache: cfg.Cache, Prefetch: &s.prefetch,
-	}
-	for name, fc := range cfg.Feeds {
-		f := &feed.Feed{Name: name, Deps: s.feedDeps, OwnedScopes: fc.OwnedScopes, MergeNames: fc.Merge, OwnedNames: fc.OwnedNames}
-		for _, cn := range fc.Connectors {
-			f.Connectors = append(f.Connectors, &feed.Connector{Name: cn, Client: clients[cn], Config: cfg.Connectors[cn]})
-		}
-		f.SetRules(rules.Feeds[name])
-		switch {
-		case fc.Audit == "off":
-		case fc.Audit == "" && len(f.Connectors) > 0:
-			f.Audit = &feed.AuditTarget{Client: f.Connectors[0].Client, Base: f.Connectors[0].Client.BaseURL()}
-		case cfg.Connectors[fc.Audit] != nil:
-			f.Audit = &feed.AuditTarget{Client: clients[fc.Audit], Base: cfg.Connectors[fc.Audit].URL}
-		case fc.Audit != "":
-			cl, err := upstream.New(upstream.Options{Name: "audit", BaseURL: fc.Audit, Timeout: 30 * time.Second, UserAgent: "npmgate/" + Version})
-			if err != nil {
-				s.Close()
-				return nil, err
-			}
-			f.Audit = &feed.AuditTarget{Client: cl, Base: fc.Audit}
-		}
-		s.feeds[name] = f
-		if name == cfg.DefaultFeed {
-			s.def = f
-		}
-	}
-	s.http = &fasthttp.Server{
-		Handler:            s.Handle,
-		Name:               "npmgate",
-		ReadBufferSize:     16 << 10,
-		ReadTimeout:        2 * time.Minute,
-		WriteTimeout:       10 * time.Minute,
-		IdleTimeout:        2 * time.Minute,
-		MaxRequestBodySize: streamThreshold,
-		ErrorHandler:       requestError,
-		// Bodies reach the handler as streams, read by the route once the
-		// caller passed its checks, within the route's limit (readBody).
-		StreamRequestBody:     true,
-		NoDefaultContentType:  true,
-		NoDefaultServerHeader: false,
-		CloseOnShutdown:       true,
-		Logger:                fasthttpLogger{log},
-
-		// fasthttp would read a multipart body (to memory and temporary
-		// files) before the handler runs; npm sends none.
-		DisablePreParseMultipartForm: true,
-		// fasthttp's errors would otherwise quote the request's raw
-		// headers, credentials included, in the log.
-		SecureErrorLogMessage: true,
-	}
-	s.setCanonical(cfg.Listen)
-	s.misses = newMisses(cfg.Cache.MissLimit)
-	return s, nil
 }
 
 // Reload applies a new configuration's rules to the running server:
