@@ -247,27 +247,13 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "npmgate: "+err.Error())
 		return 1
 	}
-	// One server per data directory: a second one would lose publishes.
-	// Tools (explain, gc, warm, user, token) do not take this lock.
-	dirLock, err := cache.LockServer(cfg.Data)
-	if errors.Is(err, cache.ErrInUse) {
-		fmt.Fprintf(stderr, "npmgate: data directory %s is in use by another npmgate server; two servers on one directory lose publishes. Stop the other one, or give each server its own data directory (replicas share packages, users and tokens through database and storage.s3)\n", cfg.Data)
-		return 1
-	}
+	dirLock, err := lockDataDir(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "npmgate: "+err.Error())
 		return 1
 	}
 	defer dirLock.Close()
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// A soft limit near what the memory tier is allowed keeps the GC
-		// from letting the heap grow to twice the live data (its default),
-		// which with a full memory tier is most of the process's size. The
-		// margin covers the package indexes (about 25 MiB for a CI fleet's
-		// few hundred packages) and the renders in flight; the runtime
-		// and the binary's pages come on top of it.
-		debug.SetMemoryLimit(int64(cfg.Cache.Memory) + 64<<20)
-	}
+	setMemoryLimit(cfg)
 	logOut := newLogWriter(stderr, 200*time.Millisecond)
 	defer logOut.Close()
 	log := cfg.NewLogger(logOut)
@@ -285,28 +271,17 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("cannot listen", "addr", cfg.Listen, "err", err)
 		return 1
 	}
-	scheme := "http"
-	reloadCert := func() error { return nil }
-	if cfg.TLS.Cert != "" {
-		var tlsLn net.Listener
-		tlsLn, reloadCert, err = tlsListener(ln, cfg.TLS.Cert, cfg.TLS.Key)
-		if err != nil {
-			log.Error("cannot load the TLS certificate", "err", err)
-			return 1
-		}
-		ln, scheme = tlsLn, "https"
+	ln, scheme, reloadCert, err := withTLS(ln, cfg)
+	if err != nil {
+		log.Error("cannot load the TLS certificate", "err", err)
+		return 1
 	}
-	if cfg.Metrics.Listen != "" && *cfg.Metrics.Enabled {
-		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
-		if err != nil {
-			log.Error("cannot listen for metrics", "addr", cfg.Metrics.Listen, "err", err)
-			return 1
-		}
-		msrv := &fasthttp.Server{Handler: srv.MetricsHandler, Name: "npmgate", ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute}
-		go msrv.Serve(mln)
-		defer msrv.Shutdown()
-		log.Info("metrics listening", "url", "http://"+mln.Addr().String()+cfg.Metrics.Path, "pprof", cfg.Metrics.Pprof)
+	stopMetrics, err := serveMetrics(cfg, srv, log)
+	if err != nil {
+		log.Error("cannot listen for metrics", "addr", cfg.Metrics.Listen, "err", err)
+		return 1
 	}
+	defer stopMetrics()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -328,8 +303,65 @@ func serve(args []string, stderr io.Writer) int {
 	case <-ctx.Done():
 	}
 	stop()
-	log.Info("shutting down: finishing requests in flight", "timeout", sf.shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), sf.shutdownTimeout)
+	return shutdown(srv, sf.shutdownTimeout, log)
+}
+
+// lockDataDir takes the data directory for this server. One server per
+// data directory: a second one would lose publishes. Tools (explain, gc,
+// warm, user, token) do not take this lock.
+func lockDataDir(cfg *config.Config) (io.Closer, error) {
+	dirLock, err := cache.LockServer(cfg.Data)
+	if errors.Is(err, cache.ErrInUse) {
+		return nil, fmt.Errorf("data directory %s is in use by another npmgate server; two servers on one directory lose publishes. Stop the other one, or give each server its own data directory (replicas share packages, users and tokens through database and storage.s3)", cfg.Data)
+	}
+	return dirLock, err
+}
+
+// setMemoryLimit sets a soft limit near what the memory tier is allowed,
+// unless GOMEMLIMIT does: it keeps the GC from letting the heap grow to
+// twice the live data (its default), which with a full memory tier is
+// most of the process's size. The margin covers the package indexes
+// (about 25 MiB for a CI fleet's few hundred packages) and the renders in
+// flight; the runtime and the binary's pages come on top of it.
+func setMemoryLimit(cfg *config.Config) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(cfg.Cache.Memory) + 64<<20)
+	}
+}
+
+// withTLS wraps ln in TLS when the configuration names a certificate,
+// returning the scheme served and how to re-read the certificate.
+func withTLS(ln net.Listener, cfg *config.Config) (net.Listener, string, func() error, error) {
+	if cfg.TLS.Cert == "" {
+		return ln, "http", func() error { return nil }, nil
+	}
+	tlsLn, reloadCert, err := tlsListener(ln, cfg.TLS.Cert, cfg.TLS.Key)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return tlsLn, "https", reloadCert, nil
+}
+
+// serveMetrics serves /metrics on its own listener when metrics.listen
+// says so; the returned func stops it.
+func serveMetrics(cfg *config.Config, srv *proxy.Server, log *slog.Logger) (func(), error) {
+	if cfg.Metrics.Listen == "" || !*cfg.Metrics.Enabled {
+		return func() {}, nil
+	}
+	mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+	if err != nil {
+		return nil, err
+	}
+	msrv := &fasthttp.Server{Handler: srv.MetricsHandler, Name: "npmgate", ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute}
+	go msrv.Serve(mln)
+	log.Info("metrics listening", "url", "http://"+mln.Addr().String()+cfg.Metrics.Path, "pprof", cfg.Metrics.Pprof)
+	return func() { msrv.Shutdown() }, nil
+}
+
+// shutdown finishes the requests in flight within timeout.
+func shutdown(srv *proxy.Server, timeout time.Duration, log *slog.Logger) int {
+	log.Info("shutting down: finishing requests in flight", "timeout", timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("shutdown", "err", err)
