@@ -124,6 +124,31 @@ func trustReason(rule uint8, pkg string, f *Facts) string {
 		pkg, show(f.EarlierProvenance), line)
 }
 
+// compileTrust reads the provenance keys of s (install_scripts: no-new is
+// read with the other install_scripts values).
+func (l *leaf) compileTrust(s *Spec, bad func(key string, i int, entry string, format string, args ...any), globs func(string, []string) globList) {
+	switch s.Provenance {
+	case "", "off":
+	case "no-downgrade":
+		l.provenance = true
+	default:
+		bad("provenance", -1, "", "%s: want \"off\" or \"no-downgrade\"", strconv.QuoteToASCII(s.Provenance))
+	}
+	l.provExempt = globs("provenance_exempt", s.ProvenanceExempt)
+}
+
+// trust decides the trust rules on f: ruleNewScripts, ruleProvenance or
+// ruleNone.
+func (l *leaf) trust(name string, f *Facts) uint8 {
+	if l.newScripts && f.HasInstallScript && f.PreviousRelease != "" && !f.PreviousHadScripts && l.scriptsAllow.match(name) < 0 {
+		return ruleNewScripts
+	}
+	if l.provenance && !f.Provenance && f.EarlierProvenance != "" && l.provExempt.match(name) < 0 {
+		return ruleProvenance
+	}
+	return ruleNone
+}
+
 // NeedsHistory reports whether a rule of p reads the history fields of
 // Facts (or Provenance), so that a caller may skip WithHistory otherwise.
 func (p *Policy) NeedsHistory() bool {

@@ -297,14 +297,7 @@ func Compile(s *Spec) (*Policy, error) {
 	default:
 		bad("install_scripts", -1, "", "%s: want \"allow\", \"block\" or \"no-new\"", strconv.QuoteToASCII(s.InstallScripts))
 	}
-	switch s.Provenance {
-	case "", "off":
-	case "no-downgrade":
-		l.provenance = true
-	default:
-		bad("provenance", -1, "", "%s: want \"off\" or \"no-downgrade\"", strconv.QuoteToASCII(s.Provenance))
-	}
-	l.provExempt = globs("provenance_exempt", s.ProvenanceExempt)
+	l.compileTrust(s, bad, globs)
 
 	if ls := s.Licenses; ls != nil {
 		r := &licRules{}
@@ -645,11 +638,8 @@ func (l *leaf) version(name string, f *Facts, now time.Time) outcome {
 	if l.blockScripts && f.HasInstallScript && l.scriptsAllow.match(name) < 0 {
 		return outcome{rule: ruleScripts}
 	}
-	if l.newScripts && f.HasInstallScript && f.PreviousRelease != "" && !f.PreviousHadScripts && l.scriptsAllow.match(name) < 0 {
-		return outcome{rule: ruleNewScripts}
-	}
-	if l.provenance && !f.Provenance && f.EarlierProvenance != "" && l.provExempt.match(name) < 0 {
-		return outcome{rule: ruleProvenance}
+	if r := l.trust(name, f); r != ruleNone {
+		return outcome{rule: r}
 	}
 	if l.lic != nil {
 		r := l.lic.eval(f.License)
