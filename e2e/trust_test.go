@@ -132,6 +132,19 @@ func TestTrustDowngrades(t *testing.T) {
 		fltWantOutput(t, r, "ETARGET", "No matching version found for e2e-scripts@1.2.0")
 	})
 
+	// pnpm resolves from the full document; with minimumReleaseAge it
+	// reads time for every version it considers.
+	t.Run("pnpm install", func(t *testing.T) {
+		project := fltProject(t, sb, "trust-pnpm")
+		mustSucceed(t, sb.node(t, project, toolPath(t, toolPnpm), "add", "e2e-provenance", "e2e-scripts",
+			"--registry", g.URL, "--store-dir", sb.dir(t, "pnpm-store"), "--config.minimum-release-age=1440"))
+		for name, want := range map[string]string{"e2e-provenance": "1.2.0", "e2e-scripts": "1.1.0"} {
+			if v := fltInstalled(t, project, name); v != want {
+				t.Errorf("pnpm add %s installed %s, want %s", name, v, want)
+			}
+		}
+	})
+
 	t.Run("npm view", func(t *testing.T) {
 		dir := fltProject(t, sb, "trust-view")
 		for name, want := range listed {
