@@ -152,6 +152,24 @@ func TestTrustRulesHideDowngrades(t *testing.T) {
 	}
 }
 
+// A version another rule hides is still history: with 2.0.3 (the one
+// release with provenance) blocked, 2.1.0 and 2.1.1 are still downgrades.
+func TestTrustHistoryCountsHiddenVersions(t *testing.T) {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	up.SetPackumentOverride("@acme/trusted", 200, "application/json", trustedDoc(t))
+	g := startGate(t, up, withFilter(t, "up", &filter.Spec{Provenance: "no-downgrade", Block: []string{"@acme/trusted@2.0.3"}}))
+	_, body := g.get("/@acme%2ftrusted", "Accept", corgi)
+	d := decode(t, body)
+	if len(d.Versions) != 2 || d.DistTags["latest"] != "2.0.0" {
+		t.Errorf("versions %v, latest %q; want 2.0.0 and 3.0.0-rc.1, latest 2.0.0", d.Versions, d.DistTags["latest"])
+	}
+	for file, rule := range map[string]string{"trusted-2.0.3.tgz": "block entry", "trusted-2.1.0.tgz": "2.0.3 of the same major line", "trusted-2.1.1.tgz": "2.0.3 of the same major line"} {
+		if resp, body := g.get("/@acme/trusted/-/" + file); resp.StatusCode != 403 || !strings.Contains(string(body), rule) {
+			t.Errorf("GET %s: %d %s, want 403 naming %q", file, resp.StatusCode, body, rule)
+		}
+	}
+}
+
 // Without a trust rule the same document is served whole, its trust
 // fields and times intact.
 func TestTrustFieldsKeptWithoutRules(t *testing.T) {
