@@ -46,8 +46,9 @@
 //   - The trust rules (new-install-scripts, provenance-downgrade) read the
 //     history fields of Facts, which WithHistory computes from every version
 //     of the document before filtering; its comment says what "earlier",
-//     "previous" and "major line" mean. A package's first release, and the
-//     first release of a line, is never a downgrade.
+//     "previous" and "major line" mean. A package's first release never
+//     brings new install scripts, and the first release of a major line
+//     never downgrades provenance (install scripts compare across lines).
 //   - Allow overrides block, min_release_age (including a missing time),
 //     deprecated, install_scripts (block and no-new), provenance and
 //     licenses; it does not override deny
