@@ -341,3 +341,21 @@ func TestTrustCompile(t *testing.T) {
 	}
 	mustCompile(t, s)
 }
+
+// The trust rules keep the allow path free of allocations.
+func TestTrustAllowPathDoesNotAllocate(t *testing.T) {
+	p := mustCompile(t, &Spec{Provenance: "no-downgrade", InstallScripts: "no-new", ProvenanceExempt: []string{"@acme/*"}})
+	fs := WithHistory(histFacts(hv{v: "1.0.0", p: true, s: true}, hv{v: "1.0.1", p: true, s: true}, hv{v: "2.0.0"}, hv{v: "2.0.1-rc.1"}))
+	for _, f := range fs {
+		if d := p.Version("pkg", f, now); !d.Allowed {
+			t.Fatalf("%s blocked: %+v", f.Version, d)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() {
+		for _, f := range fs {
+			p.Version("pkg", f, now)
+		}
+	}); allocs != 0 {
+		t.Errorf("allow path allocates %v times", allocs)
+	}
+}
