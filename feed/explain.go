@@ -51,9 +51,9 @@ func (f *Feed) Explain(ctx context.Context, name string) (*Explanation, error) {
 		if r.notFound {
 			continue
 		}
-		times := r.doc.PublishTimes()
-		for _, v := range r.doc.Versions {
-			d := p.Version(name, VersionFacts(v, times), now)
+		all := docFacts(p, r.doc)
+		for i, v := range r.doc.Versions {
+			d := p.Version(name, all[i], now)
 			ex.Versions = append(ex.Versions, Verdict{Version: v.Version, Connector: c.Name, Allowed: d.Allowed, Rule: d.Rule, Reason: d.Reason})
 		}
 	}

@@ -47,19 +47,38 @@ func VersionFacts(v *npm.Version, times map[string]time.Time) filter.Facts {
 	return filter.Facts{Version: v.Version, Published: times[v.Version], License: license, Deprecated: deprecated, HasInstallScript: scripts}
 }
 
+// docFacts are the facts of every version of doc, in doc.Versions order,
+// with what the other versions show when pol has a rule that reads it
+// (see filter.WithHistory): taken before anything is removed, so a version
+// another rule hides still counts as history.
+func docFacts(pol *filter.Policy, doc *npm.Packument) []filter.Facts {
+	times := doc.PublishTimes()
+	all := make([]filter.Facts, len(doc.Versions))
+	history := pol.NeedsHistory()
+	for i, v := range doc.Versions {
+		all[i] = VersionFacts(v, times)
+		if history {
+			all[i].Provenance = v.Provenance()
+		}
+	}
+	if history {
+		filter.WithHistory(all)
+	}
+	return all
+}
+
 // applyPolicy removes from doc the versions pol blocks and returns them,
 // and when a cooldown will let a version through next.
 func applyPolicy(pol *filter.Policy, name string, doc *npm.Packument, now time.Time) ([]blockedVersion, time.Time) {
 	if pol.Empty() {
 		return nil, time.Time{}
 	}
-	times := doc.PublishTimes()
+	all := docFacts(pol, doc)
 	var blocked []blockedVersion
-	all := make([]filter.Facts, 0, len(doc.Versions))
+	i := 0 // Remove asks about doc.Versions in order
 	doc.Remove(func(v *npm.Version) bool {
-		fs := VersionFacts(v, times)
-		all = append(all, fs)
-		d := pol.Version(name, fs, now)
+		d := pol.Version(name, all[i], now)
+		i++
 		if !d.Allowed {
 			blocked = append(blocked, blockedVersion{v, d})
 		}
