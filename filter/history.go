@@ -50,6 +50,24 @@ func WithHistory(fs []Facts) []Facts {
 		}
 	}
 	sort.SliceStable(rels, func(a, b int) bool { return compareVer(&rels[a].v, &rels[b].v) < 0 })
+	// accepted[k]: rels[k]'s install scripts, if any, are not new: it is
+	// the first release, or the release before it had accepted scripts.
+	// since[k]: for scripts that are new, the release they came in.
+	accepted := make([]bool, len(rels))
+	since := make([]string, len(rels))
+	for k := range rels {
+		f := &fs[rels[k].i]
+		switch {
+		case !f.HasInstallScript || k == 0:
+			accepted[k] = true
+		case fs[rels[k-1].i].HasInstallScript && accepted[k-1]:
+			accepted[k] = true
+		case fs[rels[k-1].i].HasInstallScript:
+			since[k] = since[k-1]
+		default:
+			since[k] = f.Version
+		}
+	}
 	// rels[k].prov: the highest release with provenance at or below rels[k]
 	// in its line. Lines are contiguous in semver order.
 	newest := "" // the highest release with provenance of any line
@@ -64,7 +82,7 @@ func WithHistory(fs []Facts) []Facts {
 	}
 	for i := range fs {
 		f := &fs[i]
-		f.EarlierProvenance, f.PreviousRelease, f.PreviousHadScripts = "", "", false
+		f.EarlierProvenance, f.PreviousRelease, f.PreviousHadScripts, f.NewScriptsSince = "", "", false, ""
 		v, ok := parseVersion(f.Version)
 		k := len(rels) - 1 // an invalid key: after everything
 		if ok {
@@ -75,7 +93,9 @@ func WithHistory(fs []Facts) []Facts {
 			continue
 		}
 		prev := &fs[rels[k].i]
-		f.PreviousRelease, f.PreviousHadScripts = prev.Version, prev.HasInstallScript
+		f.PreviousRelease = prev.Version
+		f.PreviousHadScripts = prev.HasInstallScript && accepted[k]
+		f.NewScriptsSince = since[k]
 		switch {
 		case !ok:
 			f.EarlierProvenance = newest
@@ -111,6 +131,10 @@ func lineOf(version string) string {
 // trustReason is the Reason of a new-install-scripts or
 // provenance-downgrade outcome.
 func trustReason(rule uint8, pkg string, f *Facts) string {
+	if rule == ruleNewScripts && f.NewScriptsSince != "" {
+		return fmt.Sprintf("%s has an install script (preinstall, install, postinstall or binding.gyp) that no accepted release had: it came in %s, which this rule hides too; install_scripts is \"no-new\" (list the package in install_scripts_allow to accept it)",
+			pkg, show(f.NewScriptsSince))
+	}
 	if rule == ruleNewScripts {
 		return fmt.Sprintf("%s has an install script (preinstall, install, postinstall or binding.gyp) and the previous release %s had none; install_scripts is \"no-new\"",
 			pkg, show(f.PreviousRelease))

@@ -23,8 +23,8 @@ func histFacts(vs ...hv) []Facts {
 
 func TestWithHistory(t *testing.T) {
 	type want struct {
-		earlierProv, prev string
-		prevScripts       bool
+		earlierProv, prev, newSince string
+		prevScripts                 bool
 	}
 	cases := []struct {
 		desc string
@@ -38,11 +38,13 @@ func TestWithHistory(t *testing.T) {
 		},
 		{
 			desc: "semver order, not document order",
-			vs:   []hv{{v: "1.2.0"}, {v: "1.0.0", p: true}, {v: "1.1.0", s: true}},
+			vs:   []hv{{v: "1.2.0"}, {v: "1.0.0", p: true}, {v: "1.1.0", s: true}, {v: "1.3.0"}},
 			want: map[string]want{
 				"1.0.0": {},
 				"1.1.0": {earlierProv: "1.0.0", prev: "1.0.0"},
-				"1.2.0": {earlierProv: "1.0.0", prev: "1.1.0", prevScripts: true},
+				// 1.1.0's scripts were new: they are no accepted history.
+				"1.2.0": {earlierProv: "1.0.0", prev: "1.1.0", newSince: "1.1.0"},
+				"1.3.0": {earlierProv: "1.0.0", prev: "1.2.0"},
 			},
 		},
 		{
@@ -108,7 +110,7 @@ func TestWithHistory(t *testing.T) {
 		},
 		{
 			desc: "an invalid key is compared with everything (fail closed)",
-			vs:   []hv{{v: "1.0.0", p: true}, {v: "2.0.0", s: true}, {v: "v3"}},
+			vs:   []hv{{v: "0.9.0", s: true}, {v: "1.0.0", p: true, s: true}, {v: "2.0.0", s: true}, {v: "v3"}},
 			want: map[string]want{"v3": {earlierProv: "1.0.0", prev: "2.0.0", prevScripts: true}},
 		},
 		{
@@ -125,9 +127,9 @@ func TestWithHistory(t *testing.T) {
 				if !ok {
 					continue
 				}
-				if f.EarlierProvenance != w.earlierProv || f.PreviousRelease != w.prev || f.PreviousHadScripts != w.prevScripts {
-					t.Errorf("%s: earlier provenance %q, previous %q (scripts %v); want %q, %q (%v)",
-						f.Version, f.EarlierProvenance, f.PreviousRelease, f.PreviousHadScripts, w.earlierProv, w.prev, w.prevScripts)
+				if f.EarlierProvenance != w.earlierProv || f.PreviousRelease != w.prev || f.PreviousHadScripts != w.prevScripts || f.NewScriptsSince != w.newSince {
+					t.Errorf("%s: earlier provenance %q, previous %q (scripts %v, new since %q); want %q, %q (%v, %q)",
+						f.Version, f.EarlierProvenance, f.PreviousRelease, f.PreviousHadScripts, f.NewScriptsSince, w.earlierProv, w.prev, w.prevScripts, w.newSince)
 				}
 			}
 		})
@@ -197,9 +199,11 @@ func TestTrustRules(t *testing.T) {
 			rules: map[string]string{"1.0.1": "provenance-downgrade"},
 		},
 		{
+			// The entry allows 1.0.1 alone; scripts it brought are still
+			// new for 1.0.2 (install_scripts_allow accepts a package's).
 			desc: "an allow entry overrides", spec: Spec{Provenance: "no-downgrade", InstallScripts: "no-new", Allow: []string{"x@1.0.1"}}, name: "x",
-			vs:    []hv{{v: "1.0.0", p: true}, {v: "1.0.1", s: true}, {v: "1.0.2", s: true}},
-			rules: map[string]string{"1.0.1": "", "1.0.2": "provenance-downgrade"},
+			vs:    []hv{{v: "1.0.0", p: true}, {v: "1.0.1", s: true}, {v: "1.0.2", s: true}, {v: "1.0.3"}},
+			rules: map[string]string{"1.0.1": "", "1.0.2": "new-install-scripts", "1.0.3": "provenance-downgrade"},
 		},
 		{
 			desc: "off by default", spec: Spec{Block: []string{"other@*"}}, name: "x",
@@ -238,7 +242,16 @@ func TestTrustRules(t *testing.T) {
 			// package was published with provenance and with scripts.
 			desc: "a blocked earlier version is history", spec: Spec{Provenance: "no-downgrade", InstallScripts: "no-new", Block: []string{"x@1.0.1"}}, name: "x",
 			vs:    []hv{{v: "1.0.0"}, {v: "1.0.1", p: true, s: true}, {v: "1.0.2", s: true}},
-			rules: map[string]string{"1.0.1": "block", "1.0.2": "provenance-downgrade"},
+			rules: map[string]string{"1.0.1": "block", "1.0.2": "new-install-scripts"},
+		},
+		{
+			// The scripts 1.1.0 was refused for do not come in with the
+			// next release.
+			desc: "a second release does not carry new scripts in", spec: noNew, name: "x",
+			vs:    []hv{{v: "1.0.0"}, {v: "1.1.0", s: true}, {v: "1.1.1", s: true}, {v: "1.2.0", s: true}, {v: "1.3.0"}, {v: "1.4.0", s: true}},
+			rules: map[string]string{"1.0.0": "", "1.1.0": "new-install-scripts", "1.1.1": "new-install-scripts", "1.2.0": "new-install-scripts", "1.3.0": "", "1.4.0": "new-install-scripts"},
+			reason: map[string]string{"1.2.0": `x@1.2.0 has an install script (preinstall, install, postinstall or binding.gyp) that no accepted release had: ` +
+				`it came in 1.1.0, which this rule hides too; install_scripts is "no-new" (list the package in install_scripts_allow to accept it)`},
 		},
 		{
 			desc: "an invalid key fails closed", spec: prov, name: "x",

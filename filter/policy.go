@@ -87,9 +87,15 @@ type Facts struct {
 	// precedes Version and has Provenance, "" if none.
 	EarlierProvenance string
 	// PreviousRelease is the highest release of the package that precedes
-	// Version, "" if none; PreviousHadScripts is its HasInstallScript.
+	// Version, "" if none. PreviousHadScripts is true when it has install
+	// scripts that were accepted: it is the package's first release, or
+	// the release before it had accepted ones too. Scripts that were new
+	// in it do not count (NewScriptsSince then names the release they came
+	// in), or a second release would carry in what the first was refused
+	// for.
 	PreviousRelease    string
 	PreviousHadScripts bool
+	NewScriptsSince    string
 }
 
 // Decision is the outcome of Name or Version.

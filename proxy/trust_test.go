@@ -106,7 +106,8 @@ func TestTrustRulesHideDowngrades(t *testing.T) {
 			}
 		}
 		n := resp.Header.Get("npm-notice")
-		if !strings.Contains(n, "new-install-scripts: 1") || !strings.Contains(n, "provenance-downgrade: 1") {
+		// 2.1.1 keeps the scripts 2.1.0 brought in: new for it too.
+		if !strings.Contains(n, "new-install-scripts: 2") {
 			t.Errorf("%s: npm-notice %q", accept, n)
 		}
 	}
@@ -123,7 +124,7 @@ func TestTrustRulesHideDowngrades(t *testing.T) {
 
 	for file, want := range map[string]string{
 		"trusted-2.1.0.tgz": `blocked by policy: @acme/trusted@2.1.0 has an install script (preinstall, install, postinstall or binding.gyp) and the previous release 2.0.3 had none; install_scripts is "no-new"`,
-		"trusted-2.1.1.tgz": `blocked by policy: @acme/trusted@2.1.1 has no provenance; 2.0.3 of the same major line (2.x) had one (npm trusted publishing / attestation); provenance is "no-downgrade"`,
+		"trusted-2.1.1.tgz": `blocked by policy: @acme/trusted@2.1.1 has an install script (preinstall, install, postinstall or binding.gyp) that no accepted release had: it came in 2.1.0, which this rule hides too`,
 	} {
 		resp, body := g.get("/@acme/trusted/-/" + file)
 		var e struct{ Error string }
@@ -144,11 +145,19 @@ func TestTrustRulesHideDowngrades(t *testing.T) {
 	for _, v := range ex.Versions {
 		rules[v.Version] = v.Rule
 	}
-	want := map[string]string{"2.0.0": "", "2.0.3": "", "2.1.0": "new-install-scripts", "2.1.1": "provenance-downgrade", "3.0.0-rc.1": ""}
+	want := map[string]string{"2.0.0": "", "2.0.3": "", "2.1.0": "new-install-scripts", "2.1.1": "new-install-scripts", "3.0.0-rc.1": ""}
 	for v, r := range want {
 		if rules[v] != r {
 			t.Errorf("explain %s: rule %q, want %q", v, rules[v], r)
 		}
+	}
+
+	// The provenance rule alone: 2.1.1 lost what 2.0.3 had.
+	gp := startGate(t, up, withFilter(t, "up", &filter.Spec{Provenance: "no-downgrade"}))
+	resp, body := gp.get("/@acme/trusted/-/trusted-2.1.1.tgz")
+	wantProv := `blocked by policy: @acme/trusted@2.1.1 has no provenance; 2.0.3 of the same major line (2.x) had one (npm trusted publishing / attestation); provenance is "no-downgrade"`
+	if resp.StatusCode != 403 || !strings.Contains(string(body), strings.ReplaceAll(wantProv, `"`, `\"`)) {
+		t.Errorf("provenance only: GET trusted-2.1.1.tgz: %d %s\nwant 403 %q", resp.StatusCode, body, wantProv)
 	}
 }
 
