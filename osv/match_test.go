@@ -218,7 +218,7 @@ func TestAffectingAllocatesNothingOnAMiss(t *testing.T) {
 		name, version string
 		max           float64
 	}{
-		{"react", "17.0.2", 0},    // a name no advisory names
+		{"react", "17.0.2", 0}, // a name no advisory names
 		{"@types/node", "20.1.0", 0},
 	} {
 		if n := testing.AllocsPerRun(100, func() { _ = db.Affecting(tc.name, tc.version) }); n > tc.max {

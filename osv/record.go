@@ -155,17 +155,17 @@ var (
 
 // The OSV JSON, only the members npmgate reads.
 type rawRecord struct {
-	ID        string          `json:"id"`
-	Aliases   []string        `json:"aliases"`
-	Summary   string          `json:"summary"`
-	Details   string          `json:"details"`
-	Modified  string          `json:"modified"`
-	Published string          `json:"published"`
-	Withdrawn string          `json:"withdrawn"`
-	Severity  []rawSeverity   `json:"severity"`
-	Affected  []rawAffected   `json:"affected"`
-	Refs      []rawReference  `json:"references"`
-	DB        rawDBSpecific   `json:"database_specific"`
+	ID        string         `json:"id"`
+	Aliases   []string       `json:"aliases"`
+	Summary   string         `json:"summary"`
+	Details   string         `json:"details"`
+	Modified  string         `json:"modified"`
+	Published string         `json:"published"`
+	Withdrawn string         `json:"withdrawn"`
+	Severity  []rawSeverity  `json:"severity"`
+	Affected  []rawAffected  `json:"affected"`
+	Refs      []rawReference `json:"references"`
+	DB        rawDBSpecific  `json:"database_specific"`
 }
 
 type rawSeverity struct {
