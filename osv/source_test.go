@@ -1,0 +1,281 @@
+package osv
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// exportServer serves a zip with an ETag and Last-Modified, answers
+// conditional GETs, and can be told to fail or to serve other bytes.
+type exportServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	body     []byte
+	etag     string
+	status   int // non-zero: answer this instead
+	requests atomic.Int32
+	ifNone   []string // If-None-Match of each request
+}
+
+func newExportServer(t *testing.T, body []byte) *exportServer {
+	s := &exportServer{body: body, etag: `"v1"`}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.requests.Add(1)
+		s.ifNone = append(s.ifNone, r.Header.Get("If-None-Match"))
+		if s.status != 0 {
+			w.WriteHeader(s.status)
+			return
+		}
+		if r.Header.Get("If-None-Match") == s.etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("ETag", s.etag)
+		w.Header().Set("Last-Modified", "Wed, 25 Nov 2026 00:00:00 GMT")
+		w.Write(s.body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *exportServer) set(body []byte, etag string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.body, s.etag, s.status = body, etag, status
+}
+
+func testZip(t *testing.T) []byte {
+	data, err := os.ReadFile(testdataZip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestSourceURLRefresh(t *testing.T) {
+	srv := newExportServer(t, testZip(t))
+	cache := t.TempDir()
+	src, err := NewSource(SourceOptions{Location: srv.URL + "/npm/all.zip?token=secret", CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.Affecting("semver", "7.5.1") != nil || src.Status().Loaded {
+		t.Fatal("a source serves nothing before it starts")
+	}
+	ctx := context.Background()
+	if err := src.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(src.Affecting("semver", "7.5.1")); !slices.Equal(got, []string{"GHSA-c2qf-rxjj-qqgw"}) {
+		t.Fatalf("after start: %v", got)
+	}
+	st := src.Status()
+	if !st.Loaded || st.Records != 7 || st.Malicious != 2 || st.LastError != "" || st.LastSuccess.IsZero() {
+		t.Errorf("status %+v", st)
+	}
+	if strings.Contains(st.Location, "secret") || strings.Contains(src.String(), "secret") {
+		t.Errorf("the location keeps its query: %q", st.Location)
+	}
+	first := src.DB()
+
+	// Unchanged: a conditional GET, a 304, the same database.
+	if err := src.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if src.DB() != first || srv.ifNone[len(srv.ifNone)-1] != `"v1"` {
+		t.Errorf("304: db replaced %v, If-None-Match %q", src.DB() != first, srv.ifNone)
+	}
+
+	// The URL fails: the last good database stays, the error is said.
+	srv.set(testZip(t), `"v1"`, http.StatusBadGateway)
+	if err := src.Refresh(ctx); err == nil {
+		t.Fatal("no error from a 502")
+	}
+	st = src.Status()
+	if src.DB() != first || !strings.Contains(st.LastError, "502") || strings.Contains(st.LastError, "secret") {
+		t.Errorf("after a 502: db kept %v, status %+v", src.DB() == first, st)
+	}
+
+	// A new export: replaced.
+	files := dirFiles(t, testdataDir)
+	files["GHSA-new.json"] = rec("GHSA-new", "react")
+	srv.set(zipOf(t, files), `"v2"`, 0)
+	if err := src.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(src.Affecting("react", "1.0.0")); !slices.Equal(got, []string{"GHSA-new"}) || src.Status().Records != 8 {
+		t.Errorf("after a new export: %v %+v", got, src.Status())
+	}
+}
+
+// Exports that parse into nothing, fail validation or shrink by half
+// never replace a good database.
+func TestSourceKeepsGoodDatabase(t *testing.T) {
+	srv := newExportServer(t, testZip(t))
+	src, err := NewSource(SourceOptions{Location: srv.URL + "/all.zip", CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := src.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	good := src.DB()
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{
+		{"not a zip", []byte("<html>maintenance</html>")},
+		{"no npm record", zipOf(t, map[string][]byte{"x.json": []byte(`{"id":"PYSEC-1","affected":[{"package":{"ecosystem":"PyPI","name":"x"},"versions":["1"]}]}`)})},
+		{"empty zip", zipOf(t, map[string][]byte{})},
+		{"shrunk", zipOf(t, map[string][]byte{"a.json": rec("GHSA-a", "a"), "b.json": rec("GHSA-b", "b")})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv.set(tc.body, `"`+tc.name+`"`, 0)
+			if err := src.Refresh(ctx); err == nil {
+				t.Fatal("no error")
+			}
+			if src.DB() != good || src.Status().Records != 7 || src.Status().LastError == "" {
+				t.Errorf("database replaced: %+v", src.Status())
+			}
+		})
+	}
+}
+
+// A restart while the URL is down serves the cached copy, and asks the
+// URL with the cached validators once it is back.
+func TestSourceCacheSurvivesRestart(t *testing.T) {
+	srv := newExportServer(t, testZip(t))
+	cache := t.TempDir()
+	opts := SourceOptions{Location: srv.URL + "/all.zip", CacheDir: cache}
+	ctx := context.Background()
+	first, _ := NewSource(opts)
+	if err := first.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(cache)
+	if len(entries) != 2 {
+		t.Fatalf("cache holds %v, want the zip and its validators", entries)
+	}
+
+	srv.set(nil, "", http.StatusServiceUnavailable)
+	second, _ := NewSource(opts)
+	if err := second.Start(ctx); err != nil {
+		t.Fatalf("start with the URL down and a cache: %v", err)
+	}
+	st := second.Status()
+	if !st.Loaded || !st.FromCache || st.Records != 7 || !strings.Contains(st.LastError, "503") {
+		t.Errorf("status %+v", st)
+	}
+	if got := ids(second.Affecting("json5", "2.2.1")); !slices.Equal(got, []string{"GHSA-9c47-m6qq-7p4h"}) {
+		t.Errorf("from cache: %v", got)
+	}
+
+	srv.set(testZip(t), `"v1"`, 0)
+	before := srv.requests.Load()
+	if err := second.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if srv.requests.Load() != before+1 || srv.ifNone[len(srv.ifNone)-1] != `"v1"` {
+		t.Errorf("refresh after restart sent If-None-Match %q", srv.ifNone[len(srv.ifNone)-1])
+	}
+
+	// Another URL never serves this URL's cache.
+	other, _ := NewSource(SourceOptions{Location: srv.URL + "/other.zip", CacheDir: cache})
+	srv.set(nil, "", http.StatusServiceUnavailable)
+	if err := other.Start(ctx); err == nil || other.DB() != nil {
+		t.Errorf("another URL served a cache: %v", other.Status())
+	}
+}
+
+func TestSourceWithoutCacheFailsWhenDown(t *testing.T) {
+	srv := newExportServer(t, nil)
+	srv.set(nil, "", http.StatusNotFound)
+	src, _ := NewSource(SourceOptions{Location: srv.URL + "/all.zip"})
+	if err := src.Start(context.Background()); err == nil || src.Status().Loaded {
+		t.Fatalf("start: %v %+v", err, src.Status())
+	}
+}
+
+func TestSourceDownloadBound(t *testing.T) {
+	srv := newExportServer(t, testZip(t))
+	src, _ := NewSource(SourceOptions{Location: srv.URL + "/all.zip", MaxDownload: 100})
+	if err := src.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "larger than 100") {
+		t.Fatalf("start: %v", err)
+	}
+}
+
+func TestSourcePath(t *testing.T) {
+	dir := t.TempDir()
+	zipPath := filepath.Join(dir, "all.zip")
+	if err := os.WriteFile(zipPath, testZip(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err := NewSource(SourceOptions{Location: zipPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := src.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := src.DB()
+	if err := src.Refresh(ctx); err != nil || src.DB() != first {
+		t.Errorf("an unchanged file was read again: %v", err)
+	}
+	if err := os.WriteFile(zipPath, []byte("truncated"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Refresh(ctx); err == nil || src.DB() != first {
+		t.Errorf("a broken file replaced the database: %v", err)
+	}
+	os.Remove(zipPath)
+	if err := src.Refresh(ctx); err == nil || src.DB() != first {
+		t.Errorf("a removed file replaced the database: %v", err)
+	}
+}
+
+// Readers running during refreshes always see a whole database.
+func TestSourceSwapIsAtomic(t *testing.T) {
+	srv := newExportServer(t, testZip(t))
+	src, _ := NewSource(SourceOptions{Location: srv.URL + "/all.zip"})
+	ctx := context.Background()
+	if err := src.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if len(src.Affecting("semver", "7.5.1")) != 1 || len(src.Affecting("debug", "4.4.2")) != 1 {
+				t.Error("a reader saw a partial database")
+				return
+			}
+		}
+	}()
+	for i := range 5 {
+		srv.set(testZip(t), `"v`+string(rune('a'+i))+`"`, 0)
+		if err := src.Refresh(ctx); err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
