@@ -1,6 +1,7 @@
 package osv
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"hash/fnv"
@@ -117,7 +118,7 @@ func (db *DB) BulkAudit(body []byte) ([]byte, error) {
 			}
 		}
 	}
-	return json.Marshal(out)
+	return marshal(out)
 }
 
 func affectsAny(e *entry, versions []string) bool {
@@ -147,10 +148,10 @@ type V1Advisory struct {
 	ID                 int64      `json:"id"`
 	Created            string     `json:"created"`
 	Updated            string     `json:"updated"`
-	Deleted            *string    `json:"deleted"`
+	Deleted            bool       `json:"deleted"`
 	Title              string     `json:"title"`
-	FoundBy            *string    `json:"found_by"`
-	ReportedBy         *string    `json:"reported_by"`
+	FoundBy            v1Person   `json:"found_by"`
+	ReportedBy         v1Person   `json:"reported_by"`
 	ModuleName         string     `json:"module_name"`
 	CVEs               []string   `json:"cves"`
 	VulnerableVersions string     `json:"vulnerable_versions"`
@@ -164,6 +165,13 @@ type V1Advisory struct {
 	GitHubAdvisoryID   string     `json:"github_advisory_id"`
 	Metadata           v1Metadata `json:"metadata"`
 	URL                string     `json:"url"`
+}
+
+// v1Person is who found or reported an advisory, which OSV does not
+// say; an object with an empty name rather than null, for a client that
+// reads found_by.name.
+type v1Person struct {
+	Name string `json:"name"`
 }
 
 type v1Metadata struct {
@@ -230,7 +238,7 @@ func (db *DB) V1Audit(body []byte) ([]byte, error) {
 	if err := w.walk(root.Dependencies, "", 0); err != nil {
 		return nil, err
 	}
-	return json.Marshal(w.report)
+	return marshal(w.report)
 }
 
 type v1Walk struct {
@@ -376,6 +384,18 @@ func v1Of(e *entry, name string, id int64) *V1Advisory {
 		adv.Recommendation = "Upgrade to a version in " + adv.PatchedVersions
 	}
 	return adv
+}
+
+// marshal writes v without HTML escapes: a client prints
+// vulnerable_versions, and ">=1.0.0" reads better than "\u003e=1.0.0".
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 func timeWord(t time.Time) string {
