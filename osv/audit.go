@@ -123,7 +123,7 @@ func (db *DB) BulkAudit(body []byte) ([]byte, error) {
 
 func affectsAny(e *entry, versions []string) bool {
 	for _, version := range versions {
-		if e.affects(version, strictVersion(version)) {
+		if v, ok := parseStrict(version); e.affects(version, v, ok) {
 			return true
 		}
 	}
@@ -299,10 +299,10 @@ func (w *v1Walk) visit(name, path string, n *auditNode) {
 	if len(entries) == 0 || n.Version == "" {
 		return
 	}
-	v := strictVersion(n.Version)
+	v, ok := parseStrict(n.Version)
 	for i := range entries {
 		e := &entries[i]
-		if !e.affects(n.Version, v) {
+		if !e.affects(n.Version, v, ok) {
 			continue
 		}
 		// One number per advisory and name: an advisory naming two

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-
-	"github.com/Masterminds/semver/v3"
 )
 
 // Advisories is what a policy asks of a database: the advisories that
@@ -74,10 +72,10 @@ func (db *DB) Affecting(name, version string) []*Advisory {
 	if len(entries) == 0 {
 		return nil
 	}
-	v := strictVersion(version)
+	v, ok := parseStrict(version)
 	var out []*Advisory
 	for i := range entries {
-		if entries[i].affects(version, v) {
+		if entries[i].affects(version, v, ok) {
 			out = append(out, entries[i].adv)
 		}
 	}
@@ -183,12 +181,14 @@ func (b *builder) index(a *Advisory) {
 		key := strings.ToLower(af.Name)
 		list := b.byName[key]
 		if n := len(list); n > 0 && list[n-1].adv == a {
+			// Concat, not append: the first entry's slices are the
+			// advisory's own, shared rather than copied.
 			last := &list[n-1]
-			last.ranges = append(last.ranges, af.Ranges...)
-			last.versions = append(last.versions, af.Versions...)
+			last.ranges = slices.Concat(last.ranges, af.Ranges)
+			last.versions = slices.Concat(last.versions, af.Versions)
 			continue
 		}
-		b.byName[key] = append(list, entry{adv: a, name: af.Name, ranges: slices.Clone(af.Ranges), versions: slices.Clone(af.Versions)})
+		b.byName[key] = append(list, entry{adv: a, name: af.Name, ranges: slices.Clip(af.Ranges), versions: slices.Clip(af.Versions)})
 	}
 }
 
@@ -207,17 +207,4 @@ func (b *builder) db() (*DB, error) {
 	}
 	b.stats.Packages = len(b.byName)
 	return &DB{byName: b.byName, stats: b.stats}, nil
-}
-
-// strictVersion parses an npm version, nil when it is not SemVer (such a
-// version can still be listed exactly in a record).
-func strictVersion(s string) *semver.Version {
-	if len(s) > maxVersionLen {
-		return nil
-	}
-	v, err := semver.StrictNewVersion(s)
-	if err != nil {
-		return nil
-	}
-	return v
 }

@@ -165,8 +165,8 @@ func TestVulnerableRangeAgreesWithMatching(t *testing.T) {
 				t.Fatalf("%s %s: range %q does not parse: %v", name, e.adv.ID, r, err)
 			}
 			for _, s := range versions {
-				v := semver.MustParse(s)
-				if got, want := c.Check(v), e.affects(s, v); got != want {
+				v, ok := parseStrict(s)
+				if got, want := c.Check(semver.MustParse(s)), e.affects(s, v, ok); got != want {
 					t.Errorf("%s@%s %s: range %q says %v, matching %v", name, s, e.adv.ID, r, got, want)
 				}
 			}
@@ -212,7 +212,7 @@ func TestVulnerableAndPatchedRanges(t *testing.T) {
 	}
 }
 
-func TestAffectingAllocatesNothingOnAMiss(t *testing.T) {
+func TestAffectingAllocatesNothingWhenNothingMatches(t *testing.T) {
 	db := testDB(t)
 	for _, tc := range []struct {
 		name, version string

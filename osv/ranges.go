@@ -31,6 +31,7 @@ func parseRange(raw []rawEvent) (Range, error) {
 				return Range{}, err
 			}
 			r.Limits = append(r.Limits, v)
+			r.limits = append(r.limits, fromSemver(v))
 			continue
 		}
 		e := Event{Kind: EventKind(kind), Raw: value}
@@ -38,6 +39,7 @@ func parseRange(raw []rawEvent) (Range, error) {
 			if e.Version, err = parseVersion(value); err != nil {
 				return Range{}, err
 			}
+			e.at = fromSemver(e.Version)
 		}
 		r.Events = append(r.Events, e)
 	}
@@ -101,14 +103,18 @@ func compareEvents(a, b Event) int {
 // contains is the OSV specification's evaluation of one range: below a
 // limit if there are limits, then the last event at or below v decides
 // (introduced: affected; fixed: not; last_affected: not above it).
-func (r *Range) contains(v *semver.Version) bool {
-	if len(r.Limits) > 0 && !slices.ContainsFunc(r.Limits, v.LessThan) {
+func (r *Range) contains(v version) bool {
+	if len(r.limits) > 0 && !slices.ContainsFunc(r.limits, func(l version) bool { return v.compare(l) < 0 }) {
 		return false
 	}
 	affected := false
 	for i := range r.Events {
 		e := &r.Events[i]
-		if e.Version != nil && v.LessThan(e.Version) {
+		c := 1 // v against the event's version; introduced "0" is below all
+		if e.Version != nil {
+			c = v.compare(e.at)
+		}
+		if c < 0 {
 			break // this and every later event are above v: none changes it
 		}
 		switch e.Kind {
@@ -118,7 +124,7 @@ func (r *Range) contains(v *semver.Version) bool {
 			affected = false
 		case LastAffected:
 			// v is at or above it: exactly it is affected, above not.
-			affected = affected && v.Equal(e.Version)
+			affected = affected && c == 0
 		}
 	}
 	return affected
@@ -184,13 +190,13 @@ type entry struct {
 	versions []string
 }
 
-// affects reports whether version (v its parse, nil when it is not
+// affects reports whether version (v its parse, ok false when it is not
 // SemVer) is affected: listed exactly, or inside a range.
-func (e *entry) affects(version string, v *semver.Version) bool {
+func (e *entry) affects(version string, v version, ok bool) bool {
 	if slices.Contains(e.versions, version) {
 		return true
 	}
-	if v == nil {
+	if !ok {
 		return false
 	}
 	for i := range e.ranges {

@@ -57,6 +57,7 @@ type Range struct {
 	// Limits are the "limit" events: a version is in the range only when
 	// below one of them ("*" is no limit).
 	Limits []*semver.Version
+	limits []version
 }
 
 // EventKind is what an event says happens at its version.
@@ -74,6 +75,7 @@ type Event struct {
 	Kind    EventKind
 	Version *semver.Version
 	Raw     string
+	at      version // Version, as the matching compares it
 }
 
 // Limits bound what a database may cost to load. The zero value of a
@@ -90,15 +92,18 @@ type Limits struct {
 	Details int // bytes of details kept
 }
 
-// DefaultLimits fit the npm export (about 220,000 records, most of them
-// small MAL- records) several times over.
+// DefaultLimits fit the npm export (over 200,000 records, most of them
+// small MAL- records) several times over. Details are cut at 256 bytes:
+// no client prints them (npm reads title and url, yarn 1 and pnpm the
+// title, paths and url), and over 200,000 records every byte kept costs
+// 200 KB of heap.
 var DefaultLimits = Limits{
 	RecordBytes: 1 << 20,
 	Records:     2_000_000,
 	TotalBytes:  8 << 30,
 	Entries:     2_100_000,
 	Ratio:       200,
-	Details:     8 << 10,
+	Details:     256,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -317,7 +322,8 @@ func parseTime(s string) time.Time {
 	return t.UTC()
 }
 
-// cut shortens s to at most n bytes without splitting a character.
+// cut shortens s to at most n bytes without splitting a character. A cut
+// string is copied: a slice of it would keep the whole decoded text alive.
 func cut(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -325,7 +331,7 @@ func cut(s string, n int) string {
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return s[:n]
+	return strings.Clone(s[:n])
 }
 
 // advisoryURL is where a person reads about id: GitHub's page for a GHSA

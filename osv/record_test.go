@@ -150,7 +150,8 @@ func FuzzParseRecord(f *testing.F) {
 			e := entry{adv: a, name: af.Name, ranges: af.Ranges, versions: af.Versions}
 			_ = e.vulnerableRange()
 			_ = e.patchedRange()
-			_ = e.affects("1.2.3", strictVersion("1.2.3"))
+			v, ok := parseStrict("1.2.3")
+			_ = e.affects("1.2.3", v, ok)
 		}
 	})
 }
