@@ -7,14 +7,14 @@ import (
 )
 
 // Advisories is what a policy asks of a database: the advisories that
-// affect one version of one package. *DB and *Source implement it.
+// affect one version of one package. *DB and *source.Source implement it.
 type Advisories interface {
 	Affecting(name, version string) []*Advisory
 }
 
 // DB is an index of advisories by package name. It is built once and
 // never changed, so any number of readers share it without locks; a
-// Source replaces a whole DB to refresh.
+// source.Source replaces a whole DB to refresh.
 type DB struct {
 	byName map[string][]entry
 	stats  Stats

@@ -3,8 +3,9 @@
 // vulnerabilities and malicious packages (MAL-), parsed within bounds,
 // indexed by package name, matched against versions with OSV's range
 // semantics, and turned into the bodies of the audit endpoints npm, yarn
-// and pnpm call. Loading a file or directory and parsing are pure; Source
-// adds the refresh of a URL with a cache on disk.
+// and pnpm call. It reads files but touches no network, so a policy can
+// import it; package osv/source adds the refresh of a URL with a cache on
+// disk.
 package osv
 
 import (

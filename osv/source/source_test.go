@@ -1,7 +1,10 @@
-package osv
+package source
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/npmgate/npmgate/osv"
 )
 
 // exportServer serves a zip with an ETag and Last-Modified, answers
@@ -65,7 +70,7 @@ func testZip(t *testing.T) []byte {
 func TestSourceURLRefresh(t *testing.T) {
 	srv := newExportServer(t, testZip(t))
 	cache := t.TempDir()
-	src, err := NewSource(SourceOptions{Location: srv.URL + "/npm/all.zip?token=secret", CacheDir: cache})
+	src, err := New(Options{Location: srv.URL + "/npm/all.zip?token=secret", CacheDir: cache})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +127,7 @@ func TestSourceURLRefresh(t *testing.T) {
 // never replace a good database.
 func TestSourceKeepsGoodDatabase(t *testing.T) {
 	srv := newExportServer(t, testZip(t))
-	src, err := NewSource(SourceOptions{Location: srv.URL + "/all.zip", CacheDir: t.TempDir()})
+	src, err := New(Options{Location: srv.URL + "/all.zip", CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,9 +162,9 @@ func TestSourceKeepsGoodDatabase(t *testing.T) {
 func TestSourceCacheSurvivesRestart(t *testing.T) {
 	srv := newExportServer(t, testZip(t))
 	cache := t.TempDir()
-	opts := SourceOptions{Location: srv.URL + "/all.zip", CacheDir: cache}
+	opts := Options{Location: srv.URL + "/all.zip", CacheDir: cache}
 	ctx := context.Background()
-	first, _ := NewSource(opts)
+	first, _ := New(opts)
 	if err := first.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +174,7 @@ func TestSourceCacheSurvivesRestart(t *testing.T) {
 	}
 
 	srv.set(nil, "", http.StatusServiceUnavailable)
-	second, _ := NewSource(opts)
+	second, _ := New(opts)
 	if err := second.Start(ctx); err != nil {
 		t.Fatalf("start with the URL down and a cache: %v", err)
 	}
@@ -191,7 +196,7 @@ func TestSourceCacheSurvivesRestart(t *testing.T) {
 	}
 
 	// Another URL never serves this URL's cache.
-	other, _ := NewSource(SourceOptions{Location: srv.URL + "/other.zip", CacheDir: cache})
+	other, _ := New(Options{Location: srv.URL + "/other.zip", CacheDir: cache})
 	srv.set(nil, "", http.StatusServiceUnavailable)
 	if err := other.Start(ctx); err == nil || other.DB() != nil {
 		t.Errorf("another URL served a cache: %v", other.Status())
@@ -201,7 +206,7 @@ func TestSourceCacheSurvivesRestart(t *testing.T) {
 func TestSourceWithoutCacheFailsWhenDown(t *testing.T) {
 	srv := newExportServer(t, nil)
 	srv.set(nil, "", http.StatusNotFound)
-	src, _ := NewSource(SourceOptions{Location: srv.URL + "/all.zip"})
+	src, _ := New(Options{Location: srv.URL + "/all.zip"})
 	if err := src.Start(context.Background()); err == nil || src.Status().Loaded {
 		t.Fatalf("start: %v %+v", err, src.Status())
 	}
@@ -209,7 +214,7 @@ func TestSourceWithoutCacheFailsWhenDown(t *testing.T) {
 
 func TestSourceDownloadBound(t *testing.T) {
 	srv := newExportServer(t, testZip(t))
-	src, _ := NewSource(SourceOptions{Location: srv.URL + "/all.zip", MaxDownload: 100})
+	src, _ := New(Options{Location: srv.URL + "/all.zip", MaxDownload: 100})
 	if err := src.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "larger than 100") {
 		t.Fatalf("start: %v", err)
 	}
@@ -221,7 +226,7 @@ func TestSourcePath(t *testing.T) {
 	if err := os.WriteFile(zipPath, testZip(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	src, err := NewSource(SourceOptions{Location: zipPath})
+	src, err := New(Options{Location: zipPath})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +253,7 @@ func TestSourcePath(t *testing.T) {
 // Readers running during refreshes always see a whole database.
 func TestSourceSwapIsAtomic(t *testing.T) {
 	srv := newExportServer(t, testZip(t))
-	src, _ := NewSource(SourceOptions{Location: srv.URL + "/all.zip"})
+	src, _ := New(Options{Location: srv.URL + "/all.zip"})
 	ctx := context.Background()
 	if err := src.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -278,4 +283,59 @@ func TestSourceSwapIsAtomic(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+const testdataDir = "../../testdata/osv/npm"
+const testdataZip = "../../testdata/osv/npm.zip"
+
+func rec(id, name string) []byte {
+	return fmt.Appendf(nil, `{"id":%q,"affected":[{"package":{"ecosystem":"npm","name":%q},"versions":["1.0.0"]}]}`, id, name)
+}
+
+func ids(advs []*osv.Advisory) []string {
+	out := []string{}
+	for _, a := range advs {
+		out = append(out, a.ID)
+	}
+	return out
+}
+
+// zipOf builds a deflated zip of files, in name order.
+func zipOf(t testing.TB, files map[string][]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		f, err := w.Create(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(files[n])
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func dirFiles(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no records in %s: %v", dir, err)
+	}
+	files := map[string][]byte{}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[filepath.Base(p)] = data
+	}
+	return files
 }

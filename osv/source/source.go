@@ -1,4 +1,8 @@
-package osv
+// Package source keeps an OSV database fresh: it loads a path or
+// downloads a URL (conditional GET, a cache on disk), swaps a new
+// database in atomically and keeps the last good one when a refresh
+// fails. Package osv, which it builds on, stays free of I/O but files.
+package source
 
 import (
 	"context"
@@ -15,10 +19,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/npmgate/npmgate/osv"
 )
 
-// SourceOptions say where a database comes from.
-type SourceOptions struct {
+// Options say where a database comes from.
+type Options struct {
 	// Location is a path (zip, directory or .json) or an http(s) URL of
 	// a zip export.
 	Location string
@@ -26,7 +32,7 @@ type SourceOptions struct {
 	// so that a restart while the URL is down still has a database.
 	// Empty: downloads go to a temporary file and nothing survives.
 	CacheDir string
-	Limits   Limits
+	Limits   osv.Limits
 	// Client fetches a URL; nil is a client with a 10 minute timeout.
 	Client *http.Client
 	// MaxDownload bounds the zip's compressed size (default 1 GiB; the
@@ -59,9 +65,9 @@ var ErrShrunk = errors.New("osv: the new export has less than half the records o
 // is completely built and checked, then the new one (an atomic swap).
 // A failed refresh keeps the database it had.
 type Source struct {
-	opts   SourceOptions
+	opts   Options
 	remote bool
-	db     atomic.Pointer[DB]
+	db     atomic.Pointer[osv.DB]
 	status atomic.Pointer[Status]
 
 	mu        sync.Mutex // one refresh at a time; guards what follows
@@ -76,15 +82,15 @@ type validators struct {
 	LastModified string `json:"last_modified,omitempty"`
 }
 
-// NewSource checks the options; it loads nothing (Start does).
-func NewSource(opts SourceOptions) (*Source, error) {
+// New checks the options; it loads nothing (Start does).
+func New(opts Options) (*Source, error) {
 	if opts.Location == "" {
-		return nil, errors.New("osv: no source location")
+		return nil, errors.New("osv source: no source location")
 	}
 	s := &Source{opts: opts}
 	if u, err := url.Parse(opts.Location); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
 		if u.Host == "" {
-			return nil, errors.New("osv: source URL has no host")
+			return nil, errors.New("osv source: source URL has no host")
 		}
 		s.remote = true
 	}
@@ -109,10 +115,10 @@ func redact(loc string) string {
 }
 
 // DB is the database served, nil before the first good load.
-func (s *Source) DB() *DB { return s.db.Load() }
+func (s *Source) DB() *osv.DB { return s.db.Load() }
 
 // Affecting asks the database served; with none yet, nothing is affected.
-func (s *Source) Affecting(name, version string) []*Advisory {
+func (s *Source) Affecting(name, version string) []*osv.Advisory {
 	return s.db.Load().Affecting(name, version)
 }
 
@@ -153,7 +159,7 @@ func (s *Source) Run(ctx context.Context, every time.Duration) {
 func (s *Source) Refresh(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var db *DB
+	var db *osv.DB
 	var err error
 	if s.remote {
 		db, err = s.fetch(ctx)
@@ -169,14 +175,14 @@ func (s *Source) Refresh(ctx context.Context) error {
 
 // swap serves db unless it would replace a good database with one of
 // less than half its size.
-func (s *Source) swap(db *DB, fromCache bool) error {
-	if cur := s.db.Load(); cur != nil && db.stats.Records*2 < cur.stats.Records {
-		return fmt.Errorf("%w (%d, was %d)", ErrShrunk, db.stats.Records, cur.stats.Records)
+func (s *Source) swap(db *osv.DB, fromCache bool) error {
+	if cur := s.db.Load(); cur != nil && db.Stats().Records*2 < cur.Stats().Records {
+		return fmt.Errorf("%w (%d, was %d)", ErrShrunk, db.Stats().Records, cur.Stats().Records)
 	}
 	s.db.Store(db)
 	st := s.Status()
 	st.Loaded, st.FromCache, st.LoadedAt = true, fromCache, time.Now()
-	st.Records, st.Malicious, st.Skipped = db.stats.Records, db.stats.Malicious, db.stats.Skipped()
+	st.Records, st.Malicious, st.Skipped = db.Stats().Records, db.Stats().Malicious, db.Stats().Skipped()
 	s.status.Store(&st)
 	return nil
 }
@@ -193,10 +199,10 @@ func (s *Source) record(err error, at time.Time) {
 }
 
 // reload reads a local path again, or returns nil when it is unchanged.
-func (s *Source) reload() (*DB, error) {
+func (s *Source) reload() (*osv.DB, error) {
 	info, err := os.Stat(s.opts.Location)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, s.opts.Location)
+		return nil, fmt.Errorf("%w: %s", osv.ErrNotFound, s.opts.Location)
 	}
 	stamp := fmt.Sprint(info.Size(), info.ModTime().UnixNano())
 	// A directory's own time moves when a file is added or removed, not
@@ -204,7 +210,7 @@ func (s *Source) reload() (*DB, error) {
 	if !info.IsDir() && stamp == s.fileStamp && s.db.Load() != nil {
 		return nil, nil
 	}
-	db, err := Load(s.opts.Location, s.opts.Limits)
+	db, err := osv.Load(s.opts.Location, s.opts.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -227,22 +233,22 @@ func (s *Source) loadCache() {
 		return
 	}
 	zipPath, metaPath := s.cachePaths()
-	db, err := Load(zipPath, s.opts.Limits)
+	db, err := osv.Load(zipPath, s.opts.Limits)
 	if err != nil {
 		return
 	}
 	var v validators
-	if data, err := readBounded(metaPath, 64<<10); err == nil && json.Unmarshal(data, &v) == nil && v.URL == s.opts.Location {
+	if data, err := readSmall(metaPath); err == nil && json.Unmarshal(data, &v) == nil && v.URL == s.opts.Location {
 		s.validator = v
 	}
 	_ = s.swap(db, true)
 }
 
 // fetch downloads the zip with a conditional GET; nil, nil for 304.
-func (s *Source) fetch(ctx context.Context) (*DB, error) {
+func (s *Source) fetch(ctx context.Context) (*osv.DB, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.opts.Location, nil)
 	if err != nil {
-		return nil, errors.New("osv: bad source URL")
+		return nil, errors.New("osv source: bad source URL")
 	}
 	if s.opts.UserAgent != "" {
 		req.Header.Set("User-Agent", s.opts.UserAgent)
@@ -257,14 +263,14 @@ func (s *Source) fetch(ctx context.Context) (*DB, error) {
 	}
 	resp, err := s.opts.Client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("osv: GET %s: %w", redact(s.opts.Location), cause(err))
+		return nil, fmt.Errorf("osv source: GET %s: %w", redact(s.opts.Location), cause(err))
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotModified && s.db.Load() != nil:
 		return nil, nil
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("osv: GET %s: status %d", redact(s.opts.Location), resp.StatusCode)
+		return nil, fmt.Errorf("osv source: GET %s: status %d", redact(s.opts.Location), resp.StatusCode)
 	}
 	db, err := s.download(resp)
 	if err != nil {
@@ -285,7 +291,7 @@ func cause(err error) error {
 
 // download writes the body to a temporary file, bounded, reads it as a
 // database and, when that succeeds, keeps it as the cached copy.
-func (s *Source) download(resp *http.Response) (*DB, error) {
+func (s *Source) download(resp *http.Response) (*osv.DB, error) {
 	dir := s.opts.CacheDir
 	if dir == "" {
 		dir = os.TempDir()
@@ -300,18 +306,18 @@ func (s *Source) download(resp *http.Response) (*DB, error) {
 	defer tmp.Close()
 	n, err := io.Copy(tmp, io.LimitReader(resp.Body, s.opts.MaxDownload+1))
 	if err != nil {
-		return nil, fmt.Errorf("osv: GET %s: %w", redact(s.opts.Location), cause(err))
+		return nil, fmt.Errorf("osv source: GET %s: %w", redact(s.opts.Location), cause(err))
 	}
 	if n > s.opts.MaxDownload {
-		return nil, fmt.Errorf("osv: GET %s: larger than %d bytes", redact(s.opts.Location), s.opts.MaxDownload)
+		return nil, fmt.Errorf("osv source: GET %s: larger than %d bytes", redact(s.opts.Location), s.opts.MaxDownload)
 	}
-	db, err := ReadZip(tmp, n, s.opts.Limits)
+	db, err := osv.ReadZip(tmp, n, s.opts.Limits)
 	if err != nil {
 		return nil, err
 	}
 	v := validators{URL: s.opts.Location, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
-	if cur := s.db.Load(); cur != nil && db.stats.Records*2 < cur.stats.Records {
-		return nil, fmt.Errorf("%w (%d, was %d)", ErrShrunk, db.stats.Records, cur.stats.Records)
+	if cur := s.db.Load(); cur != nil && db.Stats().Records*2 < cur.Stats().Records {
+		return nil, fmt.Errorf("%w (%d, was %d)", ErrShrunk, db.Stats().Records, cur.Stats().Records)
 	}
 	s.validator = v
 	if s.opts.CacheDir != "" {
@@ -339,3 +345,20 @@ func (s *Source) keep(tmp *os.File, v validators) {
 
 // String names the source for logs, without credentials.
 func (s *Source) String() string { return "osv " + strings.TrimSpace(redact(s.opts.Location)) }
+
+// readSmall reads a small file (the cache's validators), at most 64 KiB.
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > 64<<10 {
+		return nil, errors.New("osv source: validators file too large")
+	}
+	return data, nil
+}
