@@ -309,7 +309,7 @@ func (w *v1Walk) visit(name, path string, n *auditNode) {
 		// packages (lodash and lodash-es) is two entries of the report,
 		// as npm's registry listed them.
 		id := NumericID(e.adv.ID, e.name)
-		key := strconv.FormatInt(id, 10)
+		key := idKey(id)
 		adv := w.report.Advisories[key]
 		if adv == nil {
 			adv = v1Of(e, name, id)
@@ -320,6 +320,9 @@ func (w *v1Walk) visit(name, path string, n *auditNode) {
 		w.resolve(key, name, v1Resolve{ID: id, Path: path, Dev: n.Dev, Optional: n.Optional, Bundled: n.Bundled})
 	}
 }
+
+// idKey is an advisory's key in the v1 report: its number as a string.
+func idKey(id int64) string { return strconv.FormatInt(id, 10) }
 
 func addFinding(adv *V1Advisory, n *auditNode, path string) {
 	for i := range adv.Findings {
