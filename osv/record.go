@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -186,6 +187,12 @@ type rawAffected struct {
 	} `json:"package"`
 	Ranges   []rawRange `json:"ranges"`
 	Versions []string   `json:"versions"`
+	// The malicious-packages project writes a record's CWE here.
+	DB struct {
+		CWEs []struct {
+			ID string `json:"cweId"`
+		} `json:"cwes"`
+	} `json:"database_specific"`
 }
 
 type rawRange struct {
@@ -226,6 +233,9 @@ func ParseRecord(data []byte, lim Limits) (*Advisory, error) {
 	if path, dup := npm.DuplicateKey(data); dup {
 		return nil, fmt.Errorf("%w: %s", ErrDuplicateKey, path)
 	}
+	if name, odd := foldedFieldName(data); odd {
+		return nil, fmt.Errorf("%w: %q is read as a field only by a case-insensitive reader", ErrDuplicateKey, name)
+	}
 	var r rawRecord
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -257,6 +267,11 @@ func ParseRecord(data []byte, lim Limits) (*Advisory, error) {
 		}
 	}
 	for i := range r.Affected {
+		for _, c := range r.Affected[i].DB.CWEs {
+			if c.ID != "" && len(c.ID) <= maxIDLen && len(a.CWEs) < maxCWEs && !slices.Contains(a.CWEs, c.ID) {
+				a.CWEs = append(a.CWEs, c.ID)
+			}
+		}
 		af, ok, err := parseAffected(&r.Affected[i])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, r.ID, err)

@@ -74,6 +74,13 @@ func TestParseRecordRefused(t *testing.T) {
 		{"duplicate key", `{"id":"GHSA-a","id":"GHSA-b",` + npmAffected + `}`, Limits{}, ErrDuplicateKey},
 		{"duplicate nested key", `{"id":"GHSA-a","affected":[{"package":{"ecosystem":"npm","name":"x","name":"y"},"versions":["1.0.0"]}]}`, Limits{}, ErrDuplicateKey},
 		{"escaped duplicate key", `{"id":"GHSA-a","i\u0064":"GHSA-b",` + npmAffected + `}`, Limits{}, ErrDuplicateKey},
+		// Go's decoder reads "ID" into the id field, JavaScript keeps two.
+		{"key twice in two cases", `{"id":"GHSA-a","ID":"GHSA-b",` + npmAffected + `}`, Limits{}, ErrDuplicateKey},
+		{"nested key in two cases", `{"id":"GHSA-a","affected":[{"package":{"ecosystem":"npm","name":"x","Name":"y"},"versions":["1.0.0"]}]}`, Limits{}, ErrDuplicateKey},
+		{"capitals alone", `{"ID":"GHSA-a",` + npmAffected + `}`, Limits{}, ErrDuplicateKey},
+		{"Kelvin sign", `{"id":"GHSA-a",` + npmAffected + `,"database_specific":{"malicious-packages-origins":null,"malicious-pac` + "\u212a" + `ages-origins":[{}]}}`, Limits{}, ErrDuplicateKey},
+		{"escaped Kelvin sign", `{"id":"GHSA-a",` + npmAffected + `,"database_specific":{"malicious-pac\u212Aages-origins":[{}]}}`, Limits{}, ErrDuplicateKey},
+		{"long s", "{\"id\":\"GHSA-a\",\"summary\":\"a\",\"\u017fummary\":\"b\"," + npmAffected + "}", Limits{}, ErrDuplicateKey},
 		{"too large", `{"id":"GHSA-big","details":"` + strings.Repeat("x", 2000) + `",` + npmAffected + `}`, Limits{RecordBytes: 1000}, ErrTooLarge},
 		{"other ecosystem", `{"id":"PYSEC-1","affected":[{"package":{"ecosystem":"PyPI","name":"x"},"versions":["1.0"]}]}`, Limits{}, ErrNotNPM},
 		{"no affected", `{"id":"GHSA-n"}`, Limits{}, ErrNotNPM},

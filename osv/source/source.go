@@ -55,7 +55,7 @@ type Status struct {
 	LastError   string // of the last refresh, "" when it succeeded
 }
 
-// ErrShrunk refuses an export with fewer than half the records of the
+// ErrShrunk refuses a download with fewer than half the records of the
 // database it would replace: a truncated or wrong file, since OSV never
 // withdraws half of an ecosystem at once.
 var ErrShrunk = errors.New("osv: the new export has less than half the records of the current one")
@@ -167,24 +167,21 @@ func (s *Source) Refresh(ctx context.Context) error {
 		db, err = s.reload()
 	}
 	if err == nil && db != nil {
-		err = s.swap(db, false)
+		s.swap(db, false)
 	}
 	s.record(err, time.Now())
 	return err
 }
 
-// swap serves db unless it would replace a good database with one of
-// less than half its size.
-func (s *Source) swap(db *osv.DB, fromCache bool) error {
-	if cur := s.db.Load(); cur != nil && db.Stats().Records*2 < cur.Stats().Records {
-		return fmt.Errorf("%w (%d, was %d)", ErrShrunk, db.Stats().Records, cur.Stats().Records)
-	}
+// swap serves db. (A download that shrank by half was refused before it
+// got here; a local path is what the operator put there, and is served
+// whatever its size.)
+func (s *Source) swap(db *osv.DB, fromCache bool) {
 	s.db.Store(db)
 	st := s.Status()
 	st.Loaded, st.FromCache, st.LoadedAt = true, fromCache, time.Now()
 	st.Records, st.Malicious, st.Skipped = db.Stats().Records, db.Stats().Malicious, db.Stats().Skipped()
 	s.status.Store(&st)
-	return nil
 }
 
 func (s *Source) record(err error, at time.Time) {
@@ -232,6 +229,8 @@ func (s *Source) loadCache() {
 	if s.opts.CacheDir == "" {
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	zipPath, metaPath := s.cachePaths()
 	db, err := osv.Load(zipPath, s.opts.Limits)
 	if err != nil {
@@ -241,7 +240,7 @@ func (s *Source) loadCache() {
 	if data, err := readSmall(metaPath); err == nil && json.Unmarshal(data, &v) == nil && v.URL == s.opts.Location {
 		s.validator = v
 	}
-	_ = s.swap(db, true)
+	s.swap(db, true)
 }
 
 // fetch downloads the zip with a conditional GET; nil, nil for 304.

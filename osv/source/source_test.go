@@ -248,6 +248,14 @@ func TestSourcePath(t *testing.T) {
 	if err := src.Refresh(ctx); err == nil || src.DB() != first {
 		t.Errorf("a removed file replaced the database: %v", err)
 	}
+	// A smaller file is the operator's choice: served, however small.
+	small := zipOf(t, map[string][]byte{"a.json": rec("GHSA-a", "a")})
+	if err := os.WriteFile(zipPath, small, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Refresh(ctx); err != nil || src.Status().Records != 1 {
+		t.Errorf("a smaller local file: %v %+v", err, src.Status())
+	}
 }
 
 // Readers running during refreshes always see a whole database.
