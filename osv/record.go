@@ -227,18 +227,17 @@ func ParseRecord(data []byte, lim Limits) (*Advisory, error) {
 	if int64(len(data)) > lim.RecordBytes {
 		return nil, ErrTooLarge
 	}
-	if !json.Valid(data) {
-		return nil, fmt.Errorf("%w: not JSON", ErrInvalid)
+	// Decoding first checks the syntax (Unmarshal refuses invalid JSON
+	// before it sets anything), which the duplicate checks need.
+	var r rawRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if path, dup := npm.DuplicateKey(data); dup {
 		return nil, fmt.Errorf("%w: %s", ErrDuplicateKey, path)
 	}
 	if name, odd := foldedFieldName(data); odd {
 		return nil, fmt.Errorf("%w: %q is read as a field only by a case-insensitive reader", ErrDuplicateKey, name)
-	}
-	var r rawRecord
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if r.Withdrawn != "" {
 		return nil, ErrWithdrawn
