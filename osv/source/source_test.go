@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/npmgate/npmgate/osv"
 )
@@ -346,4 +347,29 @@ func dirFiles(t testing.TB, dir string) map[string][]byte {
 		files[filepath.Base(p)] = data
 	}
 	return files
+}
+
+// Run refreshes on its interval until its context ends.
+func TestSourceRun(t *testing.T) {
+	srv := newExportServer(t, testZip(t))
+	src, _ := New(Options{Location: srv.URL + "/all.zip"})
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := src.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { src.Run(ctx, time.Millisecond); close(done) }()
+	deadline := time.After(30 * time.Second) // a bound on the test, not an assertion on timing
+	for srv.requests.Load() < 3 {
+		select {
+		case <-deadline:
+			t.Fatalf("Run made %d requests", srv.requests.Load())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
+	if st := src.Status(); st.LastError != "" || !st.Loaded {
+		t.Errorf("status %+v", st)
+	}
 }
