@@ -70,10 +70,19 @@ type Source struct {
 	db     atomic.Pointer[osv.DB]
 	status atomic.Pointer[Status]
 
+	refreshes [3]atomic.Int64 // by result, for the metric
+
 	mu        sync.Mutex // one refresh at a time; guards what follows
 	validator validators
 	fileStamp string // size and mtime of a local path at its last load
 }
+
+// The results of a refresh, as the metric counts them.
+const (
+	resultOK = iota
+	resultNotModified
+	resultError
+)
 
 // validators are the conditional-GET headers of the database served.
 type validators struct {
@@ -166,8 +175,14 @@ func (s *Source) Refresh(ctx context.Context) error {
 	} else {
 		db, err = s.reload()
 	}
-	if err == nil && db != nil {
+	switch {
+	case err != nil:
+		s.refreshes[resultError].Add(1)
+	case db == nil:
+		s.refreshes[resultNotModified].Add(1)
+	default:
 		s.swap(db, false)
+		s.refreshes[resultOK].Add(1)
 	}
 	s.record(err, time.Now())
 	return err

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/npmgate/npmgate/osv"
 )
 
@@ -371,5 +373,51 @@ func TestSourceRun(t *testing.T) {
 	<-done
 	if st := src.Status(); st.LastError != "" || !st.Loaded {
 		t.Errorf("status %+v", st)
+	}
+}
+
+func TestSourceMetricsAndReady(t *testing.T) {
+	srv := newExportServer(t, testZip(t))
+	src, _ := New(Options{Location: srv.URL + "/all.zip?token=secret"})
+	if ok, msg := src.Status().Ready(); ok || !strings.Contains(msg, "no database") {
+		t.Errorf("before start: %v %q", ok, msg)
+	}
+	ctx := context.Background()
+	if err := src.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = src.Refresh(ctx) // 304
+	srv.set(nil, "", http.StatusBadGateway)
+	_ = src.Refresh(ctx)
+	ok, msg := src.Status().Ready()
+	if !ok || !strings.Contains(msg, "7 advisories (2 malicious)") || !strings.Contains(msg, "last refresh failed") || strings.Contains(msg, "secret") {
+		t.Errorf("ready %v %q", ok, msg)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(src.Collector())
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range m.GetLabel() {
+				key += " " + l.GetValue()
+			}
+			got[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	for key, want := range map[string]float64{
+		"npmgate_osv_records malicious": 2, "npmgate_osv_records vulnerability": 5, "npmgate_osv_loaded": 1,
+		"npmgate_osv_refreshes_total ok": 1, "npmgate_osv_refreshes_total not_modified": 1, "npmgate_osv_refreshes_total error": 1,
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %v (all: %v)", key, got[key], want, got)
+		}
+	}
+	if got["npmgate_osv_last_success_timestamp_seconds"] <= 0 {
+		t.Errorf("no success time: %v", got)
 	}
 }
