@@ -224,6 +224,45 @@ type rawDBSpecific struct {
 // entries of affected.
 func ParseRecord(data []byte, lim Limits) (*Advisory, error) {
 	lim = lim.withDefaults()
+	r, err := decodeRecord(data, lim)
+	if err != nil {
+		return nil, err
+	}
+	a := &Advisory{
+		ID:        r.ID,
+		Aliases:   boundedIDs(r.Aliases, nil),
+		Summary:   cut(r.Summary, maxSummary),
+		Details:   cut(r.Details, lim.Details),
+		Modified:  parseTime(r.Modified),
+		Published: parseTime(r.Published),
+		Malicious: strings.HasPrefix(r.ID, "MAL-") || len(r.DB.Origins) > 0 && string(r.DB.Origins) != "null",
+		CWEs:      boundedIDs(r.DB.CWEIDs, nil),
+		URL:       advisoryURL(r.ID, r.Refs),
+	}
+	for i := range r.Affected {
+		af, ok, err := parseAffected(&r.Affected[i])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, r.ID, err)
+		}
+		if !ok {
+			continue
+		}
+		a.Affected = append(a.Affected, af)
+		// The malicious-packages project writes the CWE in the entry.
+		for _, c := range r.Affected[i].DB.CWEs {
+			a.CWEs = boundedIDs([]string{c.ID}, a.CWEs)
+		}
+	}
+	if len(a.Affected) == 0 {
+		return nil, ErrNotNPM
+	}
+	a.Severity, a.Score, a.Vector = severityOf(r.Severity, r.DB.Severity, a.Malicious)
+	return a, nil
+}
+
+// decodeRecord decodes a record and refuses what is not kept: too
+// large, with two readings, withdrawn, out of bounds.
+func decodeRecord(data []byte, lim Limits) (*rawRecord, error) {
 	if int64(len(data)) > lim.RecordBytes {
 		return nil, ErrTooLarge
 	}
@@ -246,44 +285,18 @@ func ParseRecord(data []byte, lim Limits) (*Advisory, error) {
 		len(r.Affected) > maxAffected || len(r.DB.CWEIDs) > maxCWEs {
 		return nil, fmt.Errorf("%w: id, aliases, affected or cwe_ids out of bounds", ErrInvalid)
 	}
-	a := &Advisory{
-		ID:        r.ID,
-		Summary:   cut(r.Summary, maxSummary),
-		Details:   cut(r.Details, lim.Details),
-		Modified:  parseTime(r.Modified),
-		Published: parseTime(r.Published),
-		Malicious: strings.HasPrefix(r.ID, "MAL-") || len(r.DB.Origins) > 0 && string(r.DB.Origins) != "null",
-		URL:       advisoryURL(r.ID, r.Refs),
-	}
-	for _, alias := range r.Aliases {
-		if alias != "" && len(alias) <= maxIDLen {
-			a.Aliases = append(a.Aliases, alias)
+	return &r, nil
+}
+
+// boundedIDs appends to to the ids of from that are neither empty, too
+// long nor there already, up to maxAliases of them.
+func boundedIDs(from, to []string) []string {
+	for _, id := range from {
+		if id != "" && len(id) <= maxIDLen && len(to) < maxAliases && !slices.Contains(to, id) {
+			to = append(to, id)
 		}
 	}
-	for _, cwe := range r.DB.CWEIDs {
-		if cwe != "" && len(cwe) <= maxIDLen {
-			a.CWEs = append(a.CWEs, cwe)
-		}
-	}
-	for i := range r.Affected {
-		for _, c := range r.Affected[i].DB.CWEs {
-			if c.ID != "" && len(c.ID) <= maxIDLen && len(a.CWEs) < maxCWEs && !slices.Contains(a.CWEs, c.ID) {
-				a.CWEs = append(a.CWEs, c.ID)
-			}
-		}
-		af, ok, err := parseAffected(&r.Affected[i])
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, r.ID, err)
-		}
-		if ok {
-			a.Affected = append(a.Affected, af)
-		}
-	}
-	if len(a.Affected) == 0 {
-		return nil, ErrNotNPM
-	}
-	a.Severity, a.Score, a.Vector = severityOf(r.Severity, r.DB.Severity, a.Malicious)
-	return a, nil
+	return to
 }
 
 // parseAffected reads one entry of affected; ok is false for another
