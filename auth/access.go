@@ -58,6 +58,12 @@ type Principal struct {
 	Feeds []string
 	// TokenKey identifies the token or key used, for revocation.
 	TokenKey string
+	// Packages, when not empty, are the only packages (names or
+	// patterns) the credential may write; MaxUses > 0 counts its writes
+	// (UseForWrite). Automation credentials skip two-factor checks.
+	Packages   []string
+	MaxUses    int
+	Automation bool
 }
 
 // Action is what a request does on a feed.

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -27,6 +28,10 @@ type Options struct {
 	AllowSignup bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// DefaultTTL is the expiry of new write tokens that ask for none
+	// (0: DefaultTokenTTL); MaxTTL caps what any new token may ask for
+	// (0: DefaultMaxTokenTTL). Read-only tokens may keep no expiry.
+	DefaultTTL, MaxTTL time.Duration
 }
 
 // Service authenticates requests and manages credentials.
@@ -62,6 +67,12 @@ type Service struct {
 	bcryptCalls   int             // comparisons started, for tests
 	bcryptWaiting int             // checks waiting for a slot
 	sameChecks    singleflight.Group
+
+	defaultTTL, maxTTL time.Duration
+	// touched remembers when each token's LastUsed was last stored, so
+	// it is written at most once a minute per token (lastUsedEvery).
+	touchMu sync.Mutex
+	touched map[string]time.Time
 }
 
 // maxBcryptQueued bounds the password checks waiting for a bcrypt slot:
@@ -96,9 +107,11 @@ func New(o Options) (*Service, error) {
 	s := &Service{
 		Users: users, Tokens: tokens, groups: map[string][]string{}, allowSignup: o.AllowSignup, now: now,
 		userThrottle: newThrottle(5, time.Minute), addrThrottle: newThrottle(30, time.Minute),
-		verified:  map[[32]byte]time.Time{},
-		bcryptSem: make(chan struct{}, max(2, runtime.NumCPU())),
-		checking:  map[string]bool{},
+		verified:   map[[32]byte]time.Time{},
+		bcryptSem:  make(chan struct{}, max(2, runtime.NumCPU())),
+		checking:   map[string]bool{},
+		touched:    map[string]time.Time{},
+		defaultTTL: min(cmp.Or(o.DefaultTTL, DefaultTokenTTL), cmp.Or(o.MaxTTL, DefaultMaxTokenTTL)), maxTTL: cmp.Or(o.MaxTTL, DefaultMaxTokenTTL),
 	}
 	for g, members := range o.Groups {
 		for _, m := range members {
@@ -143,7 +156,7 @@ func (s *Service) Authenticate(header string, client netip.Addr) (*Principal, er
 	cred = strings.TrimSpace(cred)
 	switch strings.ToLower(scheme) {
 	case "bearer":
-		return s.byToken(cred)
+		return s.byToken(cred, client)
 	case "basic":
 		raw, err := base64.StdEncoding.DecodeString(cred)
 		if err != nil {
@@ -154,26 +167,32 @@ func (s *Service) Authenticate(header string, client netip.Addr) (*Principal, er
 			return nil, fmt.Errorf("%w: malformed Basic credentials", ErrBadCredentials)
 		}
 		if name == "api" || LooksLikeSecret(password) {
-			return s.byToken(password)
+			return s.byToken(password, client)
 		}
 		return s.byPassword(name, password, client)
 	}
 	return nil, fmt.Errorf("%w: unsupported Authorization scheme", ErrBadCredentials)
 }
 
-func (s *Service) byToken(secret string) (*Principal, error) {
-	tk, err := s.Tokens.Lookup(secret, s.now())
+func (s *Service) byToken(secret string, client netip.Addr) (*Principal, error) {
+	now := s.now()
+	tk, err := s.Tokens.Lookup(secret, now)
 	if errors.Is(err, ErrNoToken) {
 		return nil, fmt.Errorf("%w: unknown, expired or revoked token", ErrBadCredentials)
 	}
 	if err != nil {
 		return nil, Unavailable(err)
 	}
+	if err := checkCIDRs(tk, client); err != nil {
+		return nil, err
+	}
+	s.touch(tk, now)
 	kind := KindToken
 	if tk.Kind == "api-key" {
 		kind = KindAPIKey
 	}
-	return &Principal{Name: tk.User, Groups: s.groups[tk.User], Kind: kind, ReadOnly: tk.ReadOnly, Feeds: tk.Feeds, TokenKey: tk.Key}, nil
+	return &Principal{Name: tk.User, Groups: s.groups[tk.User], Kind: kind, ReadOnly: tk.ReadOnly, Feeds: tk.Feeds, TokenKey: tk.Key,
+		Packages: tk.Packages, MaxUses: tk.MaxUses, Automation: tk.Automation}, nil
 }
 
 func (s *Service) byPassword(name, password string, client netip.Addr) (*Principal, error) {

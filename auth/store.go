@@ -38,6 +38,12 @@ type TokenStore interface {
 	// List returns the tokens of a user ("" for all), oldest first.
 	List(user string) ([]*Token, error)
 	Refresh() error
+	// Use counts a write by the token of key and sets its LastUsed:
+	// ErrTokenUsed when it made its MaxUses already, atomically (of two
+	// concurrent uses of a one-use token, one fails).
+	Use(key string, now time.Time) error
+	// Touch sets the LastUsed of the token of key.
+	Touch(key string, now time.Time) error
 }
 
 // ErrUnavailable: the user or token store failed (a database that cannot
@@ -136,6 +142,7 @@ func NewSecret(n NewToken, now time.Time) (string, *Token) {
 	tk := &Token{
 		Key: KeyOf(secret), Prefix: secret[:len(prefix)+4], User: n.User, Kind: kind, Name: n.Name,
 		ReadOnly: n.ReadOnly, Feeds: n.Feeds, Created: now.UTC().Truncate(time.Second),
+		Packages: n.Packages, CIDRs: n.CIDRs, MaxUses: n.MaxUses, Automation: n.Automation,
 	}
 	if n.TTL > 0 {
 		tk.Expires = tk.Created.Add(n.TTL)

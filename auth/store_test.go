@@ -25,6 +25,8 @@ func (d downStore) Revoke(string) (*Token, error)                      { return 
 type downTokens struct{ downStore }
 
 func (d downTokens) List(string) ([]*Token, error) { return nil, d.err }
+func (d downTokens) Use(string, time.Time) error   { return d.err }
+func (d downTokens) Touch(string, time.Time) error { return d.err }
 
 func TestStoreFailuresAreUnavailableNotBadCredentials(t *testing.T) {
 	down := downStore{err: errors.New("dial tcp 10.0.0.5:5432: connection refused")}

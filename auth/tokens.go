@@ -33,6 +33,15 @@ type Token struct {
 	Feeds    []string  `json:"feeds,omitempty"`
 	Created  time.Time `json:"created"`
 	Expires  time.Time `json:"expires,omitzero"`
+
+	// Limits of granular tokens (limits.go); the zero values limit
+	// nothing, so tokens stored before them keep working as they did.
+	Packages   []string  `json:"packages,omitempty"` // names or patterns ("@acme/*") it may write
+	CIDRs      []string  `json:"cidrs,omitempty"`    // client address ranges it is good from
+	MaxUses    int       `json:"max_uses,omitempty"` // writes it may make; 0 unlimited
+	Uses       int       `json:"uses,omitempty"`     // writes it made (counted when MaxUses > 0)
+	Automation bool      `json:"automation,omitempty"`
+	LastUsed   time.Time `json:"last_used,omitzero"`
 }
 
 // Expired reports whether the token is past its expiry.
@@ -168,6 +177,11 @@ type NewToken struct {
 	ReadOnly bool
 	Feeds    []string
 	TTL      time.Duration // 0: never expires
+	// Limits (see Token).
+	Packages   []string
+	CIDRs      []string
+	MaxUses    int
+	Automation bool
 }
 
 // Create makes a new token and returns its secret, which is shown once.
@@ -178,6 +192,40 @@ func (t *Tokens) Create(n NewToken, now time.Time) (string, *Token, error) {
 		return nil
 	})
 	return secret, tk, err
+}
+
+// Use counts a write made with the token of key: ErrTokenUsed when it
+// has made its MaxUses already. It runs under the store's write lock, so
+// of two concurrent uses of a one-use token one fails.
+func (t *Tokens) Use(key string, now time.Time) error {
+	return t.update(func(m map[string]*Token) error {
+		tk, ok := m[key]
+		if !ok {
+			return ErrNoToken
+		}
+		if tk.MaxUses > 0 && tk.Uses >= tk.MaxUses {
+			return ErrTokenUsed
+		}
+		c := *tk
+		c.Uses++
+		c.LastUsed = now.UTC().Truncate(time.Second)
+		m[key] = &c
+		return nil
+	})
+}
+
+// Touch records that the token of key was used now.
+func (t *Tokens) Touch(key string, now time.Time) error {
+	return t.update(func(m map[string]*Token) error {
+		tk, ok := m[key]
+		if !ok {
+			return ErrNoToken
+		}
+		c := *tk
+		c.LastUsed = now.UTC().Truncate(time.Second)
+		m[key] = &c
+		return nil
+	})
 }
 
 // Revoke deletes a token by key (or by a unique key prefix of at least

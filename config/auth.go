@@ -16,6 +16,17 @@ type Auth struct {
 	// Groups name sets of users for access lists. (The members' names are
 	// checked by the policy package, with auth's rule for user names.)
 	Groups map[string][]string `yaml:"groups"`
+	// Tokens sets the expiry of new tokens.
+	Tokens AuthTokens `yaml:"tokens"`
+}
+
+// AuthTokens sets the expiry of new tokens (npm token create, npmgate
+// token create): a write token asking for none expires after DefaultTTL
+// (0: 30 days), and none may ask for more than MaxTTL (0: 90 days).
+// Read-only tokens may keep no expiry. Tokens that exist keep theirs.
+type AuthTokens struct {
+	DefaultTTL Duration `yaml:"default_ttl"`
+	MaxTTL     Duration `yaml:"max_ttl"`
 }
 
 // UsersFile is the htpasswd file's path.
@@ -34,10 +45,23 @@ func (c *Config) UsersFile() string {
 func (c *Config) TokensFile() string { return filepath.Join(c.Data, "auth", "tokens.json") }
 
 func (a *Auth) validate(at atFunc) error {
+	if err := a.Tokens.validate(at); err != nil {
+		return err
+	}
 	for g := range a.Groups {
 		if strings.HasPrefix(g, "$") || g == "" {
 			return at(fmt.Sprintf("auth.groups: %q is not a group name", g), "auth", "groups", g)
 		}
+	}
+	return nil
+}
+
+func (t *AuthTokens) validate(at atFunc) error {
+	switch {
+	case t.DefaultTTL < 0 || t.MaxTTL < 0:
+		return at("auth.tokens: default_ttl and max_ttl are positive durations (720h)", "auth", "tokens")
+	case t.MaxTTL > 0 && t.DefaultTTL > t.MaxTTL:
+		return at("auth.tokens.default_ttl is longer than max_ttl", "auth", "tokens", "default_ttl")
 	}
 	return nil
 }

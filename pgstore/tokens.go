@@ -18,13 +18,23 @@ type Tokens struct{ db *DB }
 
 var _ auth.TokenStore = (*Tokens)(nil)
 
-const tokenColumns = "key, prefix, user_name, kind, name, readonly, feeds, created, expires"
+const tokenColumns = "key, prefix, user_name, kind, name, readonly, feeds, created, expires, packages, cidrs, max_uses, uses, automation, last_used"
 
 func scanToken(row pgx.Row) (*auth.Token, error) {
 	var tk auth.Token
-	var expires *time.Time
-	if err := row.Scan(&tk.Key, &tk.Prefix, &tk.User, &tk.Kind, &tk.Name, &tk.ReadOnly, &tk.Feeds, &tk.Created, &expires); err != nil {
+	var expires, lastUsed *time.Time
+	if err := row.Scan(&tk.Key, &tk.Prefix, &tk.User, &tk.Kind, &tk.Name, &tk.ReadOnly, &tk.Feeds, &tk.Created, &expires,
+		&tk.Packages, &tk.CIDRs, &tk.MaxUses, &tk.Uses, &tk.Automation, &lastUsed); err != nil {
 		return nil, err
+	}
+	if lastUsed != nil {
+		tk.LastUsed = lastUsed.UTC()
+	}
+	if len(tk.Packages) == 0 {
+		tk.Packages = nil
+	}
+	if len(tk.CIDRs) == 0 {
+		tk.CIDRs = nil
 	}
 	tk.Created = tk.Created.UTC()
 	if expires != nil {
@@ -70,8 +80,9 @@ func (t *Tokens) Create(n auth.NewToken, now time.Time) (string, *auth.Token, er
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	_, err := t.db.pool.Exec(ctx, "INSERT INTO tokens ("+tokenColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-		tk.Key, tk.Prefix, tk.User, tk.Kind, tk.Name, tk.ReadOnly, feeds, tk.Created, expires)
+	_, err := t.db.pool.Exec(ctx, "INSERT INTO tokens ("+tokenColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, NULL)",
+		tk.Key, tk.Prefix, tk.User, tk.Kind, tk.Name, tk.ReadOnly, feeds, tk.Created, expires,
+		orEmpty(tk.Packages), orEmpty(tk.CIDRs), tk.MaxUses, tk.Automation)
 	if err != nil {
 		return "", nil, err
 	}
@@ -112,6 +123,37 @@ func (t *Tokens) List(user string) ([]*auth.Token, error) {
 	rows, _ := t.db.pool.Query(ctx, "SELECT "+tokenColumns+` FROM tokens
 		WHERE $1 = '' OR user_name = $1 ORDER BY created, key`, user)
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*auth.Token, error) { return scanToken(r) })
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Use counts a write of the token of key in one statement, so of two
+// concurrent uses of a one-use token (on any replicas) one fails.
+func (t *Tokens) Use(key string, now time.Time) error {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	tag, err := t.db.pool.Exec(ctx, `UPDATE tokens SET uses = uses + 1, last_used = $2
+		WHERE key = $1 AND (max_uses = 0 OR uses < max_uses)`, key, now.UTC())
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return auth.ErrTokenUsed
+	}
+	return nil
+}
+
+// Touch sets the last use of the token of key.
+func (t *Tokens) Touch(key string, now time.Time) error {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	_, err := t.db.pool.Exec(ctx, "UPDATE tokens SET last_used = $2 WHERE key = $1", key, now.UTC())
+	return err
 }
 
 // Refresh has nothing to re-read: every call asks the database.

@@ -2,11 +2,13 @@ package proxy
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,7 +25,9 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (*auth.Principal, error)
 	if len(h) == 0 {
 		return nil, nil
 	}
-	return s.auth.Authenticate(string(h), clientAddr(ctx))
+	// The address a token's CIDR ranges are checked against is the one
+	// the miss limit charges: behind trusted proxies, the client's.
+	return s.auth.Authenticate(string(h), s.missClient(ctx))
 }
 
 func clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
@@ -156,10 +160,26 @@ func tokenJSON(t *auth.Token, secret string) map[string]any {
 		token = secret
 	}
 	created := t.Created.Format(time.RFC3339)
-	return map[string]any{
+	m := map[string]any{
 		"token": token, "key": t.Key, "name": t.Name, "readonly": t.ReadOnly, "cidr_whitelist": nil,
 		"created": created, "updated": created,
 	}
+	if len(t.CIDRs) > 0 {
+		m["cidr_whitelist"] = t.CIDRs
+	}
+	if len(t.Packages) > 0 {
+		m["packages"] = t.Packages
+	}
+	if !t.Expires.IsZero() {
+		m["expires"] = t.Expires.Format(time.RFC3339)
+	}
+	if !t.LastUsed.IsZero() {
+		m["lastUsed"] = t.LastUsed.Format(time.RFC3339)
+	}
+	if t.Automation {
+		m["bypass_2fa"] = true
+	}
+	return m
 }
 
 func (s *Server) listTokens(ctx *fasthttp.RequestCtx, p *auth.Principal) {
@@ -191,12 +211,14 @@ func (s *Server) createToken(ctx *fasthttp.RequestCtx, p *auth.Principal) {
 		s.fail(ctx, refused(auth.ErrForbidden, "an API key cannot create tokens"))
 		return
 	}
-	var body struct {
-		Password string `json:"password"`
-		ReadOnly bool   `json:"readonly"`
-	}
+	var body tokenRequest
 	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
 		s.fail(ctx, refused(errBadRequest, "token request is not JSON"))
+		return
+	}
+	n, err := body.newToken(s.auth, p)
+	if err != nil {
+		s.fail(ctx, refused(errBadRequest, err.Error()))
 		return
 	}
 	if p.ReadOnly && !body.ReadOnly {
@@ -207,13 +229,57 @@ func (s *Server) createToken(ctx *fasthttp.RequestCtx, p *auth.Principal) {
 		s.fail(ctx, authFailure(err))
 		return
 	}
-	secret, t, err := s.auth.Tokens.Create(auth.NewToken{User: p.Name, Name: "npm token create", ReadOnly: body.ReadOnly, Feeds: p.Feeds}, time.Now())
+	secret, t, err := s.auth.Tokens.Create(n, time.Now())
 	if err != nil {
 		s.fail(ctx, auth.Unavailable(err))
 		return
 	}
 	s.log.Info("token created", "user", p.Name, "key", t.Key[:12], "readonly", t.ReadOnly)
 	writeJSONValue(ctx, fasthttp.StatusOK, tokenJSON(t, secret))
+}
+
+// tokenRequest is the body of npm token create (npm 11): expires is in
+// days; scopes are "@acme" (or "acme"), limiting the token to
+// "@acme/*"; bypass_2fa makes an automation token.
+type tokenRequest struct {
+	Password  string   `json:"password"`
+	Name      string   `json:"name"`
+	ReadOnly  bool     `json:"readonly"`
+	Expires   int      `json:"expires"`
+	Packages  []string `json:"packages"`
+	Scopes    []string `json:"scopes"`
+	CIDRs     []string `json:"cidr_whitelist"`
+	Bypass2FA bool     `json:"bypass_2fa"`
+}
+
+// newToken is the token the request asks for, within the service's
+// expiry rules; a credential limited to packages or feeds makes tokens
+// limited to them as well.
+func (b *tokenRequest) newToken(a *auth.Service, p *auth.Principal) (auth.NewToken, error) {
+	pkgs := b.Packages
+	for _, sc := range b.Scopes {
+		pkgs = append(pkgs, "@"+strings.TrimPrefix(sc, "@")+"/*")
+	}
+	if len(p.Packages) > 0 {
+		if len(pkgs) == 0 {
+			pkgs = p.Packages
+		}
+		for _, pk := range pkgs {
+			if !slices.Contains(p.Packages, pk) && p.MayWrite("publish", pk) != nil {
+				return auth.NewToken{}, fmt.Errorf("this token is limited to packages %s and cannot make one for %s", strings.Join(p.Packages, ","), pk)
+			}
+		}
+	}
+	if err := auth.ValidateLimits(pkgs, b.CIDRs); err != nil {
+		return auth.NewToken{}, err
+	}
+	ttl, err := a.TokenTTL(time.Duration(b.Expires)*24*time.Hour, b.ReadOnly)
+	if err != nil {
+		return auth.NewToken{}, err
+	}
+	name := cmp.Or(b.Name, "npm token create")
+	return auth.NewToken{User: p.Name, Name: name, ReadOnly: b.ReadOnly, Feeds: p.Feeds, TTL: ttl,
+		Packages: pkgs, CIDRs: b.CIDRs, Automation: b.Bypass2FA}, nil
 }
 
 func (s *Server) revokeToken(ctx *fasthttp.RequestCtx, key string, p *auth.Principal) {

@@ -233,6 +233,8 @@ func (downStore) Revoke(string) (*auth.Token, error) { return nil, errDown }
 type downTokens struct{ downStore }
 
 func (downTokens) List(string) ([]*auth.Token, error) { return nil, errDown }
+func (downTokens) Use(string, time.Time) error        { return errDown }
+func (downTokens) Touch(string, time.Time) error      { return errDown }
 
 func TestCredentialStoreDownIs503(t *testing.T) {
 	svc, err := auth.New(auth.Options{Users: downStore{}, Tokens: downTokens{}})

@@ -132,8 +132,20 @@ func (s *Server) dispatchWrite(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix st
 			return
 		}
 		limit, hint = maxStarBody, "npm star without the publish right"
+	} else if err := s.auth.UseForWrite(p, writeAction(ctx), r.Name); err != nil {
+		// The token's own limits: packages, and uses.
+		s.fail(ctx, authFailure(err))
+		return
 	}
 	s.withBody(ctx, true, limit, hint, func() { s.serveWrite(ctx, f, prefix, r, p) })
+}
+
+// writeAction names a write as a token limit refusing it says it.
+func writeAction(ctx *fasthttp.RequestCtx) string {
+	if ctx.IsDelete() {
+		return "unpublish"
+	}
+	return "publish"
 }
 
 // withBody reads the request's body within limit when read says so, and

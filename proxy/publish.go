@@ -227,6 +227,10 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed.Feed, rest stri
 		s.fail(ctx, authFailure(err))
 		return
 	}
+	if err := s.auth.UseForWrite(p, "change the tags of", r.Name); err != nil {
+		s.fail(ctx, authFailure(err))
+		return
+	}
 	switch {
 	case ctx.IsPut() && tag != "":
 		var version string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -63,7 +64,8 @@ func openAuth(sf *serveFlags) (s *auth.Service, cfg *config.Config, where string
 	if err != nil {
 		return nil, nil, "", nil, err
 	}
-	opts := auth.Options{UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(), Groups: cfg.Auth.Groups}
+	opts := auth.Options{UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(), Groups: cfg.Auth.Groups,
+		DefaultTTL: cfg.Auth.Tokens.DefaultTTL.D(), MaxTTL: cfg.Auth.Tokens.MaxTTL.D()}
 	where, release = cfg.UsersFile(), func() {}
 	if cfg.Database.Enabled() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -217,7 +219,7 @@ func parseTTL(s string) (time.Duration, error) {
 
 func tokenCmd(args []string, stdout, stderr io.Writer, apiKey bool) int {
 	cmdName := "token"
-	usage := "usage: npmgate token create --user NAME [--read-only] [--feed F]... [--expires 30d] | token list [--user NAME] | token revoke KEY"
+	usage := "usage: npmgate token create --user NAME [--read-only] [--feed F]... [--expires 30d] [--package P]... [--cidr RANGE]... [--max-uses N] [--automation] | token list [--user NAME] | token revoke KEY"
 	kind := "token"
 	if apiKey {
 		cmdName, kind = "apikey", "api-key"
@@ -234,7 +236,11 @@ func tokenCmd(args []string, stdout, stderr io.Writer, apiKey bool) int {
 	fs.BoolVar(&tf.readOnly, "read-only", false, "the token can read but never publish")
 	fs.BoolVar(&tf.publish, "publish", false, "the API key may publish (API keys are read-only without it)")
 	fs.Var(&tf.feeds, "feed", "limit to this feed (repeatable)")
-	fs.StringVar(&tf.expires, "expires", "", "lifetime, for example 30d or 12h (default: no expiry)")
+	fs.StringVar(&tf.expires, "expires", "", "lifetime, for example 30d or 12h (default: auth.tokens.default_ttl for write tokens, no expiry for read-only ones)")
+	fs.Var(&tf.packages, "package", "limit writes to this package or pattern, e.g. @acme/* (repeatable)")
+	fs.Var(&tf.cidrs, "cidr", "limit use to this client address range, e.g. 10.0.0.0/8 (repeatable)")
+	fs.IntVar(&tf.maxUses, "max-uses", 0, "writes the token may make (default: unlimited)")
+	fs.BoolVar(&tf.automation, "automation", false, "a CI token: skips two-factor checks")
 	pos, err := parseInterleaved(fs, args[1:])
 	if err != nil {
 		return 2
@@ -270,6 +276,9 @@ type tokenFlags struct {
 	user, expires     string
 	readOnly, publish bool
 	feeds             stringList
+	packages, cidrs   stringList
+	maxUses           int
+	automation        bool
 }
 
 func tokenCreate(s *auth.Service, cfg *config.Config, tf tokenFlags, stdout, stderr io.Writer) int {
@@ -303,7 +312,16 @@ func tokenCreate(s *auth.Service, cfg *config.Config, tf tokenFlags, stdout, std
 	if tf.apiKey {
 		ro = !tf.publish
 	}
-	secret, t, err := s.Tokens.Create(auth.NewToken{User: tf.user, APIKey: tf.apiKey, Name: "cli", ReadOnly: ro, Feeds: tf.feeds, TTL: ttl}, time.Now())
+	if err := auth.ValidateLimits(tf.packages, tf.cidrs); err != nil || tf.maxUses < 0 {
+		fmt.Fprintln(stderr, "npmgate:", cmp.Or(err, errors.New("--max-uses is a count of writes, 0 for unlimited")))
+		return 2
+	}
+	if ttl, err = s.TokenTTL(ttl, ro); err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
+		return 2
+	}
+	secret, t, err := s.Tokens.Create(auth.NewToken{User: tf.user, APIKey: tf.apiKey, Name: "cli", ReadOnly: ro, Feeds: tf.feeds, TTL: ttl,
+		Packages: tf.packages, CIDRs: tf.cidrs, MaxUses: tf.maxUses, Automation: tf.automation}, time.Now())
 	if err != nil {
 		fmt.Fprintln(stderr, "npmgate:", err)
 		return 1
@@ -320,7 +338,7 @@ func tokenList(s *auth.Service, tf tokenFlags, stdout, stderr io.Writer) int {
 		return 1
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "KEY\tTOKEN\tUSER\tREAD-ONLY\tFEEDS\tCREATED\tEXPIRES")
+	fmt.Fprintln(w, "KEY\tTOKEN\tUSER\tREAD-ONLY\tFEEDS\tCREATED\tEXPIRES\tPACKAGES\tCIDRS\tUSES\tLAST-USED")
 	for _, t := range tokens {
 		if t.Kind != tf.kind {
 			continue
@@ -329,8 +347,22 @@ func tokenList(s *auth.Service, tf tokenFlags, stdout, stderr io.Writer) int {
 		if !t.Expires.IsZero() {
 			exp = t.Expires.Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "%s\t%s…\t%s\t%v\t%s\t%s\t%s\n", t.Key[:16], t.Prefix, t.User, t.ReadOnly, strings.Join(t.Feeds, ","), t.Created.Format(time.RFC3339), exp)
+		fmt.Fprintf(w, "%s\t%s…\t%s\t%v\t%s\t%s\t%s\t%s\n", t.Key[:16], t.Prefix, t.User, t.ReadOnly, strings.Join(t.Feeds, ","), t.Created.Format(time.RFC3339), exp, limitsColumns(t))
 	}
 	w.Flush()
 	return 0
+}
+
+// limitsColumns are the PACKAGES, CIDRS, USES and LAST-USED columns of
+// token list.
+func limitsColumns(t *auth.Token) string {
+	uses := "-"
+	if t.MaxUses > 0 {
+		uses = fmt.Sprintf("%d/%d", t.Uses, t.MaxUses)
+	}
+	last := "never"
+	if !t.LastUsed.IsZero() {
+		last = t.LastUsed.Format(time.RFC3339)
+	}
+	return strings.Join([]string{cmp.Or(strings.Join(t.Packages, ","), "any"), cmp.Or(strings.Join(t.CIDRs, ","), "any"), uses, last}, "\t")
 }
