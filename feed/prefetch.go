@@ -139,7 +139,7 @@ func (p *Prefetch) Source(url string, disk *cache.Disk, fallback cache.Source) c
 		if p.err != nil || p.pending == nil {
 			return fallback(ctx)
 		}
-		f, size, err := disk.Open(p.pending.TmpKey())
+		f, size, err := p.pending.Open()
 		if err != nil {
 			return fallback(ctx)
 		}
