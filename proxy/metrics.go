@@ -315,6 +315,10 @@ func hidesFeed(m *dto.Metric, hidden map[string]bool) bool {
 
 func (m *metrics) CountCoalesced(resource string) { m.coalesced.WithLabelValues(resource).Inc() }
 func (m *metrics) CountFilterBlock(rule string)   { m.filterBlocks.WithLabelValues(rule).Inc() }
+func (m *metrics) CountIntegrityFailure(connector string) {
+	m.integrity.WithLabelValues(connector).Inc()
+}
+
 func (m *metrics) CountRender(representation string) {
 	m.renders.WithLabelValues(representation).Inc()
 }

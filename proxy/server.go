@@ -37,8 +37,11 @@ type Server struct {
 	// snapshots holds upstream documents: the disk, or the shared bucket.
 	snapshots cache.Store
 	// bucket, when replicas share one, is where tarballs live for all
-	// of them; disk is then this replica's cache of it.
+	// of them; disk is then this replica's cache of it. Only the wiring
+	// and readiness look at it: requests go through blobs.
 	bucket cache.Store
+	// blobs holds tarballs (cache.Local, or cache.Tiered with a bucket).
+	blobs cache.Blobs
 	// packages holds what was published to the feeds.
 	packages feed.Packages
 	// sharedState is nil on one machine (the data directory holds all).

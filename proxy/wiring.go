@@ -63,6 +63,10 @@ func (s *Server) openStores() error {
 	return nil
 }
 
+// maxSnapshotsInFlight bounds the snapshot bytes waiting for the bucket;
+// past it, a load writes its snapshot before it answers.
+const maxSnapshotsInFlight = 256 << 20
+
 // openReplicasAndAuth connects to what replicas share, when configured
 // (then local packages, users, tokens, snapshots and tarballs live
 // there), and builds the credential service on the right stores.
@@ -77,7 +81,11 @@ func (s *Server) openReplicasAndAuth() error {
 		return err
 	}
 	if sh := s.sharedState; sh != nil {
-		s.bucket, s.snapshots, s.packages = sh.bucket, sh.bucket, sh.db.Packages()
+		// Snapshots are written to the bucket in the background: the
+		// document is in hand, and the snapshot only spares a later
+		// upstream request.
+		s.bucket, s.packages = sh.bucket, sh.db.Packages()
+		s.snapshots = cache.NewAsyncStore(sh.bucket, maxSnapshotsInFlight, s.log)
 		authOpts.Users, authOpts.Tokens = sh.db.Users(), sh.db.Tokens()
 	}
 	s.auth, err = auth.New(authOpts)
@@ -104,8 +112,13 @@ func (s *Server) buildFeeds(rules *policy.Rules) error {
 		tarballTimeout = max(tarballTimeout, c.TarballTimeout.D())
 	}
 	s.fills = cache.NewFills(s.disk, max(tarballTimeout, time.Minute))
+	local := cache.NewLocal(s.disk, s.fills)
+	s.blobs = local
+	if s.bucket != nil {
+		s.blobs = cache.NewTiered(local, s.bucket, s.log)
+	}
 	s.feedDeps = &feed.Deps{
-		Mem: s.mem, Disk: s.disk, Snapshots: s.snapshots, Bucket: s.bucket, Packages: s.packages,
+		Mem: s.mem, Disk: s.disk, Snapshots: s.snapshots, Blobs: s.blobs, Packages: s.packages,
 		Users: s.auth.Users, Metrics: s.metrics, Log: s.log, Cache: cfg.Cache, Prefetch: &s.prefetch,
 	}
 	for name, fc := range cfg.Feeds {
