@@ -1,7 +1,9 @@
-// Package cache is where npmgate's bytes live: the memory tier (Memory),
-// the disk tier (Disk), an S3 bucket replicas share (S3), all but the
-// first behind one Store interface (cache/storetest is its conformance
-// suite), and tarballs behind Blobs.
+// Package cache is where npmgate's bytes live: the memory tier of
+// rendered documents (Memory: ristretto, bounded in bytes), the disk tier
+// of tarballs and upstream snapshots written atomically (Disk), an S3
+// bucket replicas share (S3), all but the first behind one Store
+// interface (cache/storetest is its conformance suite), and tarballs
+// behind Blobs. It knows nothing of HTTP or npm.
 //
 // The tiers are decorators, as in distribution's proxy blob store: Local
 // is the disk with its fills; Tiered puts Local in front of the bucket
