@@ -20,6 +20,7 @@ import (
 	"github.com/npmgate/npmgate/policy"
 	"github.com/npmgate/npmgate/proxy/npm"
 	"github.com/npmgate/npmgate/proxy/upstream"
+	"github.com/npmgate/npmgate/sign"
 )
 
 // Feed is one served registry and the connectors it reads through.
@@ -59,6 +60,8 @@ type Deps struct {
 	// snapWrites holds snapshots on their way to the bucket (see
 	// feed.readSnapshot).
 	snapWrites sync.Map
+	// Signer signs local versions (dist.signatures); nil signs nothing.
+	Signer *sign.Signer
 }
 
 // Metrics is what feeds count; the server's metrics implement it.
@@ -174,6 +177,9 @@ func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offli
 	now := time.Now()
 	m := &merging{ix: &Index{loaded: now}, expires: now.Add(f.Deps.Cache.MaxAge.D()), h: xxhash.New()}
 	if local != nil && local.Packument != nil && len(local.Packument.Versions) > 0 {
+		if err := signLocal(f.Deps.Signer, local); err != nil {
+			return nil, err
+		}
 		doc, raw, err := local.AsPackument()
 		if err != nil {
 			return nil, err

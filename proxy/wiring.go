@@ -104,9 +104,14 @@ func (s *Server) buildFeeds(rules *policy.Rules) error {
 		tarballTimeout = max(tarballTimeout, c.TarballTimeout.D())
 	}
 	s.fills = cache.NewFills(s.disk, max(tarballTimeout, time.Minute))
+	signer, err := cfg.LoadSigner()
+	if err != nil {
+		return err
+	}
 	s.feedDeps = &feed.Deps{
 		Mem: s.mem, Disk: s.disk, Snapshots: s.snapshots, Bucket: s.bucket, Packages: s.packages,
 		Users: s.auth.Users, Metrics: s.metrics, Log: s.log, Cache: cfg.Cache, Prefetch: &s.prefetch,
+		Signer: signer,
 	}
 	for name, fc := range cfg.Feeds {
 		f := &feed.Feed{Name: name, Deps: s.feedDeps, OwnedScopes: fc.OwnedScopes, MergeNames: fc.Merge, OwnedNames: fc.OwnedNames}

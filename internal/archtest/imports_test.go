@@ -85,6 +85,12 @@ var rules = []rule{
 		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("pgstore"), local("cmd")},
 		why:       "the server takes compiled rules from policy, so policy must not depend on what serves them",
 	},
+	{
+		name:      "sign is pure crypto",
+		from:      []string{local("sign")},
+		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("config"), local("pgstore"), local("auth"), local("filter"), local("policy"), local("cmd"), "net/http", "github.com/valyala/fasthttp"},
+		why:       "signatures are made and checked the same way wherever the key comes from; the caller reads the configuration",
+	},
 }
 
 // under reports whether path is pattern or below it.
@@ -177,6 +183,7 @@ func TestImportRuleCatches(t *testing.T) {
 		local("config") + " " + local("filter"),
 		local("feed") + " " + local("proxy/npm") + " " + local("proxy") + " github.com/valyala/fasthttp",
 		local("policy") + " " + local("config") + " " + local("filter") + " " + local("auth") + " " + local("cache"),
+		local("sign") + " crypto/ecdsa " + local("config"),
 	}, "\n"))
 	want := map[string][]string{
 		"cache is below proxy and feed and beside filter and auth": {local("cache") + " imports " + local("proxy")},
@@ -195,6 +202,7 @@ func TestImportRuleCatches(t *testing.T) {
 			local("feed") + " imports github.com/valyala/fasthttp",
 		},
 		"policy compiles rules and opens nothing": {local("policy") + " imports " + local("cache")},
+		"sign is pure crypto":                     {local("sign") + " imports " + local("config")},
 	}
 	for _, r := range rules {
 		got := r.violations(fake)

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/sign"
+)
+
+// ensureSigningKey makes the data directory's signing key at the first
+// start of a server on one machine. Replicas are never given a key of
+// their own: each would sign with a different one.
+func ensureSigningKey(cfg *config.Config, log *slog.Logger) error {
+	if cfg.SigningConfigured() {
+		return nil
+	}
+	if cfg.Database.Enabled() {
+		log.Warn("local packages are not signed: replicas sign only with a key they share; set signing.key_file, or signing.key: ${NPMGATE_SIGNING_KEY} (npmgate signing-key generate makes one)")
+		return nil
+	}
+	made, err := sign.Create(cfg.SigningKeyFile())
+	if made {
+		log.Info("made the registry signing key", "file", cfg.SigningKeyFile())
+	}
+	return err
+}
+
+// signingKeyCmd prints a new private key (generate) or the server's
+// public key as /-/npm/v1/keys lists it (show).
+func signingKeyCmd(args []string, stdout, stderr io.Writer) int {
+	const use = "usage: npmgate signing-key generate | show [--config FILE | --data DIR]"
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, use)
+		return 2
+	}
+	switch args[0] {
+	case "generate":
+		b, err := sign.Generate()
+		if err != nil {
+			fmt.Fprintln(stderr, "npmgate:", err)
+			return 1
+		}
+		stdout.Write(b)
+		return 0
+	case "show":
+		fs, sf := adminFlags("signing-key show", stderr)
+		if _, err := parseInterleaved(fs, args[1:]); err != nil {
+			return 2
+		}
+		cfg, err := loadConfig(sf)
+		if err != nil {
+			fmt.Fprintln(stderr, "npmgate:", err)
+			return 1
+		}
+		s, err := cfg.LoadSigner()
+		if err == nil && s == nil {
+			err = fmt.Errorf("no signing key yet: npmgate serve makes %s at its first start, or set signing.key_file", cfg.SigningKeyFile())
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "npmgate:", err)
+			return 1
+		}
+		b, _ := json.MarshalIndent(s.PublicKey(), "", "  ")
+		fmt.Fprintf(stdout, "%s\n", b)
+		return 0
+	}
+	fmt.Fprintln(stderr, use)
+	return 2
+}
