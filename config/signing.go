@@ -23,7 +23,8 @@ type Signing struct {
 	// ("EC PRIVATE KEY") ECDSA P-256 private key. Default
 	// DATA/signing-key.pem, made (mode 0600) when missing.
 	KeyFile string `yaml:"key_file"`
-	// Key is the key itself, PEM or the base64 of its PKCS#8 DER, for
+	// Key is the key itself, PEM or the base64 of its PKCS#8 DER (one
+	// line, as `npmgate signing-key generate --base64` prints it), for
 	// ${VARIABLE} expansion from the environment. Never logged.
 	Key string `yaml:"key"`
 	// KeyID replaces the key id "SHA256:<base64 of the SHA-256 of the

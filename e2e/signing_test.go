@@ -1,12 +1,19 @@
 package e2e
 
 import (
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/npmgate/npmgate/internal/testservices"
 )
 
 // TestAuditSignaturesLocalAndConnector runs npm audit signatures on a
@@ -133,4 +140,100 @@ func TestAuditSignaturesLocalAndConnector(t *testing.T) {
 			t.Errorf("npm reports the good connector package:\n%s", r)
 		}
 	})
+}
+
+// TestScaleOutSigning: replicas given one key (signing.key from the
+// environment) make no key of their own, and a version published
+// through one is served by the other with the same signature, by that
+// key, whose public half both answer. A replica given no key makes none
+// either, says at start that it does not sign, and serves the stored
+// signature as it is.
+func TestScaleOutSigning(t *testing.T) {
+	up := startUpstream(t, "")
+	dbURL, s3 := testservices.Postgres(t), testservices.S3(t)
+	cfg := strings.NewReplacer("UPSTREAM", up.URL, "DBURL", dbURL, "S3ENDPOINT", s3.Endpoint,
+		"S3REGION", s3.Region, "S3BUCKET", s3.Bucket,
+		"KEYS", fmt.Sprintf("    access_key: %s\n    secret_key: %s\n", s3.AccessKey, s3.SecretKey)).Replace(scaleoutConfig)
+	unsignedCfg := filepath.Join(t.TempDir(), "unsigned.yaml")
+	writeFile(t, unsignedCfg, cfg)
+	signedCfg := filepath.Join(t.TempDir(), "signed.yaml")
+	writeFile(t, signedCfg, cfg+"signing:\n  key: ${NPMGATE_SIGNING_KEY}\n")
+	gateCLI(t, unsignedCfg, t.TempDir(), "", "migrate")
+
+	pemKey := gateCLI(t, unsignedCfg, t.TempDir(), "", "signing-key", "generate")
+	if block, _ := pem.Decode([]byte(pemKey)); block == nil || block.Type != "PRIVATE KEY" {
+		t.Fatalf("npmgate signing-key generate printed %q, not a PEM private key", pemKey)
+	}
+	// The key in one line, as an environment variable holds it.
+	oneLine := strings.TrimSpace(gateCLI(t, unsignedCfg, t.TempDir(), "", "signing-key", "generate", "--base64"))
+	der, err := base64.StdEncoding.DecodeString(oneLine)
+	if err != nil || strings.ContainsAny(oneLine, "\n -") {
+		t.Fatalf("npmgate signing-key generate --base64 printed %q, not one base64 line (%v)", oneLine, err)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &k.(*ecdsa.PrivateKey).PublicKey
+	env := []string{"NPMGATE_SIGNING_KEY=" + oneLine}
+	start := func(cfg string, env []string) *gate {
+		data := t.TempDir()
+		return startGateWith(t, data, env, "--config", cfg, "--listen", "127.0.0.1:0", "--data", data)
+	}
+	r1, r2, r3 := start(signedCfg, env), start(signedCfg, env), start(unsignedCfg, nil)
+	for i, g := range []*gate{r1, r2, r3} {
+		if _, err := os.Stat(filepath.Join(g.Data, "signing-key.pem")); err == nil {
+			t.Errorf("replica %d made a signing key of its own", i+1)
+		}
+	}
+	if !strings.Contains(r3.log.String(), "local packages are not signed") {
+		t.Errorf("the replica without a key does not say it signs nothing:\n%s", r3.log.String())
+	}
+
+	data := t.TempDir()
+	gateCLI(t, unsignedCfg, data, alicePassword+"\n", "user", "add", "alice")
+	token := strings.TrimSpace(gateCLI(t, unsignedCfg, data, "", "token", "create", "--user", "alice"))
+	const name = "@corp/signed"
+	tgz := npmTarball(t, name, "1.0.0")
+	if r, err := putPublish(r1.URL+"@corp%2fsigned", npmPublishBody(t, name, "1.0.0", "latest", tgz), "Authorization", "Bearer "+token); err != nil || r.status != 200 {
+		t.Fatalf("publish through replica 1: %d %s %v", r.status, r.body, err)
+	}
+	sigOf := func(g *gate) (string, string) {
+		t.Helper()
+		r := get(t, g.URL+"@corp%2fsigned", "Accept", "application/vnd.npm.install-v1+json")
+		var doc struct {
+			Versions map[string]struct {
+				Dist struct {
+					Integrity  string
+					Signatures []struct{ Keyid, Sig string }
+				}
+			}
+		}
+		if r.status != 200 || json.Unmarshal(r.body, &doc) != nil {
+			t.Fatalf("GET %s@corp/signed: %d %.300s", g.URL, r.status, r.body)
+		}
+		d := doc.Versions["1.0.0"].Dist
+		if len(d.Signatures) != 1 {
+			t.Fatalf("%s: dist.signatures %+v, want one", g.URL, d.Signatures)
+		}
+		return d.Integrity, d.Signatures[0].Sig
+	}
+	integrity, sig1 := sigOf(r1)
+	raw, _ := base64.StdEncoding.DecodeString(sig1)
+	h := sha256.Sum256([]byte(name + "@1.0.0:" + integrity))
+	if !ecdsa.VerifyASN1(pub, h[:], raw) {
+		t.Errorf("replica 1's signature does not verify with the configured key")
+	}
+	for i, g := range []*gate{r2, r3} {
+		if _, sig := sigOf(g); sig != sig1 {
+			t.Errorf("replica %d serves signature %s, replica 1 %s", i+2, sig, sig1)
+		}
+	}
+	spki, _ := x509.MarshalPKIXPublicKey(pub)
+	for i, g := range []*gate{r1, r2} {
+		r := get(t, g.URL+"-/npm/v1/keys")
+		if r.status != 200 || !strings.Contains(string(r.body), `"key":"`+base64.StdEncoding.EncodeToString(spki)+`"`) {
+			t.Errorf("replica %d: GET /-/npm/v1/keys: %d %s, want the configured key", i+1, r.status, r.body)
+		}
+	}
 }

@@ -44,8 +44,8 @@ Usage:
   npmgate gc --max-size 20GiB    evict least recently used cache files (never published packages)
   npmgate migrate [--config FILE] [--import-users HTPASSWD]
                                  create or update the shared database's schema (database.url)
-  npmgate signing-key generate|show
-                                 make a registry signing key (PEM), or print the server's public key
+  npmgate signing-key generate [--base64] | show
+                                 make a registry signing key (PEM, or one line), or print the server's public key
   npmgate version                print the version
 
 Credential commands take --config FILE or --data DIR to find the data.

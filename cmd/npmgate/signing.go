@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,7 +20,7 @@ func ensureSigningKey(cfg *config.Config, log *slog.Logger) error {
 		return nil
 	}
 	if cfg.Database.Enabled() {
-		log.Warn("local packages are not signed: replicas sign only with a key they share; set signing.key_file, or signing.key: ${NPMGATE_SIGNING_KEY} (npmgate signing-key generate makes one)")
+		log.Warn("local packages are not signed: replicas sign only with a key they share; set signing.key_file, or signing.key: ${NPMGATE_SIGNING_KEY} (npmgate signing-key generate --base64 makes one)")
 		return nil
 	}
 	made, err := sign.Create(cfg.SigningKeyFile())
@@ -31,17 +33,30 @@ func ensureSigningKey(cfg *config.Config, log *slog.Logger) error {
 // signingKeyCmd prints a new private key (generate) or the server's
 // public key as /-/npm/v1/keys lists it (show).
 func signingKeyCmd(args []string, stdout, stderr io.Writer) int {
-	const use = "usage: npmgate signing-key generate | show [--config FILE | --data DIR]"
+	const use = "usage: npmgate signing-key generate [--base64] | show [--config FILE | --data DIR]"
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, use)
 		return 2
 	}
 	switch args[0] {
 	case "generate":
+		// --config and --data are taken, as by every admin command, and
+		// not needed: the key is printed, never stored.
+		fs, _ := adminFlags("signing-key generate", stderr)
+		oneLine := fs.Bool("base64", false, "print the base64 of the PKCS#8 DER in one line, for an environment variable (signing.key)")
+		if rest, err := parseInterleaved(fs, args[1:]); err != nil || len(rest) > 0 {
+			fmt.Fprintln(stderr, use)
+			return 2
+		}
 		b, err := sign.Generate()
 		if err != nil {
 			fmt.Fprintln(stderr, "npmgate:", err)
 			return 1
+		}
+		if *oneLine {
+			block, _ := pem.Decode(b)
+			fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(block.Bytes))
+			return 0
 		}
 		stdout.Write(b)
 		return 0
