@@ -336,3 +336,30 @@ func mustMarshal(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestReloadRefusesASigningChange: the key is read at start; a reload
+// changing it is refused whole, saying to restart, and the running key
+// keeps signing.
+func TestReloadRefusesASigningChange(t *testing.T) {
+	up, _ := keysUpstream(t, "")
+	p, pub := signedGate(t, up.URL)
+	other, _ := signingKey(t)
+	for _, edit := range []func(*config.Signing){
+		func(s *config.Signing) { s.KeyFile = other },
+		func(s *config.Signing) { s.KeyID = "SHA256:other" },
+		func(s *config.Signing) { s.Expires = "2030-01-01T00:00:00.000Z" },
+	} {
+		cfg := *p.srv.cfg
+		edit(&cfg.Signing)
+		if err := p.srv.Reload(&cfg); err == nil || !strings.Contains(err.Error(), "signing changed: restart") {
+			t.Errorf("reload with signing %+v: %v, want a refusal saying to restart", cfg.Signing, err)
+		}
+	}
+	if status, body := p.publish("sig-after-reload", "1.0.0", nil); status != 200 {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	d := servedDist(t, p.gate, "sig-after-reload", "1.0.0", "application/json")
+	if len(d.Signatures) != 1 || !verifies(pub, "sig-after-reload", "1.0.0", d.Integrity, d.Signatures[0].Sig) {
+		t.Errorf("after the refused reload: dist.signatures %+v, want the running key's", d.Signatures)
+	}
+}
