@@ -46,9 +46,23 @@ func TestAuditSignaturesLocalAndConnector(t *testing.T) {
 	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("the signing key %s: %v %v, want a file of mode 0600 made at the first start", keyFile, fi, err)
 	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := strings.Split(string(keyPEM), "\n")[1] // a line of the private key
+	gates := []*gate{g}
+	t.Cleanup(func() {
+		for _, g := range gates {
+			if strings.Contains(g.log.String(), secret) {
+				t.Error("npmgate logs its signing key")
+			}
+		}
+	})
+	show := gateCLI(t, file, g.Data, "", "signing-key", "show")
 	var own map[string]any
-	if err := json.Unmarshal([]byte(gateCLI(t, file, g.Data, "", "signing-key", "show")), &own); err != nil {
-		t.Fatalf("npmgate signing-key show: %v", err)
+	if err := json.Unmarshal([]byte(show), &own); err != nil || strings.Contains(show, secret) {
+		t.Fatalf("npmgate signing-key show: %v\n%s", err, show)
 	}
 	t.Run("keys", func(t *testing.T) {
 		r := get(t, g.URL+"-/npm/v1/keys")
@@ -131,6 +145,7 @@ func TestAuditSignaturesLocalAndConnector(t *testing.T) {
 		writeFile(t, doc, string(mustJSON(t, d)))
 		g.stop(t)
 		g = startGate(t, reg.URL, g.Data, "--config", file)
+		gates = append(gates, g)
 
 		r := audit(t, tampered)
 		mustFailWith(t, r, "audited 3 packages", "1 package has a verified registry signature",
@@ -227,6 +242,11 @@ func TestScaleOutSigning(t *testing.T) {
 	for i, g := range []*gate{r2, r3} {
 		if _, sig := sigOf(g); sig != sig1 {
 			t.Errorf("replica %d serves signature %s, replica 1 %s", i+2, sig, sig1)
+		}
+	}
+	for i, g := range []*gate{r1, r2} {
+		if strings.Contains(g.log.String(), oneLine[40:80]) {
+			t.Errorf("replica %d logs the signing key", i+1)
 		}
 	}
 	spki, _ := x509.MarshalPKIXPublicKey(pub)
