@@ -86,6 +86,18 @@ var rules = []rule{
 		why:       "the server takes compiled rules from policy, so policy must not depend on what serves them",
 	},
 	{
+		name:      "the advisory database is pure; its source has the HTTP",
+		from:      []string{local("osv") + "$"},
+		forbidden: append([]string{local("osv/source"), local("proxy") + "$", local("feed")}, storageAndHTTP...),
+		why:       "filters decide on advisories at render time, so the database is data; fetching and refreshing it is osv/source's",
+	},
+	{
+		name:      "vers is a leaf",
+		from:      []string{local("internal/vers")},
+		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("filter"), local("auth"), local("config"), local("policy"), local("osv"), local("pgstore")},
+		why:       "the one version parser of filter and osv depends on nothing of theirs",
+	},
+	{
 		name:      "sign is pure crypto",
 		from:      []string{local("sign")},
 		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("config"), local("pgstore"), local("auth"), local("filter"), local("policy"), local("cmd"), "net/http", "github.com/valyala/fasthttp"},
@@ -183,6 +195,9 @@ func TestImportRuleCatches(t *testing.T) {
 		local("config") + " " + local("filter"),
 		local("feed") + " " + local("proxy/npm") + " " + local("proxy") + " github.com/valyala/fasthttp",
 		local("policy") + " " + local("config") + " " + local("filter") + " " + local("auth") + " " + local("cache"),
+		local("osv") + " " + local("proxy/npm") + " " + local("osv/source") + " net/http",
+		local("osv/source") + " " + local("osv") + " net/http",
+		local("internal/vers") + " strings " + local("filter"),
 		local("sign") + " crypto/ecdsa " + local("config"),
 	}, "\n"))
 	want := map[string][]string{
@@ -202,7 +217,12 @@ func TestImportRuleCatches(t *testing.T) {
 			local("feed") + " imports github.com/valyala/fasthttp",
 		},
 		"policy compiles rules and opens nothing": {local("policy") + " imports " + local("cache")},
-		"sign is pure crypto":                     {local("sign") + " imports " + local("config")},
+		"the advisory database is pure; its source has the HTTP": {
+			local("osv") + " imports " + local("osv/source"),
+			local("osv") + " imports net/http",
+		},
+		"vers is a leaf":      {local("internal/vers") + " imports " + local("filter")},
+		"sign is pure crypto": {local("sign") + " imports " + local("config")},
 	}
 	for _, r := range rules {
 		got := r.violations(fake)
