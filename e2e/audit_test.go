@@ -388,9 +388,9 @@ feeds:
 
 // TestAuditSignatures installs packages whose packuments carry registry
 // signatures (made with a key the test generates) through npmgate and
-// runs npm audit signatures: npmgate forwards the registry's keys and
-// keeps dist.signatures as signed, so a good signature verifies and a bad
-// one is reported. npm asks the Sigstore TUF repository for the keys first;
+// runs npm audit signatures: npmgate answers the registry's keys (and its
+// own, which signs local packages) and keeps dist.signatures as signed, so
+// a good signature verifies and a bad one is reported. npm asks the Sigstore TUF repository for the keys first;
 // a fake one stands in for it (see fakeTUF).
 func TestAuditSignatures(t *testing.T) {
 	reg := startAPIRegistry(t)
