@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -71,7 +72,10 @@ func signingKeyCmd(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		s, err := cfg.LoadSigner()
-		if err == nil && s == nil {
+		switch {
+		case err == nil && s == nil && cfg.Database.Enabled():
+			err = errors.New("no signing key: replicas sign only with signing.key_file or signing.key, which this configuration does not set")
+		case err == nil && s == nil:
 			err = fmt.Errorf("no signing key yet: npmgate serve makes %s at its first start, or set signing.key_file", cfg.SigningKeyFile())
 		}
 		if err != nil {
