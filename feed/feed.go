@@ -20,6 +20,7 @@ import (
 	"github.com/npmgate/npmgate/policy"
 	"github.com/npmgate/npmgate/proxy/npm"
 	"github.com/npmgate/npmgate/proxy/upstream"
+	"github.com/npmgate/npmgate/sign"
 )
 
 // Feed is one served registry and the connectors it reads through.
@@ -57,6 +58,8 @@ type Deps struct {
 	// flight makes concurrent misses of one key share one computation.
 	flight   singleflight.Group
 	Prefetch *Prefetches
+	// Signer signs local versions (dist.signatures); nil signs nothing.
+	Signer *sign.Signer
 }
 
 // Metrics is what feeds count; the server's metrics implement it.
@@ -173,6 +176,9 @@ func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offli
 	now := time.Now()
 	m := &merging{ix: &Index{loaded: now}, expires: now.Add(f.Deps.Cache.MaxAge.D()), h: xxhash.New()}
 	if local != nil && local.Packument != nil && len(local.Packument.Versions) > 0 {
+		if err := signLocal(f.Deps.Signer, local); err != nil {
+			return nil, err
+		}
 		doc, raw, err := local.AsPackument()
 		if err != nil {
 			return nil, err

@@ -126,6 +126,12 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed.Feed, body *feed.Writ
 		return err
 	}
 	pub.Doc["_npmUser"] = npm.MustJSON(feed.Maintainer{Name: p.Name})
+	// Signed now and stored, so every replica serves the one signature.
+	if sg := f.Deps.Signer; sg != nil {
+		if err := feed.SignVersion(sg, pub.Doc); err != nil {
+			return err
+		}
+	}
 	existing, err := f.ReadLocal(s.rctx(ctx), pub.Name)
 	if err != nil {
 		return err

@@ -94,6 +94,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if len(cfg.Feeds) != len(s.feeds) {
 		return errors.New("feeds were added or removed: restart npmgate to apply that")
 	}
+	if cfg.Signing != s.cfg.Signing {
+		return errors.New("signing changed: restart npmgate to sign with the new key")
+	}
 	for name := range s.feeds {
 		fc := cfg.Feeds[name]
 		if fc == nil || !slices.Equal(fc.Connectors, s.cfg.Feeds[name].Connectors) {

@@ -117,9 +117,14 @@ func (s *Server) buildFeeds(rules *policy.Rules) error {
 	if s.bucket != nil {
 		s.blobs = cache.NewTiered(local, s.bucket, s.log)
 	}
+	signer, err := cfg.LoadSigner()
+	if err != nil {
+		return err
+	}
 	s.feedDeps = &feed.Deps{
 		Mem: s.mem, Disk: s.disk, Snapshots: s.snapshots, Blobs: s.blobs, Packages: s.packages,
 		Users: s.auth.Users, Metrics: s.metrics, Log: s.log, Cache: cfg.Cache, Prefetch: &s.prefetch,
+		Signer: signer,
 	}
 	for name, fc := range cfg.Feeds {
 		f := &feed.Feed{Name: name, Deps: s.feedDeps, OwnedScopes: fc.OwnedScopes, MergeNames: fc.Merge, OwnedNames: fc.OwnedNames}

@@ -97,6 +97,12 @@ var rules = []rule{
 		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("filter"), local("auth"), local("config"), local("policy"), local("osv"), local("pgstore")},
 		why:       "the one version parser of filter and osv depends on nothing of theirs",
 	},
+	{
+		name:      "sign is pure crypto",
+		from:      []string{local("sign")},
+		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("config"), local("pgstore"), local("auth"), local("filter"), local("policy"), local("cmd"), "net/http", "github.com/valyala/fasthttp"},
+		why:       "signatures are made and checked the same way wherever the key comes from; the caller reads the configuration",
+	},
 }
 
 // under reports whether path is pattern or below it.
@@ -192,6 +198,7 @@ func TestImportRuleCatches(t *testing.T) {
 		local("osv") + " " + local("proxy/npm") + " " + local("osv/source") + " net/http",
 		local("osv/source") + " " + local("osv") + " net/http",
 		local("internal/vers") + " strings " + local("filter"),
+		local("sign") + " crypto/ecdsa " + local("config"),
 	}, "\n"))
 	want := map[string][]string{
 		"cache is below proxy and feed and beside filter and auth": {local("cache") + " imports " + local("proxy")},
@@ -214,7 +221,8 @@ func TestImportRuleCatches(t *testing.T) {
 			local("osv") + " imports " + local("osv/source"),
 			local("osv") + " imports net/http",
 		},
-		"vers is a leaf": {local("internal/vers") + " imports " + local("filter")},
+		"vers is a leaf":      {local("internal/vers") + " imports " + local("filter")},
+		"sign is pure crypto": {local("sign") + " imports " + local("config")},
 	}
 	for _, r := range rules {
 		got := r.violations(fake)
