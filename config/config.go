@@ -47,6 +47,8 @@ type Config struct {
 	// or neither (the data directory alone, one machine).
 	Database Database `yaml:"database"`
 	Storage  Storage  `yaml:"storage"`
+	// Publishing is trusted publishing from CI (OIDC).
+	Publishing Publishing `yaml:"publishing"`
 
 	// Parsed forms, filled by Validate.
 	TrustedPrefixes []netip.Prefix `yaml:"-"`
@@ -119,6 +121,7 @@ func (c *Config) validate(root *yaml.Node) error {
 		c.requireFeeds,
 		c.Auth.validate,
 		c.validateFeeds,
+		c.validatePublishing,
 	} {
 		if err := check(at); err != nil {
 			return err

@@ -58,6 +58,10 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 	if s.cfg.Metrics.Listen == "" && *s.cfg.Metrics.Enabled && s.serveMetrics(ctx, path) {
 		return "", routeMetrics
 	}
+	if asked, name, ok := s.oidcExchangeOf(path); ok {
+		// Before authentication: its Bearer credential is an ID token.
+		return s.serveOIDCExchange(ctx, asked, name), routeAPI
+	}
 	f, prefix, rest := s.feedOf(path)
 	if f == nil {
 		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("no feed at %s", path)))

@@ -175,10 +175,10 @@ func Match(pubs []Publisher, id *Identity, name, feed, def string) (*Publisher, 
 		}
 	}
 	if !covered {
-		return nil, fmt.Errorf("%w: no trusted publisher is configured for %s", ErrUntrusted, name)
+		return nil, refuse(ErrUntrusted, "no trusted publisher is configured for %s", name)
 	}
-	return nil, fmt.Errorf("%w: no trusted publisher of %s matches this job (issuer %s, repository %q, workflow %q, environment %q, ref %q)",
-		ErrUntrusted, name, id.Issuer, id.Repository, id.Workflow, id.Environment, id.Ref)
+	return nil, refuse(ErrUntrusted, "no trusted publisher of %s matches this job (issuer %s, repository %q, workflow %q, environment %q, ref %q)",
+		name, id.Issuer, id.Repository, id.Workflow, id.Environment, id.Ref)
 }
 
 func cmp(a, b string) string {
@@ -234,4 +234,18 @@ func gitlabConfig(uri, issuer string) (project, file string) {
 		return "", ""
 	}
 	return project, file
+}
+
+// refusal is an error of kind whose message is msg alone: the kind's
+// own words would repeat what msg says.
+type refusal struct {
+	kind error
+	msg  string
+}
+
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Unwrap() error { return r.kind }
+
+func refuse(kind error, format string, args ...any) error {
+	return &refusal{kind, fmt.Sprintf(format, args...)}
 }

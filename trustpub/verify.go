@@ -337,7 +337,7 @@ func (r *replay) use(id string, exp, now time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if until, ok := r.m[id]; ok && now.Add(-skew).Before(until) {
-		return fmt.Errorf("%w: this ID token was exchanged before; a CI job gets a new one for each publish", ErrReplayed)
+		return refuse(ErrReplayed, "this ID token was exchanged before: a CI job asks for a new one for each publish")
 	}
 	if len(r.m) >= r.max {
 		for k, until := range r.m {

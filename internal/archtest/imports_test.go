@@ -85,6 +85,12 @@ var rules = []rule{
 		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("pgstore"), local("cmd")},
 		why:       "the server takes compiled rules from policy, so policy must not depend on what serves them",
 	},
+	{
+		name:      "trustpub knows no other package of npmgate",
+		from:      []string{local("trustpub")},
+		forbidden: []string{local("auth"), local("cache"), local("cmd"), local("config"), local("feed"), local("filter"), local("osv"), local("pgstore"), local("policy"), local("proxy"), local("warm")},
+		why:       "verifying an ID token and matching its claims is the same whoever serves the exchange",
+	},
 }
 
 // under reports whether path is pattern or below it.
@@ -177,6 +183,7 @@ func TestImportRuleCatches(t *testing.T) {
 		local("config") + " " + local("filter"),
 		local("feed") + " " + local("proxy/npm") + " " + local("proxy") + " github.com/valyala/fasthttp",
 		local("policy") + " " + local("config") + " " + local("filter") + " " + local("auth") + " " + local("cache"),
+		local("trustpub") + " " + local("trustpubish") + " " + local("config") + " net/http",
 	}, "\n"))
 	want := map[string][]string{
 		"cache is below proxy and feed and beside filter and auth": {local("cache") + " imports " + local("proxy")},
@@ -194,7 +201,8 @@ func TestImportRuleCatches(t *testing.T) {
 			local("feed") + " imports " + local("proxy"),
 			local("feed") + " imports github.com/valyala/fasthttp",
 		},
-		"policy compiles rules and opens nothing": {local("policy") + " imports " + local("cache")},
+		"policy compiles rules and opens nothing":    {local("policy") + " imports " + local("cache")},
+		"trustpub knows no other package of npmgate": {local("trustpub") + " imports " + local("config")},
 	}
 	for _, r := range rules {
 		got := r.violations(fake)
