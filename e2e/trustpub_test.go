@@ -280,7 +280,9 @@ func TestTrustedPublishingNPM(t *testing.T) {
 			c["iat"], c["nbf"], c["exp"] = time.Now().Add(-time.Hour).Unix(), time.Now().Add(-time.Hour).Unix(), time.Now().Add(-10*time.Minute).Unix()
 			return c
 		}, false, "@acme/lib", "invalid ID token: expired at"},
-		{"wrong audience", func(string) map[string]any { return githubJob("npm:registry.npmjs.org", "acme/app", "release.yml", "prod") }, false, "@acme/lib",
+		{"wrong audience", func(string) map[string]any {
+			return githubJob("npm:registry.npmjs.org", "acme/app", "release.yml", "prod")
+		}, false, "@acme/lib",
 			`invalid ID token: audience "npm:registry.npmjs.org" is not this registry's (npm:127.0.0.1`},
 		{"replayed", nil, true, "@acme/lib", "this ID token was exchanged before"},
 		{"package outside the pattern", func(aud string) map[string]any { return githubJob(aud, "acme/app", "release.yml", "prod") }, false, "@other/lib",
