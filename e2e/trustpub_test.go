@@ -345,8 +345,9 @@ func TestTrustedPublishingNPM(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	waitLog(t, s.g, `outcome=replayed`)
 	log := s.g.logText()
-	if !strings.Contains(log, `repository=acme/app workflow=test.yml`) || !strings.Contains(log, `outcome=replayed`) {
+	if !strings.Contains(log, `repository=acme/app workflow=test.yml`) {
 		t.Errorf("the exchanges' identities are not in the log:\n%s", log)
 	}
 	if m := regexp.MustCompile(`npmgk?_[A-Za-z0-9]{8,}`).FindString(log); m != "" {
@@ -398,4 +399,54 @@ func TestTrustedPublishingTokenLimits(t *testing.T) {
 		t.Skip("the exchanged token published twice: its single use (auth.Token.MaxUses) is not enforced by this build (tokens branch)")
 	}
 	mustFailWith(t, againRefused, "npm error")
+}
+
+// TestTrustedPublishingYarn: yarn 4 (yarn npm publish in GitHub Actions)
+// sends the exchange below its registry URL, /npm/team/, and asks for the
+// audience with the port: it gets a token for feed team.
+func TestTrustedPublishingYarn(t *testing.T) {
+	tool := toolPath(t, toolYarn4)
+	s := newTrustSetup(t)
+	s.ids.set(func(aud string) map[string]any { return githubJob(aud, "acme/app", "release.yml", "prod") })
+	sb := s.githubCI(t)
+	reg := strings.TrimSuffix(s.g.URL+"npm/team/", "/")
+	dir := sb.dir(t, "yarn-pkg")
+	writePublishable(t, dir, "@team/yarn-lib", "1.0.0", nil)
+	writeFile(t, filepath.Join(dir, "yarn.lock"), "")
+	writeFile(t, filepath.Join(dir, ".yarnrc.yml"), fmt.Sprintf("npmRegistryServer: %q\n"+
+		"npmPublishRegistry: %q\n"+
+		"unsafeHttpWhitelist:\n  - \"127.0.0.1\"\n"+
+		"nodeLinker: node-modules\n"+
+		"enableGlobalCache: false\n"+
+		"enableMirror: false\n"+
+		"cacheFolder: %q\n"+
+		"enableTelemetry: false\n", reg, reg, sb.dir(t, "yarn-cache")))
+	mustSucceed(t, sb.node(t, dir, tool, "install"))
+	r := sb.node(t, dir, tool, "npm", "publish")
+	mustSucceed(t, r)
+	if got := versionsOf(t, reg+"/", "@team/yarn-lib"); !slices.Equal(got, []string{"1.0.0"}) {
+		t.Errorf("@team/yarn-lib on feed team: %v\n%s", got, r)
+	}
+	waitLog(t, s.g, "path=/npm/team/-/npm/v1/oidc/token/exchange/package/@team%2fyarn-lib status=201")
+	// Another workflow: the exchange is refused and yarn, with no token,
+	// cannot publish.
+	s.ids.set(func(aud string) map[string]any { return githubJob(aud, "acme/app", "test.yml", "prod") })
+	setPackageVersion(t, dir, "1.0.1")
+	if r := sb.node(t, dir, tool, "npm", "publish"); r.code == 0 {
+		t.Errorf("yarn published from another workflow:\n%s", r)
+	}
+	if got := versionsOf(t, reg+"/", "@team/yarn-lib"); !slices.Equal(got, []string{"1.0.0"}) {
+		t.Errorf("@team/yarn-lib after the refused publish: %v", got)
+	}
+}
+
+// waitLog waits up to 5 seconds for npmgate's log (read from its stderr
+// as it comes) to show want.
+func waitLog(t *testing.T, g *gate, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(g.logText(), want); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("npmgate's log does not show %q", want)
+		}
+	}
 }

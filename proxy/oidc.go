@@ -80,7 +80,7 @@ func (s *Server) serveOIDCExchange(ctx *fasthttp.RequestCtx, asked, escaped stri
 	err := s.exchange(ctx, x, escaped)
 	outcome := exchangeOutcome(err)
 	s.metrics.oidcExchanges.WithLabelValues(outcome).Inc()
-	attrs := []any{"outcome", outcome, "package", x.name, "feed", x.feed}
+	attrs := []any{"outcome", outcome, "package", x.name, "feed", cmpOr(x.feed, asked)}
 	if x.id != nil {
 		attrs = append(attrs, "issuer", x.id.Issuer, "subject", x.id.Subject, "repository", x.id.Repository,
 			"workflow", x.id.Workflow, "environment", x.id.Environment, "ref", x.id.Ref)
