@@ -143,6 +143,9 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, x *exchange, escaped string)
 	if err != nil {
 		return err
 	}
+	if err := s.oidc.Use(x.id); err != nil {
+		return err
+	}
 	x.feed, x.user = cmpOr(pub.Feed, s.def.Name), pub.Principal()
 	secret, tk, err := s.auth.Tokens.Create(auth.NewToken{
 		User: x.user, Name: "trusted publishing " + name, Feeds: []string{x.feed}, TTL: oidcTokenTTL,

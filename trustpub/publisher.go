@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 )
 
 // GitHubIssuer is the issuer of GitHub Actions' ID tokens.
@@ -129,7 +130,8 @@ type Identity struct {
 	Issuer   string
 	Subject  string
 	// ID is the token's jti, or a hash of the token when it has none.
-	ID string
+	ID      string
+	Expires time.Time
 	// Repository: GitHub's repository, GitLab's project_path.
 	Repository string
 	// Workflow: GitHub's workflow file (from workflow_ref), GitLab's CI

@@ -9,10 +9,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -226,21 +228,39 @@ func b64(s string) string {
 }
 
 // TestReplay: a token is exchanged once, whether it has a jti or not;
-// the memory of used tokens is bounded and forgets expired ones.
+// only tokens that matched a publisher are remembered; the memory of used
+// tokens is bounded and forgets expired ones.
 func TestReplay(t *testing.T) {
 	v := newVerifier(t)
 	for _, c := range []map[string]any{githubClaims(nil), githubClaims(func(c map[string]any) { delete(c, "jti") })} {
 		raw := sign(t, rsaKey, "k1", c)
-		if _, err := v.Verify(context.Background(), raw, issuers, audiences); err != nil {
+		id, err := v.Verify(context.Background(), raw, issuers, audiences)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Use(id); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := v.Verify(context.Background(), raw, issuers, audiences); !errors.Is(err, ErrReplayed) {
 			t.Fatalf("second use: %v, want ErrReplayed", err)
 		}
+		if err := v.Use(id); !errors.Is(err, ErrReplayed) {
+			t.Fatalf("second Use (a concurrent exchange): %v, want ErrReplayed", err)
+		}
 	}
 	// Another token with the same jti is the same token.
 	if _, err := v.Verify(context.Background(), sign(t, ecKey, "k2", githubClaims(nil)), issuers, audiences); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("same jti: %v, want ErrReplayed", err)
+	}
+	// A genuine token of an untrusted job, never used, takes no memory.
+	raw := sign(t, rsaKey, "k1", githubClaims(func(c map[string]any) { c["jti"] = "untrusted" }))
+	for range 2 {
+		if _, err := v.Verify(context.Background(), raw, issuers, audiences); err != nil {
+			t.Fatalf("unused token refused: %v", err)
+		}
+	}
+	if n := len(v.seen.m); n != 2 {
+		t.Fatalf("%d tokens remembered, want 2", n)
 	}
 
 	r := replay{max: 2, m: map[string]time.Time{}}
@@ -347,4 +367,29 @@ func TestPublisherValidate(t *testing.T) {
 	if u := DefaultUser(GitHub, strings.Repeat("a", 80)+"/x"); len(u) != 64 {
 		t.Errorf("long DefaultUser has %d characters: %q", len(u), u)
 	}
+}
+
+// TestReplayMemoryBound: the replay memory at its bound, with ids as
+// long as GitHub's (issuer and a UUID jti), stays within 40 MiB of heap,
+// and refuses rather than grows.
+func TestReplayMemoryBound(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	r := replay{max: defaultRemembered, m: map[string]time.Time{}}
+	exp := now.Add(time.Hour)
+	for i := range defaultRemembered + 1000 {
+		err := r.use(fmt.Sprintf("%s\x00%08x-0000-4000-8000-%012x", GitHubIssuer, i, i), exp, now)
+		if full := i >= defaultRemembered; full != errors.Is(err, ErrUnavailable) {
+			t.Fatalf("token %d: %v", i, err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 40<<20 {
+		t.Errorf("replay memory of %d tokens: %d MiB of heap, want at most 40", len(r.m), grown>>20)
+	} else {
+		t.Logf("replay memory of %d tokens: %.1f MiB of heap", len(r.m), float64(grown)/(1<<20))
+	}
+	runtime.KeepAlive(&r)
 }

@@ -132,8 +132,8 @@ type idClaims struct {
 
 // Verify checks raw and returns the identity it proves. issuers are the
 // issuers trusted at all (no other is ever asked for keys); audiences are
-// those that name this registry. A token that passes is remembered until
-// it expires, and refused (ErrReplayed) when it comes again.
+// those that name this registry. A token used before (Use) is refused
+// with ErrReplayed.
 func (v *Verifier) Verify(ctx context.Context, raw string, issuers, audiences []string) (*Identity, error) {
 	if len(raw) > maxTokenSize {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidToken, maxTokenSize)
@@ -165,10 +165,26 @@ func (v *Verifier) Verify(ctx context.Context, raw string, issuers, audiences []
 		return nil, fmt.Errorf("%w: audience %q is not this registry's (%s)", ErrInvalidToken, strings.Join(c.Audience, ","), strings.Join(audiences, " or "))
 	}
 	id := identity(&c, raw)
-	if err := v.seen.use(c.Issuer+"\x00"+id.ID, c.Expiry.Time(), now); err != nil {
-		return nil, err
+	id.Expires = c.Expiry.Time()
+	if v.seen.used(id.replayKey(), now) {
+		return nil, errReplayed()
 	}
 	return id, nil
+}
+
+// Use marks the token of id used, until it expires: it is refused from
+// then on. It is called once the identity matched a trusted publisher, so
+// that only tokens of trusted jobs take memory (anyone's CI can mint a
+// genuine token for this audience); of two concurrent exchanges of one
+// token, the second gets ErrReplayed.
+func (v *Verifier) Use(id *Identity) error {
+	return v.seen.use(id.replayKey(), id.Expires, v.now())
+}
+
+func (id *Identity) replayKey() string { return id.Issuer + "\x00" + id.ID }
+
+func errReplayed() error {
+	return refuse(ErrReplayed, "this ID token was exchanged before: a CI job asks for a new one for each publish")
 }
 
 // checkTime checks exp (required), nbf and iat with skew.
@@ -326,23 +342,36 @@ func (v *Verifier) getJSON(ctx context.Context, url string, dst any) error {
 // them: past that, expired ones are forgotten, and if none has expired an
 // exchange is refused rather than memory grown.
 type replay struct {
-	mu  sync.Mutex
-	max int
-	m   map[string]time.Time
+	mu    sync.Mutex
+	max   int
+	m     map[string]time.Time
+	swept time.Time // last sweep of expired entries
 }
 
 var errFull = errors.New("too many ID tokens in their lifetime are remembered; try again shortly")
+
+// used reports whether id is remembered.
+func (r *replay) used(id string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	until, ok := r.m[id]
+	return ok && now.Add(-skew).Before(until)
+}
 
 func (r *replay) use(id string, exp, now time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if until, ok := r.m[id]; ok && now.Add(-skew).Before(until) {
-		return refuse(ErrReplayed, "this ID token was exchanged before: a CI job asks for a new one for each publish")
+		return errReplayed()
 	}
 	if len(r.m) >= r.max {
-		for k, until := range r.m {
-			if !now.Add(-skew).Before(until) {
-				delete(r.m, k)
+		// A sweep walks every entry: at most one a second while full.
+		if now.Sub(r.swept) >= time.Second {
+			r.swept = now
+			for k, until := range r.m {
+				if !now.Add(-skew).Before(until) {
+					delete(r.m, k)
+				}
 			}
 		}
 		if len(r.m) >= r.max {
