@@ -58,11 +58,15 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 	if s.cfg.Metrics.Listen == "" && *s.cfg.Metrics.Enabled && s.serveMetrics(ctx, path) {
 		return "", routeMetrics
 	}
-	if asked, name, ok := s.oidcExchangeOf(path); ok {
+	f, prefix, rest := s.feedOf(path)
+	if name, ok := strings.CutPrefix(rest, oidcExchangePath); ok {
 		// Before authentication: its Bearer credential is an ID token.
+		asked := ""
+		if prefix != "" {
+			asked = f.Name
+		}
 		return s.serveOIDCExchange(ctx, asked, name), routeAPI
 	}
-	f, prefix, rest := s.feedOf(path)
 	if f == nil {
 		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("no feed at %s", path)))
 		return "", routeOther

@@ -39,21 +39,6 @@ type exchangeError struct{ err error }
 func (e *exchangeError) Error() string { return e.err.Error() }
 func (e *exchangeError) Unwrap() error { return e.err }
 
-// oidcExchangeOf reports whether path is a token exchange, and the feed
-// it names ("" at the root) and the escaped package name.
-func (s *Server) oidcExchangeOf(path string) (feedName, escaped string, ok bool) {
-	if rest, ok := strings.CutPrefix(path, oidcExchangePath); ok {
-		return "", rest, true
-	}
-	if mount, ok := strings.CutPrefix(path, "/npm/"); ok {
-		name, tail, _ := strings.Cut(mount, "/")
-		if rest, ok := strings.CutPrefix("/"+tail, oidcExchangePath); ok && s.feeds[name] != nil {
-			return name, rest, true
-		}
-	}
-	return "", "", false
-}
-
 // exchangeOutcome labels npmgate_oidc_exchanges_total: a fixed set.
 func exchangeOutcome(err error) string {
 	switch {
