@@ -325,7 +325,13 @@ func TestTrustedPublishingNPM(t *testing.T) {
 	})
 
 	t.Run("feed at /npm/team/", func(t *testing.T) {
-		s.ids.set(func(aud string) map[string]any { return githubJob(aud, "acme/app", "release.yml", "") })
+		// A public repository: npm then asks the registry whether the
+		// package is public before it turns provenance on.
+		s.ids.set(func(aud string) map[string]any {
+			c := githubJob(aud, "acme/app", "release.yml", "")
+			c["repository_visibility"] = "public"
+			return c
+		})
 		team := s.g.URL + "npm/team/"
 		d := sb.dir(t, "team-lib")
 		writePublishable(t, d, "@team/lib", "1.0.0", nil)
@@ -380,6 +386,12 @@ func TestTrustedPublishingTokenLimits(t *testing.T) {
 	sb := newSandbox(t)
 	sb.setUserrc(t, npmrcKey(s.g.URL)+":_authToken="+tok, npmrcKey(s.g.URL+"npm/team/")+":_authToken="+tok)
 	d := sb.dir(t, "team")
+	// The token's user is a principal npm can show.
+	who := sb.npm(t, d, s.g.URL, "whoami")
+	mustSucceed(t, who)
+	if !strings.Contains(who.out, "oidc-github-acme.app") {
+		t.Errorf("npm whoami with the exchanged token:\n%s", who)
+	}
 	writePublishable(t, d, "@acme/lib", "1.0.0", nil)
 	mustFailWith(t, sb.npm(t, d, s.g.URL+"npm/team/", "publish"), "E403", `not valid for feed "team"`)
 
