@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 )
@@ -188,8 +190,15 @@ type trustSetup struct {
 	watch *secretWatch
 }
 
+// minTrustNPM is the first npm that exchanges CI ID tokens.
+const minTrustNPM = "11.5.1"
+
 func newTrustSetup(t *testing.T) *trustSetup {
 	t.Helper()
+	out, err := exec.Command(onPath(t, "npm"), "--version").Output()
+	if v, verr := semver.NewVersion(strings.TrimSpace(string(out))); err != nil || verr != nil || v.LessThan(semver.MustParse(minTrustNPM)) {
+		t.Fatalf("npm %q on PATH: trusted publishing needs npm %s or later (npm install -g npm@11)", strings.TrimSpace(string(out)), minTrustNPM)
+	}
 	w := watchSecrets(t)
 	ids := newIDService(t, w)
 	up := w.upstream(startUpstream(t, ""))
