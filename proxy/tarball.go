@@ -105,7 +105,10 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed.Feed, r Route) {
 			s.share(key)
 		}
 	}
-	wctx, cancel := context.WithTimeout(s.rctx(ctx), wait)
+	// Not below the request's context: the wait is bounded by itself, and
+	// deriving from it would make that context's timer on every warm
+	// tarball (and keep it from its pool).
+	wctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	body, size, err := s.fills.Fetch(wctx, key, expect, src, onDone)
 	if err != nil {
