@@ -49,6 +49,8 @@ type Config struct {
 	Storage  Storage  `yaml:"storage"`
 	// Signing is the key npmgate signs the versions published to it with.
 	Signing Signing `yaml:"signing"`
+	// Publishing is trusted publishing from CI (OIDC).
+	Publishing Publishing `yaml:"publishing"`
 
 	// Parsed forms, filled by Validate.
 	TrustedPrefixes []netip.Prefix `yaml:"-"`
@@ -122,6 +124,7 @@ func (c *Config) validate(root *yaml.Node) error {
 		c.Auth.validate,
 		c.validateFeeds,
 		c.validateSigning,
+		c.validatePublishing,
 	} {
 		if err := check(at); err != nil {
 			return err

@@ -23,6 +23,7 @@ import (
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/policy"
+	"github.com/npmgate/npmgate/trustpub"
 )
 
 // Version is npmgate's version, set by the build.
@@ -74,6 +75,10 @@ type Server struct {
 	largeBodies *semaphore.Weighted
 	// metricsAccess is metrics.access compiled.
 	metricsAccess auth.Rule
+	// oidc verifies the ID tokens of trusted publishing; publishers are
+	// those their claims are matched against (publishing.trusted).
+	oidc       *trustpub.Verifier
+	publishers atomic.Pointer[[]trustpub.Publisher]
 }
 
 type readyState struct {
@@ -113,9 +118,14 @@ func (s *Server) Reload(cfg *config.Config) error {
 			}
 		}
 	}
+	if !slices.Equal(cfg.Publishing.Issuers, s.cfg.Publishing.Issuers) {
+		// The verifier holds their keys and the tokens already used.
+		return errors.New("publishing.issuers changed: restart npmgate to apply that")
+	}
 	for name, f := range s.feeds {
 		f.SetRules(rules.Feeds[name])
 	}
+	s.publishers.Store(&rules.Trusted)
 	return nil
 }
 

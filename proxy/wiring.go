@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/policy"
 	"github.com/npmgate/npmgate/proxy/upstream"
+	"github.com/npmgate/npmgate/trustpub"
 )
 
 // New builds a server from a validated configuration: its stores, the
@@ -30,6 +32,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.metricsAccess = rules.Metrics
+	s.publishers.Store(&rules.Trusted)
+	if s.oidc, err = newVerifier(cfg); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.metrics = newMetrics(s)
 	s.largeBodies = semaphore.NewWeighted(int64(max(cfg.Publish.LargeBodies, 1)))
 	for _, step := range []func() error{s.openReplicasAndAuth, func() error { return s.buildFeeds(rules) }} {
@@ -191,4 +198,18 @@ func (s *Server) newHTTPServer() *fasthttp.Server {
 		// headers, credentials included, in the log.
 		SecureErrorLogMessage: true,
 	}
+}
+
+// newVerifier is the verifier of trusted publishing's ID tokens, with
+// the keys of publishing.issuers read from their files.
+func newVerifier(cfg *config.Config) (*trustpub.Verifier, error) {
+	files := map[string]string{}
+	for _, is := range cfg.Publishing.Issuers {
+		files[is.Issuer] = is.JWKSFile
+	}
+	v, err := trustpub.NewVerifier(trustpub.Options{Files: files})
+	if err != nil {
+		return nil, fmt.Errorf("publishing.issuers: %w", err)
+	}
+	return v, nil
 }

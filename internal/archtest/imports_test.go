@@ -103,6 +103,12 @@ var rules = []rule{
 		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("config"), local("pgstore"), local("auth"), local("filter"), local("policy"), local("cmd"), "net/http", "github.com/valyala/fasthttp"},
 		why:       "signatures are made and checked the same way wherever the key comes from; the caller reads the configuration",
 	},
+	{
+		name:      "trustpub knows no other package of npmgate",
+		from:      []string{local("trustpub")},
+		forbidden: []string{local("auth"), local("cache"), local("cmd"), local("config"), local("feed"), local("filter"), local("internal/vers"), local("osv"), local("pgstore"), local("policy"), local("proxy"), local("warm")},
+		why:       "verifying an ID token and matching its claims is the same whoever serves the exchange",
+	},
 }
 
 // under reports whether path is pattern or below it.
@@ -199,6 +205,7 @@ func TestImportRuleCatches(t *testing.T) {
 		local("osv/source") + " " + local("osv") + " net/http",
 		local("internal/vers") + " strings " + local("filter"),
 		local("sign") + " crypto/ecdsa " + local("config"),
+		local("trustpub") + " " + local("trustpubish") + " " + local("config") + " net/http",
 	}, "\n"))
 	want := map[string][]string{
 		"cache is below proxy and feed and beside filter and auth": {local("cache") + " imports " + local("proxy")},
@@ -221,8 +228,9 @@ func TestImportRuleCatches(t *testing.T) {
 			local("osv") + " imports " + local("osv/source"),
 			local("osv") + " imports net/http",
 		},
-		"vers is a leaf":      {local("internal/vers") + " imports " + local("filter")},
-		"sign is pure crypto": {local("sign") + " imports " + local("config")},
+		"vers is a leaf":                             {local("internal/vers") + " imports " + local("filter")},
+		"sign is pure crypto":                        {local("sign") + " imports " + local("config")},
+		"trustpub knows no other package of npmgate": {local("trustpub") + " imports " + local("config")},
 	}
 	for _, r := range rules {
 		got := r.violations(fake)
