@@ -47,6 +47,8 @@ type Config struct {
 	// or neither (the data directory alone, one machine).
 	Database Database `yaml:"database"`
 	Storage  Storage  `yaml:"storage"`
+	// OSV is the advisory database (see osv.go).
+	OSV OSV `yaml:"osv"`
 
 	// Parsed forms, filled by Validate.
 	TrustedPrefixes []netip.Prefix `yaml:"-"`
@@ -119,6 +121,7 @@ func (c *Config) validate(root *yaml.Node) error {
 		c.requireFeeds,
 		c.Auth.validate,
 		c.validateFeeds,
+		c.validateOSV,
 	} {
 		if err := check(at); err != nil {
 			return err
@@ -144,6 +147,7 @@ func (c *Config) setDefaults() {
 	c.Publish.setDefaults()
 	c.Cache.setDefaults()
 	c.Log.setDefaults()
+	c.OSV.setDefaults(c.Data)
 	for _, cn := range c.Connectors {
 		if cn != nil {
 			cn.setDefaults()
