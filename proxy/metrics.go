@@ -318,3 +318,10 @@ func (m *metrics) CountFilterBlock(rule string)   { m.filterBlocks.WithLabelValu
 func (m *metrics) CountRender(representation string) {
 	m.renders.WithLabelValues(representation).Inc()
 }
+
+// register adds a collector built after the server's own (the OSV
+// source's).
+func (m *metrics) register(c prometheus.Collector) {
+	m.reg.MustRegister(c)
+	m.all = append(m.all, c)
+}

@@ -71,6 +71,8 @@ type Server struct {
 	largeBodies *semaphore.Weighted
 	// metricsAccess is metrics.access compiled.
 	metricsAccess auth.Rule
+	// osv is osv.source's database, nil when none is configured.
+	osv *advisoryDB
 }
 
 type readyState struct {
@@ -225,6 +227,10 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 	}
 	if st.err != nil {
 		s.fail(ctx, refused(errNotReady, st.err.Error()))
+		return
+	}
+	if body := s.readyDetail(); body != "" {
+		writeJSON(ctx, fasthttp.StatusOK, body)
 		return
 	}
 	writeJSON(ctx, fasthttp.StatusOK, `{"status":"ready"}`)
