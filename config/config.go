@@ -147,7 +147,7 @@ func (c *Config) setDefaults() {
 	c.Publish.setDefaults()
 	c.Cache.setDefaults()
 	c.Log.setDefaults()
-	c.OSV.setDefaults(c.Data)
+	c.OSV.setDefaults()
 	for _, cn := range c.Connectors {
 		if cn != nil {
 			cn.setDefaults()

@@ -32,16 +32,22 @@ const (
 	AuditLocalConnector = "local+connector"
 )
 
-func (o *OSV) setDefaults(data string) {
+func (o *OSV) setDefaults() {
 	if o.Source == "" {
 		return
 	}
 	if o.Refresh == 0 {
 		o.Refresh = Duration(6 * time.Hour)
 	}
-	if o.CacheDir == "" {
-		o.CacheDir = filepath.Join(data, "osv")
+}
+
+// CacheDirOf is osv.cache_dir, or DATA/osv when it is not set (resolved
+// late, so that serve --data moves it with the data directory).
+func (c *Config) CacheDirOf() string {
+	if c.OSV.CacheDir != "" {
+		return c.OSV.CacheDir
 	}
+	return filepath.Join(c.Data, "osv")
 }
 
 // validateOSV checks the osv section and what depends on it: a feed

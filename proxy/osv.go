@@ -30,7 +30,7 @@ func (s *Server) openOSV(ctx context.Context) error {
 	if o.Source == "" {
 		return nil
 	}
-	src, err := source.New(source.Options{Location: o.Source, CacheDir: o.CacheDir, UserAgent: "npmgate/" + Version})
+	src, err := source.New(source.Options{Location: o.Source, CacheDir: s.cfg.CacheDirOf(), UserAgent: "npmgate/" + Version})
 	if err != nil {
 		return err
 	}

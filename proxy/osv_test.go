@@ -49,7 +49,7 @@ func osvDir(t *testing.T) string {
 // defaults, so they are written out).
 func withOSV(source string) gateOpt {
 	return func(c *config.Config) {
-		c.OSV = config.OSV{Source: source, Refresh: config.Duration(time.Hour), CacheDir: filepath.Join(c.Data, "osv")}
+		c.OSV = config.OSV{Source: source, Refresh: config.Duration(time.Hour)}
 	}
 }
 
