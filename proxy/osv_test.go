@@ -26,7 +26,7 @@ const malMS = `{
 }`
 
 // osvDir copies testdata/osv/npm to a directory a test may change.
-func osvDir(t *testing.T) string {
+func osvDir(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "osv")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
