@@ -636,25 +636,9 @@ func (l *leaf) version(name string, f *Facts, now time.Time) outcome {
 		}
 	}
 
-	for i := range l.block {
-		b := &l.block[i]
-		if !b.name.match(name) {
-			continue
-		}
-		if !valid {
-			return outcome{rule: ruleInvalid, entry: i}
-		}
-		if b.r.match(&v, true) {
-			return outcome{rule: ruleBlock, entry: i}
-		}
-		if v.pre != "" {
-			rel := ver{major: v.major, minor: v.minor, patch: v.patch}
-			if b.r.match(&rel, true) {
-				return outcome{rule: ruleBlock, entry: i}
-			}
-		}
+	if o := l.blockEntry(name, &v, valid); o.rule != ruleNone {
+		return o
 	}
-
 	if a := l.advisory(l.vulnerable, name, f); a != nil {
 		return outcome{rule: ruleVulnerable, adv: a}
 	}
@@ -679,6 +663,31 @@ func (l *leaf) version(name string, f *Facts, now time.Time) outcome {
 		}
 		if r.why != licOK {
 			return outcome{rule: ruleLicense, lic: r}
+		}
+	}
+	return outcome{}
+}
+
+// blockEntry is the outcome of the block entries on a version: the first
+// entry naming the package that matches it (or its release, for a
+// prerelease), or invalid-version when it cannot be checked.
+func (l *leaf) blockEntry(name string, v *ver, valid bool) outcome {
+	for i := range l.block {
+		b := &l.block[i]
+		if !b.name.match(name) {
+			continue
+		}
+		if !valid {
+			return outcome{rule: ruleInvalid, entry: i}
+		}
+		if b.r.match(v, true) {
+			return outcome{rule: ruleBlock, entry: i}
+		}
+		if v.pre != "" {
+			rel := ver{major: v.major, minor: v.minor, patch: v.patch}
+			if b.r.match(&rel, true) {
+				return outcome{rule: ruleBlock, entry: i}
+			}
 		}
 	}
 	return outcome{}
