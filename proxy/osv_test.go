@@ -228,3 +228,30 @@ func TestOSVNoDatabaseNotReady(t *testing.T) {
 		t.Errorf("readyz: %d %s", resp.StatusCode, body)
 	}
 }
+
+// A reload of the rules keeps the database; a change of the osv section
+// needs a restart and is refused whole.
+func TestOSVReload(t *testing.T) {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	dir := osvDir(t)
+	os.WriteFile(filepath.Join(dir, "MAL-0000-npmgate-test-ms.json"), []byte(malMS), 0o644)
+	g := startGate(t, up, withOSV(dir))
+	msBlocked(t, g, true, "MAL-0000-npmgate-test-ms")
+	cfg := *g.srv.cfg
+	feeds := map[string]*config.Feed{}
+	for k, v := range cfg.Feeds {
+		f := *v
+		feeds[k] = &f
+	}
+	cfg.Feeds = feeds
+	withFeedFilter(t, &filter.Spec{Deprecated: "hide"})(&cfg)
+	if err := g.srv.Reload(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	msBlocked(t, g, true, "MAL-0000-npmgate-test-ms")
+	cfg2 := cfg
+	cfg2.OSV.Source = filepath.Join(t.TempDir(), "other")
+	if err := g.srv.Reload(&cfg2); err == nil || !strings.Contains(err.Error(), "osv changed") {
+		t.Errorf("a reload changing osv.source: %v", err)
+	}
+}

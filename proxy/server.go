@@ -93,6 +93,10 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if len(cfg.Feeds) != len(s.feeds) {
 		return errors.New("feeds were added or removed: restart npmgate to apply that")
 	}
+	if cfg.OSV != s.cfg.OSV {
+		// The database is loaded and refreshed by what New built.
+		return errors.New("osv changed: restart npmgate to apply that")
+	}
 	for name := range s.feeds {
 		fc := cfg.Feeds[name]
 		if fc == nil || !slices.Equal(fc.Connectors, s.cfg.Feeds[name].Connectors) {
