@@ -104,6 +104,13 @@ func newOSVSetup(t *testing.T) *osvSetup {
 	msTgz := npmTarball(t, "ms", "1.0.0")
 	conn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
+		case strings.HasPrefix(r.URL.Path, "/-/npm/v1/security/audits"):
+			// Recorded by the audit service; answered with a v1 report
+			// naming the connector's ms advisory (the service's own v1
+			// answers are empty).
+			s.svc.Config.Handler.ServeHTTP(httptest.NewRecorder(), r)
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(connectorV1Report(t))
 		case strings.HasPrefix(r.URL.Path, "/-/npm/v1/security/"):
 			s.svc.Config.Handler.ServeHTTP(w, r)
 		case r.URL.Path == "/ms/-/ms-1.0.0.tgz":
@@ -176,6 +183,11 @@ func TestOSVAuditClients(t *testing.T) {
 		// yarn 1 names an advisory by its number (its link is built from
 		// it), not by its GHSA id.
 		mustPrint(t, r, "Package       │ ms", "moderate", strconv.FormatInt(osv.NumericID(osvMSAdvisory, "ms"), 10), "Vercel ms Inefficient Regular Expression Complexity")
+		// local+connector: the connector's advisory too.
+		sb.env, caFile = yarnRegistryProxy(t, sb, reg+"npm/both/")
+		writeFile(t, filepath.Join(dir, ".yarnrc"), fmt.Sprintf("registry %q\ncafile %q\n", reg, caFile))
+		r = sb.node(t, dir, yarn, "audit", "--non-interactive", "--registry", reg, "--cache-folder", cache)
+		mustPrint(t, r, "Vercel ms Inefficient Regular Expression Complexity", "npmgate e2e", "high")
 	})
 	t.Run("yarn4", func(t *testing.T) {
 		sb := newSandbox(t)
@@ -199,6 +211,8 @@ func TestOSVAuditClients(t *testing.T) {
 		mustSucceed(t, sb.node(t, dir, pnpm, "install", "--lockfile-only", "--registry", reg, "--store-dir", sb.dir(t, "pnpm-store")))
 		r := sb.node(t, dir, pnpm, "audit", "--registry", reg)
 		mustPrint(t, r, "ms", osvMSAdvisory, osvMSLevel)
+		r = sb.node(t, dir, pnpm, "audit", "--registry", reg+"npm/both/")
+		mustPrint(t, r, osvMSAdvisory, auditAdvURL)
 	})
 	// audit: local sends nothing anywhere; local+connector asked the
 	// connector for npm's and yarn 4's audits through feed both only.
@@ -207,8 +221,8 @@ func TestOSVAuditClients(t *testing.T) {
 			t.Errorf("the audit service received %s", q.path)
 		}
 	}
-	if n := len(s.svc.requests()); n != 2 {
-		t.Errorf("the audit service received %d requests, want 2 (the local+connector audits of npm and yarn 4)", n)
+	if n := len(s.svc.requests()); n != 4 {
+		t.Errorf("the audit service received %d requests, want 4 (the local+connector audits of npm, yarn 1, yarn 4 and pnpm)", n)
 	}
 }
 
@@ -382,4 +396,27 @@ func yarnRegistryProxy(t *testing.T, sb *sandbox, gateURL string) (env []string,
 		}
 	}
 	return append(env, "HTTPS_PROXY="+proxy.URL, "https_proxy="+proxy.URL, "NODE_EXTRA_CA_CERTS="+caFile), caFile
+}
+
+// connectorV1Report is a v1 audit report (yarn 1's and pnpm's form)
+// naming msAdvisory for ms 1.0.0, as the registry's audit service would.
+func connectorV1Report(t *testing.T) []byte {
+	a := msAdvisory()["ms"][0]
+	adv := map[string]any{
+		"id": a["id"], "module_name": "ms", "title": a["title"], "severity": a["severity"],
+		"vulnerable_versions": a["vulnerable_versions"], "patched_versions": ">=2.2.0", "url": a["url"],
+		"github_advisory_id": "GHSA-e2e0-ms00-0001", "cves": []string{}, "cwe": a["cwe"], "access": "public",
+		"overview": "", "recommendation": "Upgrade to version 2.2.0 or later", "references": "",
+		"created": "2025-01-01T00:00:00.000Z", "updated": "2025-01-01T00:00:00.000Z", "deleted": nil,
+		"found_by": map[string]string{"name": ""}, "reported_by": map[string]string{"name": ""},
+		"findings": []any{map[string]any{"version": "1.0.0", "paths": []string{"ms"}}},
+	}
+	return mustJSON(t, map[string]any{
+		"actions": []any{map[string]any{"action": "review", "module": "ms", "resolves": []any{
+			map[string]any{"id": a["id"], "path": "ms", "dev": false, "optional": false, "bundled": false}}}},
+		"advisories": map[string]any{fmt.Sprint(a["id"]): adv},
+		"muted":      []any{},
+		"metadata": map[string]any{"vulnerabilities": map[string]int{"info": 0, "low": 0, "moderate": 0, "high": 1, "critical": 0},
+			"dependencies": 1, "devDependencies": 0, "optionalDependencies": 0, "totalDependencies": 1},
+	})
 }
