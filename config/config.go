@@ -51,6 +51,8 @@ type Config struct {
 	Signing Signing `yaml:"signing"`
 	// Publishing is trusted publishing from CI (OIDC).
 	Publishing Publishing `yaml:"publishing"`
+	// OSV is the advisory database (see osv.go).
+	OSV OSV `yaml:"osv"`
 
 	// Parsed forms, filled by Validate.
 	TrustedPrefixes []netip.Prefix `yaml:"-"`
@@ -125,6 +127,7 @@ func (c *Config) validate(root *yaml.Node) error {
 		c.validateFeeds,
 		c.validateSigning,
 		c.validatePublishing,
+		c.validateOSV,
 	} {
 		if err := check(at); err != nil {
 			return err
@@ -150,6 +153,7 @@ func (c *Config) setDefaults() {
 	c.Publish.setDefaults()
 	c.Cache.setDefaults()
 	c.Log.setDefaults()
+	c.OSV.setDefaults()
 	for _, cn := range c.Connectors {
 		if cn != nil {
 			cn.setDefaults()

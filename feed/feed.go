@@ -38,6 +38,10 @@ type Feed struct {
 	gens  sync.Map
 	Rules atomic.Pointer[Policy]
 	Audit *AuditTarget // nil: npm audit is off for this feed
+	// rules and advisories are what Rules is built from (see rebuild).
+	rulesMu    sync.Mutex
+	rules      *policy.Feed
+	advisories *Advisories
 }
 
 // Deps are what feeds are built from, given explicitly: the stores,
@@ -422,6 +426,22 @@ func (f *Feed) MissingVersion(ctx context.Context, name, version string) error {
 // SetRules installs a feed's compiled access lists and filters (see
 // policy.Compile); requests in flight keep the rules they started with.
 func (f *Feed) SetRules(r *policy.Feed) {
+	f.rulesMu.Lock()
+	defer f.rulesMu.Unlock()
 	f.Access.Store(r.Access)
-	f.Rules.Store(newFeedPolicy(r.Filter, r.Connectors))
+	f.rules = r
+	f.Rules.Store(newFeedPolicy(r.Filter, r.Connectors, f.advisories))
+}
+
+// SetAdvisories installs an OSV database for the filters' advisory
+// rules, as a refresh loaded it; requests in flight keep the one they
+// started with, and documents rendered with an older one are not served
+// again (its generation is part of the policy's fingerprint).
+func (f *Feed) SetAdvisories(a *Advisories) {
+	f.rulesMu.Lock()
+	defer f.rulesMu.Unlock()
+	f.advisories = a
+	if f.rules != nil {
+		f.Rules.Store(newFeedPolicy(f.rules.Filter, f.rules.Connectors, a))
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/npmgate/npmgate/osv"
 )
 
 // Rule ids, as Decision.Rule reports them. They are stable: metrics labels
@@ -27,6 +29,10 @@ const (
 	// package's other versions show: see WithHistory.
 	RuleNewInstallScripts   = "new-install-scripts"
 	RuleProvenanceDowngrade = "provenance-downgrade"
+	// RuleMalicious (malicious: block) and RuleVulnerable (vulnerable:
+	// {min_severity}) decide on an OSV database: see WithAdvisories.
+	RuleMalicious  = "malicious"
+	RuleVulnerable = "vulnerable"
 )
 
 const (
@@ -42,6 +48,8 @@ const (
 	ruleLicense
 	ruleNewScripts
 	ruleProvenance
+	ruleMalicious
+	ruleVulnerable
 )
 
 var ruleIDs = [...]string{
@@ -57,6 +65,8 @@ var ruleIDs = [...]string{
 	ruleLicense:    RuleLicense,
 	ruleNewScripts: RuleNewInstallScripts,
 	ruleProvenance: RuleProvenanceDowngrade,
+	ruleMalicious:  RuleMalicious,
+	ruleVulnerable: RuleVulnerable,
 }
 
 // Facts are what a version decision looks at, taken from the packument.
@@ -153,13 +163,16 @@ type leaf struct {
 	provenance     bool // provenance: no-downgrade
 	provExempt     globList
 	lic            *licRules
+	malicious      *osv.Rule      // malicious: block
+	vulnerable     *osv.Rule      // vulnerable: {min_severity}
+	db             osv.Advisories // what the two decide with (WithAdvisories)
 	fp             string
 }
 
 func (l *leaf) empty() bool {
 	return len(l.include.gs) == 0 && len(l.exclude.gs) == 0 && len(l.block) == 0 &&
 		len(l.deny) == 0 && l.age == 0 && !l.hideDeprecated && !l.blockScripts && l.lic == nil &&
-		!l.newScripts && !l.provenance
+		!l.newScripts && !l.provenance && l.malicious == nil && l.vulnerable == nil
 }
 
 // Compile checks a Spec and compiles it. Every bad entry is reported, each
@@ -304,6 +317,7 @@ func Compile(s *Spec) (*Policy, error) {
 		bad("install_scripts", -1, "", "%s: want \"allow\", \"block\" or \"no-new\"", strconv.QuoteToASCII(s.InstallScripts))
 	}
 	l.compileTrust(s, bad, globs)
+	l.compileAdvisories(s, bad)
 
 	if ls := s.Licenses; ls != nil {
 		r := &licRules{}
@@ -409,6 +423,7 @@ func (l *leaf) fingerprint() string {
 		b.WriteString("\nprovenance " + strconv.FormatBool(l.provenance))
 		list("provenance_exempt", l.provExempt.text)
 	}
+	l.advisoriesFingerprint(&b)
 	if l.lic != nil {
 		list("licenses.allow", l.lic.allowText)
 		list("licenses.deny", l.lic.denyText)
@@ -502,8 +517,9 @@ func (p *Policy) Name(name string) Decision {
 // Version decides on one version of a package. It applies the name rules
 // too, so a caller that only checks versions (a tarball request) is safe.
 // Within a policy, the rules apply in this order, the first that blocks
-// giving the Decision: exclude, include, deny, allow (which allows the
-// version and ends the evaluation), invalid-version, block, min-release-age,
+// giving the Decision: exclude, include, deny, malicious, allow (which
+// allows the version and ends the evaluation), invalid-version, block,
+// vulnerable, min-release-age,
 // deprecated, install-scripts, new-install-scripts, provenance-downgrade,
 // license (new-install-scripts and provenance-downgrade read the history
 // fields: see WithHistory). On the allow path it does not allocate.
@@ -555,6 +571,7 @@ type outcome struct {
 	entry int  // index of the entry in the list the rule names
 	deny  bool // ruleInvalid: the entry is a deny entry (else a block entry)
 	lic   licResult
+	adv   *osv.Advisory // ruleMalicious, ruleVulnerable
 }
 
 func (l *leaf) name(name string) outcome {
@@ -604,6 +621,11 @@ func (l *leaf) version(name string, f *Facts, now time.Time) outcome {
 	if invalid.rule != ruleNone {
 		return invalid
 	}
+	// A malicious-package record is a deny entry kept by the database:
+	// an allow entry does not override it either.
+	if a := l.advisory(l.malicious, name, f); a != nil {
+		return outcome{rule: ruleMalicious, adv: a}
+	}
 
 	if valid {
 		for i := range l.allow {
@@ -614,25 +636,12 @@ func (l *leaf) version(name string, f *Facts, now time.Time) outcome {
 		}
 	}
 
-	for i := range l.block {
-		b := &l.block[i]
-		if !b.name.match(name) {
-			continue
-		}
-		if !valid {
-			return outcome{rule: ruleInvalid, entry: i}
-		}
-		if b.r.match(&v, true) {
-			return outcome{rule: ruleBlock, entry: i}
-		}
-		if v.Pre != "" {
-			rel := ver{Major: v.Major, Minor: v.Minor, Patch: v.Patch}
-			if b.r.match(&rel, true) {
-				return outcome{rule: ruleBlock, entry: i}
-			}
-		}
+	if o := l.blockEntry(name, &v, valid); o.rule != ruleNone {
+		return o
 	}
-
+	if a := l.advisory(l.vulnerable, name, f); a != nil {
+		return outcome{rule: ruleVulnerable, adv: a}
+	}
 	if l.age > 0 && l.ageExempt.match(name) < 0 {
 		if f.Published.IsZero() || now.Sub(f.Published) < l.age {
 			return outcome{rule: ruleAge}
@@ -654,6 +663,31 @@ func (l *leaf) version(name string, f *Facts, now time.Time) outcome {
 		}
 		if r.why != licOK {
 			return outcome{rule: ruleLicense, lic: r}
+		}
+	}
+	return outcome{}
+}
+
+// blockEntry is the outcome of the block entries on a version: the first
+// entry naming the package that matches it (or its release, for a
+// prerelease), or invalid-version when it cannot be checked.
+func (l *leaf) blockEntry(name string, v *ver, valid bool) outcome {
+	for i := range l.block {
+		b := &l.block[i]
+		if !b.name.match(name) {
+			continue
+		}
+		if !valid {
+			return outcome{rule: ruleInvalid, entry: i}
+		}
+		if b.r.match(v, true) {
+			return outcome{rule: ruleBlock, entry: i}
+		}
+		if v.Pre != "" {
+			rel := ver{Major: v.Major, Minor: v.Minor, Patch: v.Patch}
+			if b.r.match(&rel, true) {
+				return outcome{rule: ruleBlock, entry: i}
+			}
 		}
 	}
 	return outcome{}
@@ -714,6 +748,8 @@ func (l *leaf) decision(o outcome, name string, f *Facts, now time.Time) Decisio
 		d.Reason = fmt.Sprintf("%s has an install script (preinstall, install or postinstall) and install_scripts is \"block\"", pkg)
 	case ruleNewScripts, ruleProvenance:
 		d.Reason = trustReason(o.rule, pkg, f)
+	case ruleMalicious, ruleVulnerable:
+		d.Reason = l.advisoryReason(o.rule, pkg, o.adv)
 	case ruleLicense:
 		lic := f.License
 		switch o.lic.why {

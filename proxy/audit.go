@@ -18,6 +18,7 @@ import (
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/feed"
+	"github.com/npmgate/npmgate/osv"
 	"github.com/npmgate/npmgate/proxy/npm"
 	"github.com/npmgate/npmgate/proxy/upstream"
 )
@@ -164,6 +165,10 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed.Feed, api string) {
 		s.log.Debug("audit: names withheld from the audit service", "feed", f.Name, "count", withheld)
 	}
 	out := npm.MustJSON(doc)
+	if t.Local {
+		s.auditLocal(ctx, f, t, api, out)
+		return
+	}
 	sum := sha256.Sum256(out)
 	key := "audit\x00" + f.Name + "\x00" + api + "\x00" + hex.EncodeToString(sum[:])
 	if it, ok := s.mem.Get(key); ok && time.Now().Before(it.Expires) {
@@ -182,6 +187,51 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed.Feed, api string) {
 		s.mem.Set(key, &cache.Item{Body: res.Body, Expires: time.Now().Add(auditCacheTTL)}, 0)
 	}
 	passThrough(ctx, res)
+}
+
+// auditLocal answers an audit from the OSV database (audit: local), in
+// the shape of the endpoint asked, sending nothing anywhere; with
+// local+connector the connector's answer to the same (pruned) request is
+// merged in. A connector that fails or answers something else leaves
+// the local answer alone, which is a real one, and the log says so.
+func (s *Server) auditLocal(ctx *fasthttp.RequestCtx, f *feed.Feed, t *feed.AuditTarget, api string, body []byte) {
+	db := s.osvDB()
+	if db == nil {
+		s.fail(ctx, refused(errNotReady, "the advisory database (osv.source) is not loaded yet; see /readyz"))
+		return
+	}
+	bulk := api == "/npm/v1/security/advisories/bulk"
+	answer, merge := db.V1Audit, osv.MergeV1
+	if bulk {
+		answer, merge = db.BulkAudit, osv.MergeBulk
+	}
+	local, err := answer(body)
+	if err != nil {
+		s.fail(ctx, refused(errBadRequest, err.Error()))
+		return
+	}
+	if t.Client != nil {
+		local = s.mergeConnectorAudit(ctx, f, t, api, body, local, merge)
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(local)
+}
+
+// mergeConnectorAudit merges the connector's answer into local.
+func (s *Server) mergeConnectorAudit(ctx *fasthttp.RequestCtx, f *feed.Feed, t *feed.AuditTarget, api string, body, local []byte, merge func(local, upstream []byte) ([]byte, error)) []byte {
+	res, err := t.Client.Do(s.rctx(ctx), "POST", t.Base+"/-"+api, body, "application/json")
+	if err == nil && res.Status != 200 {
+		err = fmt.Errorf("status %d", res.Status)
+	}
+	var merged []byte
+	if err == nil {
+		merged, err = merge(local, res.Body)
+	}
+	if err != nil {
+		s.log.Warn("audit: the connector's answer is left out; answering from the advisory database alone", "feed", f.Name, "err", err)
+		return local
+	}
+	return merged
 }
 
 func passThrough(ctx *fasthttp.RequestCtx, res *upstream.Response) {

@@ -326,3 +326,10 @@ func (m *metrics) CountIntegrityFailure(connector string) {
 func (m *metrics) CountRender(representation string) {
 	m.renders.WithLabelValues(representation).Inc()
 }
+
+// register adds a collector built after the server's own (the OSV
+// source's).
+func (m *metrics) register(c prometheus.Collector) {
+	m.reg.MustRegister(c)
+	m.all = append(m.all, c)
+}

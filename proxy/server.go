@@ -79,6 +79,8 @@ type Server struct {
 	// those their claims are matched against (publishing.trusted).
 	oidc       *trustpub.Verifier
 	publishers atomic.Pointer[[]trustpub.Publisher]
+	// osv is osv.source's database, nil when none is configured.
+	osv *advisoryDB
 }
 
 type readyState struct {
@@ -101,6 +103,10 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	if cfg.Signing != s.cfg.Signing {
 		return errors.New("signing changed: restart npmgate to sign with the new key")
+	}
+	if cfg.OSV != s.cfg.OSV {
+		// The database is loaded and refreshed by what New built.
+		return errors.New("osv changed: restart npmgate to apply that")
 	}
 	for name := range s.feeds {
 		fc := cfg.Feeds[name]
@@ -241,6 +247,10 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 	}
 	if st.err != nil {
 		s.fail(ctx, refused(errNotReady, st.err.Error()))
+		return
+	}
+	if body := s.readyDetail(); body != "" {
+		writeJSON(ctx, fasthttp.StatusOK, body)
 		return
 	}
 	writeJSON(ctx, fasthttp.StatusOK, `{"status":"ready"}`)

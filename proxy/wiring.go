@@ -39,7 +39,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.metrics = newMetrics(s)
 	s.largeBodies = semaphore.NewWeighted(int64(max(cfg.Publish.LargeBodies, 1)))
-	for _, step := range []func() error{s.openReplicasAndAuth, func() error { return s.buildFeeds(rules) }} {
+	for _, step := range []func() error{s.openReplicasAndAuth, func() error { return s.buildFeeds(rules) }, func() error { return s.openOSV(s.lifetime) }} {
 		if err := step(); err != nil {
 			s.Close()
 			return nil, err
@@ -157,6 +157,12 @@ func (s *Server) buildFeeds(rules *policy.Rules) error {
 func auditTarget(cfg *config.Config, fc *config.Feed, f *feed.Feed, clients map[string]*upstream.Client) (*feed.AuditTarget, error) {
 	switch {
 	case fc.Audit == "off":
+	case fc.Audit == config.AuditLocal:
+		// Answered from the OSV database (proxy/audit.go): no client.
+		return &feed.AuditTarget{Local: true}, nil
+	case fc.Audit == config.AuditLocalConnector:
+		c := f.Connectors[0].Client
+		return &feed.AuditTarget{Local: true, Client: c, Base: c.BaseURL()}, nil
 	case fc.Audit == "" && len(f.Connectors) > 0:
 		return &feed.AuditTarget{Client: f.Connectors[0].Client, Base: f.Connectors[0].Client.BaseURL()}, nil
 	case cfg.Connectors[fc.Audit] != nil:
