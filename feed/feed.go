@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -66,6 +67,8 @@ type Metrics interface {
 	CountCoalesced(resource string)
 	CountFilterBlock(rule string)
 	CountRender(representation string)
+	// CountTakedown counts a version a connector took down.
+	CountTakedown(connector string)
 }
 
 // AdmitFunc takes a place under the miss limit for a lookup of a name
@@ -151,6 +154,8 @@ type connResult struct {
 	stale       bool
 	err         error
 	expires     time.Time
+	// takedowns are the versions the connector took down: not in doc.
+	takedowns []Takedown
 }
 
 // mergeSources reads the package's local document and every connector's
@@ -207,7 +212,7 @@ func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offli
 	}
 	repairTags(doc)
 	ix.notice = notice(name, m.blocked)
-	ix.files = indexFiles(name, doc, m.blocked)
+	ix.files = indexFiles(name, doc, m.blocked, m.removed)
 	if ix.stale || m.firstErr != nil {
 		m.expires = now.Add(f.Deps.Cache.StaleRetry.D())
 	}
@@ -247,6 +252,7 @@ type merging struct {
 	expires  time.Time
 	docs     []*npm.Packument
 	blocked  []blockedVersion
+	removed  []removedVersion
 	firstErr error
 	found    bool
 	// h hashes what the result is made from: its fingerprint.
@@ -276,6 +282,10 @@ func (f *Feed) addResult(m *merging, pol *filter.Policy, name string, r connResu
 		}
 		if !next.IsZero() && next.Before(m.expires) {
 			m.expires = next
+		}
+		for _, t := range r.takedowns {
+			m.removed = append(m.removed, removedVersion{t})
+			m.h.WriteString("-" + t.Version + ",") // an older snapshot read again gives another result
 		}
 		m.docs = append(m.docs, r.doc)
 		m.ix.stale = m.ix.stale || r.stale
@@ -318,19 +328,27 @@ func cmpErr(have, next error) error {
 
 // ReadConnector is one connector's document for name: its snapshot when
 // fresh (or offline), else revalidated upstream, the snapshot standing in
-// when upstream fails.
+// when upstream fails. Versions the connector took down are never in it
+// (see Takedown), whichever reading it comes from.
 func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name string, offline bool) connResult {
 	key := cache.SnapshotKey(c.Name, name)
 	maxAge := f.Deps.Cache.MaxAge.D()
 	snap, meta, fetched, serr := f.readSnapshot(ctx, key)
 	hasSnap := serr == nil
+	tds, err := f.readTakedowns(ctx, c.Name, name)
+	if err != nil {
+		// Without the record an older snapshot could serve a version
+		// taken down: refuse rather than guess.
+		return connResult{err: err}
+	}
 	fromSnap := func(stale bool) connResult {
 		doc, err := npm.Parse(snap, idx)
 		if err != nil {
 			return connResult{err: err}
 		}
+		withoutTakedowns(doc, tds)
 		exp := fetched.Add(maxAge)
-		return connResult{doc: doc, body: snap, stale: stale, expires: exp}
+		return connResult{doc: doc, body: snap, stale: stale, expires: exp, takedowns: tds}
 	}
 	if hasSnap && (offline || time.Since(fetched) < maxAge) {
 		return fromSnap(false)
@@ -374,29 +392,42 @@ func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name st
 		}
 		return connResult{err: err}
 	}
+	if hasSnap && !bytes.Equal(snap, res.Body) {
+		if tds, err = f.noteTakedowns(ctx, c, idx, name, snap, doc, res.Body, tds); err != nil {
+			// The old snapshot stays, and with it what was there: the
+			// next revalidation compares again.
+			return connResult{err: err}
+		}
+	}
+	withoutTakedowns(doc, tds)
+	f.storeSnapshot(ctx, key, res)
+	return connResult{doc: doc, body: res.Body, expires: time.Now().Add(maxAge), takedowns: tds}
+}
+
+// storeSnapshot keeps an upstream document as the connector's snapshot.
+func (f *Feed) storeSnapshot(ctx context.Context, key string, res *upstream.PackumentResult) {
 	write := func(ctx context.Context) {
 		if err := cache.WriteSnapshot(ctx, f.Deps.Snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
 			f.Deps.Log.Error("writing snapshot failed", "key", key, "err", err)
 		}
 	}
-	if f.Deps.Bucket != nil {
-		// A round trip to the bucket the client need not wait for: the
-		// document is in hand, and the snapshot only spares a later
-		// upstream request. Until it lands, this replica's own re-reads
-		// of the snapshot see it in snapWrites.
-		w := &pendingSnapshot{body: res.Body, meta: cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, at: time.Now()}
-		f.Deps.snapWrites.Store(key, w)
-		go func() {
-			// Not the load's context: that ends when the load does.
-			wctx, cancel := context.WithTimeout(context.Background(), snapshotWriteTimeout)
-			defer cancel()
-			write(wctx)
-			f.Deps.snapWrites.CompareAndDelete(key, w)
-		}()
-	} else {
+	if f.Deps.Bucket == nil {
 		write(ctx)
+		return
 	}
-	return connResult{doc: doc, body: res.Body, expires: time.Now().Add(maxAge)}
+	// A round trip to the bucket the client need not wait for: the
+	// document is in hand, and the snapshot only spares a later upstream
+	// request. Until it lands, this replica's own re-reads of the
+	// snapshot see it in snapWrites.
+	w := &pendingSnapshot{body: res.Body, meta: cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, at: time.Now()}
+	f.Deps.snapWrites.Store(key, w)
+	go func() {
+		// Not the load's context: that ends when the load does.
+		wctx, cancel := context.WithTimeout(context.Background(), snapshotWriteTimeout)
+		defer cancel()
+		write(wctx)
+		f.Deps.snapWrites.CompareAndDelete(key, w)
+	}()
 }
 
 // snapshotWriteTimeout bounds a snapshot's write to the bucket in the
@@ -449,6 +480,9 @@ func (f *Feed) MissingVersion(ctx context.Context, name, version string) error {
 	if ld, err := f.loadIndex(ctx, pol, name, nil); err == nil && ld.ix.files != nil {
 		if ref, ok := ld.ix.files[npm.TarballFile(name, version)]; ok && ref.blocked != "" && ref.version == version {
 			return fmt.Errorf("%w: %s", ErrBlocked, ref.blocked)
+		}
+		if ref, ok := ld.ix.files[npm.TarballFile(name, version)]; ok && ref.removed != "" && ref.version == version {
+			return fmt.Errorf("%w: %s", ErrVersionNotFound, ref.removed)
 		}
 	}
 	return fmt.Errorf("%w: %s@%s", ErrVersionNotFound, name, version)

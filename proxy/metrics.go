@@ -45,6 +45,7 @@ type metrics struct {
 	renders       *prometheus.CounterVec
 	spliced       prometheus.Counter
 	missLimited   *prometheus.CounterVec
+	takedowns     *prometheus.CounterVec
 	handler       fasthttp.RequestHandler
 	all           []prometheus.Collector
 
@@ -106,7 +107,10 @@ func newMetrics(s *Server) *metrics {
 	m.missLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "npmgate_miss_limited_total", Help: "Lookups of unknown names refused (429) by cache.miss_limit, by the budget spent (client, total).",
 	}, []string{"scope"})
-	m.all = []prometheus.Collector{m.renders, m.spliced, m.missLimited, m.requests, m.duration, m.respBytes, m.cacheLookups, m.upstreamReqs,
+	m.takedowns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_takedowns_total", Help: "Versions a connector stopped listing (taken down upstream): no longer served, tarball quarantined.",
+	}, []string{"connector"})
+	m.all = []prometheus.Collector{m.takedowns, m.renders, m.spliced, m.missLimited, m.requests, m.duration, m.respBytes, m.cacheLookups, m.upstreamReqs,
 		m.upstreamDur, m.upstreamBytes, m.coalesced, m.integrity, m.filterBlocks, m.auditWithheld, m.storeBytes, m.storeFiles,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "npmgate_tarball_downloads_joined_total", Help: "Tarball requests served from a download already running.",
@@ -187,7 +191,7 @@ func (m *metrics) upstreamObserver(connector string) func(kind, result string, d
 // by kind, until ctx ends.
 func (m *metrics) measureStore(ctx context.Context, dir string, interval time.Duration) {
 	for {
-		for _, kind := range []string{"tarballs", "snapshots", "local"} {
+		for _, kind := range []string{"tarballs", "snapshots", "local", "quarantine"} {
 			var n, size int64
 			filepath.WalkDir(filepath.Join(dir, kind), func(_ string, d fs.DirEntry, err error) error {
 				if err == nil && d.Type().IsRegular() {
@@ -315,6 +319,7 @@ func hidesFeed(m *dto.Metric, hidden map[string]bool) bool {
 
 func (m *metrics) CountCoalesced(resource string) { m.coalesced.WithLabelValues(resource).Inc() }
 func (m *metrics) CountFilterBlock(rule string)   { m.filterBlocks.WithLabelValues(rule).Inc() }
+func (m *metrics) CountTakedown(connector string) { m.takedowns.WithLabelValues(connector).Inc() }
 func (m *metrics) CountRender(representation string) {
 	m.renders.WithLabelValues(representation).Inc()
 }
