@@ -146,6 +146,16 @@ func TestTakedownOfOneVersion(t *testing.T) {
 		t.Errorf("npmgate_takedowns_total{connector=up} = %v, want 1", n)
 	}
 
+	g.wantNeverFromSnapshots(oldDoc)
+	g.wantExplainedAndQuarantined(len(want))
+}
+
+// wantNeverFromSnapshots checks that ansi-regex@5.0.1, taken down, stays
+// out while upstream is down and when an older snapshot lists it.
+func (g *gate) wantNeverFromSnapshots(oldDoc []byte) {
+	t := g.t
+	t.Helper()
+	up := g.up
 	// Upstream down: the snapshot stands in, without the version.
 	up.SetDown(true)
 	time.Sleep(2 * time.Millisecond)
@@ -163,7 +173,14 @@ func TestTakedownOfOneVersion(t *testing.T) {
 		t.Errorf("from the old snapshot: %v, want 6.6.0 without 5.0.1", vs)
 	}
 	g.wantRemoved("ansi-regex", "5.0.1")
+}
 
+// wantExplainedAndQuarantined checks explain's word on ansi-regex@5.0.1
+// and that its quarantined tarball (size bytes) counts against the cap
+// until ClearQuarantine removes it.
+func (g *gate) wantExplainedAndQuarantined(size int) {
+	t := g.t
+	t.Helper()
 	ex, err := g.srv.Explain(context.Background(), "", "ansi-regex")
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +196,7 @@ func TestTakedownOfOneVersion(t *testing.T) {
 	}
 
 	st, err := g.srv.GC(context.Background(), 1<<40)
-	if err != nil || st.Quarantined != 1 || st.QuarantinedBytes != int64(len(want)) {
+	if err != nil || st.Quarantined != 1 || st.QuarantinedBytes != int64(size) {
 		t.Errorf("GC: %+v %v, want the quarantined tarball counted", st, err)
 	}
 	if q, err := g.srv.ClearQuarantine(); err != nil || q.Files != 1 {
