@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/npmgate/npmgate/internal/fakeupstream"
+	"github.com/npmgate/npmgate/internal/testservices"
 )
 
 // tdDocWithout is name's recorded document without version, as upstream
@@ -107,5 +108,52 @@ feeds:
 	}
 	if files := filesUnder(t, quarantine); len(files) != 0 {
 		t.Errorf("after gc --quarantine: %v", files)
+	}
+}
+
+// TestScaleOutTakedown: with replicas, each replica that held a taken-down
+// tarball on its own disk moves it to its quarantine, whichever replica
+// noticed the takedown, and none serves the version.
+func TestScaleOutTakedown(t *testing.T) {
+	const name, version = "ansi-regex", "5.0.1"
+	tarball := name + "/-/" + name + "-" + version + ".tgz"
+	up := startUpstream(t, "")
+	db, s3 := testservices.Postgres(t), testservices.S3(t)
+	cfg := strings.Replace(scaleoutConfig, "max_age: 10m", "max_age: 1ms", 1)
+	for old, new := range map[string]string{
+		"UPSTREAM": up.URL, "DBURL": db, "S3ENDPOINT": s3.Endpoint, "S3REGION": s3.Region, "S3BUCKET": s3.Bucket,
+		"KEYS": "    access_key: " + s3.AccessKey + "\n    secret_key: " + s3.SecretKey + "\n",
+	} {
+		cfg = strings.ReplaceAll(cfg, old, new)
+	}
+	file := filepath.Join(t.TempDir(), "npmgate.yaml")
+	writeFile(t, file, cfg)
+	gateCLI(t, file, t.TempDir(), "", "migrate")
+	var replicas []*gate
+	for range 2 {
+		data := t.TempDir()
+		replicas = append(replicas, startGateWith(t, data, nil, "--config", file, "--listen", "127.0.0.1:0", "--data", data))
+	}
+	for i, g := range replicas {
+		if r := get(t, g.URL+tarball); r.status != 200 {
+			t.Fatalf("replica %d: GET %s: %d %s", i, tarball, r.status, r.body)
+		}
+	}
+
+	up.SetPackumentOverride(name, 200, "application/json", tdDocWithout(t, up.Dir(), name, version))
+	time.Sleep(5 * time.Millisecond) // past max_age
+	r := get(t, replicas[0].URL+name, "Accept", "application/vnd.npm.install-v1+json")
+	var doc struct{ Versions map[string]json.RawMessage }
+	if err := json.Unmarshal(r.body, &doc); r.status != 200 || err != nil || doc.Versions[version] != nil || len(doc.Versions) == 0 {
+		t.Errorf("replica 0 after the takedown: %d %v, versions %d, with %s: %v", r.status, err, len(doc.Versions), version, doc.Versions[version] != nil)
+	}
+	for i, g := range replicas {
+		r := get(t, g.URL+tarball)
+		if r.status != 404 || !strings.Contains(string(r.body), "removed upstream at") {
+			t.Errorf("replica %d: GET %s: %d %.200s, want a 404 saying it was removed upstream", i, tarball, r.status, r.body)
+		}
+		if files := filesUnder(t, filepath.Join(g.Data, "quarantine")); len(files) != 1 {
+			t.Errorf("replica %d: quarantine holds %v, want its copy of the tarball", i, files)
+		}
 	}
 }

@@ -333,19 +333,22 @@ func cmpErr(have, next error) error {
 func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name string, offline bool) connResult {
 	key := cache.SnapshotKey(c.Name, name)
 	maxAge := f.Deps.Cache.MaxAge.D()
+	takedowns := f.takedownsOf(ctx, c.Name, name) // read meanwhile: a round trip to a bucket
 	snap, meta, fetched, serr := f.readSnapshot(ctx, key)
 	hasSnap := serr == nil
-	tds, err := f.readTakedowns(ctx, c.Name, name)
-	if err != nil {
-		// Without the record an older snapshot could serve a version
-		// taken down: refuse rather than guess.
-		return connResult{err: err}
-	}
+	var tds []Takedown
 	fromSnap := func(stale bool) connResult {
+		var err error
+		if tds, err = takedowns(); err != nil {
+			// Without the record an older snapshot could serve a version
+			// taken down: refuse rather than guess.
+			return connResult{err: err}
+		}
 		doc, err := npm.Parse(snap, idx)
 		if err != nil {
 			return connResult{err: err}
 		}
+		f.sweepTakedowns(c.Name, name, tds)
 		withoutTakedowns(doc, tds)
 		exp := fetched.Add(maxAge)
 		return connResult{doc: doc, body: snap, stale: stale, expires: exp, takedowns: tds}
@@ -392,6 +395,9 @@ func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name st
 		}
 		return connResult{err: err}
 	}
+	if tds, err = takedowns(); err != nil {
+		return connResult{err: err}
+	}
 	if hasSnap && !bytes.Equal(snap, res.Body) {
 		if tds, err = f.noteTakedowns(ctx, c, idx, name, snap, doc, res.Body, tds); err != nil {
 			// The old snapshot stays, and with it what was there: the
@@ -399,6 +405,7 @@ func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name st
 			return connResult{err: err}
 		}
 	}
+	f.sweepTakedowns(c.Name, name, tds)
 	withoutTakedowns(doc, tds)
 	f.storeSnapshot(ctx, key, res)
 	return connResult{doc: doc, body: res.Body, expires: time.Now().Add(maxAge), takedowns: tds}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/npmgate/npmgate/cache"
@@ -70,6 +71,25 @@ func (f *Feed) readTakedowns(ctx context.Context, connector, name string) ([]Tak
 		return nil, fmt.Errorf("reading the takedown record of %s from %s: %w", name, connector, err)
 	}
 	return rec.Takedowns, nil
+}
+
+// takedownsOf starts reading the takedown record and returns a function
+// that waits for it; a reading whose result is never wanted (an upstream
+// 404 or failure) finishes in the background.
+func (f *Feed) takedownsOf(ctx context.Context, connector, name string) func() ([]Takedown, error) {
+	type read struct {
+		tds []Takedown
+		err error
+	}
+	ch := make(chan read, 1)
+	go func() {
+		tds, err := f.readTakedowns(ctx, connector, name)
+		ch <- read{tds, err}
+	}()
+	return sync.OnceValues(func() ([]Takedown, error) {
+		r := <-ch
+		return r.tds, r.err
+	})
 }
 
 func (f *Feed) writeTakedowns(ctx context.Context, connector, name string, tds []Takedown) error {
@@ -165,4 +185,23 @@ func withoutTakedowns(doc *npm.Packument, tds []Takedown) {
 		gone[t.Version] = true
 	}
 	doc.Remove(func(v *npm.Version) bool { return !gone[v.Version] })
+}
+
+// sweepTakedowns quarantines this replica's own copies of tarballs another
+// replica found taken down: the replica that noticed moved only the copy
+// on its disk. Without replicas every copy was moved when noticed.
+func (f *Feed) sweepTakedowns(connector, name string, tds []Takedown) {
+	if f.Deps.Bucket == nil {
+		return
+	}
+	for _, t := range tds {
+		dg, err := npm.ParseDigest(npm.Dist{Integrity: t.Integrity})
+		if err != nil {
+			continue
+		}
+		if moved, err := f.Deps.Disk.Quarantine(cache.TarballKey(dg.Algo, dg.Hex())); moved || err != nil {
+			f.Deps.Log.Warn("takedown: quarantined this replica's copy of a tarball taken down upstream", "connector", connector,
+				"package", name, "version", t.Version, "integrity", t.Integrity, "err", err)
+		}
+	}
 }

@@ -300,3 +300,13 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// BenchmarkRevalidatedPackument is a packument request past max_age:
+// the snapshot, the takedown record and a conditional request upstream
+// (304) each time.
+func BenchmarkRevalidatedPackument(b *testing.B) {
+	t := &testing.T{}
+	up := fakeupstream.Start(b, fakeupstream.Dir())
+	g := startGateB(b, t, up, func(c *config.Config) { c.Cache.MaxAge = config.Duration(time.Nanosecond) })
+	benchGet(b, g, "/ms", "Accept", corgi)
+}
