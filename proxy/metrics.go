@@ -93,7 +93,7 @@ func newMetrics(s *Server) *metrics {
 		Name: "npmgate_audit_withheld_names_total", Help: "Package names kept out of forwarded audit requests (local or owned).",
 	})
 	m.storeBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "npmgate_store_bytes", Help: "Bytes in the data directory by kind (tarballs, snapshots, local).",
+		Name: "npmgate_store_bytes", Help: "Bytes in the data directory by kind (tarballs, snapshots, local, quarantine).",
 	}, []string{"kind"})
 	m.storeFiles = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "npmgate_store_files", Help: "Files in the data directory by kind.",
