@@ -381,14 +381,10 @@ func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name st
 	case res.NotModified:
 		return connResult{err: fmt.Errorf("%w: 304 to an unconditional request", upstream.ErrBadResponse)}
 	case res.NotFound:
-		return connResult{notFound: true, expires: time.Now().Add(f.Deps.Cache.NotFoundTTL.D())}
+		return f.goneUpstream(ctx, c, name, hasSnap)
 	}
-	doc, err := npm.Parse(res.Body, idx)
-	if err == nil {
-		err = doc.CheckName(name)
-	}
+	doc, err := parseUpstream(c, name, idx, res.Body)
 	if err != nil {
-		err = fmt.Errorf("%w: %s: %v", upstream.ErrBadResponse, c.Name, err)
 		if hasSnap {
 			f.Deps.Log.Warn("upstream sent a bad document; serving the last snapshot", "connector", c.Name, "package", name, "err", err)
 			return fromSnap(true)
@@ -409,32 +405,6 @@ func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name st
 	withoutTakedowns(doc, tds)
 	f.storeSnapshot(ctx, key, res)
 	return connResult{doc: doc, body: res.Body, expires: time.Now().Add(maxAge), takedowns: tds}
-}
-
-// storeSnapshot keeps an upstream document as the connector's snapshot.
-func (f *Feed) storeSnapshot(ctx context.Context, key string, res *upstream.PackumentResult) {
-	write := func(ctx context.Context) {
-		if err := cache.WriteSnapshot(ctx, f.Deps.Snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
-			f.Deps.Log.Error("writing snapshot failed", "key", key, "err", err)
-		}
-	}
-	if f.Deps.Bucket == nil {
-		write(ctx)
-		return
-	}
-	// A round trip to the bucket the client need not wait for: the
-	// document is in hand, and the snapshot only spares a later upstream
-	// request. Until it lands, this replica's own re-reads of the
-	// snapshot see it in snapWrites.
-	w := &pendingSnapshot{body: res.Body, meta: cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, at: time.Now()}
-	f.Deps.snapWrites.Store(key, w)
-	go func() {
-		// Not the load's context: that ends when the load does.
-		wctx, cancel := context.WithTimeout(context.Background(), snapshotWriteTimeout)
-		defer cancel()
-		write(wctx)
-		f.Deps.snapWrites.CompareAndDelete(key, w)
-	}()
 }
 
 // snapshotWriteTimeout bounds a snapshot's write to the bucket in the

@@ -310,3 +310,31 @@ func BenchmarkRevalidatedPackument(b *testing.B) {
 	g := startGateB(b, t, up, func(c *config.Config) { c.Cache.MaxAge = config.Duration(time.Nanosecond) })
 	benchGet(b, g, "/ms", "Accept", corgi)
 }
+
+// TestPackageGoneUpstreamIsNotServedFromItsSnapshot: once upstream answers
+// 404 for a package it served, its snapshot no longer stands in when
+// upstream fails later: the package is not served, every version listed,
+// from what upstream sent before it removed it.
+func TestPackageGoneUpstreamIsNotServedFromItsSnapshot(t *testing.T) {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	g := startGate(t, up, func(c *config.Config) {
+		c.Cache.MaxAge = config.Duration(time.Millisecond)
+		c.Cache.NotFoundTTL = config.Duration(time.Millisecond)
+	})
+	if vs := g.versionsOf("ms"); !vs["2.1.3"] {
+		t.Fatalf("versions before: %v", vs)
+	}
+	up.SetPackumentOverride("ms", 404, "application/json", []byte(`{"error":"Not found"}`))
+	time.Sleep(2 * time.Millisecond)
+	if resp, body := g.get("/ms", "Accept", corgi); resp.StatusCode != 404 {
+		t.Fatalf("after upstream's 404: %d %.200s", resp.StatusCode, body)
+	}
+	up.SetPackumentOverride("ms", 0, "", nil)
+	up.SetDown(true)
+	time.Sleep(2 * time.Millisecond)
+	for _, path := range []string{"/ms", "/ms/-/ms-2.1.3.tgz"} {
+		if resp, body := g.get(path, "Accept", corgi); resp.StatusCode == 200 {
+			t.Errorf("GET %s with upstream down: 200 %.100q, want the removed package not served", path, body)
+		}
+	}
+}
