@@ -395,11 +395,7 @@ func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name st
 		return connResult{err: err}
 	}
 	if hasSnap && !bytes.Equal(snap, res.Body) {
-		if tds, err = f.noteTakedowns(ctx, c, idx, name, snap, doc, res.Body, tds); err != nil {
-			// The old snapshot stays, and with it what was there: the
-			// next revalidation compares again.
-			return connResult{err: err}
-		}
+		tds = f.noteTakedowns(ctx, c, idx, name, snap, doc, res.Body, tds)
 	}
 	f.sweepTakedowns(c.Name, name, tds)
 	withoutTakedowns(doc, tds)

@@ -131,10 +131,10 @@ func takenDown(old, next *npm.Packument, placeholder bool, now time.Time) []Take
 // is gone. It runs before the new snapshot replaces the old one, so the
 // record exists before the evidence of what was there is overwritten.
 // It returns the connector's takedowns for the package, old and new.
-func (f *Feed) noteTakedowns(ctx context.Context, c *Connector, idx int, name string, snap []byte, next *npm.Packument, body []byte, have []Takedown) ([]Takedown, error) {
+func (f *Feed) noteTakedowns(ctx context.Context, c *Connector, idx int, name string, snap []byte, next *npm.Packument, body []byte, have []Takedown) []Takedown {
 	old, err := npm.Parse(snap, idx)
 	if err != nil {
-		return have, nil // an unreadable snapshot says nothing of what was there
+		return have // an unreadable snapshot says nothing of what was there
 	}
 	known := make(map[string]bool, len(have))
 	for _, t := range have {
@@ -147,17 +147,21 @@ func (f *Feed) noteTakedowns(ctx context.Context, c *Connector, idx int, name st
 		}
 	}
 	if len(added) == 0 {
-		return have, nil
+		return have
 	}
 	all := append(have[:len(have):len(have)], added...)
 	if err := f.writeTakedowns(ctx, c.Name, name, all); err != nil {
-		return nil, fmt.Errorf("recording the takedown of %s from %s: %w", name, c.Name, err)
+		// Acted on all the same: the new snapshot, which replaces the
+		// old one, no longer lists the versions, and serving is what
+		// matters; only an older snapshot surfacing again, and explain,
+		// need the record.
+		f.Deps.Log.Error("takedown: recording failed", "connector", c.Name, "package", name, "err", err)
 	}
 	for _, t := range added {
 		f.quarantine(c.Name, name, t)
 		f.Deps.Metrics.CountTakedown(c.Name)
 	}
-	return all, nil
+	return all
 }
 
 // quarantine logs one takedown and moves its tarball, if stored, out of

@@ -338,3 +338,38 @@ func TestPackageGoneUpstreamIsNotServedFromItsSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// TestTakedownUnrecordedStillHidden: when the takedown record cannot be
+// written, the takedown is acted on all the same: the version is not
+// served (from the new snapshot either) and its tarball is quarantined.
+func TestTakedownUnrecordedStillHidden(t *testing.T) {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	g := startGate(t, up, func(c *config.Config) { c.Cache.MaxAge = config.Duration(time.Millisecond) })
+	g.versionsOf("ansi-regex")
+	// A file where the records' directory would go: every write fails.
+	if err := os.WriteFile(filepath.Join(g.data, "takedowns"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := g.get("/ansi-regex/-/ansi-regex-5.0.1.tgz"); resp.StatusCode != 200 {
+		t.Fatalf("tarball before: %d", resp.StatusCode)
+	}
+	up.SetPackumentOverride("ansi-regex", 200, "application/json", docWithout(t, up.Dir(), "ansi-regex", "5.0.1"))
+	time.Sleep(2 * time.Millisecond)
+	if vs := g.versionsOf("ansi-regex"); vs["5.0.1"] || !vs["6.6.0"] {
+		t.Errorf("versions with the record unwritable: %v, want 6.6.0 without 5.0.1", vs)
+	}
+	// Without the record the 404s cannot say when; they are 404s still.
+	for _, clear := range []bool{false, true} {
+		if clear {
+			g.srv.mem.Clear() // every reading from the snapshot now
+		}
+		for _, path := range []string{"/ansi-regex/-/ansi-regex-5.0.1.tgz", "/ansi-regex/5.0.1"} {
+			if resp, body := g.get(path, "Accept", "application/json"); resp.StatusCode != 404 {
+				t.Errorf("GET %s: %d %.100q, want 404", path, resp.StatusCode, body)
+			}
+		}
+	}
+	if q := g.quarantined(); len(q) != 1 {
+		t.Errorf("quarantine holds %v, want the taken-down tarball", q)
+	}
+}
