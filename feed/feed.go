@@ -21,6 +21,7 @@ import (
 	"github.com/npmgate/npmgate/policy"
 	"github.com/npmgate/npmgate/proxy/npm"
 	"github.com/npmgate/npmgate/proxy/upstream"
+	"github.com/npmgate/npmgate/sign"
 )
 
 // Feed is one served registry and the connectors it reads through.
@@ -47,8 +48,9 @@ type Deps struct {
 	Mem       *cache.Memory
 	Disk      *cache.Disk
 	Snapshots cache.Store
-	// Bucket, when replicas share one, holds tarballs for all of them.
-	Bucket   cache.Store
+	// Blobs holds tarballs: this machine's disk, in front of the bucket
+	// when replicas share one.
+	Blobs    cache.Blobs
 	Packages Packages
 	Users    auth.UserStore
 	Metrics  Metrics
@@ -57,9 +59,8 @@ type Deps struct {
 	// flight makes concurrent misses of one key share one computation.
 	flight   singleflight.Group
 	Prefetch *Prefetches
-	// snapWrites holds snapshots on their way to the bucket (see
-	// feed.readSnapshot).
-	snapWrites sync.Map
+	// Signer signs local versions (dist.signatures); nil signs nothing.
+	Signer *sign.Signer
 }
 
 // Metrics is what feeds count; the server's metrics implement it.
@@ -67,6 +68,7 @@ type Metrics interface {
 	CountCoalesced(resource string)
 	CountFilterBlock(rule string)
 	CountRender(representation string)
+	CountIntegrityFailure(connector string)
 	// CountTakedown counts a version a connector took down.
 	CountTakedown(connector string)
 }
@@ -179,6 +181,9 @@ func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offli
 	now := time.Now()
 	m := &merging{ix: &Index{loaded: now}, expires: now.Add(f.Deps.Cache.MaxAge.D()), h: xxhash.New()}
 	if local != nil && local.Packument != nil && len(local.Packument.Versions) > 0 {
+		if err := signLocal(f.Deps.Signer, local); err != nil {
+			return nil, err
+		}
 		doc, raw, err := local.AsPackument()
 		if err != nil {
 			return nil, err
@@ -334,7 +339,7 @@ func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name st
 	key := cache.SnapshotKey(c.Name, name)
 	maxAge := f.Deps.Cache.MaxAge.D()
 	takedowns := f.takedownsOf(ctx, c.Name, name) // read meanwhile: a round trip to a bucket
-	snap, meta, fetched, serr := f.readSnapshot(ctx, key)
+	snap, meta, fetched, serr := cache.ReadSnapshot(ctx, f.Deps.Snapshots, key)
 	hasSnap := serr == nil
 	var tds []Takedown
 	fromSnap := func(stale bool) connResult {
@@ -399,32 +404,13 @@ func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name st
 	}
 	f.sweepTakedowns(c.Name, name, tds)
 	withoutTakedowns(doc, tds)
-	f.storeSnapshot(ctx, key, res)
-	return connResult{doc: doc, body: res.Body, expires: time.Now().Add(maxAge), takedowns: tds}
-}
-
-// snapshotWriteTimeout bounds a snapshot's write to the bucket in the
-// background.
-const snapshotWriteTimeout = 5 * time.Minute
-
-// pendingSnapshot is an upstream document on its way to the bucket.
-type pendingSnapshot struct {
-	body []byte
-	meta cache.SnapshotMeta
-	at   time.Time
-}
-
-// readSnapshot reads a connector's snapshot, or the one this replica is
-// still writing to the bucket: a request that finds the package's index
-// in memory and re-reads its document must not miss a snapshot whose
-// upload has not finished yet (it would answer a 404 for a package that
-// was just fetched).
-func (f *Feed) readSnapshot(ctx context.Context, key string) ([]byte, cache.SnapshotMeta, time.Time, error) {
-	if w, ok := f.Deps.snapWrites.Load(key); ok {
-		p := w.(*pendingSnapshot)
-		return p.body, p.meta, p.at, nil
+	// With replicas the snapshot store is asynchronous (cache.AsyncStore):
+	// the client does not wait for the bucket, and this replica's re-reads
+	// see the snapshot before it lands.
+	if err := cache.WriteSnapshot(ctx, f.Deps.Snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
+		f.Deps.Log.Error("writing snapshot failed", "key", key, "err", err)
 	}
-	return cache.ReadSnapshot(ctx, f.Deps.Snapshots, key)
+	return connResult{doc: doc, body: res.Body, expires: time.Now().Add(maxAge), takedowns: tds}
 }
 
 // Known reports whether a lookup of name needs no place under the miss

@@ -31,7 +31,6 @@ func (f *Feed) goneUpstream(ctx context.Context, c *Connector, name string, hasS
 	if hasSnap {
 		key := cache.SnapshotKey(c.Name, name)
 		f.Deps.Log.Warn("upstream no longer has the package; its snapshot is removed", "connector", c.Name, "package", name)
-		f.Deps.snapWrites.Delete(key)
 		if err := f.Deps.Snapshots.Remove(ctx, key); err != nil {
 			f.Deps.Log.Error("removing the snapshot of a package upstream no longer has failed", "key", key, "err", err)
 		}
@@ -39,30 +38,4 @@ func (f *Feed) goneUpstream(ctx context.Context, c *Connector, name string, hasS
 		f.Invalidate(name)
 	}
 	return connResult{notFound: true, expires: time.Now().Add(f.Deps.Cache.NotFoundTTL.D())}
-}
-
-// storeSnapshot keeps an upstream document as the connector's snapshot.
-func (f *Feed) storeSnapshot(ctx context.Context, key string, res *upstream.PackumentResult) {
-	write := func(ctx context.Context) {
-		if err := cache.WriteSnapshot(ctx, f.Deps.Snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
-			f.Deps.Log.Error("writing snapshot failed", "key", key, "err", err)
-		}
-	}
-	if f.Deps.Bucket == nil {
-		write(ctx)
-		return
-	}
-	// A round trip to the bucket the client need not wait for: the
-	// document is in hand, and the snapshot only spares a later upstream
-	// request. Until it lands, this replica's own re-reads of the
-	// snapshot see it in snapWrites.
-	w := &pendingSnapshot{body: res.Body, meta: cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, at: time.Now()}
-	f.Deps.snapWrites.Store(key, w)
-	go func() {
-		// Not the load's context: that ends when the load does.
-		wctx, cancel := context.WithTimeout(context.Background(), snapshotWriteTimeout)
-		defer cancel()
-		write(wctx)
-		f.Deps.snapWrites.CompareAndDelete(key, w)
-	}()
 }

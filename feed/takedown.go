@@ -191,13 +191,12 @@ func withoutTakedowns(doc *npm.Packument, tds []Takedown) {
 	doc.Remove(func(v *npm.Version) bool { return !gone[v.Version] })
 }
 
-// sweepTakedowns quarantines this replica's own copies of tarballs another
-// replica found taken down: the replica that noticed moved only the copy
-// on its disk. Without replicas every copy was moved when noticed.
+// sweepTakedowns quarantines this machine's copies of tarballs taken down
+// that are still in the served store: with replicas, the one that noticed
+// moved only the copy on its own disk (and a download in flight at the
+// takedown may have landed since). A rename that finds nothing is all it
+// costs, and only for packages with takedowns.
 func (f *Feed) sweepTakedowns(connector, name string, tds []Takedown) {
-	if f.Deps.Bucket == nil {
-		return
-	}
 	for _, t := range tds {
 		dg, err := npm.ParseDigest(npm.Dist{Integrity: t.Integrity})
 		if err != nil {

@@ -625,8 +625,8 @@ func (l *leaf) version(name string, f *Facts, now time.Time) outcome {
 		if b.r.match(&v, true) {
 			return outcome{rule: ruleBlock, entry: i}
 		}
-		if v.pre != "" {
-			rel := ver{major: v.major, minor: v.minor, patch: v.patch}
+		if v.Pre != "" {
+			rel := ver{Major: v.Major, Minor: v.Minor, Patch: v.Patch}
 			if b.r.match(&rel, true) {
 				return outcome{rule: ruleBlock, entry: i}
 			}
