@@ -126,6 +126,13 @@ func takenDown(old, next *npm.Packument, placeholder bool, now time.Time) []Take
 	return out
 }
 
+// olderThan reports whether next says it was modified before old was.
+func olderThan(next, old *npm.Packument) bool {
+	n, err1 := time.Parse(time.RFC3339, next.Modified())
+	o, err2 := time.Parse(time.RFC3339, old.Modified())
+	return err1 == nil && err2 == nil && n.Before(o)
+}
+
 // noteTakedowns compares a connector's new document with its previous
 // snapshot and records, quarantines, logs and counts every version that
 // is gone. It runs before the new snapshot replaces the old one, so the
@@ -135,6 +142,12 @@ func (f *Feed) noteTakedowns(ctx context.Context, c *Connector, idx int, name st
 	old, err := npm.Parse(snap, idx)
 	if err != nil {
 		return have // an unreadable snapshot says nothing of what was there
+	}
+	if olderThan(next, old) {
+		// A lagging replica of the registry (a CDN edge, a mirror still
+		// syncing) that has not seen the latest versions yet: removing a
+		// version modifies the document, so this is no takedown.
+		return have
 	}
 	known := make(map[string]bool, len(have))
 	for _, t := range have {

@@ -373,3 +373,46 @@ func TestTakedownUnrecordedStillHidden(t *testing.T) {
 		t.Errorf("quarantine holds %v, want the taken-down tarball", q)
 	}
 }
+
+// TestStaleUpstreamDocumentIsNoTakedown: a document that lacks a version
+// but says it was modified before the snapshot was (a lagging CDN edge or
+// mirror) takes nothing down: no record, no quarantine, and the version
+// is back once upstream serves the current document again.
+func TestStaleUpstreamDocumentIsNoTakedown(t *testing.T) {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	g := startGate(t, up, func(c *config.Config) { c.Cache.MaxAge = config.Duration(time.Millisecond) })
+	modifiedAt := func(doc []byte, at string) []byte {
+		var m map[string]json.RawMessage
+		json.Unmarshal(doc, &m)
+		var times map[string]string
+		json.Unmarshal(m["time"], &times)
+		times["modified"] = at
+		m["time"], _ = json.Marshal(times)
+		out, _ := json.Marshal(m)
+		return out
+	}
+	current, err := fakeupstream.ReadPackument(up.Dir(), "ansi-regex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.SetPackumentOverride("ansi-regex", 200, "application/json", modifiedAt(current, "2024-12-02T18:35:14.692Z"))
+	g.versionsOf("ansi-regex")
+	if resp, _ := g.get("/ansi-regex/-/ansi-regex-5.0.1.tgz"); resp.StatusCode != 200 {
+		t.Fatalf("tarball before: %d", resp.StatusCode)
+	}
+	stale := modifiedAt(docWithout(t, up.Dir(), "ansi-regex", "5.0.1"), "2024-01-01T00:00:00.000Z")
+	up.SetPackumentOverride("ansi-regex", 200, "application/json", stale)
+	time.Sleep(2 * time.Millisecond)
+	g.versionsOf("ansi-regex")
+	if q := g.quarantined(); len(q) != 0 {
+		t.Errorf("a stale document quarantined %v", q)
+	}
+	if _, err := os.Stat(filepath.Join(g.data, cache.TakedownKey("up", "ansi-regex"))); err == nil {
+		t.Error("a stale document was recorded as a takedown")
+	}
+	up.SetPackumentOverride("ansi-regex", 0, "", nil)
+	time.Sleep(2 * time.Millisecond)
+	if vs := g.versionsOf("ansi-regex"); !vs["5.0.1"] {
+		t.Errorf("versions once upstream is current again: %v, want 5.0.1 back", vs)
+	}
+}
