@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -72,6 +73,8 @@ type Metrics interface {
 	CountFilterBlock(rule string)
 	CountRender(representation string)
 	CountIntegrityFailure(connector string)
+	// CountTakedown counts a version a connector took down.
+	CountTakedown(connector string)
 }
 
 // AdmitFunc takes a place under the miss limit for a lookup of a name
@@ -157,6 +160,8 @@ type connResult struct {
 	stale       bool
 	err         error
 	expires     time.Time
+	// takedowns are the versions the connector took down: not in doc.
+	takedowns []Takedown
 }
 
 // mergeSources reads the package's local document and every connector's
@@ -216,7 +221,7 @@ func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offli
 	}
 	repairTags(doc)
 	ix.notice = notice(name, m.blocked)
-	ix.files = indexFiles(name, doc, m.blocked)
+	ix.files = indexFiles(name, doc, m.blocked, m.removed)
 	if ix.stale || m.firstErr != nil {
 		m.expires = now.Add(f.Deps.Cache.StaleRetry.D())
 	}
@@ -256,6 +261,7 @@ type merging struct {
 	expires  time.Time
 	docs     []*npm.Packument
 	blocked  []blockedVersion
+	removed  []removedVersion
 	firstErr error
 	found    bool
 	// h hashes what the result is made from: its fingerprint.
@@ -285,6 +291,10 @@ func (f *Feed) addResult(m *merging, pol *filter.Policy, name string, r connResu
 		}
 		if !next.IsZero() && next.Before(m.expires) {
 			m.expires = next
+		}
+		for _, t := range r.takedowns {
+			m.removed = append(m.removed, removedVersion{t})
+			m.h.WriteString("-" + t.Version + ",") // an older snapshot read again gives another result
 		}
 		m.docs = append(m.docs, r.doc)
 		m.ix.stale = m.ix.stale || r.stale
@@ -327,19 +337,30 @@ func cmpErr(have, next error) error {
 
 // ReadConnector is one connector's document for name: its snapshot when
 // fresh (or offline), else revalidated upstream, the snapshot standing in
-// when upstream fails.
+// when upstream fails. Versions the connector took down are never in it
+// (see Takedown), whichever reading it comes from.
 func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name string, offline bool) connResult {
 	key := cache.SnapshotKey(c.Name, name)
 	maxAge := f.Deps.Cache.MaxAge.D()
+	takedowns := f.takedownsOf(ctx, c.Name, name) // read meanwhile: a round trip to a bucket
 	snap, meta, fetched, serr := cache.ReadSnapshot(ctx, f.Deps.Snapshots, key)
 	hasSnap := serr == nil
+	var tds []Takedown
 	fromSnap := func(stale bool) connResult {
+		var err error
+		if tds, err = takedowns(); err != nil {
+			// Without the record an older snapshot could serve a version
+			// taken down: refuse rather than guess.
+			return connResult{err: err}
+		}
 		doc, err := npm.Parse(snap, idx)
 		if err != nil {
 			return connResult{err: err}
 		}
+		f.sweepTakedowns(c.Name, name, tds)
+		withoutTakedowns(doc, tds)
 		exp := fetched.Add(maxAge)
-		return connResult{doc: doc, body: snap, stale: stale, expires: exp}
+		return connResult{doc: doc, body: snap, stale: stale, expires: exp, takedowns: tds}
 	}
 	if hasSnap && (offline || time.Since(fetched) < maxAge) {
 		return fromSnap(false)
@@ -369,27 +390,31 @@ func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name st
 	case res.NotModified:
 		return connResult{err: fmt.Errorf("%w: 304 to an unconditional request", upstream.ErrBadResponse)}
 	case res.NotFound:
-		return connResult{notFound: true, expires: time.Now().Add(f.Deps.Cache.NotFoundTTL.D())}
+		return f.goneUpstream(ctx, c, name, hasSnap)
 	}
-	doc, err := npm.Parse(res.Body, idx)
-	if err == nil {
-		err = doc.CheckName(name)
-	}
+	doc, err := parseUpstream(c, name, idx, res.Body)
 	if err != nil {
-		err = fmt.Errorf("%w: %s: %v", upstream.ErrBadResponse, c.Name, err)
 		if hasSnap {
 			f.Deps.Log.Warn("upstream sent a bad document; serving the last snapshot", "connector", c.Name, "package", name, "err", err)
 			return fromSnap(true)
 		}
 		return connResult{err: err}
 	}
+	if tds, err = takedowns(); err != nil {
+		return connResult{err: err}
+	}
+	if hasSnap && !bytes.Equal(snap, res.Body) {
+		tds = f.noteTakedowns(ctx, c, idx, name, snap, doc, res.Body, tds)
+	}
+	f.sweepTakedowns(c.Name, name, tds)
+	withoutTakedowns(doc, tds)
 	// With replicas the snapshot store is asynchronous (cache.AsyncStore):
 	// the client does not wait for the bucket, and this replica's re-reads
 	// see the snapshot before it lands.
 	if err := cache.WriteSnapshot(ctx, f.Deps.Snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
 		f.Deps.Log.Error("writing snapshot failed", "key", key, "err", err)
 	}
-	return connResult{doc: doc, body: res.Body, expires: time.Now().Add(maxAge)}
+	return connResult{doc: doc, body: res.Body, expires: time.Now().Add(maxAge), takedowns: tds}
 }
 
 // Known reports whether a lookup of name needs no place under the miss
@@ -418,6 +443,9 @@ func (f *Feed) MissingVersion(ctx context.Context, name, version string) error {
 	if ld, err := f.loadIndex(ctx, pol, name, nil); err == nil && ld.ix.files != nil {
 		if ref, ok := ld.ix.files[npm.TarballFile(name, version)]; ok && ref.blocked != "" && ref.version == version {
 			return fmt.Errorf("%w: %s", ErrBlocked, ref.blocked)
+		}
+		if ref, ok := ld.ix.files[npm.TarballFile(name, version)]; ok && ref.removed != "" && ref.version == version {
+			return fmt.Errorf("%w: %s", ErrVersionNotFound, ref.removed)
 		}
 	}
 	return fmt.Errorf("%w: %s@%s", ErrVersionNotFound, name, version)

@@ -34,6 +34,9 @@ func (f *Feed) Tarball(ctx context.Context, pol *Policy, name, file string, loca
 	if !ok {
 		return TarballRef{}, fmt.Errorf("%w: %s has no tarball %s", ErrNotFound, name, file)
 	}
+	if ref.removed != "" {
+		return TarballRef{}, fmt.Errorf("%w: %s", ErrNotFound, ref.removed)
+	}
 	if ref.blocked != "" {
 		return TarballRef{}, fmt.Errorf("%w: %s", ErrBlocked, ref.blocked)
 	}
