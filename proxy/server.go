@@ -23,6 +23,7 @@ import (
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/policy"
+	"github.com/npmgate/npmgate/ui"
 )
 
 // Version is npmgate's version, set by the build.
@@ -71,6 +72,8 @@ type Server struct {
 	largeBodies *semaphore.Weighted
 	// metricsAccess is metrics.access compiled.
 	metricsAccess auth.Rule
+	// ui is the web UI (proxy/ui.go).
+	ui *ui.UI
 }
 
 type readyState struct {
