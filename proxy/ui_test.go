@@ -1,6 +1,12 @@
 package proxy
 
 import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -41,5 +47,245 @@ func TestUIRoutesBrowsersOnly(t *testing.T) {
 	resp, _ := g.get("/ms/-/ms-2.1.3.tgz", "Accept", browserAccept)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") == "text/html; charset=utf-8" {
 		t.Errorf("tarball from a browser: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+// hostileReadme holds what a malicious package author would put in a
+// README: scripts, event handlers, javascript: links, frames, SVG with
+// onload, CSS url(), remote images and markup meant to break the page.
+const hostileReadme = "# evil\n\n" +
+	"<script>alert('script')</script>\n\n" +
+	"<img src=x onerror=\"alert('onerror')\">\n\n" +
+	"[click](javascript:alert('link'))\n\n" +
+	"<a href=\"javascript:alert('a')\">a</a> <a href=\"JaVaScRiPt:alert(1)\">b</a>\n\n" +
+	"<iframe src=\"https://evil.example/frame\"></iframe>\n\n" +
+	"<svg onload=\"alert('svg')\"><circle r=\"5\"/></svg>\n\n" +
+	"<div style=\"background:url(https://evil.example/track.png)\">styled</div>\n\n" +
+	"<style>body{background:url(https://evil.example/css.png)}</style>\n\n" +
+	"![tracker](https://evil.example/pixel.gif)\n\n" +
+	"<img src=\"https://evil.example/remote.png\" alt=\"remote\">\n\n" +
+	"<form action=\"https://evil.example/phish\"><input name=p></form>\n\n" +
+	"<object data=\"https://evil.example/x.swf\"></object><embed src=\"https://evil.example/e\">\n\n" +
+	"<meta http-equiv=\"refresh\" content=\"0;url=https://evil.example/\">\n\n" +
+	"</main></body></html><p>after the page</p>\n\n" +
+	"[a fine link](https://example.com/docs)\n\n" +
+	"```js\nconsole.log('<b>code</b>')\n```\n"
+
+// uiDoc is a package with a version of every kind: allowed, blocked by a
+// range, deprecated, with install scripts, with provenance, with
+// dependencies; its README is hostileReadme. Its times are fixed, so
+// its page is the same on every run.
+func uiDoc() []byte {
+	integrity := "sha512-" + strings.Repeat("A", 86) + "=="
+	ver := func(v, extra string) string {
+		return fmt.Sprintf(`%q:{"name":"evil","version":%q,"license":"MIT","description":"A <b>package</b> & its \"README\"",%s"dist":{"tarball":"https://x/evil/-/evil-%s.tgz","integrity":%q,"unpackedSize":12345}}`,
+			v, v, extra, v, integrity)
+	}
+	readme, _ := json.Marshal(hostileReadme)
+	return []byte(`{"name":"evil","description":"A <b>package</b> & its \"README\"","readme":` + string(readme) +
+		`,"dist-tags":{"latest":"2.0.0","beta":"3.0.0-beta.1"},"versions":{` +
+		ver("1.0.0", `"deprecated":"use 2 <script>x</script>",`) + "," +
+		ver("1.5.0", `"scripts":{"postinstall":"node steal.js"},`) + "," +
+		ver("2.0.0", `"dependencies":{"ms":"^2.1.0","@types/node":"*","bad name":"1"},"_npmUser":{"name":"ci","trustedPublisher":{"id":"github"}},`) + "," +
+		ver("3.0.0-beta.1", "") +
+		`},"time":{"created":"2020-01-01T00:00:00.000Z","modified":"2020-04-01T00:00:00.000Z","1.0.0":"2020-01-01T00:00:00.000Z","1.5.0":"2020-02-01T00:00:00.000Z","2.0.0":"2020-03-01T00:00:00.000Z","3.0.0-beta.1":"2020-04-01T00:00:00.000Z"}}`)
+}
+
+// uiGate serves evil (see uiDoc) under a policy that blocks evil@<1.2.0
+// and install scripts.
+func uiGate(t *testing.T) *gate {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	up.SetPackumentOverride("evil", 200, "application/json", uiDoc())
+	return startGate(t, up, withFilter(t, "up", &filter.Spec{Block: []string{"evil@<1.2.0"}, InstallScripts: "block"}))
+}
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden files of the UI tests")
+
+// golden compares a page with testdata/ui/name, the gate's and the
+// upstream's random ports written as placeholders.
+func golden(t *testing.T, g *gate, name string, body []byte) {
+	t.Helper()
+	got := strings.ReplaceAll(string(body), g.url, "http://REGISTRY")
+	got = strings.ReplaceAll(got, g.up.URL, "http://UPSTREAM")
+	path := filepath.Join("testdata", "ui", name)
+	if *updateGolden {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to write it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from its golden file (go test ./proxy -run %s -update, then read the diff):\n%s", name, t.Name(), got)
+	}
+}
+
+func TestUIPackagePageGolden(t *testing.T) {
+	g := uiGate(t)
+	resp, body := g.get("/evil", "Accept", browserAccept)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	golden(t, g, "package-evil.html", body)
+	page := string(body)
+	// What the viewer must read: every version's verdict and why.
+	for _, want := range []string{
+		"<h1>evil</h1>",
+		"blocked</strong> (block): evil@1.0.0",
+		"blocked</strong> (install-scripts): evil@1.5.0",
+		"deprecated: use 2 &lt;script&gt;x&lt;/script&gt;",
+		"npm install evil@2.0.0 --registry=" + g.url + "/",
+		"yarn add evil@2.0.0 --registry " + g.url + "/",
+		"pnpm add evil@2.0.0 --registry=" + g.url + "/",
+		`<a href="/evil/-/evil-2.0.0.tgz">Download the tarball</a> (12.1 kB unpacked)`,
+		`<a href="/-/ui/package/main/ms">ms</a>`, `<a href="/-/ui/package/main/@types/node">@types/node</a>`,
+		"provenance", "install scripts",
+		"A &lt;b&gt;package&lt;/b&gt; &amp; its &#34;README&#34;",
+		`<a href="https://example.com/docs" rel="nofollow noreferrer noopener" target="_blank">a fine link</a>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	assertHarmless(t, page)
+}
+
+// assertHarmless fails when a page could run script, load anything from
+// another origin or be broken by what it shows.
+func assertHarmless(t *testing.T, page string) {
+	t.Helper()
+	lower := strings.ToLower(page)
+	for _, bad := range []string{"<script", "onerror", "onload", "javascript:", "<iframe", "<svg", "<style", "url(", "<form action=\"https", "<object", "<embed", "http-equiv", "evil.example/pixel", "src=\"https://", "src=\"http://", "src=x"} {
+		if strings.Contains(lower, bad) {
+			t.Errorf("the page holds %q", bad)
+		}
+	}
+	if strings.Count(lower, "</main>") != 1 || strings.Count(lower, "</body>") != 1 {
+		t.Error("the README closed the page's elements")
+	}
+	if !strings.Contains(lower, "/-/ui/static/no-image.svg") {
+		t.Error("remote images were not replaced by the local placeholder")
+	}
+}
+
+func TestUIHomeGolden(t *testing.T) {
+	g := uiGate(t)
+	g.get("/evil") // cached, as npm would have it
+	g.get("/ms")
+	resp, body := g.get("/", "Accept", browserAccept)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	golden(t, g, "home.html", body)
+	for _, want := range []string{"Cached packages</dt><dd>2</dd>", "Blocked version ranges: evil@&lt;1.2.0.", "Versions with install scripts are blocked."} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("home lacks %q", want)
+		}
+	}
+}
+
+func TestUISearch(t *testing.T) {
+	g := uiGate(t)
+	for _, name := range []string{"evil", "ms", "chalk", "debug"} {
+		g.get("/" + name)
+	}
+	before := g.up.Requests().Total
+	for _, tt := range []struct {
+		q    string
+		want []string
+		not  []string
+	}{
+		{"evil", []string{`href="/-/ui/package/main/evil"`, "cached from up", "1 package found"}, []string{"/package/main/ms\""}},
+		{"millisecond", []string{`href="/-/ui/package/main/ms"`}, []string{"/package/main/evil"}},
+		{"terminal styling", []string{"/package/main/chalk"}, nil},
+		{"nothing-matches-this", []string{"0 packages found"}, nil},
+	} {
+		resp, body := g.get("/-/ui/search?q="+url.QueryEscape(tt.q), "Accept", browserAccept)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%q: %d %s", tt.q, resp.StatusCode, body)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(string(body), w) {
+				t.Errorf("%q: results lack %q", tt.q, w)
+			}
+		}
+		for _, w := range tt.not {
+			if strings.Contains(string(body), w) {
+				t.Errorf("%q: results hold %q", tt.q, w)
+			}
+		}
+	}
+	if after := g.up.Requests().Total; after != before {
+		t.Errorf("search asked upstream %d times: its words must never leave the server", after-before)
+	}
+}
+
+func TestUISecurityHeaders(t *testing.T) {
+	g := uiGate(t)
+	for _, path := range []string{"/", "/evil", "/-/ui/", "/-/ui/search?q=e", "/-/ui/package/main/evil", "/-/ui/static/style.css", "/-/ui/static/no-image.svg", "/-/ui/nowhere", "/-/ui/package/nofeed/evil", "/no-such-package-here"} {
+		resp, body := g.get(path, "Accept", browserAccept)
+		h := resp.Header
+		csp := h.Get("Content-Security-Policy")
+		for _, d := range []string{"default-src 'none'", "style-src 'self'", "img-src 'self' data:", "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'"} {
+			if !strings.Contains(csp, d) {
+				t.Errorf("%s: CSP %q lacks %q", path, csp, d)
+			}
+		}
+		if strings.Contains(csp, "script-src") || strings.Contains(csp, "unsafe") {
+			t.Errorf("%s: CSP %q allows script", path, csp)
+		}
+		if h.Get("X-Frame-Options") != "DENY" || h.Get("Referrer-Policy") != "no-referrer" || h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: headers %v", path, h)
+		}
+		if resp.StatusCode >= 400 && (!strings.HasPrefix(h.Get("Content-Type"), "text/html") || !strings.Contains(string(body), "<h1>404")) {
+			t.Errorf("%s: %d %s %.200s", path, resp.StatusCode, h.Get("Content-Type"), body)
+		}
+	}
+}
+
+// TestUIAccessControl: the UI shows exactly what the API serves to the
+// same credentials: a feed one may not read is absent from the home page
+// and from search, and its pages are 404s.
+func TestUIAccessControl(t *testing.T) {
+	g, _ := lockedGate(t)
+	g.get("/ms", "Authorization", basicAuth("alice", "alice-password"))
+	g.get("/npm/team/ms", "Authorization", basicAuth("alice", "alice-password"))
+	alice, bob := basicAuth("alice", "alice-password"), basicAuth("bob", "bob-password")
+	for _, tt := range []struct {
+		name, authz, path string
+		status            int
+		want, not         []string
+	}{
+		{"anonymous home", "", "/-/ui/", 200, []string{"There is no feed you may read"}, []string{"feed-main", "feed-team"}},
+		{"bob's home", bob, "/-/ui/", 200, []string{`id="feed-main"`}, []string{"feed-team", "team"}},
+		{"alice's home", alice, "/-/ui/", 200, []string{`id="feed-main"`, `id="feed-team"`}, nil},
+		{"bob searches all", bob, "/-/ui/search?q=ms", 200, []string{"/-/ui/package/main/ms"}, []string{"package/team/", "feed team"}},
+		{"alice searches all", alice, "/-/ui/search?q=ms", 200, []string{"/-/ui/package/main/ms", "/-/ui/package/team/ms"}, nil},
+		{"bob searches team", bob, "/-/ui/search?q=ms&feed=team", 404, nil, []string{"package/team/"}},
+		{"bob opens team's package", bob, "/-/ui/package/team/ms", 404, nil, []string{"millisecond"}},
+		{"bob at team's mount", bob, "/npm/team/ms", 404, nil, []string{"millisecond"}},
+		{"anonymous opens main's package", "", "/-/ui/package/main/ms", 404, nil, []string{"millisecond"}},
+		{"alice opens team's package", alice, "/-/ui/package/team/ms", 200, []string{"<h1>ms</h1>"}, nil},
+		{"bad password", basicAuth("alice", "nope"), "/-/ui/", 401, nil, []string{"feed-main"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := g.get(tt.path, "Accept", browserAccept, "Authorization", tt.authz)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("%d, want %d: %.300s", resp.StatusCode, tt.status, body)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(body), w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(string(body), w) {
+					t.Errorf("page holds %q", w)
+				}
+			}
+		})
 	}
 }

@@ -248,4 +248,3 @@ func humanSize(n int64) string {
 	}
 	return strconv.FormatInt(n, 10) + " B"
 }
-
