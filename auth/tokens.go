@@ -168,6 +168,9 @@ type NewToken struct {
 	ReadOnly bool
 	Feeds    []string
 	TTL      time.Duration // 0: never expires
+	// Session makes a web UI session (kind "session"): good in the
+	// UI's cookie only, never as an Authorization header.
+	Session bool
 }
 
 // Create makes a new token and returns its secret, which is shown once.

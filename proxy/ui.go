@@ -13,7 +13,8 @@ const routeUI = "ui"
 func (s *Server) newUI() error {
 	u, err := ui.New(ui.Deps{
 		Feeds: s.feeds, Default: s.cfg.DefaultFeed, Mem: s.mem, Snapshots: s.snapshots,
-		BaseURL: s.baseURL, Log: s.log,
+		BaseURL: s.baseURL, Log: s.log, Auth: s.auth,
+		TLS: func(ctx *fasthttp.RequestCtx) bool { return s.tls || ctx.IsTLS() },
 	})
 	s.ui = u
 	return err
@@ -26,7 +27,8 @@ func (s *Server) serveUI(ctx *fasthttp.RequestCtx) {
 	if err != nil {
 		err = authFailure(err)
 	} else {
-		err = s.ui.Serve(ctx, s.rctx(ctx), p)
+		// A form's body is read within the small limit, as a login's.
+		s.withBody(ctx, ctx.IsPost(), smallBodyLimit, smallBodyHint, func() { err = s.ui.Serve(ctx, s.rctx(ctx), p) })
 	}
 	if err != nil {
 		status := statusOf(err)

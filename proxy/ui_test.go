@@ -4,11 +4,18 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/npmgate/npmgate/auth"
+	"github.com/npmgate/npmgate/ui"
 
 	"github.com/npmgate/npmgate/filter"
 	"github.com/npmgate/npmgate/internal/fakeupstream"
@@ -288,4 +295,186 @@ func TestUIAccessControl(t *testing.T) {
 			}
 		})
 	}
+}
+
+// uiPost sends a form (or a GET when form is nil) with the session
+// cookie, without following redirects.
+func (g *gate) uiDo(t *testing.T, path, cookie string, form url.Values, headers ...string) (*http.Response, string) {
+	t.Helper()
+	method, body := "GET", ""
+	if form != nil {
+		method, body = "POST", form.Encode()
+	}
+	req, _ := http.NewRequest(method, g.url+path, strings.NewReader(body))
+	req.Header.Set("Accept", browserAccept)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if cookie != "" {
+		req.AddCookie(&http.Cookie{Name: ui.SessionCookie, Value: cookie})
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// TestUISessions: sign in with a user's password, a session cookie
+// (HttpOnly, SameSite=Strict, Path=/-/ui/) backed by a token of kind
+// "session" in the token store; forms need the session's CSRF token and
+// the same origin; a read-only token made for CI is shown once, works,
+// and is revoked from the page; one's own tokens only; sign-out revokes
+// the session.
+func TestUISessions(t *testing.T) {
+	g, _ := lockedGate(t)
+	resp, page := g.uiDo(t, "/-/ui/signin", "", nil)
+	if resp.StatusCode != 200 || !strings.Contains(page, `<input id="password" name="password" type="password"`) {
+		t.Fatalf("sign-in form: %d %.300s", resp.StatusCode, page)
+	}
+	resp, page = g.uiDo(t, "/-/ui/signin", "", url.Values{"username": {"alice"}, "password": {"wrong-password"}})
+	if resp.StatusCode != 401 || len(resp.Cookies()) != 0 || !strings.Contains(page, "Wrong user name or password.") {
+		t.Fatalf("bad password: %d %v %.300s", resp.StatusCode, resp.Cookies(), page)
+	}
+	resp, _ = g.uiDo(t, "/-/ui/signin", "", url.Values{"username": {"alice"}, "password": {"alice-password"}}, "Sec-Fetch-Site", "cross-site")
+	if resp.StatusCode != 403 || len(resp.Cookies()) != 0 {
+		t.Fatalf("sign-in from another site: %d", resp.StatusCode)
+	}
+	resp, _ = g.uiDo(t, "/-/ui/signin", "", url.Values{"username": {"alice"}, "password": {"alice-password"}})
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/-/ui/account" {
+		t.Fatalf("sign in: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	setCookie := resp.Header.Get("Set-Cookie")
+	for _, attr := range []string{"npmgate_session=", "HttpOnly", "SameSite=Strict", "path=/-/ui/", "max-age=28800"} {
+		if !strings.Contains(strings.ToLower(setCookie), strings.ToLower(attr)) {
+			t.Errorf("session cookie %q lacks %s", setCookie, attr)
+		}
+	}
+	if strings.Contains(setCookie, "Secure") {
+		t.Errorf("a cookie over plain HTTP is Secure (the browser would drop it): %q", setCookie)
+	}
+	session := resp.Cookies()[0].Value
+	stored, _ := g.srv.auth.Tokens.List("alice")
+	if len(stored) != 1 || stored[0].Kind != "session" || stored[0].Expires.IsZero() {
+		t.Fatalf("the session's token: %+v", stored)
+	}
+	// A session is the UI's cookie only: no credential for npm.
+	if r, body := g.do("GET", "/ms", "Bearer "+session, nil); r.StatusCode != 401 {
+		t.Errorf("session secret as a bearer token: %d %s", r.StatusCode, body)
+	}
+
+	resp, page = g.uiDo(t, "/-/ui/account", session, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("account: %d %.300s", resp.StatusCode, page)
+	}
+	for _, want := range []string{"Signed in as <strong>alice</strong>", "web UI session", "(this session)", "<li>main</li>", "<li>team</li>", "Sign out"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("account page lacks %q", want)
+		}
+	}
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no CSRF token in the account page's forms")
+	}
+	csrf := m[1]
+	countTokens := func() int { ts, _ := g.srv.auth.Tokens.List("alice"); return len(ts) }
+
+	// Forms without the token, with another session's, or from another
+	// site change nothing.
+	for _, tt := range []struct {
+		name    string
+		form    url.Values
+		headers []string
+	}{
+		{"no token", url.Values{"name": {"ci"}}, nil},
+		{"wrong token", url.Values{"name": {"ci"}, "csrf": {"x" + csrf}}, nil},
+		{"cross-site", url.Values{"name": {"ci"}, "csrf": {csrf}}, []string{"Sec-Fetch-Site", "cross-site"}},
+		{"other origin", url.Values{"name": {"ci"}, "csrf": {csrf}}, []string{"Origin", "https://evil.example"}},
+	} {
+		resp, page := g.uiDo(t, "/-/ui/account/tokens", session, tt.form, tt.headers...)
+		if resp.StatusCode != 403 || countTokens() != 1 {
+			t.Errorf("%s: %d, %d tokens: %.200s", tt.name, resp.StatusCode, countTokens(), page)
+		}
+	}
+
+	resp, page = g.uiDo(t, "/-/ui/account/tokens", session, url.Values{"name": {"ci build"}, "csrf": {csrf}})
+	secret := regexp.MustCompile(`<code id="secret">([^<]+)</code>`).FindStringSubmatch(page)
+	if resp.StatusCode != 200 || secret == nil {
+		t.Fatalf("create token: %d %.500s", resp.StatusCode, page)
+	}
+	if r, body := g.do("GET", "/ms", "Bearer "+secret[1], nil); r.StatusCode != 200 {
+		t.Errorf("the new token does not read: %d %s", r.StatusCode, body)
+	}
+	var ci *auth.Token
+	all, _ := g.srv.auth.Tokens.List("alice")
+	for _, tk := range all {
+		if tk.Name == "ci build" {
+			ci = tk
+		}
+	}
+	if ci == nil || !ci.ReadOnly || ci.Expires.IsZero() {
+		t.Fatalf("the CI token: %+v", ci)
+	}
+	if _, again := g.uiDo(t, "/-/ui/account", session, nil); strings.Contains(again, secret[1]) {
+		t.Error("the secret is shown a second time")
+	}
+
+	// Another user's token cannot be revoked from alice's page.
+	bobSecret, bobToken, _ := g.srv.auth.Tokens.Create(auth.NewToken{User: "bob"}, time.Now())
+	if resp, _ := g.uiDo(t, "/-/ui/account/tokens/revoke", session, url.Values{"key": {bobToken.Key}, "csrf": {csrf}}); resp.StatusCode != 404 {
+		t.Errorf("revoking bob's token: %d", resp.StatusCode)
+	}
+	if r, _ := g.do("GET", "/ms", "Bearer "+bobSecret, nil); r.StatusCode != 200 {
+		t.Errorf("bob's token was revoked by alice: %d", r.StatusCode)
+	}
+	resp, page = g.uiDo(t, "/-/ui/account/tokens/revoke", session, url.Values{"key": {ci.Key}, "csrf": {csrf}})
+	if resp.StatusCode != 200 || !strings.Contains(page, "The token was revoked.") {
+		t.Fatalf("revoke: %d %.300s", resp.StatusCode, page)
+	}
+	if r, _ := g.do("GET", "/ms", "Bearer "+secret[1], nil); r.StatusCode != 401 {
+		t.Errorf("the revoked token still reads: %d", r.StatusCode)
+	}
+
+	// Sign-out needs the form too, then revokes the session.
+	if resp, _ := g.uiDo(t, "/-/ui/signout", session, url.Values{}); resp.StatusCode != 403 {
+		t.Errorf("sign-out without the CSRF token: %d", resp.StatusCode)
+	}
+	resp, _ = g.uiDo(t, "/-/ui/signout", session, url.Values{"csrf": {csrf}})
+	if resp.StatusCode != 303 || !strings.Contains(strings.ToLower(resp.Header.Get("Set-Cookie")), "max-age=0") && !strings.Contains(resp.Header.Get("Set-Cookie"), "expires=") {
+		t.Errorf("sign out: %d %q", resp.StatusCode, resp.Header.Get("Set-Cookie"))
+	}
+	if countTokens() != 0 {
+		t.Errorf("the session's token outlived sign-out: %d tokens", countTokens())
+	}
+	resp, page = g.uiDo(t, "/-/ui/account", session, nil)
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/-/ui/signin" {
+		t.Errorf("the old cookie after sign-out: %d %s %.200s", resp.StatusCode, resp.Header.Get("Location"), page)
+	}
+}
+
+// TestUISignInThrottled: the sign-in form goes through the same login
+// throttle as npm login.
+func TestUISignInThrottled(t *testing.T) {
+	g, _ := lockedGate(t)
+	for i := range 50 {
+		resp, page := g.uiDo(t, "/-/ui/signin", "", url.Values{"username": {"alice"}, "password": {fmt.Sprintf("wrong-%d", i)}})
+		if resp.StatusCode == 429 {
+			if resp.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+			return
+		}
+		if resp.StatusCode != 401 {
+			t.Fatalf("attempt %d: %d %.200s", i, resp.StatusCode, page)
+		}
+	}
+	t.Fatal("50 wrong passwords and no throttle")
 }

@@ -47,6 +47,10 @@ type Deps struct {
 	// trailing slash), as install snippets must name it.
 	BaseURL func(ctx *fasthttp.RequestCtx, prefix string) (string, error)
 	Log     *slog.Logger
+	// Auth signs viewers in (nil: no sign-in); TLS says whether a
+	// request came over TLS (session cookies are Secure then).
+	Auth *auth.Service
+	TLS  func(ctx *fasthttp.RequestCtx) bool
 }
 
 // UI serves the pages.
@@ -64,7 +68,7 @@ func New(d Deps) (*UI, error) {
 		u.names = append(u.names, name)
 	}
 	sort.Strings(u.names)
-	for _, page := range []string{"home", "search", "package", "error"} {
+	for _, page := range []string{"home", "search", "package", "error", "signin", "account"} {
 		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -79,12 +83,12 @@ func New(d Deps) (*UI, error) {
 // Accept header prefers HTML (a browser; npm, yarn and pnpm ask for JSON
 // first, and curl for */*).
 func Wants(ctx *fasthttp.RequestCtx) bool {
-	if !ctx.IsGet() && !ctx.IsHead() {
-		return false
-	}
 	path := ctx.Path()
 	if bytes.HasPrefix(path, []byte("/-/ui/")) || string(path) == "/-/ui" {
 		return true
+	}
+	if !ctx.IsGet() && !ctx.IsHead() {
+		return false
 	}
 	uri := ctx.Request.Header.RequestURI()
 	if bytes.Contains(uri, []byte("/-/")) {
@@ -154,17 +158,35 @@ func SecurityHeaders(h *fasthttp.ResponseHeader) {
 // Serve answers a UI request for viewer p (nil: anonymous). What it
 // cannot answer comes back as an error for the server's one mapping of
 // errors to statuses; Error then renders it.
-func (u *UI) Serve(ctx *fasthttp.RequestCtx, rc context.Context, p *auth.Principal) error {
+func (u *UI) Serve(ctx *fasthttp.RequestCtx, rc context.Context, header *auth.Principal) error {
 	SecurityHeaders(&ctx.Response.Header)
+	s, err := u.viewer(ctx, header)
+	if err != nil {
+		return err
+	}
+	p := s.p
 	path := string(ctx.Path())
 	rest, ok := strings.CutPrefix(path, "/-/ui")
 	if !ok {
 		return u.serveBrowsed(ctx, rc, p)
 	}
+	// Forms post to the sign-in, sign-out and account pages only; every
+	// other page is read.
+	forms := rest == "/signin" || rest == "/signout" || strings.HasPrefix(rest, "/account/")
+	if ctx.IsPost() && !forms || !ctx.IsPost() && !ctx.IsGet() && !ctx.IsHead() {
+		return ErrNotFound
+	}
+	ctx.SetUserValue(sessionKey, s)
 	switch {
+	case rest == "/signin":
+		return u.serveSignin(ctx, s)
+	case rest == "/signout":
+		return u.serveSignout(ctx, s)
+	case rest == "/account" || strings.HasPrefix(rest, "/account/"):
+		return u.serveAccount(ctx, s, strings.TrimPrefix(rest, "/account"))
 	case rest == "" || rest == "/":
 		if rest == "" {
-			ctx.Redirect(Prefix, fasthttp.StatusFound)
+			redirect(ctx, Prefix, fasthttp.StatusFound)
 			return nil
 		}
 		return u.serveHome(ctx, rc, p)
@@ -232,14 +254,22 @@ func (u *UI) mount(name string) string {
 	return "/npm/" + name
 }
 
+// sessionKey holds a request's session for the page it renders.
+const sessionKey = "npmgate.ui.session"
+
 // page is what every template gets.
 type page struct {
 	Title  string
 	Viewer string
-	Query  string
-	Feed   string
-	Feeds  []string // the feeds the viewer may read, for the search form
-	Data   any
+	// Session is set when the viewer signed in here (they can sign
+	// out), with the CSRF token of the sign-out form.
+	Session bool
+	CSRF    string
+	SignIn  bool // sign-in is offered
+	Query   string
+	Feed    string
+	Feeds   []string // the feeds the viewer may read, for the search form
+	Data    any
 }
 
 func (u *UI) newPage(p *auth.Principal, title string, data any) *page {
@@ -257,6 +287,16 @@ func (u *UI) newPage(p *auth.Principal, title string, data any) *page {
 
 // render writes a page with status 200.
 func (u *UI) render(ctx *fasthttp.RequestCtx, name string, pg *page) error {
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	return u.renderStatus(ctx, name, pg)
+}
+
+// renderStatus writes a page with the status already set.
+func (u *UI) renderStatus(ctx *fasthttp.RequestCtx, name string, pg *page) error {
+	if s, ok := ctx.UserValue(sessionKey).(session); ok && s.secret != "" && s.p != nil && pg.Viewer == s.p.Name {
+		pg.Session, pg.CSRF = true, auth.CSRFToken(s.secret)
+	}
+	pg.SignIn = u.d.Auth != nil
 	var b bytes.Buffer
 	if err := u.tmpl[name].Execute(&b, pg); err != nil {
 		return err
@@ -283,3 +323,10 @@ func (u *UI) Error(ctx *fasthttp.RequestCtx, p *auth.Principal, status int, msg 
 }
 
 const noImageSVG = `<svg xmlns="http://www.w3.org/2000/svg" width="120" height="24" viewBox="0 0 120 24"><rect width="120" height="24" rx="3" fill="#888" opacity=".25"/><text x="60" y="16" font-family="sans-serif" font-size="11" text-anchor="middle" fill="#555">remote image</text></svg>`
+
+// redirect sends the browser to a path of this server: a relative
+// Location, never built from the request's Host.
+func redirect(ctx *fasthttp.RequestCtx, path string, status int) {
+	ctx.Response.Header.Set("Location", path)
+	ctx.SetStatusCode(status)
+}
