@@ -100,21 +100,34 @@ func Wants(ctx *fasthttp.RequestCtx) bool {
 // prefersHTML reports whether text/html (or XHTML) has the highest
 // quality of the media ranges in accept, ahead of any other named type.
 // Wildcards do not count: */* is what tools send when they take anything.
+// It runs on every request, so it allocates nothing, and an Accept that
+// does not name HTML (npm's, yarn's, pnpm's) costs one scan.
 func prefersHTML(accept []byte) bool {
+	if !containsHTML(accept) {
+		return false
+	}
 	best, html := -1.0, false
-	for _, part := range strings.Split(string(accept), ",") {
-		typ, params, _ := strings.Cut(part, ";")
-		typ = strings.ToLower(strings.TrimSpace(typ))
-		if typ == "" || strings.HasSuffix(typ, "/*") || typ == "*" {
+	for len(accept) > 0 {
+		part := accept
+		if i := bytes.IndexByte(accept, ','); i >= 0 {
+			part, accept = accept[:i], accept[i+1:]
+		} else {
+			accept = nil
+		}
+		typ, params, _ := bytes.Cut(part, []byte(";"))
+		typ = bytes.TrimSpace(typ)
+		if len(typ) == 0 || typ[len(typ)-1] == '*' {
 			continue
 		}
 		q := 1.0
-		for _, p := range strings.Split(params, ";") {
-			if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.TrimSpace(k) == "q" {
-				q = parseQ(strings.TrimSpace(v))
+		for len(params) > 0 {
+			var p []byte
+			p, params, _ = bytes.Cut(params, []byte(";"))
+			if k, v, ok := bytes.Cut(bytes.TrimSpace(p), []byte("=")); ok && string(bytes.TrimSpace(k)) == "q" {
+				q = parseQ(bytes.TrimSpace(v))
 			}
 		}
-		isHTML := typ == "text/html" || typ == "application/xhtml+xml"
+		isHTML := bytes.EqualFold(typ, []byte("text/html")) || bytes.EqualFold(typ, []byte("application/xhtml+xml"))
 		if q > best {
 			best, html = q, isHTML
 		}
@@ -122,9 +135,20 @@ func prefersHTML(accept []byte) bool {
 	return html && best > 0
 }
 
-func parseQ(s string) float64 {
+// containsHTML reports whether "html" is in s, in any case.
+func containsHTML(s []byte) bool {
+	for i := 0; i+4 <= len(s); i++ {
+		if bytes.EqualFold(s[i:i+4], []byte("html")) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseQ reads a quality value ("1", "0.8"); anything else is 0.
+func parseQ(s []byte) float64 {
 	var q float64
-	var frac float64 = 1
+	frac := 1.0
 	dot := false
 	for _, c := range s {
 		switch {

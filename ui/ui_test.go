@@ -1,0 +1,31 @@
+package ui
+
+import "testing"
+
+func TestPrefersHTML(t *testing.T) {
+	for _, tc := range []struct {
+		accept string
+		want   bool
+	}{
+		{"text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8", true}, // Chromium
+		{"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", true},                       // Firefox
+		{"application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*", false},              // npm, pnpm
+		{"application/json", false},                                                                       // yarn
+		{"*/*", false},                                                                                    // curl
+		{"", false},
+		{"application/json, text/html;q=0.5", false},
+		{"application/json;q=0.5, text/html", true},
+		{"text/html;q=0", false},
+		{"TEXT/HTML", true},
+		{"text/*", false},
+	} {
+		if got := prefersHTML([]byte(tc.accept)); got != tc.want {
+			t.Errorf("prefersHTML(%q) = %v, want %v", tc.accept, got, tc.want)
+		}
+	}
+	npm := []byte("application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*")
+	browser := []byte("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+	if n := testing.AllocsPerRun(100, func() { prefersHTML(npm); prefersHTML(browser) }); n != 0 {
+		t.Errorf("prefersHTML allocates %v times: it runs on every request", n)
+	}
+}
