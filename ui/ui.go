@@ -83,14 +83,15 @@ func New(d Deps) (*UI, error) {
 // Accept header prefers HTML (a browser; npm, yarn and pnpm ask for JSON
 // first, and curl for */*).
 func Wants(ctx *fasthttp.RequestCtx) bool {
-	path := ctx.Path()
-	if bytes.HasPrefix(path, []byte("/-/ui/")) || string(path) == "/-/ui" {
+	// The raw request target, not ctx.Path(): parsing the URI would cost
+	// every npm request, and the edge routes on the raw form anyway.
+	uri := ctx.Request.Header.RequestURI()
+	if bytes.HasPrefix(uri, []byte("/-/ui/")) || bytes.HasPrefix(uri, []byte("/-/ui?")) || string(uri) == "/-/ui" {
 		return true
 	}
 	if !ctx.IsGet() && !ctx.IsHead() {
 		return false
 	}
-	uri := ctx.Request.Header.RequestURI()
 	if bytes.Contains(uri, []byte("/-/")) {
 		return false // tarballs and the registry API stay npm's
 	}
@@ -137,6 +138,12 @@ func prefersHTML(accept []byte) bool {
 
 // containsHTML reports whether "html" is in s, in any case.
 func containsHTML(s []byte) bool {
+	if bytes.Contains(s, []byte("html")) {
+		return true
+	}
+	if bytes.IndexAny(s, "HTML") < 0 {
+		return false // the usual answer, found without folding every byte
+	}
 	for i := 0; i+4 <= len(s); i++ {
 		if bytes.EqualFold(s[i:i+4], []byte("html")) {
 			return true

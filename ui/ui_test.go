@@ -1,6 +1,10 @@
 package ui
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
 
 func TestPrefersHTML(t *testing.T) {
 	for _, tc := range []struct {
@@ -27,5 +31,17 @@ func TestPrefersHTML(t *testing.T) {
 	browser := []byte("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
 	if n := testing.AllocsPerRun(100, func() { prefersHTML(npm); prefersHTML(browser) }); n != 0 {
 		t.Errorf("prefersHTML allocates %v times: it runs on every request", n)
+	}
+}
+
+func BenchmarkWantsNPM(b *testing.B) {
+	var ctx fasthttp.RequestCtx
+	ctx.Request.SetRequestURI("/typescript")
+	ctx.Request.Header.Set("Accept", "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*")
+	b.ReportAllocs()
+	for b.Loop() {
+		if Wants(&ctx) {
+			b.Fatal("npm's request is the UI's")
+		}
 	}
 }
