@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/npmgate/npmgate/auth"
+	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/ui"
 
 	"github.com/npmgate/npmgate/filter"
@@ -477,4 +480,70 @@ func TestUISignInThrottled(t *testing.T) {
 		}
 	}
 	t.Fatal("50 wrong passwords and no throttle")
+}
+
+// TestUISearchLocalAndPolicy: local packages are found and say so; a
+// package a feed's policy refuses by name is not listed for that feed
+// even when another feed has it cached.
+func TestUISearchLocalAndPolicy(t *testing.T) {
+	strict := filter.Spec{Exclude: []string{"chalk"}}
+	pub := publishGate(t, func(c *config.Config) {
+		var n yaml.Node
+		if err := n.Encode(&strict); err != nil {
+			t.Fatal(err)
+		}
+		c.Feeds["strict"] = &config.Feed{Connectors: []string{"up"}, Filter: n, Access: config.Access{Read: []string{"$anonymous"}}}
+	})
+	if status, body := pub.publish("@corp/widget", "1.0.0", func(doc, ver map[string]any) {
+		ver["description"] = "the corporate widget kit"
+		ver["keywords"] = []string{"chalkboard"}
+	}); status != 201 && status != 200 {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	pub.get("/chalk")
+	pub.get("/ms")
+	_, body := pub.get("/-/ui/search?q=chalk", "Accept", browserAccept)
+	page := string(body)
+	for _, want := range []string{`href="/-/ui/package/main/@corp/widget"`, `<span class="badge local">local</span>`, "the corporate widget kit", `href="/-/ui/package/main/chalk"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("search lacks %q:\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "/package/strict/chalk") {
+		t.Error("the strict feed lists chalk, which its policy excludes")
+	}
+	if _, b := pub.get("/-/ui/search?q=ms&feed=strict", "Accept", browserAccept); !strings.Contains(string(b), `href="/-/ui/package/strict/ms"`) {
+		t.Errorf("the strict feed does not list ms, which it serves:\n%s", b)
+	}
+	_, body = pub.get("/-/ui/", "Accept", browserAccept)
+	if !strings.Contains(string(body), "Local packages</dt><dd>1</dd>") {
+		t.Errorf("home does not count the local package:\n%s", body)
+	}
+	_, body = pub.get("/-/ui/package/main/@corp/widget", "Accept", browserAccept)
+	for _, want := range []string{"<h1>@corp/widget</h1>", `<span class="badge local">local</span>`, "the corporate widget kit", "<td>local</td>"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the local package's page lacks %q", want)
+		}
+	}
+}
+
+// TestUICooldownSaysWhen: a version a cooldown holds back says when it
+// will be allowed.
+func TestUICooldownSaysWhen(t *testing.T) {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	now := time.Now()
+	up.SetPackumentOverride("cool", 200, "application/json", coolDoc(now))
+	g := startGate(t, up, withFilter(t, "up", &filter.Spec{MinReleaseAge: filter.Duration(72 * time.Hour)}))
+	_, body := g.get("/-/ui/package/main/cool?v=2.0.0", "Accept", browserAccept)
+	when := now.Add(-time.Hour).Add(72 * time.Hour).UTC()
+	// The minute may tick over between the document's time and now.
+	ok := false
+	for _, w := range []time.Time{when, when.Add(time.Minute), when.Add(-time.Minute)} {
+		if strings.Contains(string(body), "It is allowed from "+w.Format("2006-01-02 15:04 UTC")) {
+			ok = true
+		}
+	}
+	if !ok || !strings.Contains(string(body), "blocked by the rule <strong>min-release-age</strong>") {
+		t.Errorf("the cooled-down version does not say when it is allowed (%s):\n%s", when, body)
+	}
 }

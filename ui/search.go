@@ -23,7 +23,7 @@ const searchPage = 20
 
 // indexTTL is how long a connector's list of cached packages is used
 // before its snapshots are walked again.
-const indexTTL = 30 * time.Second
+const indexTTL = 5 * time.Second
 
 // entry is one package the search knows.
 type entry struct {
@@ -217,18 +217,24 @@ func (u *UI) search(ctx context.Context, feeds []string, words []string) []resul
 	for _, name := range feeds {
 		f := u.d.Feeds[name]
 		seen := map[string]bool{}
-		add := func(es []entry, source string) {
+		pol := f.Rules.Load()
+		add := func(es []entry, source string, conn int) {
 			for _, e := range es {
 				if seen[e.Name] || !matchesAll(e.hay, words) {
+					continue
+				}
+				// A name the feed's policy refuses, or a local one, is
+				// not served from this connector.
+				if conn >= 0 && (!pol.PerConnector[conn].Name(e.Name).Allowed || f.Claimed(e.Name)) {
 					continue
 				}
 				seen[e.Name] = true
 				out = append(out, result{Feed: name, Name: e.Name, Description: e.Description, Version: e.Version, Source: source, URL: packageURL(name, e.Name)})
 			}
 		}
-		add(u.index.local(ctx, f), "local")
-		for _, c := range f.Connectors {
-			add(u.index.cached(ctx, c.Name), c.Name)
+		add(u.index.local(ctx, f), "local", -1)
+		for i, c := range f.Connectors {
+			add(u.index.cached(ctx, c.Name), c.Name, i)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {

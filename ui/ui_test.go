@@ -13,9 +13,9 @@ func TestPrefersHTML(t *testing.T) {
 	}{
 		{"text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8", true}, // Chromium
 		{"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", true},                       // Firefox
-		{"application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*", false},              // npm, pnpm
-		{"application/json", false},                                                                       // yarn
-		{"*/*", false},                                                                                    // curl
+		{"application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*", false},             // npm, pnpm
+		{"application/json", false}, // yarn
+		{"*/*", false},              // curl
 		{"", false},
 		{"application/json, text/html;q=0.5", false},
 		{"application/json;q=0.5, text/html", true},
