@@ -97,6 +97,12 @@ var rules = []rule{
 		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("filter"), local("auth"), local("config"), local("policy"), local("osv"), local("pgstore")},
 		why:       "the one version parser of filter and osv depends on nothing of theirs",
 	},
+	{
+		name:      "the web UI reads feeds and never the edge or the stores' wiring",
+		from:      []string{local("ui")},
+		forbidden: []string{local("proxy") + "$", local("proxy/upstream"), local("pgstore"), local("cmd"), local("policy"), local("config")},
+		why:       "pages show what a feed serves through the feed; the edge routes to the UI and maps its errors",
+	},
 }
 
 // under reports whether path is pattern or below it.
@@ -192,6 +198,7 @@ func TestImportRuleCatches(t *testing.T) {
 		local("osv") + " " + local("proxy/npm") + " " + local("osv/source") + " net/http",
 		local("osv/source") + " " + local("osv") + " net/http",
 		local("internal/vers") + " strings " + local("filter"),
+		local("ui") + " " + local("feed") + " " + local("proxy") + " " + local("proxy/npm"),
 	}, "\n"))
 	want := map[string][]string{
 		"cache is below proxy and feed and beside filter and auth": {local("cache") + " imports " + local("proxy")},
@@ -215,6 +222,7 @@ func TestImportRuleCatches(t *testing.T) {
 			local("osv") + " imports net/http",
 		},
 		"vers is a leaf": {local("internal/vers") + " imports " + local("filter")},
+		"the web UI reads feeds and never the edge or the stores' wiring": {local("ui") + " imports " + local("proxy")},
 	}
 	for _, r := range rules {
 		got := r.violations(fake)
