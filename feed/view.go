@@ -42,9 +42,22 @@ type PackageView struct {
 // when its index is old) and returns a key that changes whenever what the
 // feed serves of it changes: documents, rules, local writes, a cooldown
 // ending. A view built for one key stays right until expires.
-func (f *Feed) ViewKey(ctx context.Context, name string) (key string, expires time.Time, err error) {
+//
+// A name the feed does not know takes its place under admit first (the
+// miss limit), as a packument request does: a page is no way around it.
+func (f *Feed) ViewKey(ctx context.Context, admit AdmitFunc, name string) (key string, expires time.Time, err error) {
 	pol := f.Rules.Load()
-	ld, err := f.loadIndex(ctx, pol, name, nil)
+	local := f.LookupLocal(name)
+	if admit != nil && !f.Known(ctx, pol, name, local) {
+		done, aerr := admit()
+		if aerr != nil {
+			return "", time.Time{}, aerr
+		}
+		if done != nil {
+			defer func() { done(err) }() // err: the named result
+		}
+	}
+	ld, err := f.loadIndex(ctx, pol, name, local)
 	if err != nil {
 		return "", time.Time{}, err
 	}

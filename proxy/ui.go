@@ -14,7 +14,8 @@ func (s *Server) newUI() error {
 	u, err := ui.New(ui.Deps{
 		Feeds: s.feeds, Default: s.cfg.DefaultFeed, Mem: s.mem, Snapshots: s.snapshots,
 		BaseURL: s.baseURL, Log: s.log, Auth: s.auth,
-		TLS: func(ctx *fasthttp.RequestCtx) bool { return s.tls || ctx.IsTLS() },
+		TLS:   func(ctx *fasthttp.RequestCtx) bool { return s.tls || ctx.IsTLS() },
+		Admit: s.takeMiss,
 	})
 	s.ui = u
 	return err

@@ -547,3 +547,28 @@ func TestUICooldownSaysWhen(t *testing.T) {
 		t.Errorf("the cooled-down version does not say when it is allowed (%s):\n%s", when, body)
 	}
 }
+
+// TestUIPagesSpendTheMissBudget: a page of a name the feed does not know
+// is an upstream lookup like a packument request, within the same miss
+// limit: browsing random names cannot make npmgate ask upstream without
+// bound.
+func TestUIPagesSpendTheMissBudget(t *testing.T) {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	g := startGate(t, up, func(c *config.Config) {
+		c.Cache.MissLimit = config.MissLimit{ClientBurst: 3, ClientPerMinute: 1, TotalBurst: 100, TotalPerMinute: 1}
+	})
+	statuses := []int{}
+	for i := range 5 {
+		resp, _ := g.get(fmt.Sprintf("/-/ui/package/main/no-such-package-%d", i), "Accept", browserAccept)
+		statuses = append(statuses, resp.StatusCode)
+		if resp.StatusCode == 429 && resp.Header.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+	}
+	if fmt.Sprint(statuses) != "[404 404 404 429 429]" {
+		t.Errorf("statuses %v, want three 404s then 429s", statuses)
+	}
+	if n := g.up.Requests().Packuments; n != 3 {
+		t.Errorf("%d upstream lookups, want 3", n)
+	}
+}

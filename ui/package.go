@@ -78,7 +78,11 @@ func (u *UI) servePackage(ctx *fasthttp.RequestCtx, rc context.Context, p *auth.
 	if npm.ValidateName(name) != nil {
 		return ErrNotFound
 	}
-	v, err := u.view(rc, f, name)
+	var admit feed.AdmitFunc
+	if u.d.Admit != nil {
+		admit = func() (func(error), error) { return u.d.Admit(ctx) }
+	}
+	v, err := u.view(rc, f, admit, name)
 	if err != nil {
 		return err
 	}
@@ -113,8 +117,8 @@ func (u *UI) servePackage(ctx *fasthttp.RequestCtx, rc context.Context, p *auth.
 
 // view is the package's view model: from the memory tier when the
 // package has not changed since it was built.
-func (u *UI) view(ctx context.Context, f *feed.Feed, name string) (*pkgView, error) {
-	key, expires, err := f.ViewKey(ctx, name)
+func (u *UI) view(ctx context.Context, f *feed.Feed, admit feed.AdmitFunc, name string) (*pkgView, error) {
+	key, expires, err := f.ViewKey(ctx, admit, name)
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,9 @@ type Deps struct {
 	// request came over TLS (session cookies are Secure then).
 	Auth *auth.Service
 	TLS  func(ctx *fasthttp.RequestCtx) bool
+	// Admit takes a place under the miss limit for a page of a name the
+	// feed does not know, as a packument request would (nil: none).
+	Admit func(ctx *fasthttp.RequestCtx) (func(error), error)
 }
 
 // UI serves the pages.
