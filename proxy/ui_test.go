@@ -53,6 +53,14 @@ func TestUIRoutesBrowsersOnly(t *testing.T) {
 			}
 		}
 	}
+	// Registry URLs send a browser to the pages under /-/ui/, where its
+	// session cookie goes.
+	for path, want := range map[string]string{"/": "/-/ui/", "/npm/main/": "/-/ui/", "/ms": "/-/ui/package/main/ms",
+		"/@types%2fnode": "/-/ui/package/main/@types/node", "/npm/main/@types%2Fnode": "/-/ui/package/main/@types/node"} {
+		if resp, _ := g.uiDo(t, path, "", nil); resp.StatusCode != 302 || resp.Header.Get("Location") != want {
+			t.Errorf("browser at %s: %d to %q, want %s", path, resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+	}
 	// A tarball opened from the page is the tarball, whatever the Accept.
 	resp, _ := g.get("/ms/-/ms-2.1.3.tgz", "Accept", browserAccept)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") == "text/html; charset=utf-8" {

@@ -202,7 +202,7 @@ func (u *UI) Serve(ctx *fasthttp.RequestCtx, rc context.Context, header *auth.Pr
 	path := string(ctx.Path())
 	rest, ok := strings.CutPrefix(path, "/-/ui")
 	if !ok {
-		return u.serveBrowsed(ctx, rc, p)
+		return u.serveBrowsed(ctx)
 	}
 	// Forms post to the sign-in, sign-out and account pages only; every
 	// other page is read.
@@ -246,9 +246,9 @@ func (u *UI) Serve(ctx *fasthttp.RequestCtx, rc context.Context, header *auth.Pr
 	return ErrNotFound
 }
 
-// serveBrowsed answers a browser at a registry URL: the home page at /
-// and at a feed's root, a package's page at its packument's URL.
-func (u *UI) serveBrowsed(ctx *fasthttp.RequestCtx, rc context.Context, p *auth.Principal) error {
+// serveBrowsed answers a browser at a registry URL: to the home page from
+// / and a feed's root, to a package's page from its packument's URL.
+func (u *UI) serveBrowsed(ctx *fasthttp.RequestCtx) error {
 	raw := string(ctx.Request.Header.RequestURI())
 	if i := strings.IndexByte(raw, '?'); i >= 0 {
 		raw = raw[:i]
@@ -260,14 +260,19 @@ func (u *UI) serveBrowsed(ctx *fasthttp.RequestCtx, rc context.Context, p *auth.
 			feedName, rest = name, "/"+r
 		}
 	}
+	// The pages live under /-/ui/, where the session cookie is sent:
+	// a registry URL opened in a browser is sent there. (The API tells
+	// a feed that exists from one that does not just as well.)
 	if rest == "/" {
-		return u.serveHome(ctx, rc, p)
+		redirect(ctx, Prefix, fasthttp.StatusFound)
+		return nil
 	}
 	name, err := url.PathUnescape(strings.TrimPrefix(rest, "/"))
 	if err != nil || npm.ValidateName(name) != nil {
 		return ErrNotFound
 	}
-	return u.servePackage(ctx, rc, p, feedName, name)
+	redirect(ctx, packageURL(feedName, name), fasthttp.StatusFound)
+	return nil
 }
 
 // readable is the feed named name when the viewer may read it; a feed
