@@ -47,6 +47,10 @@ type Config struct {
 	// or neither (the data directory alone, one machine).
 	Database Database `yaml:"database"`
 	Storage  Storage  `yaml:"storage"`
+	// Signing is the key npmgate signs the versions published to it with.
+	Signing Signing `yaml:"signing"`
+	// Publishing is trusted publishing from CI (OIDC).
+	Publishing Publishing `yaml:"publishing"`
 
 	// Parsed forms, filled by Validate.
 	TrustedPrefixes []netip.Prefix `yaml:"-"`
@@ -119,6 +123,8 @@ func (c *Config) validate(root *yaml.Node) error {
 		c.requireFeeds,
 		c.Auth.validate,
 		c.validateFeeds,
+		c.validateSigning,
+		c.validatePublishing,
 	} {
 		if err := check(at); err != nil {
 			return err

@@ -20,6 +20,7 @@ import (
 	"github.com/npmgate/npmgate/policy"
 	"github.com/npmgate/npmgate/proxy/npm"
 	"github.com/npmgate/npmgate/proxy/upstream"
+	"github.com/npmgate/npmgate/sign"
 )
 
 // Feed is one served registry and the connectors it reads through.
@@ -46,8 +47,9 @@ type Deps struct {
 	Mem       *cache.Memory
 	Disk      *cache.Disk
 	Snapshots cache.Store
-	// Bucket, when replicas share one, holds tarballs for all of them.
-	Bucket   cache.Store
+	// Blobs holds tarballs: this machine's disk, in front of the bucket
+	// when replicas share one.
+	Blobs    cache.Blobs
 	Packages Packages
 	Users    auth.UserStore
 	Metrics  Metrics
@@ -56,9 +58,8 @@ type Deps struct {
 	// flight makes concurrent misses of one key share one computation.
 	flight   singleflight.Group
 	Prefetch *Prefetches
-	// snapWrites holds snapshots on their way to the bucket (see
-	// feed.readSnapshot).
-	snapWrites sync.Map
+	// Signer signs local versions (dist.signatures); nil signs nothing.
+	Signer *sign.Signer
 }
 
 // Metrics is what feeds count; the server's metrics implement it.
@@ -66,6 +67,7 @@ type Metrics interface {
 	CountCoalesced(resource string)
 	CountFilterBlock(rule string)
 	CountRender(representation string)
+	CountIntegrityFailure(connector string)
 }
 
 // AdmitFunc takes a place under the miss limit for a lookup of a name
@@ -174,6 +176,9 @@ func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offli
 	now := time.Now()
 	m := &merging{ix: &Index{loaded: now}, expires: now.Add(f.Deps.Cache.MaxAge.D()), h: xxhash.New()}
 	if local != nil && local.Packument != nil && len(local.Packument.Versions) > 0 {
+		if err := signLocal(f.Deps.Signer, local); err != nil {
+			return nil, err
+		}
 		doc, raw, err := local.AsPackument()
 		if err != nil {
 			return nil, err
@@ -322,7 +327,7 @@ func cmpErr(have, next error) error {
 func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name string, offline bool) connResult {
 	key := cache.SnapshotKey(c.Name, name)
 	maxAge := f.Deps.Cache.MaxAge.D()
-	snap, meta, fetched, serr := f.readSnapshot(ctx, key)
+	snap, meta, fetched, serr := cache.ReadSnapshot(ctx, f.Deps.Snapshots, key)
 	hasSnap := serr == nil
 	fromSnap := func(stale bool) connResult {
 		doc, err := npm.Parse(snap, idx)
@@ -374,53 +379,13 @@ func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name st
 		}
 		return connResult{err: err}
 	}
-	write := func(ctx context.Context) {
-		if err := cache.WriteSnapshot(ctx, f.Deps.Snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
-			f.Deps.Log.Error("writing snapshot failed", "key", key, "err", err)
-		}
-	}
-	if f.Deps.Bucket != nil {
-		// A round trip to the bucket the client need not wait for: the
-		// document is in hand, and the snapshot only spares a later
-		// upstream request. Until it lands, this replica's own re-reads
-		// of the snapshot see it in snapWrites.
-		w := &pendingSnapshot{body: res.Body, meta: cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, at: time.Now()}
-		f.Deps.snapWrites.Store(key, w)
-		go func() {
-			// Not the load's context: that ends when the load does.
-			wctx, cancel := context.WithTimeout(context.Background(), snapshotWriteTimeout)
-			defer cancel()
-			write(wctx)
-			f.Deps.snapWrites.CompareAndDelete(key, w)
-		}()
-	} else {
-		write(ctx)
+	// With replicas the snapshot store is asynchronous (cache.AsyncStore):
+	// the client does not wait for the bucket, and this replica's re-reads
+	// see the snapshot before it lands.
+	if err := cache.WriteSnapshot(ctx, f.Deps.Snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
+		f.Deps.Log.Error("writing snapshot failed", "key", key, "err", err)
 	}
 	return connResult{doc: doc, body: res.Body, expires: time.Now().Add(maxAge)}
-}
-
-// snapshotWriteTimeout bounds a snapshot's write to the bucket in the
-// background.
-const snapshotWriteTimeout = 5 * time.Minute
-
-// pendingSnapshot is an upstream document on its way to the bucket.
-type pendingSnapshot struct {
-	body []byte
-	meta cache.SnapshotMeta
-	at   time.Time
-}
-
-// readSnapshot reads a connector's snapshot, or the one this replica is
-// still writing to the bucket: a request that finds the package's index
-// in memory and re-reads its document must not miss a snapshot whose
-// upload has not finished yet (it would answer a 404 for a package that
-// was just fetched).
-func (f *Feed) readSnapshot(ctx context.Context, key string) ([]byte, cache.SnapshotMeta, time.Time, error) {
-	if w, ok := f.Deps.snapWrites.Load(key); ok {
-		p := w.(*pendingSnapshot)
-		return p.body, p.meta, p.at, nil
-	}
-	return cache.ReadSnapshot(ctx, f.Deps.Snapshots, key)
 }
 
 // Known reports whether a lookup of name needs no place under the miss

@@ -64,6 +64,14 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 		return "", routeUI
 	}
 	f, prefix, rest := s.feedOf(path)
+	if name, ok := strings.CutPrefix(rest, oidcExchangePath); ok {
+		// Before authentication: its Bearer credential is an ID token.
+		asked := ""
+		if prefix != "" {
+			asked = f.Name
+		}
+		return s.serveOIDCExchange(ctx, asked, name), routeAPI
+	}
 	if f == nil {
 		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("no feed at %s", path)))
 		return "", routeOther

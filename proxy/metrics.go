@@ -45,6 +45,7 @@ type metrics struct {
 	renders       *prometheus.CounterVec
 	spliced       prometheus.Counter
 	missLimited   *prometheus.CounterVec
+	oidcExchanges *prometheus.CounterVec
 	handler       fasthttp.RequestHandler
 	all           []prometheus.Collector
 
@@ -106,7 +107,10 @@ func newMetrics(s *Server) *metrics {
 	m.missLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "npmgate_miss_limited_total", Help: "Lookups of unknown names refused (429) by cache.miss_limit, by the budget spent (client, total).",
 	}, []string{"scope"})
-	m.all = []prometheus.Collector{m.renders, m.spliced, m.missLimited, m.requests, m.duration, m.respBytes, m.cacheLookups, m.upstreamReqs,
+	m.oidcExchanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_oidc_exchanges_total", Help: "Trusted publishing token exchanges, by outcome (ok, invalid_token, replayed, untrusted, unavailable, bad_request, error).",
+	}, []string{"outcome"})
+	m.all = []prometheus.Collector{m.oidcExchanges, m.renders, m.spliced, m.missLimited, m.requests, m.duration, m.respBytes, m.cacheLookups, m.upstreamReqs,
 		m.upstreamDur, m.upstreamBytes, m.coalesced, m.integrity, m.filterBlocks, m.auditWithheld, m.storeBytes, m.storeFiles,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "npmgate_tarball_downloads_joined_total", Help: "Tarball requests served from a download already running.",
@@ -315,6 +319,10 @@ func hidesFeed(m *dto.Metric, hidden map[string]bool) bool {
 
 func (m *metrics) CountCoalesced(resource string) { m.coalesced.WithLabelValues(resource).Inc() }
 func (m *metrics) CountFilterBlock(rule string)   { m.filterBlocks.WithLabelValues(rule).Inc() }
+func (m *metrics) CountIntegrityFailure(connector string) {
+	m.integrity.WithLabelValues(connector).Inc()
+}
+
 func (m *metrics) CountRender(representation string) {
 	m.renders.WithLabelValues(representation).Inc()
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/policy"
+	"github.com/npmgate/npmgate/trustpub"
 	"github.com/npmgate/npmgate/ui"
 )
 
@@ -38,8 +39,11 @@ type Server struct {
 	// snapshots holds upstream documents: the disk, or the shared bucket.
 	snapshots cache.Store
 	// bucket, when replicas share one, is where tarballs live for all
-	// of them; disk is then this replica's cache of it.
+	// of them; disk is then this replica's cache of it. Only the wiring
+	// and readiness look at it: requests go through blobs.
 	bucket cache.Store
+	// blobs holds tarballs (cache.Local, or cache.Tiered with a bucket).
+	blobs cache.Blobs
 	// packages holds what was published to the feeds.
 	packages feed.Packages
 	// sharedState is nil on one machine (the data directory holds all).
@@ -72,6 +76,10 @@ type Server struct {
 	largeBodies *semaphore.Weighted
 	// metricsAccess is metrics.access compiled.
 	metricsAccess auth.Rule
+	// oidc verifies the ID tokens of trusted publishing; publishers are
+	// those their claims are matched against (publishing.trusted).
+	oidc       *trustpub.Verifier
+	publishers atomic.Pointer[[]trustpub.Publisher]
 	// ui is the web UI (proxy/ui.go).
 	ui *ui.UI
 }
@@ -94,6 +102,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if len(cfg.Feeds) != len(s.feeds) {
 		return errors.New("feeds were added or removed: restart npmgate to apply that")
 	}
+	if cfg.Signing != s.cfg.Signing {
+		return errors.New("signing changed: restart npmgate to sign with the new key")
+	}
 	for name := range s.feeds {
 		fc := cfg.Feeds[name]
 		if fc == nil || !slices.Equal(fc.Connectors, s.cfg.Feeds[name].Connectors) {
@@ -110,9 +121,14 @@ func (s *Server) Reload(cfg *config.Config) error {
 			}
 		}
 	}
+	if !slices.Equal(cfg.Publishing.Issuers, s.cfg.Publishing.Issuers) {
+		// The verifier holds their keys and the tokens already used.
+		return errors.New("publishing.issuers changed: restart npmgate to apply that")
+	}
 	for name, f := range s.feeds {
 		f.SetRules(rules.Feeds[name])
 	}
+	s.publishers.Store(&rules.Trusted)
 	return nil
 }
 

@@ -98,6 +98,18 @@ var rules = []rule{
 		why:       "the one version parser of filter and osv depends on nothing of theirs",
 	},
 	{
+		name:      "sign is pure crypto",
+		from:      []string{local("sign")},
+		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("config"), local("pgstore"), local("auth"), local("filter"), local("policy"), local("cmd"), "net/http", "github.com/valyala/fasthttp"},
+		why:       "signatures are made and checked the same way wherever the key comes from; the caller reads the configuration",
+	},
+	{
+		name:      "trustpub knows no other package of npmgate",
+		from:      []string{local("trustpub")},
+		forbidden: []string{local("auth"), local("cache"), local("cmd"), local("config"), local("feed"), local("filter"), local("internal/vers"), local("osv"), local("pgstore"), local("policy"), local("proxy"), local("warm")},
+		why:       "verifying an ID token and matching its claims is the same whoever serves the exchange",
+	},
+	{
 		name:      "the web UI reads feeds and never the edge or the stores' wiring",
 		from:      []string{local("ui")},
 		forbidden: []string{local("proxy") + "$", local("proxy/upstream"), local("pgstore"), local("cmd"), local("policy"), local("config")},
@@ -198,6 +210,8 @@ func TestImportRuleCatches(t *testing.T) {
 		local("osv") + " " + local("proxy/npm") + " " + local("osv/source") + " net/http",
 		local("osv/source") + " " + local("osv") + " net/http",
 		local("internal/vers") + " strings " + local("filter"),
+		local("sign") + " crypto/ecdsa " + local("config"),
+		local("trustpub") + " " + local("trustpubish") + " " + local("config") + " net/http",
 		local("ui") + " " + local("feed") + " " + local("proxy") + " " + local("proxy/npm"),
 	}, "\n"))
 	want := map[string][]string{
@@ -221,7 +235,9 @@ func TestImportRuleCatches(t *testing.T) {
 			local("osv") + " imports " + local("osv/source"),
 			local("osv") + " imports net/http",
 		},
-		"vers is a leaf": {local("internal/vers") + " imports " + local("filter")},
+		"vers is a leaf":                             {local("internal/vers") + " imports " + local("filter")},
+		"sign is pure crypto":                        {local("sign") + " imports " + local("config")},
+		"trustpub knows no other package of npmgate": {local("trustpub") + " imports " + local("config")},
 		"the web UI reads feeds and never the edge or the stores' wiring": {local("ui") + " imports " + local("proxy")},
 	}
 	for _, r := range rules {
