@@ -580,3 +580,17 @@ func TestUIPagesSpendTheMissBudget(t *testing.T) {
 		t.Errorf("%d upstream lookups, want 3", n)
 	}
 }
+
+// TestUIBlockedNameSaysWhy: a package whose name the policy refuses is a
+// 404 page that says which rule refuses it, and nothing is asked upstream.
+func TestUIBlockedNameSaysWhy(t *testing.T) {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	g := startGate(t, up, withFilter(t, "up", &filter.Spec{Exclude: []string{"left-*"}}))
+	resp, body := g.get("/-/ui/package/main/left-pad", "Accept", browserAccept)
+	if resp.StatusCode != 404 || !strings.Contains(string(body), "left-pad") || !strings.Contains(string(body), "exclude") {
+		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+	if n := g.up.Requests().Total; n != 0 {
+		t.Errorf("a refused name was asked upstream %d times", n)
+	}
+}
