@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"net/url"
 
 	"github.com/valyala/fasthttp"
 
@@ -11,22 +12,22 @@ import (
 
 // feedSummary is one feed on the home page.
 type feedSummary struct {
-	Name       string
-	URL        string // the registry URL to give npm
-	Default    bool
-	Local      int
-	Cached     int
-	Connectors []connectorSummary
-	// Rules are the feed's policy in words, per connector (a
-	// connector's rules and then the feed's).
+	Name        string
+	URL         string // the registry URL to give npm
+	Default     bool
+	Local       int
+	Cached      int
+	Connectors  []connectorSummary
 	OwnedScopes []string
 }
 
 type connectorSummary struct {
 	Name   string
-	URL    string
+	URL    string // without credentials or query
 	Cached int
-	Rules  []string
+	// Rules are the connector's policy in words: its own rules, then
+	// the feed's.
+	Rules []string
 }
 
 func (u *UI) serveHome(ctx *fasthttp.RequestCtx, rc context.Context, p *auth.Principal) error {
@@ -47,7 +48,7 @@ func (u *UI) summary(ctx *fasthttp.RequestCtx, rc context.Context, f *feed.Feed)
 	s.Local = len(u.index.local(rc, f))
 	pol := f.Rules.Load()
 	for i, c := range f.Connectors {
-		cs := connectorSummary{Name: c.Name, URL: c.Config.URL, Cached: len(u.index.cached(rc, c.Name))}
+		cs := connectorSummary{Name: c.Name, URL: publicURL(c.Config.URL), Cached: len(u.index.cached(rc, c.Name))}
 		if i < len(pol.PerConnector) {
 			cs.Rules = pol.PerConnector[i].Describe()
 		}
@@ -55,4 +56,15 @@ func (u *UI) summary(ctx *fasthttp.RequestCtx, rc context.Context, f *feed.Feed)
 		s.Connectors = append(s.Connectors, cs)
 	}
 	return s
+}
+
+// publicURL is a connector's URL as a page may show it: no user
+// information (a password could be there), no query, no fragment.
+func publicURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	u.User, u.RawQuery, u.Fragment, u.ForceQuery = nil, "", "", false
+	return u.String()
 }

@@ -45,3 +45,16 @@ func BenchmarkWantsNPM(b *testing.B) {
 		}
 	}
 }
+
+func TestPublicURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://registry.npmjs.org":                   "https://registry.npmjs.org",
+		"https://user:s3cret@npm.corp.example/repo/":   "https://npm.corp.example/repo/",
+		"https://npm.corp.example/r?token=s3cret#frag": "https://npm.corp.example/r",
+		"%zz": "",
+	} {
+		if got := publicURL(raw); got != want {
+			t.Errorf("publicURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
