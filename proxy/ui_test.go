@@ -594,3 +594,38 @@ func TestUIBlockedNameSaysWhy(t *testing.T) {
 		t.Errorf("a refused name was asked upstream %d times", n)
 	}
 }
+
+// TestUIHostileDocument: what an upstream document says — version keys,
+// dist-tags, licences, deprecation messages, dependency names — is text
+// on the page, never markup, whatever it holds.
+func TestUIHostileDocument(t *testing.T) {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	integrity := "sha512-" + strings.Repeat("A", 86) + "=="
+	evil := `<script>alert(1)</script>`
+	doc := `{"name":"hostile","description":` + strconvQuote(evil) + `,"dist-tags":{"latest":"1.0.0",` + strconvQuote(`<img src=x onerror=alert(2)>`) + `:"1.0.0"},"versions":{` +
+		`"1.0.0":{"name":"hostile","version":"1.0.0","license":` + strconvQuote(`"><svg onload=alert(3)>`) + `,"deprecated":` + strconvQuote(`javascript:alert(4)`) +
+		`,"dependencies":{` + strconvQuote(`"><iframe src=//evil.example>`) + `:"1",` + strconvQuote(`javascript:alert(5)`) + `:"*"},"dist":{"tarball":"https://x/hostile/-/hostile-1.0.0.tgz","integrity":"` + integrity + `"}},` +
+		strconvQuote(`2.0.0"><script>alert(6)</script>`) + `:{"name":"hostile","version":"2","dist":{"tarball":"https://x/hostile/-/h.tgz","integrity":"` + integrity + `"}}` +
+		`},"time":{"1.0.0":"2020-01-01T00:00:00.000Z"}}`
+	up.SetPackumentOverride("hostile", 200, "application/json", []byte(doc))
+	g := startGate(t, up)
+	for _, path := range []string{"/-/ui/package/main/hostile", "/-/ui/search?q=hostile"} {
+		g.get("/hostile")
+		resp, body := g.get(path, "Accept", browserAccept)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %.300s", path, resp.StatusCode, body)
+		}
+		page := strings.ToLower(string(body))
+		if !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("%s does not show the description as text: %.2000s", path, body)
+		}
+		for _, bad := range []string{"<script", "<img src=x", "<svg", "<iframe", `href="javascript:`} {
+			if strings.Contains(page, bad) {
+				t.Errorf("%s holds %q", path, bad)
+			}
+		}
+	}
+}
+
+// strconvQuote is s as a JSON string.
+func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
