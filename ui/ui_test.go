@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -55,6 +56,28 @@ func TestPublicURL(t *testing.T) {
 	} {
 		if got := publicURL(raw); got != want {
 			t.Errorf("publicURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// TestSessionCookieAttributes: the session cookie is HttpOnly,
+// SameSite=Strict, limited to the UI's path, and Secure under TLS.
+func TestSessionCookieAttributes(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		u, err := New(Deps{TLS: func(*fasthttp.RequestCtx) bool { return tls }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ctx fasthttp.RequestCtx
+		u.setCookie(&ctx, "npmg_secret", 60)
+		c := string(ctx.Response.Header.PeekCookie(SessionCookie))
+		for _, want := range []string{"npmgate_session=npmg_secret", "HttpOnly", "SameSite=Strict", "path=/-/ui/", "max-age=60"} {
+			if !strings.Contains(c, want) {
+				t.Errorf("TLS %v: cookie %q lacks %s", tls, c, want)
+			}
+		}
+		if strings.Contains(c, "secure") != tls {
+			t.Errorf("TLS %v: cookie %q", tls, c)
 		}
 	}
 }
