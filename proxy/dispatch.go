@@ -7,6 +7,7 @@ import (
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/feed"
+	"github.com/npmgate/npmgate/ui"
 	"github.com/valyala/fasthttp"
 )
 
@@ -57,6 +58,10 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 	}
 	if s.cfg.Metrics.Listen == "" && *s.cfg.Metrics.Enabled && s.serveMetrics(ctx, path) {
 		return "", routeMetrics
+	}
+	if s.ui != nil && ui.Wants(ctx) {
+		s.serveUI(ctx)
+		return "", routeUI
 	}
 	f, prefix, rest := s.feedOf(path)
 	if name, ok := strings.CutPrefix(rest, oidcExchangePath); ok {

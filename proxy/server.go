@@ -24,6 +24,7 @@ import (
 	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/policy"
 	"github.com/npmgate/npmgate/trustpub"
+	"github.com/npmgate/npmgate/ui"
 )
 
 // Version is npmgate's version, set by the build.
@@ -81,6 +82,8 @@ type Server struct {
 	publishers atomic.Pointer[[]trustpub.Publisher]
 	// osv is osv.source's database, nil when none is configured.
 	osv *advisoryDB
+	// ui is the web UI (proxy/ui.go).
+	ui *ui.UI
 }
 
 type readyState struct {

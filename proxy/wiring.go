@@ -45,6 +45,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			return nil, err
 		}
 	}
+	if err := s.newUI(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.http = s.newHTTPServer()
 	s.setCanonical(cfg.Listen)
 	s.misses = newMisses(cfg.Cache.MissLimit)

@@ -109,6 +109,12 @@ var rules = []rule{
 		forbidden: []string{local("auth"), local("cache"), local("cmd"), local("config"), local("feed"), local("filter"), local("internal/vers"), local("osv"), local("pgstore"), local("policy"), local("proxy"), local("warm")},
 		why:       "verifying an ID token and matching its claims is the same whoever serves the exchange",
 	},
+	{
+		name:      "the web UI reads feeds and never the edge or the stores' wiring",
+		from:      []string{local("ui")},
+		forbidden: []string{local("proxy") + "$", local("proxy/upstream"), local("pgstore"), local("cmd"), local("policy"), local("config")},
+		why:       "pages show what a feed serves through the feed; the edge routes to the UI and maps its errors",
+	},
 }
 
 // under reports whether path is pattern or below it.
@@ -206,6 +212,7 @@ func TestImportRuleCatches(t *testing.T) {
 		local("internal/vers") + " strings " + local("filter"),
 		local("sign") + " crypto/ecdsa " + local("config"),
 		local("trustpub") + " " + local("trustpubish") + " " + local("config") + " net/http",
+		local("ui") + " " + local("feed") + " " + local("proxy") + " " + local("proxy/npm"),
 	}, "\n"))
 	want := map[string][]string{
 		"cache is below proxy and feed and beside filter and auth": {local("cache") + " imports " + local("proxy")},
@@ -231,6 +238,7 @@ func TestImportRuleCatches(t *testing.T) {
 		"vers is a leaf":                             {local("internal/vers") + " imports " + local("filter")},
 		"sign is pure crypto":                        {local("sign") + " imports " + local("config")},
 		"trustpub knows no other package of npmgate": {local("trustpub") + " imports " + local("config")},
+		"the web UI reads feeds and never the edge or the stores' wiring": {local("ui") + " imports " + local("proxy")},
 	}
 	for _, r := range rules {
 		got := r.violations(fake)
