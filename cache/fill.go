@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +26,8 @@ type Expect struct {
 }
 
 // Fills runs at most one download per key. Every client asking for a key
-// while it downloads reads the same growing temporary file, so N clients
+// while it downloads reads the same growing temporary file, through a
+// descriptor the download hands it (Pending.Reader), so N clients
 // cost one upstream transfer and all of them start receiving bytes at once.
 // A download belongs to no client: it goes on when the client that started
 // it goes away, and stops only at its own deadline.
@@ -56,7 +56,20 @@ type fill struct {
 	written int64
 	done    bool
 	err     error
-	path    string // temporary path under the root; the final key once committed
+	origin  Origin   // where the bytes come from, known once started
+	pending *Pending // the file being written; nil before and once finished
+	stored  bool     // committed: readers open the stored file
+}
+
+// originSource is a Source that also says where its bytes come from.
+type originSource func(ctx context.Context) (io.ReadCloser, int64, Origin, error)
+
+// upstream marks every body of src as coming from upstream.
+func upstream(src Source) originSource {
+	return func(ctx context.Context) (io.ReadCloser, int64, Origin, error) {
+		body, size, err := src(ctx)
+		return body, size, FromUpstream, err
+	}
 }
 
 // Fetch returns a reader of key's bytes and their size (-1 if unknown):
@@ -67,8 +80,19 @@ type fill struct {
 // body that failed verification. onDone, if not nil, is called once with
 // the result of a download this call started.
 func (g *Fills) Fetch(ctx context.Context, key string, want Expect, src Source, onDone func(error)) (io.ReadCloser, int64, error) {
+	var done func(Origin, error)
+	if onDone != nil {
+		done = func(_ Origin, err error) { onDone(err) }
+	}
+	b, err := g.open(ctx, key, want, upstream(src), done)
+	return b.Body, b.Size, err
+}
+
+// open is Fetch with the origin of the bytes: FromDisk for the stored
+// file, else the origin src gave the download, which onDone is told too.
+func (g *Fills) open(ctx context.Context, key string, want Expect, src originSource, onDone func(Origin, error)) (Blob, error) {
 	if f, size, err := g.disk.OpenBlob(key); err == nil {
-		return f, size, nil
+		return Blob{Body: f, Size: size, Origin: FromDisk}, nil
 	}
 	g.mu.Lock()
 	fl, running := g.active[key]
@@ -84,7 +108,7 @@ func (g *Fills) Fetch(ctx context.Context, key string, want Expect, src Source, 
 		// Checked again under the lock: a fill may have committed since.
 		if f, size, err := g.disk.OpenBlob(key); err == nil {
 			g.mu.Unlock()
-			return f, size, nil
+			return Blob{Body: f, Size: size, Origin: FromDisk}, nil
 		}
 		fl = &fill{size: -1}
 		fl.cond = sync.NewCond(&fl.mu)
@@ -92,10 +116,10 @@ func (g *Fills) Fetch(ctx context.Context, key string, want Expect, src Source, 
 		go g.run(key, fl, want, src, onDone)
 	}
 	g.mu.Unlock()
-	return fl.reader(ctx, g.disk)
+	return fl.reader(ctx, g.disk, key)
 }
 
-func (g *Fills) run(key string, fl *fill, want Expect, src Source, onDone func(error)) {
+func (g *Fills) run(key string, fl *fill, want Expect, src originSource, onDone func(Origin, error)) {
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
 	p, err := g.download(ctx, key, fl, want, src)
@@ -105,7 +129,8 @@ func (g *Fills) run(key string, fl *fill, want Expect, src Source, onDone func(e
 	if err != nil && p != nil {
 		p.Abort()
 	}
-	fl.done, fl.err, fl.started = true, err, true
+	fl.done, fl.err, fl.started, fl.pending = true, err, true, nil
+	origin := fl.origin
 	fl.cond.Broadcast()
 	fl.mu.Unlock()
 	g.mu.Lock()
@@ -114,14 +139,14 @@ func (g *Fills) run(key string, fl *fill, want Expect, src Source, onDone func(e
 	}
 	g.mu.Unlock()
 	if onDone != nil {
-		onDone(err)
+		onDone(origin, err)
 	}
 }
 
 // download copies src into a pending file and verifies it. On failure
 // the pending file is returned for run to discard under the fill's lock.
-func (g *Fills) download(ctx context.Context, key string, fl *fill, want Expect, src Source) (*Pending, error) {
-	body, size, err := src(ctx)
+func (g *Fills) download(ctx context.Context, key string, fl *fill, want Expect, src originSource) (*Pending, error) {
+	body, size, origin, err := src(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +156,7 @@ func (g *Fills) download(ctx context.Context, key string, fl *fill, want Expect,
 		return nil, err
 	}
 	fl.mu.Lock()
-	fl.started, fl.size, fl.path = true, size, p.TmpKey()
+	fl.started, fl.size, fl.origin, fl.pending = true, size, origin, p
 	fl.cond.Broadcast()
 	fl.mu.Unlock()
 
@@ -166,10 +191,11 @@ func (g *Fills) download(ctx context.Context, key string, fl *fill, want Expect,
 	// same moment finds it at one path or the other.
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
+	fl.pending = nil
 	if err := p.Commit(); err != nil {
 		return nil, err // Commit cleans up after itself
 	}
-	fl.path = key
+	fl.stored = true
 	return nil, nil
 }
 
@@ -180,8 +206,9 @@ func (fl *fill) failed() bool {
 	return fl.done && fl.err != nil
 }
 
-// reader waits until the source has answered, then opens the file.
-func (fl *fill) reader(ctx context.Context, disk *Disk) (io.ReadCloser, int64, error) {
+// reader waits until the source has answered, then opens the file: the
+// download's own descriptor while it runs, the stored file once committed.
+func (fl *fill) reader(ctx context.Context, disk *Disk, key string) (Blob, error) {
 	stop := context.AfterFunc(ctx, func() {
 		fl.mu.Lock()
 		fl.cond.Broadcast()
@@ -194,22 +221,39 @@ func (fl *fill) reader(ctx context.Context, disk *Disk) (io.ReadCloser, int64, e
 		fl.cond.Wait()
 	}
 	if !fl.started {
-		return nil, 0, ctx.Err()
+		return Blob{}, ctx.Err()
 	}
 	if fl.done && fl.err != nil {
-		return nil, 0, fl.err
+		return Blob{}, fl.err
 	}
-	f, err := disk.root.Open(fl.path)
-	if err != nil {
-		return nil, 0, err
+	var f io.ReaderAt
+	var c io.Closer
+	switch {
+	case fl.pending != nil:
+		r, err := fl.pending.Reader()
+		if err != nil {
+			return Blob{}, err
+		}
+		f, c = r, r
+	case fl.stored:
+		sf, _, err := disk.Open(key)
+		if err != nil {
+			return Blob{}, err
+		}
+		f, c = sf, sf
+	default:
+		// Started with no file: the verdict came with no bytes written
+		// (Create failed), and an error, handled above.
+		return Blob{}, errors.New("cache: fill has no file")
 	}
-	return &followReader{fl: fl, f: f}, fl.size, nil
+	return Blob{Body: &followReader{fl: fl, f: f, c: c}, Size: fl.size, Origin: fl.origin}, nil
 }
 
 // followReader reads a file while it is being written.
 type followReader struct {
 	fl  *fill
-	f   *os.File
+	f   io.ReaderAt
+	c   io.Closer
 	off int64
 }
 
@@ -248,4 +292,4 @@ func (r *followReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *followReader) Close() error { return r.f.Close() }
+func (r *followReader) Close() error { return r.c.Close() }
