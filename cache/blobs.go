@@ -102,7 +102,10 @@ func (l *Local) Open(ctx context.Context, key string, miss Miss) (Blob, error) {
 		}
 		return Blob{Body: f, Size: size, Origin: FromDisk}, nil
 	}
-	return l.fills.open(ctx, key, miss.Expect, upstream(miss.Source), doneFunc(miss.OnDone, nil))
+	if b, ok := l.fills.stored(key); ok {
+		return b, nil
+	}
+	return l.fills.join(ctx, key, miss.Expect, upstream(miss.Source), doneFunc(miss.OnDone, nil))
 }
 
 // doneFunc calls onDone with a download's error, then after, if not nil,

@@ -483,3 +483,76 @@ func TestPendingReader(t *testing.T) {
 		t.Error("Reader after Commit succeeded")
 	}
 }
+
+// warmBlob stores a tarball and returns a Local over its disk and its key.
+func warmBlob(b *testing.B) (*Local, *Disk, string, Miss) {
+	d, err := OpenDisk(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	data := bytes.Repeat([]byte("warm"), 4096)
+	key := blobKey(data)
+	if err := d.Put(context.Background(), key, bytes.NewReader(data), -1); err != nil {
+		b.Fatal(err)
+	}
+	src := func(context.Context) (io.ReadCloser, int64, error) {
+		return nil, 0, errors.New("a warm open asked upstream")
+	}
+	return NewLocal(d, NewFills(d, 10e9)), d, key, Miss{Expect: expect(data), Source: src}
+}
+
+// BenchmarkDiskOpenBlob is the warm path before Blobs: the stored file.
+func BenchmarkDiskOpenBlob(b *testing.B) {
+	_, d, key, _ := warmBlob(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		f, _, err := d.OpenBlob(key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+}
+
+// BenchmarkLocalOpenWarm is the same open through Blobs: it must cost no
+// more allocations than BenchmarkDiskOpenBlob.
+func BenchmarkLocalOpenWarm(b *testing.B) {
+	l, _, key, miss := warmBlob(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		blob, err := l.Open(ctx, key, miss)
+		if err != nil || blob.Origin != FromDisk {
+			b.Fatal(err)
+		}
+		blob.Body.Close()
+	}
+}
+
+// TestLocalOpenWarmAllocations: a warm Open allocates no more than the
+// disk open it wraps.
+func TestLocalOpenWarmAllocations(t *testing.T) {
+	d, err := OpenDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	data := []byte("warm tarball")
+	key := blobKey(data)
+	d.Put(t.Context(), key, bytes.NewReader(data), -1)
+	l := NewLocal(d, NewFills(d, 10e9))
+	miss := Miss{Expect: expect(data), Source: func(context.Context) (io.ReadCloser, int64, error) { return nil, 0, errors.New("asked upstream") }}
+	ctx := context.Background()
+	disk := testing.AllocsPerRun(100, func() {
+		f, _, _ := d.OpenBlob(key)
+		f.Close()
+	})
+	blobs := testing.AllocsPerRun(100, func() {
+		b, _ := l.Open(ctx, key, miss)
+		b.Body.Close()
+	})
+	if blobs > disk {
+		t.Errorf("Local.Open allocates %v times, Disk.OpenBlob %v", blobs, disk)
+	}
+}

@@ -80,20 +80,31 @@ func upstream(src Source) originSource {
 // body that failed verification. onDone, if not nil, is called once with
 // the result of a download this call started.
 func (g *Fills) Fetch(ctx context.Context, key string, want Expect, src Source, onDone func(error)) (io.ReadCloser, int64, error) {
+	if b, ok := g.stored(key); ok {
+		return b.Body, b.Size, nil
+	}
 	var done func(Origin, error)
 	if onDone != nil {
 		done = func(_ Origin, err error) { onDone(err) }
 	}
-	b, err := g.open(ctx, key, want, upstream(src), done)
+	b, err := g.join(ctx, key, want, upstream(src), done)
 	return b.Body, b.Size, err
 }
 
-// open is Fetch with the origin of the bytes: FromDisk for the stored
-// file, else the origin src gave the download, which onDone is told too.
-func (g *Fills) open(ctx context.Context, key string, want Expect, src originSource, onDone func(Origin, error)) (Blob, error) {
-	if f, size, err := g.disk.OpenBlob(key); err == nil {
-		return Blob{Body: f, Size: size, Origin: FromDisk}, nil
+// stored opens key's stored file, if there is one. Callers try it before
+// join, so that a warm open builds no Source.
+func (g *Fills) stored(key string) (Blob, bool) {
+	f, size, err := g.disk.OpenBlob(key)
+	if err != nil {
+		return Blob{}, false
 	}
+	return Blob{Body: f, Size: size, Origin: FromDisk}, true
+}
+
+// join is Fetch after stored has missed, with the origin of the bytes:
+// FromDisk for a file stored meanwhile, else the origin src gave the
+// download, which onDone is told too.
+func (g *Fills) join(ctx context.Context, key string, want Expect, src originSource, onDone func(Origin, error)) (Blob, error) {
 	g.mu.Lock()
 	fl, running := g.active[key]
 	if running && fl.failed() {

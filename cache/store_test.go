@@ -17,3 +17,21 @@ func TestDiskConformance(t *testing.T) {
 		return d
 	})
 }
+
+// TestAsyncStoreConformance: an AsyncStore over the disk is a Store like
+// any other; its writes land in the background between the suite's
+// steps.
+func TestAsyncStoreConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) cache.Store {
+		d, err := cache.OpenDisk(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := cache.NewAsyncStore(d, cache.AsyncOptions{})
+		t.Cleanup(func() {
+			a.Close()
+			d.Close()
+		})
+		return a
+	})
+}

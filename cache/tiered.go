@@ -83,12 +83,15 @@ func NewTiered(local *Local, bucket Store, opt TieredOptions) *Tiered {
 
 // Open implements Blobs: the disk, else the bucket, else miss.Source.
 func (t *Tiered) Open(ctx context.Context, key string, miss Miss) (Blob, error) {
+	if b, ok := t.local.fills.stored(key); ok {
+		return b, nil
+	}
 	share := func(o Origin, err error) {
 		if err == nil && o == FromUpstream {
 			t.enqueue(key)
 		}
 	}
-	return t.local.fills.open(ctx, key, miss.Expect, t.source(key, miss), doneFunc(miss.OnDone, share))
+	return t.local.fills.join(ctx, key, miss.Expect, t.source(key, miss), doneFunc(miss.OnDone, share))
 }
 
 // source reads key from the bucket, and only when it is not there from
