@@ -231,8 +231,8 @@ func TestTieredUploadsOnce(t *testing.T) {
 				return
 			}
 			defer b.Body.Close()
-			if got, err := io.ReadAll(b.Body); err != nil || !bytes.Equal(got, data) {
-				t.Errorf("read %d bytes, %v", len(got), err)
+			if got, err := io.ReadAll(b.Body); err != nil || !bytes.Equal(got, data) || b.Origin != FromUpstream {
+				t.Errorf("read %d bytes, %v, from %v", len(got), err, b.Origin)
 			}
 		})
 	}
@@ -482,6 +482,28 @@ func TestPendingReader(t *testing.T) {
 	if _, err := p.Reader(); err == nil {
 		t.Error("Reader after Commit succeeded")
 	}
+	// A Reader racing Abort (a prefetch released while its fill opens
+	// it) either reads the bytes written or fails; it never reads others.
+	for range 50 {
+		p, err := d.Create("snapshots/y.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Write([]byte("raced"))
+		var wg sync.WaitGroup
+		wg.Go(p.Abort)
+		wg.Go(func() {
+			r, err := p.Reader()
+			if err != nil {
+				return
+			}
+			defer r.Close()
+			if got, err := io.ReadAll(r); err != nil || string(got) != "raced" {
+				t.Errorf("a reader racing Abort read %q, %v", got, err)
+			}
+		})
+		wg.Wait()
+	}
 }
 
 // warmBlob stores a tarball and returns a Local over its disk and its key.
@@ -554,5 +576,40 @@ func TestLocalOpenWarmAllocations(t *testing.T) {
 	})
 	if blobs > disk {
 		t.Errorf("Local.Open allocates %v times, Disk.OpenBlob %v", blobs, disk)
+	}
+}
+
+// TestBlobsKeepTheBodyLimit: a Source cut by LimitSource fails the
+// download through either tier, and nothing is stored anywhere.
+func TestBlobsKeepTheBodyLimit(t *testing.T) {
+	data := bytes.Repeat([]byte("x"), 5000)
+	for _, tiered := range []bool{false, true} {
+		local, disk := newLocal(t)
+		bucket := newFakeBucket(t)
+		var blobs Blobs = local
+		if tiered {
+			blobs = NewTiered(local, bucket, TieredOptions{})
+		}
+		for _, announced := range []int64{int64(len(data)), -1} {
+			src := LimitSource(func(context.Context) (io.ReadCloser, int64, error) {
+				return io.NopCloser(bytes.NewReader(data)), announced, nil
+			}, 4000)
+			done := make(chan error, 1)
+			b, err := blobs.Open(t.Context(), blobKey(data), Miss{Expect: expect(data), Source: src, OnDone: func(err error) { done <- err }})
+			if err == nil {
+				_, err = io.ReadAll(b.Body)
+				b.Body.Close()
+			}
+			if !errors.Is(err, ErrTooLarge) || !errors.Is(<-done, ErrTooLarge) {
+				t.Errorf("tiered %v, size announced %d: %v, want ErrTooLarge", tiered, announced, err)
+			}
+		}
+		blobs.Close()
+		if stored(t, disk, blobKey(data)) != nil || stored(t, bucket.Disk, blobKey(data)) != nil {
+			t.Errorf("tiered %v: a cut download was stored", tiered)
+		}
+		if _, puts := bucket.counts(); puts != 0 {
+			t.Errorf("tiered %v: %d uploads", tiered, puts)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -16,7 +17,7 @@ type Pending struct {
 	f    *os.File
 	tmp  string // path relative to the root
 	key  string
-	done bool
+	done atomic.Bool // Commit or Abort has begun; Reader may read it meanwhile
 }
 
 // Create starts writing the file for key.
@@ -43,10 +44,11 @@ func (p *Pending) TmpKey() string { return p.tmp }
 // whatever happens to the temporary file's name, and it goes on reading
 // after Commit or Abort. Its Read starts at the first byte and returns
 // io.EOF at the end of what is written at that moment; ReadAt reads
-// anywhere, as the file grows. It must not be called concurrently with
-// Commit or Abort, nor after them.
+// anywhere, as the file grows. Called after (or racing) Commit or Abort,
+// it fails, and the caller falls back to what it would do without the
+// file.
 func (p *Pending) Reader() (*PendingReader, error) {
-	if p.done {
+	if p.done.Load() {
 		return nil, errors.New("cache: pending file already finished")
 	}
 	f, err := dupFile(p.f)
@@ -95,10 +97,9 @@ func dupFile(f *os.File) (*os.File, error) {
 // Commit syncs the file and renames it into place, then syncs the
 // directory so the rename survives a crash.
 func (p *Pending) Commit() error {
-	if p.done {
+	if !p.done.CompareAndSwap(false, true) {
 		return errors.New("cache: pending file already finished")
 	}
-	p.done = true
 	if err := p.f.Sync(); err != nil {
 		p.f.Close()
 		p.d.root.Remove(p.tmp)
@@ -122,10 +123,9 @@ func (p *Pending) Commit() error {
 
 // Abort discards the file.
 func (p *Pending) Abort() {
-	if p.done {
+	if !p.done.CompareAndSwap(false, true) {
 		return
 	}
-	p.done = true
 	p.f.Close()
 	p.d.root.Remove(p.tmp)
 }
