@@ -33,6 +33,12 @@ type Token struct {
 	Feeds    []string  `json:"feeds,omitempty"`
 	Created  time.Time `json:"created"`
 	Expires  time.Time `json:"expires,omitzero"`
+	// Packages, when not empty, are the only packages the token may
+	// publish; MaxUses, when not 0, how many writes it makes; Automation
+	// marks a CI token (trusted publishing).
+	Packages   []string `json:"packages,omitempty"`
+	MaxUses    int      `json:"max_uses,omitempty"`
+	Automation bool     `json:"automation,omitempty"`
 }
 
 // Expired reports whether the token is past its expiry.
@@ -168,6 +174,10 @@ type NewToken struct {
 	ReadOnly bool
 	Feeds    []string
 	TTL      time.Duration // 0: never expires
+	// Packages, MaxUses and Automation limit the token (see Token).
+	Packages   []string
+	MaxUses    int
+	Automation bool
 }
 
 // Create makes a new token and returns its secret, which is shown once.

@@ -386,6 +386,81 @@ func (d *Disk) createTemp(prefix string) (*os.File, string, error) {
 	return nil, "", errors.New("cache: cannot create a temporary file")
 }
 
+// Pending is a file being written. Nothing is visible at its key until
+// Commit; Abort (or a crash) leaves no trace there.
+type Pending struct {
+	d         *Disk
+	f         *os.File
+	tmp       string // path relative to the root
+	key       string
+	done      bool
+	committed bool
+}
+
+// Create starts writing the file for key.
+func (d *Disk) Create(key string) (*Pending, error) {
+	f, rel, err := d.createTemp("w-")
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{d: d, f: f, tmp: rel, key: key}, nil
+}
+
+func (p *Pending) Write(b []byte) (int, error) { return p.f.Write(b) }
+
+// Open opens a reader of what has been written so far (its size is what
+// Stat says at the moment), or, once committed, of the stored file. A
+// reader opened before a Commit or an Abort keeps reading the same bytes:
+// the file is renamed or unlinked, not changed. Where the bytes are is
+// the Pending's business: callers never see the temporary path. Open and
+// Commit must not run at once (the fills hold their lock around both).
+func (p *Pending) Open() (*os.File, int64, error) {
+	name := p.tmp
+	if p.committed {
+		name = p.key
+	}
+	return regularFile(p.d.root.Open(name))
+}
+
+// Commit syncs the file and renames it into place, then syncs the
+// directory so the rename survives a crash.
+func (p *Pending) Commit() error {
+	if p.done {
+		return errors.New("cache: pending file already finished")
+	}
+	p.done = true
+	if err := p.f.Sync(); err != nil {
+		p.f.Close()
+		p.d.root.Remove(p.tmp)
+		return err
+	}
+	if err := p.f.Close(); err != nil {
+		p.d.root.Remove(p.tmp)
+		return err
+	}
+	dir := path.Dir(p.key)
+	if err := p.d.root.MkdirAll(dir, 0o755); err != nil {
+		p.d.root.Remove(p.tmp)
+		return err
+	}
+	if err := p.d.root.Rename(p.tmp, p.key); err != nil {
+		p.d.root.Remove(p.tmp)
+		return err
+	}
+	p.committed = true
+	return p.d.syncDir(dir)
+}
+
+// Abort discards the file.
+func (p *Pending) Abort() {
+	if p.done {
+		return
+	}
+	p.done = true
+	p.f.Close()
+	p.d.root.Remove(p.tmp)
+}
+
 func (d *Disk) syncDir(dir string) error {
 	f, err := d.root.Open(dir)
 	if err != nil {

@@ -1,38 +1,23 @@
-// Package cache is where npmgate's bytes live: a memory tier of rendered
-// documents (ristretto, bounded in bytes) and a disk tier of tarballs and
-// upstream snapshots written atomically. It knows nothing of HTTP or npm.
+// Package cache is where npmgate's bytes live: the memory tier of
+// rendered documents (Memory: ristretto, bounded in bytes), the disk tier
+// of tarballs and upstream snapshots written atomically (Disk), an S3
+// bucket replicas share (S3), all but the first behind one Store
+// interface (cache/storetest is its conformance suite), and tarballs
+// behind Blobs. It knows nothing of HTTP or npm.
 //
-// # Tiers
+// The tiers are decorators, as in distribution's proxy blob store: Local
+// is the disk with its fills; Tiered puts Local in front of the bucket
+// (looked at before upstream, written after a verified download);
+// AsyncStore puts a Store behind writes the caller does not wait for
+// (snapshots to the bucket). The feeds see Blobs and Store only, never
+// whether a bucket is configured.
 //
-// Tarballs go through Blobs, one interface whatever the deployment:
-// Local is the disk with its downloads (Fills); Tiered puts the disk in
-// front of the bucket replicas share (a miss is read from the bucket,
-// then from upstream, verified either way on its way to disk, and a
-// tarball verified from upstream is uploaded to the bucket once, in the
-// background). Snapshots and other documents go through a Store: the
-// Disk, the S3 bucket, or the bucket behind an AsyncStore, whose Put
-// returns at once and whose reads see the writes not landed yet.
-//
-// # Coalescing: one mechanism per resource
-//
-// Concurrent requests for one resource cost one piece of work upstream.
-// Each resource has exactly one mechanism that does this:
-//
-//   - Package documents (packuments, package indexes, renderings): the
-//     feed's flight group (singleflight, keyed by feed, policy, name and
-//     representation). It lives with the feeds, not here: only they know
-//     the keys.
-//   - Tarballs: Fills, keyed by content (TarballKey). One download per
-//     key; every caller reads the one growing file through a descriptor
-//     the download hands it (Pending.Reader), never by its path, and no
-//     caller receives the last byte before the digest matched. Blobs.Open
-//     is the only way feeds reach it.
-//   - A tarball whose document is not known yet: the feeds' prefetch
-//     starts the download early, keyed by URL; it is not a second
-//     mechanism but the Source of the fill that follows, which verifies
-//     its bytes like any others and coalesces the callers.
-//   - Uploads to the bucket: none needed. A Tiered store queues one upload
-//     per verified fill, so one per download; snapshot writes through an
-//     AsyncStore are per key, a later Put superseding one not yet
-//     written.
+// Concurrent work is coalesced once per resource:
+//   - a package's index and each rendered document: the feed's flight
+//     group (feed.coalesce), one load per key;
+//   - a tarball: Fills, one download per key, every reader following the
+//     same file as it grows (through Pending.Open, never a path);
+//   - a prefetch (feed.Speculate) only starts a tarball's download before
+//     its packument is known; the fill joins it rather than downloading
+//     again.
 package cache

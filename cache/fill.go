@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,8 +27,7 @@ type Expect struct {
 }
 
 // Fills runs at most one download per key. Every client asking for a key
-// while it downloads reads the same growing temporary file, through a
-// descriptor the download hands it (Pending.Reader), so N clients
+// while it downloads reads the same growing temporary file, so N clients
 // cost one upstream transfer and all of them start receiving bytes at once.
 // A download belongs to no client: it goes on when the client that started
 // it goes away, and stops only at its own deadline.
@@ -56,20 +56,7 @@ type fill struct {
 	written int64
 	done    bool
 	err     error
-	origin  Origin   // where the bytes come from, known once started
-	pending *Pending // the file being written; nil before and once finished
-	stored  bool     // committed: readers open the stored file
-}
-
-// originSource is a Source that also says where its bytes come from.
-type originSource func(ctx context.Context) (io.ReadCloser, int64, Origin, error)
-
-// upstream marks every body of src as coming from upstream.
-func upstream(src Source) originSource {
-	return func(ctx context.Context) (io.ReadCloser, int64, Origin, error) {
-		body, size, err := src(ctx)
-		return body, size, FromUpstream, err
-	}
+	pending *Pending // the file being written; readers open it through it
 }
 
 // Fetch returns a reader of key's bytes and their size (-1 if unknown):
@@ -80,31 +67,9 @@ func upstream(src Source) originSource {
 // body that failed verification. onDone, if not nil, is called once with
 // the result of a download this call started.
 func (g *Fills) Fetch(ctx context.Context, key string, want Expect, src Source, onDone func(error)) (io.ReadCloser, int64, error) {
-	if b, ok := g.stored(key); ok {
-		return b.Body, b.Size, nil
+	if f, size, err := g.disk.OpenBlob(key); err == nil {
+		return f, size, nil
 	}
-	var done func(Origin, error)
-	if onDone != nil {
-		done = func(_ Origin, err error) { onDone(err) }
-	}
-	b, err := g.join(ctx, key, want, upstream(src), done)
-	return b.Body, b.Size, err
-}
-
-// stored opens key's stored file, if there is one. Callers try it before
-// join, so that a warm open builds no Source.
-func (g *Fills) stored(key string) (Blob, bool) {
-	f, size, err := g.disk.OpenBlob(key)
-	if err != nil {
-		return Blob{}, false
-	}
-	return Blob{Body: f, Size: size, Origin: FromDisk}, true
-}
-
-// join is Fetch after stored has missed, with the origin of the bytes:
-// FromDisk for a file stored meanwhile, else the origin src gave the
-// download, which onDone is told too.
-func (g *Fills) join(ctx context.Context, key string, want Expect, src originSource, onDone func(Origin, error)) (Blob, error) {
 	g.mu.Lock()
 	fl, running := g.active[key]
 	if running && fl.failed() {
@@ -119,7 +84,7 @@ func (g *Fills) join(ctx context.Context, key string, want Expect, src originSou
 		// Checked again under the lock: a fill may have committed since.
 		if f, size, err := g.disk.OpenBlob(key); err == nil {
 			g.mu.Unlock()
-			return Blob{Body: f, Size: size, Origin: FromDisk}, nil
+			return f, size, nil
 		}
 		fl = &fill{size: -1}
 		fl.cond = sync.NewCond(&fl.mu)
@@ -127,10 +92,10 @@ func (g *Fills) join(ctx context.Context, key string, want Expect, src originSou
 		go g.run(key, fl, want, src, onDone)
 	}
 	g.mu.Unlock()
-	return fl.reader(ctx, g.disk, key)
+	return fl.reader(ctx)
 }
 
-func (g *Fills) run(key string, fl *fill, want Expect, src originSource, onDone func(Origin, error)) {
+func (g *Fills) run(key string, fl *fill, want Expect, src Source, onDone func(error)) {
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
 	p, err := g.download(ctx, key, fl, want, src)
@@ -140,8 +105,7 @@ func (g *Fills) run(key string, fl *fill, want Expect, src originSource, onDone 
 	if err != nil && p != nil {
 		p.Abort()
 	}
-	fl.done, fl.err, fl.started, fl.pending = true, err, true, nil
-	origin := fl.origin
+	fl.done, fl.err, fl.started = true, err, true
 	fl.cond.Broadcast()
 	fl.mu.Unlock()
 	g.mu.Lock()
@@ -150,14 +114,14 @@ func (g *Fills) run(key string, fl *fill, want Expect, src originSource, onDone 
 	}
 	g.mu.Unlock()
 	if onDone != nil {
-		onDone(origin, err)
+		onDone(err)
 	}
 }
 
 // download copies src into a pending file and verifies it. On failure
 // the pending file is returned for run to discard under the fill's lock.
-func (g *Fills) download(ctx context.Context, key string, fl *fill, want Expect, src originSource) (*Pending, error) {
-	body, size, origin, err := src(ctx)
+func (g *Fills) download(ctx context.Context, key string, fl *fill, want Expect, src Source) (*Pending, error) {
+	body, size, err := src(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +131,7 @@ func (g *Fills) download(ctx context.Context, key string, fl *fill, want Expect,
 		return nil, err
 	}
 	fl.mu.Lock()
-	fl.started, fl.size, fl.origin, fl.pending = true, size, origin, p
+	fl.started, fl.size, fl.pending = true, size, p
 	fl.cond.Broadcast()
 	fl.mu.Unlock()
 
@@ -202,11 +166,9 @@ func (g *Fills) download(ctx context.Context, key string, fl *fill, want Expect,
 	// same moment finds it at one path or the other.
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
-	fl.pending = nil
 	if err := p.Commit(); err != nil {
 		return nil, err // Commit cleans up after itself
 	}
-	fl.stored = true
 	return nil, nil
 }
 
@@ -217,9 +179,8 @@ func (fl *fill) failed() bool {
 	return fl.done && fl.err != nil
 }
 
-// reader waits until the source has answered, then opens the file: the
-// download's own descriptor while it runs, the stored file once committed.
-func (fl *fill) reader(ctx context.Context, disk *Disk, key string) (Blob, error) {
+// reader waits until the source has answered, then opens the file.
+func (fl *fill) reader(ctx context.Context) (io.ReadCloser, int64, error) {
 	stop := context.AfterFunc(ctx, func() {
 		fl.mu.Lock()
 		fl.cond.Broadcast()
@@ -232,39 +193,22 @@ func (fl *fill) reader(ctx context.Context, disk *Disk, key string) (Blob, error
 		fl.cond.Wait()
 	}
 	if !fl.started {
-		return Blob{}, ctx.Err()
+		return nil, 0, ctx.Err()
 	}
 	if fl.done && fl.err != nil {
-		return Blob{}, fl.err
+		return nil, 0, fl.err
 	}
-	var f io.ReaderAt
-	var c io.Closer
-	switch {
-	case fl.pending != nil:
-		r, err := fl.pending.Reader()
-		if err != nil {
-			return Blob{}, err
-		}
-		f, c = r, r
-	case fl.stored:
-		sf, _, err := disk.Open(key)
-		if err != nil {
-			return Blob{}, err
-		}
-		f, c = sf, sf
-	default:
-		// Started with no file: the verdict came with no bytes written
-		// (Create failed), and an error, handled above.
-		return Blob{}, errors.New("cache: fill has no file")
+	f, _, err := fl.pending.Open()
+	if err != nil {
+		return nil, 0, err
 	}
-	return Blob{Body: &followReader{fl: fl, f: f, c: c}, Size: fl.size, Origin: fl.origin}, nil
+	return &followReader{fl: fl, f: f}, fl.size, nil
 }
 
 // followReader reads a file while it is being written.
 type followReader struct {
 	fl  *fill
-	f   io.ReaderAt
-	c   io.Closer
+	f   *os.File
 	off int64
 }
 
@@ -303,4 +247,4 @@ func (r *followReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *followReader) Close() error { return r.c.Close() }
+func (r *followReader) Close() error { return r.f.Close() }

@@ -74,18 +74,6 @@ func TestS3Conformance(t *testing.T) {
 	})
 }
 
-// TestAsyncS3Conformance: the bucket behind an AsyncStore, as snapshots
-// are written with replicas.
-func TestAsyncS3Conformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) cache.Store {
-		st := openS3(t, s3Config(testservices.S3(t)))
-		cache.SetS3PartSize(st, 5<<20)
-		a := cache.NewAsyncStore(st, cache.AsyncOptions{})
-		t.Cleanup(func() { a.Close() })
-		return a
-	})
-}
-
 func TestS3Prefix(t *testing.T) {
 	ctx := t.Context()
 	srv := testservices.S3(t)

@@ -1,6 +1,8 @@
 package cache_test
 
 import (
+	"io"
+	"log/slog"
 	"testing"
 
 	"github.com/npmgate/npmgate/cache"
@@ -18,20 +20,15 @@ func TestDiskConformance(t *testing.T) {
 	})
 }
 
-// TestAsyncStoreConformance: an AsyncStore over the disk is a Store like
-// any other; its writes land in the background between the suite's
-// steps.
+// The asynchronous decorator is a Store like the others.
 func TestAsyncStoreConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) cache.Store {
 		d, err := cache.OpenDisk(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := cache.NewAsyncStore(d, cache.AsyncOptions{})
-		t.Cleanup(func() {
-			a.Close()
-			d.Close()
-		})
+		a := cache.NewAsyncStore(d, 1<<30, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		t.Cleanup(func() { a.Flush(); d.Close() })
 		return a
 	})
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-
-	"github.com/npmgate/npmgate/auth"
 )
 
 // Auth configures users and credentials.
@@ -15,7 +13,8 @@ type Auth struct {
 	Users string `yaml:"users"`
 	// AllowSignup lets npm adduser create users.
 	AllowSignup bool `yaml:"allow_signup"`
-	// Groups name sets of users for access lists.
+	// Groups name sets of users for access lists. (The members' names are
+	// checked by the policy package, with auth's rule for user names.)
 	Groups map[string][]string `yaml:"groups"`
 }
 
@@ -35,14 +34,9 @@ func (c *Config) UsersFile() string {
 func (c *Config) TokensFile() string { return filepath.Join(c.Data, "auth", "tokens.json") }
 
 func (a *Auth) validate(at atFunc) error {
-	for g, members := range a.Groups {
+	for g := range a.Groups {
 		if strings.HasPrefix(g, "$") || g == "" {
 			return at(fmt.Sprintf("auth.groups: %q is not a group name", g), "auth", "groups", g)
-		}
-		for _, m := range members {
-			if err := auth.ValidateUserName(m); err != nil {
-				return at(fmt.Sprintf("auth.groups.%s: %v", g, err), "auth", "groups", g)
-			}
 		}
 	}
 	return nil

@@ -47,10 +47,20 @@ type Config struct {
 	// or neither (the data directory alone, one machine).
 	Database Database `yaml:"database"`
 	Storage  Storage  `yaml:"storage"`
+	// Signing is the key npmgate signs the versions published to it with.
+	Signing Signing `yaml:"signing"`
+	// Publishing is trusted publishing from CI (OIDC).
+	Publishing Publishing `yaml:"publishing"`
 
 	// Parsed forms, filled by Validate.
 	TrustedPrefixes []netip.Prefix `yaml:"-"`
 	DefaultFeed     string         `yaml:"-"`
+
+	// file and root are the file the configuration was parsed from and
+	// its YAML tree, for the errors of those who check its sections
+	// later (At, YAMLError).
+	file string
+	root *yaml.Node
 }
 
 // Load reads and validates a file.
@@ -72,7 +82,7 @@ func Parse(data []byte, file string) (*Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, yamlError(file, err)
 	}
-	cfg := &Config{}
+	cfg := &Config{file: file, root: &root}
 	if len(root.Content) > 0 {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
@@ -113,6 +123,8 @@ func (c *Config) validate(root *yaml.Node) error {
 		c.requireFeeds,
 		c.Auth.validate,
 		c.validateFeeds,
+		c.validateSigning,
+		c.validatePublishing,
 	} {
 		if err := check(at); err != nil {
 			return err

@@ -126,7 +126,6 @@ func TestOwnedNamesAndAdmin(t *testing.T) {
 		{"feeds:\n  f:\n    owned_names: [Acme]\n", false},
 		{"feeds:\n  f:\n    owned_names: [\"a*b\"]\n", false},
 		{"feeds:\n  f:\n    owned_names: [\"\"]\n", false},
-		{"feeds:\n  f:\n    access:\n      admin: [\"$nobody\"]\n", false},
 	}
 	for _, tt := range tests {
 		_, err := Parse([]byte(tt.yaml), "test")

@@ -5,7 +5,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/npmgate/npmgate/filter"
+	"go.yaml.in/yaml/v3"
 )
 
 // Connector is an upstream registry.
@@ -24,10 +24,10 @@ type Connector struct {
 	Retries *int `yaml:"retries"`
 	// TarballTimeout bounds one whole tarball download.
 	TarballTimeout Duration `yaml:"tarball_timeout"`
-	// Filter decides which names and versions of this connector users get.
-	Filter *filter.Spec `yaml:"filter"`
-	// Policy is Filter compiled, filled by validation.
-	Policy *filter.Policy `yaml:"-"`
+	// Filter decides which names and versions of this connector users get:
+	// a filter.Spec as written, with its lines, compiled by the policy
+	// package (zero when the key is absent).
+	Filter yaml.Node `yaml:"filter"`
 	// MaxTarballSize bounds one tarball downloaded from this connector:
 	// a larger one is refused (or cut off) and nothing is stored.
 	MaxTarballSize Size `yaml:"max_tarball_size"`
@@ -54,8 +54,8 @@ func (cn *Connector) setDefaults() {
 	}
 }
 
-// validate checks the connector called name, and compiles its filter
-// into Policy.
+// validate checks the connector called name. (Its filter is checked
+// where it is compiled, by the policy package.)
 func (cn *Connector) validate(name string, at atFunc) error {
 	if !nameRE.MatchString(name) {
 		return at(fmt.Sprintf("connector name %q: use lower-case letters, digits, '-', '_' and '.'", name), "connectors", name)
@@ -68,11 +68,6 @@ func (cn *Connector) validate(name string, at atFunc) error {
 	if *cn.Retries < 0 || *cn.Retries > 10 {
 		return at(fmt.Sprintf("connectors.%s.retries: between 0 and 10", name), "connectors", name, "retries")
 	}
-	p, err := filter.Compile(cn.Filter)
-	if err != nil {
-		return at(fmt.Sprintf("connectors.%s.filter: %v", name, err), "connectors", name, "filter")
-	}
-	cn.Policy = p.WithLabel("connector " + name)
 	if cn.CAFile != "" {
 		if _, err := os.Stat(cn.CAFile); err != nil {
 			return at(fmt.Sprintf("connectors.%s.ca_file: %v", name, err), "connectors", name, "ca_file")

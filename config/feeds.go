@@ -5,8 +5,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/npmgate/npmgate/auth"
-	"github.com/npmgate/npmgate/filter"
+	"go.yaml.in/yaml/v3"
 )
 
 // Feed is one registry served at /npm/{name}/.
@@ -25,9 +24,9 @@ type Feed struct {
 	// URL, or "off". Default: the feed's first connector.
 	Audit string `yaml:"audit"`
 	// Filter applies to every connector package of the feed, after the
-	// connector's own filter.
-	Filter *filter.Spec   `yaml:"filter"`
-	Policy *filter.Policy `yaml:"-"`
+	// connector's own filter: a filter.Spec as written, compiled by the
+	// policy package.
+	Filter yaml.Node `yaml:"filter"`
 	// OwnedNames claims names ("acme-tool") and prefixes ("acme-*") for
 	// the feed as OwnedScopes claims scopes: they are never requested
 	// from a connector, and publishing them needs no admin.
@@ -35,7 +34,8 @@ type Feed struct {
 }
 
 // Access lists who may read a feed and who may publish to it. Entries are
-// $anonymous (anyone), $authenticated, user names and group names.
+// $anonymous (anyone), $authenticated, user names and group names; the
+// policy package checks and compiles them.
 type Access struct {
 	Read    []string `yaml:"read"`
 	Publish []string `yaml:"publish"`
@@ -52,49 +52,37 @@ var (
 	ownedNameRE = regexp.MustCompile(`^(@[a-z0-9-~][a-z0-9-._~]*/(\*|[a-z0-9-~][a-z0-9-._~]*\*?)|[a-z0-9-~][a-z0-9-._~]*\*?)$`)
 )
 
+// The subjects of the default access lists, as auth spells them
+// (auth.SubjectAnonymous, auth.SubjectAuthenticated; a test holds them
+// equal): config is plain data and does not import auth.
+const (
+	subjectAnonymous     = "$anonymous"
+	subjectAuthenticated = "$authenticated"
+)
+
 func (f *Feed) setDefaults() {
 	if f.Access.Read == nil {
-		f.Access.Read = []string{auth.SubjectAnonymous}
+		f.Access.Read = []string{subjectAnonymous}
 	}
 	if f.Access.Publish == nil {
-		f.Access.Publish = []string{auth.SubjectAuthenticated}
+		f.Access.Publish = []string{subjectAuthenticated}
 	}
 }
 
 // validate checks the feed called name, whose connectors must be among
-// connectors, and compiles its filter into Policy.
+// connectors. (Its access lists and filter are checked where they are
+// compiled, by the policy package.)
 func (f *Feed) validate(name string, connectors map[string]*Connector, at atFunc) error {
 	if !nameRE.MatchString(name) || name == "-" {
 		return at(fmt.Sprintf("feed name %q: use lower-case letters, digits, '-', '_' and '.'", name), "feeds", name)
 	}
 	for _, step := range []func(string, map[string]*Connector, atFunc) error{
-		f.validateAccess, f.validateFilter, f.validateAudit, f.validateNames, f.validateConnectors,
+		f.validateAudit, f.validateNames, f.validateConnectors,
 	} {
 		if err := step(name, connectors, at); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-// validateAccess checks the read and publish lists. (The admin list is
-// checked with the names, as it always was.)
-func (f *Feed) validateAccess(name string, _ map[string]*Connector, at atFunc) error {
-	if _, err := auth.CompileRule(f.Access.Read); err != nil {
-		return at(fmt.Sprintf("feeds.%s.access.read: %v", name, err), "feeds", name, "access", "read")
-	}
-	if _, err := auth.CompileRule(f.Access.Publish); err != nil {
-		return at(fmt.Sprintf("feeds.%s.access.publish: %v", name, err), "feeds", name, "access", "publish")
-	}
-	return nil
-}
-
-func (f *Feed) validateFilter(name string, _ map[string]*Connector, at atFunc) error {
-	p, err := filter.Compile(f.Filter)
-	if err != nil {
-		return at(fmt.Sprintf("feeds.%s.filter: %v", name, err), "feeds", name, "filter")
-	}
-	f.Policy = p.WithLabel("feed " + name)
 	return nil
 }
 
@@ -114,7 +102,7 @@ func (f *Feed) validateAudit(name string, connectors map[string]*Connector, at a
 }
 
 // validateNames checks the names the feed claims or mixes: owned scopes,
-// merge patterns, its admins, owned names.
+// merge patterns, owned names.
 func (f *Feed) validateNames(name string, _ map[string]*Connector, at atFunc) error {
 	for i, sc := range f.OwnedScopes {
 		if !scopeRE.MatchString(sc) {
@@ -125,9 +113,6 @@ func (f *Feed) validateNames(name string, _ map[string]*Connector, at atFunc) er
 		if m == "" || strings.Count(m, "*") > 1 || (strings.Contains(m, "*") && !strings.HasSuffix(m, "*")) {
 			return at(fmt.Sprintf("feeds.%s.merge[%d]: %q: use a name, @scope/* or prefix*", name, i, m), "feeds", name, "merge")
 		}
-	}
-	if _, err := auth.CompileRule(f.Access.Admin); err != nil {
-		return at(fmt.Sprintf("feeds.%s.access.admin: %v", name, err), "feeds", name, "access", "admin")
 	}
 	for i, n := range f.OwnedNames {
 		if !ownedNameRE.MatchString(n) {

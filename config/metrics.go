@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-
-	"github.com/npmgate/npmgate/auth"
 )
 
 // Metrics configures the Prometheus endpoint.
@@ -20,7 +18,8 @@ type Metrics struct {
 	Pprof bool `yaml:"pprof"`
 	// Access lists who may read the metrics and pprof, as a feed's access
 	// lists do (users, groups, $authenticated, $anonymous). Default:
-	// $anonymous, unless Token is set (then the token alone).
+	// $anonymous, unless Token is set (then the token alone). The policy
+	// package checks and compiles it.
 	Access []string `yaml:"access"`
 	// Token, when set, is a bearer token that may read the metrics (as
 	// Prometheus sends it: authorization.credentials), e.g.
@@ -37,7 +36,7 @@ func (m *Metrics) setDefaults() {
 		m.Path = "/metrics"
 	}
 	if m.Access == nil && m.Token == "" {
-		m.Access = []string{auth.SubjectAnonymous}
+		m.Access = []string{subjectAnonymous}
 	}
 }
 
@@ -49,9 +48,6 @@ func (m *Metrics) validate(at atFunc) error {
 		if _, _, err := net.SplitHostPort(m.Listen); err != nil {
 			return at(fmt.Sprintf("metrics.listen: %q is not host:port", m.Listen), "metrics", "listen")
 		}
-	}
-	if _, err := auth.CompileRule(m.Access); err != nil {
-		return at(fmt.Sprintf("metrics.access: %v", err), "metrics", "access")
 	}
 	if t := m.Token; t != "" && (len(t) < 16 || strings.ContainsAny(t, " \t\r\n")) {
 		return at("metrics.token: at least 16 characters, without spaces (for example from openssl rand -hex 32)", "metrics", "token")

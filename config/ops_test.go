@@ -40,7 +40,6 @@ func TestMetricsAccessConfig(t *testing.T) {
 		{"", []string{"$anonymous"}, "", ""},
 		{"metrics: {token: '${NPMGATE_TEST_METRICS_TOKEN}'}\n", nil, "0123456789abcdef0123", ""},
 		{"metrics: {access: [ops, $authenticated]}\n", []string{"ops", "$authenticated"}, "", ""},
-		{"metrics: {access: [$everyone]}\n", nil, "", "metrics.access"},
 		{"metrics: {token: short}\n", nil, "", "metrics.token: at least 16"},
 	}
 	for _, tt := range tests {

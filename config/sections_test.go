@@ -33,8 +33,6 @@ func TestSectionErrors(t *testing.T) {
 		{"connectors", "connectors:\n  a:\n    url: http://x\n    retries: 11\n" + feed, 4, "connectors.a.retries: between 0 and 10"},
 		{"connectors", "connectors:\n  a:\n    url: http://x\n    ca_file: " + missing + "\n" + feed, 4, "connectors.a.ca_file: stat " + missing + ": no such file or directory"},
 		{"auth", "auth:\n  groups:\n    $ops: [alice]\n" + feed, 3, `auth.groups: "$ops" is not a group name`},
-		{"feeds", "feeds:\n  f:\n    access:\n      read: [$everyone]\n", 4, "feeds.f.access.read: "},
-		{"feeds", "feeds:\n  f:\n    access:\n      publish: [$everyone]\n", 4, "feeds.f.access.publish: "},
 		{"feeds", "feeds:\n  f:\n    audit: https://u:pw@audit.example\n", 3, `feeds.f.audit: "https://u:xxxxx@audit.example": user info, query and fragment are not allowed (put a credential in the connector's token)`},
 		{"feeds", "feeds:\n  f:\n    audit: elsewhere\n", 3, `feeds.f.audit: "elsewhere" is not a connector, an http(s) URL or off`},
 		{"feeds", "feeds:\n  f:\n    owned_scopes: [acme]\n", 3, `feeds.f.owned_scopes[0]: "acme" is not a scope like @acme`},
@@ -94,10 +92,8 @@ func TestSectionDefaults(t *testing.T) {
 		{"connectors.a.timeout", cn.Timeout.D().String(), "30s"},
 		{"connectors.a.tarball_timeout", cn.TarballTimeout.D().String(), "10m0s"},
 		{"connectors.a.retries", *cn.Retries, 2},
-		{"connectors.a.policy", cn.Policy != nil, true},
 		{"feeds.f.access.read", f.Access.Read[0], "$anonymous"},
 		{"feeds.f.access.publish", f.Access.Publish[0], "$authenticated"},
-		{"feeds.f.policy", f.Policy != nil, true},
 		{"default feed", c.DefaultFeed, "f"},
 	} {
 		if tt.got != tt.want {

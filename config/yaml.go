@@ -30,6 +30,23 @@ func (e *Error) Error() string {
 	return e.Msg
 }
 
+// At is an error msg at the line of the key at path (or of the deepest
+// part of it the file has), naming the file, as validation's errors are:
+// for the checks of a section made after Parse (the policy package's).
+func (c *Config) At(msg string, path ...string) error {
+	e := &Error{File: c.file, Msg: msg}
+	if c.root != nil {
+		e.Line = lineOf(c.root, path...)
+	}
+	return e
+}
+
+// YAMLError is an error of decoding a node of the file (yaml's "line N:
+// msg") as Parse reports one: an *Error naming the file and the line.
+func (c *Config) YAMLError(err error) error {
+	return yamlError(c.file, err)
+}
+
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // expandEnv replaces ${NAME} with the environment variable's value, so
@@ -100,6 +117,16 @@ func lineOf(root *yaml.Node, path ...string) int {
 	}
 	line := n.Line
 	for _, key := range path {
+		if n.Kind == yaml.SequenceNode {
+			// An index into a list (publishing.trusted[2]).
+			i, err := strconv.Atoi(key)
+			if err != nil || i < 0 || i >= len(n.Content) {
+				break
+			}
+			n = n.Content[i]
+			line = n.Line
+			continue
+		}
 		if n.Kind != yaml.MappingNode {
 			break
 		}

@@ -21,6 +21,14 @@
 //	min-release-age  younger than min_release_age, or no publish time
 //	deprecated       deprecated: hide
 //	install-scripts  install_scripts: block, name not in install_scripts_allow
+//	new-install-scripts
+//	                 install_scripts: no-new, the version has an install
+//	                 script and the previous release had none, name not in
+//	                 install_scripts_allow
+//	provenance-downgrade
+//	                 provenance: no-downgrade, the version has no provenance
+//	                 and an earlier release of its major line had one, name
+//	                 not in provenance_exempt
 //	license          licenses: allow, deny, unknown
 //
 // Chain combines policies (connector's, then feed's): allowed only when all
@@ -35,8 +43,15 @@
 //     names are accepted, so a typo is a Compile error, not a dead rule.
 //   - Exclusion beats inclusion whatever the order of the entries; "!name" in
 //     include is an exclusion.
+//   - The trust rules (new-install-scripts, provenance-downgrade) read the
+//     history fields of Facts, which WithHistory computes from every version
+//     of the document before filtering; its comment says what "earlier",
+//     "previous" and "major line" mean. A package's first release never
+//     brings new install scripts, and the first release of a major line
+//     never downgrades provenance (install scripts compare across lines).
 //   - Allow overrides block, min_release_age (including a missing time),
-//     deprecated, install_scripts and licenses; it does not override deny
+//     deprecated, install_scripts (block and no-new), provenance and
+//     licenses; it does not override deny
 //     (see the comment in leaf.version), the name rules, or invalid-version.
 //   - Deny entries are an exact name and an exact strict-semver version; they
 //     match by semver precedence, so "x@1.0.0" also denies "1.0.0+rebuild".

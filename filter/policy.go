@@ -22,6 +22,11 @@ const (
 	RuleDeprecated     = "deprecated"
 	RuleInstallScripts = "install-scripts"
 	RuleLicense        = "license"
+	// RuleNewInstallScripts (install_scripts: no-new) and
+	// RuleProvenanceDowngrade (provenance: no-downgrade) decide on what the
+	// package's other versions show: see WithHistory.
+	RuleNewInstallScripts   = "new-install-scripts"
+	RuleProvenanceDowngrade = "provenance-downgrade"
 )
 
 const (
@@ -35,6 +40,8 @@ const (
 	ruleDeprecated
 	ruleScripts
 	ruleLicense
+	ruleNewScripts
+	ruleProvenance
 )
 
 var ruleIDs = [...]string{
@@ -48,6 +55,8 @@ var ruleIDs = [...]string{
 	ruleDeprecated: RuleDeprecated,
 	ruleScripts:    RuleInstallScripts,
 	ruleLicense:    RuleLicense,
+	ruleNewScripts: RuleNewInstallScripts,
+	ruleProvenance: RuleProvenanceDowngrade,
 }
 
 // Facts are what a version decision looks at, taken from the packument.
@@ -63,8 +72,30 @@ type Facts struct {
 	// Deprecated is true when the version has a "deprecated" message.
 	Deprecated bool
 	// HasInstallScript is true when scripts.preinstall, install or
-	// postinstall is present.
+	// postinstall is present, or the version has a binding.gyp that npm
+	// builds with node-gyp rebuild ("gypfile": true).
 	HasInstallScript bool
+	// Provenance is true when the version was published with a provenance
+	// attestation (dist.attestations) or by a trusted publisher
+	// (_npmUser.trustedPublisher).
+	Provenance bool
+
+	// The history fields are what the package's other versions show; they
+	// are set by WithHistory.
+
+	// EarlierProvenance is the highest release of the same major line that
+	// precedes Version and has Provenance, "" if none.
+	EarlierProvenance string
+	// PreviousRelease is the highest release of the package that precedes
+	// Version, "" if none. PreviousHadScripts is true when it has install
+	// scripts that were accepted: it is the package's first release, or
+	// the release before it had accepted ones too. Scripts that were new
+	// in it do not count (NewScriptsSince then names the release they came
+	// in), or a second release would carry in what the first was refused
+	// for.
+	PreviousRelease    string
+	PreviousHadScripts bool
+	NewScriptsSince    string
 }
 
 // Decision is the outcome of Name or Version.
@@ -117,14 +148,18 @@ type leaf struct {
 	ageExempt      globList
 	hideDeprecated bool
 	blockScripts   bool
+	newScripts     bool // install_scripts: no-new
 	scriptsAllow   globList
+	provenance     bool // provenance: no-downgrade
+	provExempt     globList
 	lic            *licRules
 	fp             string
 }
 
 func (l *leaf) empty() bool {
 	return len(l.include.gs) == 0 && len(l.exclude.gs) == 0 && len(l.block) == 0 &&
-		len(l.deny) == 0 && l.age == 0 && !l.hideDeprecated && !l.blockScripts && l.lic == nil
+		len(l.deny) == 0 && l.age == 0 && !l.hideDeprecated && !l.blockScripts && l.lic == nil &&
+		!l.newScripts && !l.provenance
 }
 
 // Compile checks a Spec and compiles it. Every bad entry is reported, each
@@ -263,9 +298,12 @@ func Compile(s *Spec) (*Policy, error) {
 	case "", "allow":
 	case "block":
 		l.blockScripts = true
+	case "no-new":
+		l.newScripts = true
 	default:
-		bad("install_scripts", -1, "", "%s: want \"allow\" or \"block\"", strconv.QuoteToASCII(s.InstallScripts))
+		bad("install_scripts", -1, "", "%s: want \"allow\", \"block\" or \"no-new\"", strconv.QuoteToASCII(s.InstallScripts))
 	}
+	l.compileTrust(s, bad, globs)
 
 	if ls := s.Licenses; ls != nil {
 		r := &licRules{}
@@ -362,6 +400,15 @@ func (l *leaf) fingerprint() string {
 	b.WriteString("\ndeprecated " + strconv.FormatBool(l.hideDeprecated))
 	b.WriteString("\nscripts " + strconv.FormatBool(l.blockScripts))
 	list("scripts_allow", l.scriptsAllow.text)
+	// Written only when set, so the fingerprints of rule sets without them
+	// (and the cached documents filtered by those) stay as they were.
+	if l.newScripts {
+		b.WriteString("\nscripts no-new")
+	}
+	if l.provenance || len(l.provExempt.text) > 0 {
+		b.WriteString("\nprovenance " + strconv.FormatBool(l.provenance))
+		list("provenance_exempt", l.provExempt.text)
+	}
 	if l.lic != nil {
 		list("licenses.allow", l.lic.allowText)
 		list("licenses.deny", l.lic.denyText)
@@ -457,8 +504,9 @@ func (p *Policy) Name(name string) Decision {
 // Within a policy, the rules apply in this order, the first that blocks
 // giving the Decision: exclude, include, deny, allow (which allows the
 // version and ends the evaluation), invalid-version, block, min-release-age,
-// deprecated, install-scripts, license. On the allow path it does not
-// allocate.
+// deprecated, install-scripts, new-install-scripts, provenance-downgrade,
+// license (new-install-scripts and provenance-downgrade read the history
+// fields: see WithHistory). On the allow path it does not allocate.
 func (p *Policy) Version(name string, v Facts, now time.Time) Decision {
 	if p == nil {
 		return allowed
@@ -577,8 +625,8 @@ func (l *leaf) version(name string, f *Facts, now time.Time) outcome {
 		if b.r.match(&v, true) {
 			return outcome{rule: ruleBlock, entry: i}
 		}
-		if v.pre != "" {
-			rel := ver{major: v.major, minor: v.minor, patch: v.patch}
+		if v.Pre != "" {
+			rel := ver{Major: v.Major, Minor: v.Minor, Patch: v.Patch}
 			if b.r.match(&rel, true) {
 				return outcome{rule: ruleBlock, entry: i}
 			}
@@ -595,6 +643,9 @@ func (l *leaf) version(name string, f *Facts, now time.Time) outcome {
 	}
 	if l.blockScripts && f.HasInstallScript && l.scriptsAllow.match(name) < 0 {
 		return outcome{rule: ruleScripts}
+	}
+	if r := l.trust(name, f); r != ruleNone {
+		return outcome{rule: r}
 	}
 	if l.lic != nil {
 		r := l.lic.eval(f.License)
@@ -661,6 +712,8 @@ func (l *leaf) decision(o outcome, name string, f *Facts, now time.Time) Decisio
 		d.Reason = fmt.Sprintf("%s is deprecated and deprecated is \"hide\"", pkg)
 	case ruleScripts:
 		d.Reason = fmt.Sprintf("%s has an install script (preinstall, install or postinstall) and install_scripts is \"block\"", pkg)
+	case ruleNewScripts, ruleProvenance:
+		d.Reason = trustReason(o.rule, pkg, f)
 	case ruleLicense:
 		lic := f.License
 		switch o.lic.why {

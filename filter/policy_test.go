@@ -465,7 +465,7 @@ func TestCompileErrors(t *testing.T) {
 		{Spec{InstallScriptsAllow: []string{""}}, `install_scripts_allow[0]: "": bad name pattern: empty pattern`},
 		{Spec{Deprecated: "maybe"}, `deprecated: "maybe": want "pass" or "hide"`},
 		{Spec{Deprecated: "Hide"}, `deprecated: "Hide": want "pass" or "hide"`},
-		{Spec{InstallScripts: "maybe"}, `install_scripts: "maybe": want "allow" or "block"`},
+		{Spec{InstallScripts: "maybe"}, `install_scripts: "maybe": want "allow", "block" or "no-new"`},
 		{Spec{Licenses: &LicenseSpec{Unknown: "deny"}}, `licenses.unknown: "deny": want "allow" or "block"`},
 		{Spec{Licenses: &LicenseSpec{Allow: []string{"MIT OR ISC"}}}, `licenses.allow[0]: "MIT OR ISC": want one SPDX license id`},
 		{Spec{Licenses: &LicenseSpec{Allow: []string{""}}}, `licenses.allow[0]: "": want an SPDX license id`},

@@ -42,13 +42,24 @@ type Spec struct {
 	MinReleaseAgeExempt []string `yaml:"min_release_age_exempt"`
 	// Deprecated is "pass" (the default) or "hide".
 	Deprecated string `yaml:"deprecated"`
-	// InstallScripts is "allow" (the default) or "block": "block" hides
-	// versions with a preinstall, install or postinstall script.
+	// InstallScripts is "allow" (the default), "block" or "no-new": "block"
+	// hides versions with a preinstall, install or postinstall script (or a
+	// binding.gyp, which npm builds with node-gyp rebuild); "no-new" hides
+	// only a version that has one when the previous release (semver order,
+	// see WithHistory) had none, as a stolen-token release adding a
+	// postinstall does.
 	InstallScripts string `yaml:"install_scripts"`
 	// InstallScriptsAllow lists name patterns exempt from install_scripts.
 	InstallScriptsAllow []string `yaml:"install_scripts_allow"`
 	// Licenses filters on the package.json "license" field.
 	Licenses *LicenseSpec `yaml:"licenses"`
+	// Provenance is "off" (the default) or "no-downgrade": hide a version
+	// published without a provenance attestation or a trusted publisher
+	// when an earlier release of its major line had one (see WithHistory).
+	Provenance string `yaml:"provenance"`
+	// ProvenanceExempt lists name patterns the provenance rule does not
+	// apply to.
+	ProvenanceExempt []string `yaml:"provenance_exempt"`
 }
 
 // LicenseSpec filters versions on their SPDX license expression.

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/npmgate/npmgate/auth"
+	"github.com/npmgate/npmgate/feed"
 )
 
 // authenticate reads the request's credentials. No Authorization header is
@@ -31,38 +31,20 @@ func clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 	return a.Unmap()
 }
 
-// failAuth answers an authentication or authorization failure: 401 with a
-// WWW-Authenticate challenge (so npm asks for credentials), 403, or 429;
-// or 503 when the credential store failed (the credentials may be good).
-func (s *Server) failAuth(ctx *fasthttp.RequestCtx, err error) {
-	switch {
-	case errors.Is(err, auth.ErrUnavailable):
-		s.fail(ctx, err)
-	case errors.Is(err, auth.ErrForbidden):
-		writeError(ctx, fasthttp.StatusForbidden, err.Error())
-	case errors.Is(err, auth.ErrThrottled):
-		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(int(max(time.Second, auth.RetryAfter(err)).Seconds())))
-		writeError(ctx, fasthttp.StatusTooManyRequests, err.Error())
-	default:
-		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Basic realm="npmgate"`)
-		writeError(ctx, fasthttp.StatusUnauthorized, err.Error())
-	}
-}
-
 // serveAPI answers the /-/ endpoints of a feed.
-func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *feed, api string, p *auth.Principal) {
+func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *feed.Feed, api string, p *auth.Principal) {
 	method := string(ctx.Method())
 	switch {
 	case api == "/whoami" && method == "GET":
 		if p == nil {
-			s.failAuth(ctx, fmt.Errorf("%w: npm whoami needs credentials", auth.ErrUnauthenticated))
+			s.fail(ctx, authFailure(fmt.Errorf("%w: npm whoami needs credentials", auth.ErrUnauthenticated)))
 			return
 		}
 		writeJSONValue(ctx, fasthttp.StatusOK, map[string]string{"username": p.Name})
 	case strings.HasPrefix(api, "/user/org.couchdb.user:"):
 		name, err := url.PathUnescape(strings.TrimPrefix(api, "/user/org.couchdb.user:"))
 		if err != nil || strings.Contains(name, "/") {
-			writeError(ctx, fasthttp.StatusBadRequest, "bad user name in path")
+			s.fail(ctx, refused(errBadRequest, "bad user name in path"))
 			return
 		}
 		switch method {
@@ -70,7 +52,7 @@ func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *feed, api string, p *auth
 			s.login(ctx, name)
 		case "GET":
 			if p == nil {
-				s.failAuth(ctx, fmt.Errorf("%w: looking up users needs credentials", auth.ErrUnauthenticated))
+				s.fail(ctx, authFailure(fmt.Errorf("%w: looking up users needs credentials", auth.ErrUnauthenticated)))
 				return
 			}
 			exists, err := s.auth.Users.Exists(name)
@@ -79,12 +61,12 @@ func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *feed, api string, p *auth
 				return
 			}
 			if !exists {
-				writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no user %q", name))
+				s.fail(ctx, refused(errNoSuch, fmt.Sprintf("no user %q", name)))
 				return
 			}
 			writeJSONValue(ctx, fasthttp.StatusOK, map[string]string{"_id": "org.couchdb.user:" + name, "name": name})
 		default:
-			writeError(ctx, fasthttp.StatusMethodNotAllowed, "use npm login")
+			s.fail(ctx, refused(errMethod, "use npm login"))
 		}
 	case api == "/_view/starredByUser" && method == "GET":
 		s.starredByUser(ctx, f, p)
@@ -93,7 +75,7 @@ func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *feed, api string, p *auth
 	case api == "/v1/login" && method == "POST":
 		// No web login: any 4xx makes npm fall back to the username and
 		// password prompt of the legacy flow.
-		writeError(ctx, fasthttp.StatusNotFound, "web login is not available on this registry; npm falls back to the username and password prompt (npm login --auth-type=legacy)")
+		s.fail(ctx, refused(errNoSuch, "web login is not available on this registry; npm falls back to the username and password prompt (npm login --auth-type=legacy)"))
 	case api == "/npm/v1/tokens" && method == "GET":
 		s.listTokens(ctx, p)
 	case api == "/npm/v1/tokens" && method == "POST":
@@ -101,7 +83,7 @@ func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *feed, api string, p *auth
 	case strings.HasPrefix(api, "/npm/v1/tokens/token/") && method == "DELETE":
 		s.revokeToken(ctx, strings.TrimPrefix(api, "/npm/v1/tokens/token/"), p)
 	default:
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("not found: %s /-%s", method, api))
+		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("not found: %s /-%s", method, api)))
 	}
 }
 
@@ -123,21 +105,21 @@ func (s *Server) login(ctx *fasthttp.RequestCtx, name string) {
 		Password string `json:"password"`
 	}
 	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "login body is not JSON: "+err.Error())
+		s.fail(ctx, refused(errBadRequest, "login body is not JSON: "+err.Error()))
 		return
 	}
 	if body.Name != name {
-		writeError(ctx, fasthttp.StatusBadRequest, "the user name in the body differs from the one in the path")
+		s.fail(ctx, refused(errBadRequest, "the user name in the body differs from the one in the path"))
 		return
 	}
 	token, err := s.auth.Login(name, body.Password, clientAddr(ctx))
 	if err != nil {
 		if errors.Is(err, auth.ErrBadCredentials) || errors.Is(err, auth.ErrThrottled) || errors.Is(err, auth.ErrUnavailable) {
 			s.log.Info("login refused", "user", name, "reason", err)
-			s.failAuth(ctx, err)
+			s.fail(ctx, authFailure(err))
 			return
 		}
-		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		s.fail(ctx, refused(errBadRequest, err.Error()))
 		return
 	}
 	s.log.Info("login", "user", name)
@@ -148,16 +130,16 @@ func (s *Server) login(ctx *fasthttp.RequestCtx, name string) {
 func (s *Server) logout(ctx *fasthttp.RequestCtx, escaped string, p *auth.Principal) {
 	secret, err := url.PathUnescape(escaped)
 	if err != nil || p == nil {
-		s.failAuth(ctx, fmt.Errorf("%w: npm logout needs the token", auth.ErrUnauthenticated))
+		s.fail(ctx, authFailure(fmt.Errorf("%w: npm logout needs the token", auth.ErrUnauthenticated)))
 		return
 	}
 	key := auth.KeyOf(secret)
 	if p.TokenKey != key {
-		writeError(ctx, fasthttp.StatusForbidden, "a token can only log itself out")
+		s.fail(ctx, refused(auth.ErrForbidden, "a token can only log itself out"))
 		return
 	}
 	if _, err := s.auth.Tokens.Revoke(key); errors.Is(err, auth.ErrNoToken) {
-		writeError(ctx, fasthttp.StatusNotFound, "no such token")
+		s.fail(ctx, refused(errNoSuch, "no such token"))
 		return
 	} else if err != nil {
 		s.fail(ctx, auth.Unavailable(err))
@@ -182,7 +164,7 @@ func tokenJSON(t *auth.Token, secret string) map[string]any {
 
 func (s *Server) listTokens(ctx *fasthttp.RequestCtx, p *auth.Principal) {
 	if p == nil {
-		s.failAuth(ctx, fmt.Errorf("%w: listing tokens needs credentials", auth.ErrUnauthenticated))
+		s.fail(ctx, authFailure(fmt.Errorf("%w: listing tokens needs credentials", auth.ErrUnauthenticated)))
 		return
 	}
 	tokens, err := s.auth.Tokens.List(p.Name)
@@ -202,11 +184,11 @@ func (s *Server) listTokens(ctx *fasthttp.RequestCtx, p *auth.Principal) {
 // createToken is npm token create: the user's password is checked again.
 func (s *Server) createToken(ctx *fasthttp.RequestCtx, p *auth.Principal) {
 	if p == nil {
-		s.failAuth(ctx, fmt.Errorf("%w: creating tokens needs credentials", auth.ErrUnauthenticated))
+		s.fail(ctx, authFailure(fmt.Errorf("%w: creating tokens needs credentials", auth.ErrUnauthenticated)))
 		return
 	}
 	if p.Kind == auth.KindAPIKey {
-		writeError(ctx, fasthttp.StatusForbidden, "an API key cannot create tokens")
+		s.fail(ctx, refused(auth.ErrForbidden, "an API key cannot create tokens"))
 		return
 	}
 	var body struct {
@@ -214,15 +196,15 @@ func (s *Server) createToken(ctx *fasthttp.RequestCtx, p *auth.Principal) {
 		ReadOnly bool   `json:"readonly"`
 	}
 	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "token request is not JSON")
+		s.fail(ctx, refused(errBadRequest, "token request is not JSON"))
 		return
 	}
 	if p.ReadOnly && !body.ReadOnly {
-		writeError(ctx, fasthttp.StatusForbidden, "a read-only token cannot create a token that publishes")
+		s.fail(ctx, refused(auth.ErrForbidden, "a read-only token cannot create a token that publishes"))
 		return
 	}
 	if err := s.auth.CheckPassword(p.Name, body.Password, clientAddr(ctx)); err != nil {
-		s.failAuth(ctx, err)
+		s.fail(ctx, authFailure(err))
 		return
 	}
 	secret, t, err := s.auth.Tokens.Create(auth.NewToken{User: p.Name, Name: "npm token create", ReadOnly: body.ReadOnly, Feeds: p.Feeds}, time.Now())
@@ -236,7 +218,7 @@ func (s *Server) createToken(ctx *fasthttp.RequestCtx, p *auth.Principal) {
 
 func (s *Server) revokeToken(ctx *fasthttp.RequestCtx, key string, p *auth.Principal) {
 	if p == nil {
-		s.failAuth(ctx, fmt.Errorf("%w: revoking tokens needs credentials", auth.ErrUnauthenticated))
+		s.fail(ctx, authFailure(fmt.Errorf("%w: revoking tokens needs credentials", auth.ErrUnauthenticated)))
 		return
 	}
 	if secret, err := url.PathUnescape(key); err == nil && auth.LooksLikeSecret(secret) {
@@ -254,12 +236,12 @@ func (s *Server) revokeToken(ctx *fasthttp.RequestCtx, key string, p *auth.Princ
 		}
 	}
 	if !owned {
-		writeError(ctx, fasthttp.StatusNotFound, "no such token of yours")
+		s.fail(ctx, refused(errNoSuch, "no such token of yours"))
 		return
 	}
 	t, err := s.auth.Tokens.Revoke(key)
 	if errors.Is(err, auth.ErrNoToken) {
-		writeError(ctx, fasthttp.StatusNotFound, err.Error())
+		s.fail(ctx, refused(errNoSuch, err.Error()))
 		return
 	} else if err != nil {
 		s.fail(ctx, auth.Unavailable(err))

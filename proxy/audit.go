@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/proxy/npm"
 	"github.com/npmgate/npmgate/proxy/upstream"
 )
@@ -33,24 +35,18 @@ const (
 	keysCacheTTL  = time.Hour
 )
 
-// auditTarget is where a feed's audit requests go.
-type auditTarget struct {
-	client *upstream.Client
-	base   string
-}
-
 // serveRegistryAPI answers the registry services a feed forwards: audit,
 // signing keys, attestations and search. It reports false for paths that
 // are not such a service.
-func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *feed, api string, p *auth.Principal) bool {
+func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *feed.Feed, api string, p *auth.Principal) bool {
 	switch {
 	case strings.HasPrefix(api, "/npm/v1/security/"):
 	case api == "/npm/v1/keys", strings.HasPrefix(api, "/npm/v1/attestations/"), api == "/v1/search":
 	default:
 		return false
 	}
-	if err := f.access.Load().Check(p, auth.Read); err != nil {
-		s.failAuth(ctx, err)
+	if err := f.Access.Load().Check(p, auth.Read); err != nil {
+		s.fail(ctx, authFailure(err))
 		return true
 	}
 	switch {
@@ -65,27 +61,9 @@ func (s *Server) serveRegistryAPI(ctx *fasthttp.RequestCtx, f *feed, api string,
 	case api == "/v1/search" && ctx.IsGet():
 		s.search(ctx, f)
 	default:
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("not found: %s /-%s", ctx.Method(), api))
+		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("not found: %s /-%s", ctx.Method(), api)))
 	}
 	return true
-}
-
-// private reports whether a name must never leave npmgate (in an audit
-// body, a search, a prefetch): it has a local document in the feed or is
-// claimed (owned scopes and names). It is wider than localOnly: a merged
-// name with local versions is asked of connectors, never told to them.
-func (f *feed) private(name string) bool {
-	return f.privateWith(name, f.lookupLocal(name))
-}
-
-// privateWith is private with the request's reading of the local
-// document.
-func (f *feed) privateWith(name string, local *localLookup) bool {
-	if f.claimed(name) {
-		return true
-	}
-	d, err := local.doc()
-	return err != nil || d != nil // on a read error, err on the side of not telling
 }
 
 // auditBody reads an audit request body, inflating gzip as a stream
@@ -99,7 +77,7 @@ func (s *Server) auditBody(ctx *fasthttp.RequestCtx) (body []byte, held, ok bool
 	case bytes.EqualFold(enc, []byte("gzip")), bytes.EqualFold(enc, []byte("x-gzip")):
 		gz = true
 	default:
-		writeError(ctx, fasthttp.StatusUnsupportedMediaType, fmt.Sprintf("the audit request's Content-Encoding %q is not supported; send it uncompressed or gzip", enc))
+		s.fail(ctx, refused(errMediaType, fmt.Sprintf("the audit request's Content-Encoding %q is not supported; send it uncompressed or gzip", enc)))
 		return nil, false, false
 	}
 	limit := int64(maxAuditInflated)
@@ -112,7 +90,7 @@ func (s *Server) auditBody(ctx *fasthttp.RequestCtx) (body []byte, held, ok bool
 	raw := ctx.PostBody()
 	zr, err := gzip.NewReader(bytes.NewReader(raw))
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "the audit request says gzip but is not")
+		s.fail(ctx, refused(errBadRequest, "the audit request says gzip but is not"))
 		return nil, s.release(held), false
 	}
 	// Inflate once only to count: a bomb is refused without npmgate
@@ -120,11 +98,11 @@ func (s *Server) auditBody(ctx *fasthttp.RequestCtx) (body []byte, held, ok bool
 	// inflated into a buffer of its size.
 	size, err := io.Copy(io.Discard, io.LimitReader(zr, maxAuditInflated+1))
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("the audit request's gzip body is broken: %v", err))
+		s.fail(ctx, refused(errBadRequest, fmt.Sprintf("the audit request's gzip body is broken: %v", err)))
 		return nil, s.release(held), false
 	}
 	if size > maxAuditInflated {
-		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("the audit request inflates past %d bytes", maxAuditInflated))
+		s.fail(ctx, refused(errBodyTooLarge, fmt.Sprintf("the audit request inflates past %d bytes", maxAuditInflated)))
 		return nil, s.release(held), false
 	}
 	if size > largeBody && !held {
@@ -138,7 +116,7 @@ func (s *Server) auditBody(ctx *fasthttp.RequestCtx) (body []byte, held, ok bool
 		_, err = io.ReadFull(zr, out)
 	}
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("the audit request's gzip body is broken: %v", err))
+		s.fail(ctx, refused(errBadRequest, fmt.Sprintf("the audit request's gzip body is broken: %v", err)))
 		return nil, s.release(held), false
 	}
 	return out, held, true
@@ -152,10 +130,10 @@ func (s *Server) release(held bool) bool {
 	return false
 }
 
-func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed, api string) {
-	t := f.audit
+func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed.Feed, api string) {
+	t := f.Audit
 	if t == nil {
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("npm audit is turned off for feed %q (feeds.%s.audit)", f.name, f.name))
+		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("npm audit is turned off for feed %q (feeds.%s.audit)", f.Name, f.Name)))
 		return
 	}
 	body, held, ok := s.auditBody(ctx)
@@ -167,34 +145,34 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed, api string) {
 	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(body, &doc); err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "the audit request is not a JSON object")
+		s.fail(ctx, refused(errBadRequest, "the audit request is not a JSON object"))
 		return
 	}
 	withheld := 0
 	if api == "/npm/v1/security/advisories/bulk" {
 		for name := range doc {
-			if f.private(name) {
+			if f.Private(s.rctx(ctx), name) {
 				delete(doc, name)
 				withheld++
 			}
 		}
 	} else {
-		withheld = f.pruneTree(doc)
+		withheld = f.PruneTree(s.rctx(ctx), doc)
 	}
 	if withheld > 0 {
 		s.metrics.auditWithheld.Add(float64(withheld))
-		s.log.Debug("audit: names withheld from the audit service", "feed", f.name, "count", withheld)
+		s.log.Debug("audit: names withheld from the audit service", "feed", f.Name, "count", withheld)
 	}
 	out := npm.MustJSON(doc)
 	sum := sha256.Sum256(out)
-	key := "audit\x00" + f.name + "\x00" + api + "\x00" + hex.EncodeToString(sum[:])
+	key := "audit\x00" + f.Name + "\x00" + api + "\x00" + hex.EncodeToString(sum[:])
 	if it, ok := s.mem.Get(key); ok && time.Now().Before(it.Expires) {
-		setResult(ctx, cacheHit)
+		setResult(ctx, feed.CacheHit)
 		ctx.SetContentType("application/json")
 		ctx.Response.SetBodyRaw(it.Body)
 		return
 	}
-	res, err := t.client.Do(detached, "POST", t.base+"/-"+api, out, "application/json")
+	res, err := t.Client.Do(s.rctx(ctx), "POST", t.Base+"/-"+api, out, "application/json")
 	if err != nil {
 		// Never a made-up "no vulnerabilities": npm must see the failure.
 		s.fail(ctx, fmt.Errorf("audit service: %w", err))
@@ -206,47 +184,10 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed, api string) {
 	passThrough(ctx, res)
 }
 
-// pruneTree removes private names from an audit request shaped like a
-// v1 lockfile (quick and full audits): "requires" and the nested
-// "dependencies" tree, and hides the root project's own name.
-func (f *feed) pruneTree(doc map[string]json.RawMessage) int {
-	withheld := 0
-	if _, ok := doc["name"]; ok {
-		doc["name"] = npm.MustJSON("project")
-	}
-	var walk func(raw json.RawMessage) json.RawMessage
-	walk = func(raw json.RawMessage) json.RawMessage {
-		var node map[string]json.RawMessage
-		if json.Unmarshal(raw, &node) != nil {
-			return raw
-		}
-		for _, field := range []string{"requires", "dependencies", "devDependencies", "optionalDependencies"} {
-			var m map[string]json.RawMessage
-			if json.Unmarshal(node[field], &m) != nil {
-				continue
-			}
-			for name, v := range m {
-				if f.private(name) {
-					delete(m, name)
-					withheld++
-				} else if field == "dependencies" {
-					m[name] = walk(v)
-				}
-			}
-			node[field] = npm.MustJSON(m)
-		}
-		return npm.MustJSON(node)
-	}
-	pruned := walk(npm.MustJSON(doc))
-	clear(doc)
-	json.Unmarshal(pruned, &doc)
-	return withheld
-}
-
 func passThrough(ctx *fasthttp.RequestCtx, res *upstream.Response) {
 	ctx.SetStatusCode(res.Status)
 	if res.Status >= 400 && !json.Valid(res.Body) {
-		writeError(ctx, res.Status, fmt.Sprintf("the upstream service answered %d", res.Status))
+		respond(ctx, &upstreamStatus{status: res.Status, msg: fmt.Sprintf("the upstream service answered %d", res.Status)})
 		return
 	}
 	ct := res.ContentType
@@ -257,65 +198,121 @@ func passThrough(ctx *fasthttp.RequestCtx, res *upstream.Response) {
 	ctx.SetBody(res.Body)
 }
 
-// firstConnector is the connector signing keys, attestations and search
-// are asked of.
-func (f *feed) firstConnector() *connector {
-	if len(f.connectors) == 0 {
-		return nil
+// keys answers /-/npm/v1/keys: the first connector's signing keys, so
+// npm audit signatures verifies connector packages (whose
+// dist.signatures npmgate keeps unchanged), with npmgate's own key, which
+// signs the local packages. npm asks the registry it installed from, the
+// feed, so one answer must hold both. A feed without connectors answers
+// its own key alone.
+func (s *Server) keys(ctx *fasthttp.RequestCtx, f *feed.Feed) {
+	var own []json.RawMessage
+	if sg := f.Deps.Signer; sg != nil {
+		own = append(own, npm.MustJSON(sg.PublicKey()))
 	}
-	return f.connectors[0]
+	c := f.FirstConnector()
+	if c == nil && own == nil {
+		s.fail(ctx, refused(errNoSuch, "this feed has no connector and no signing keys"))
+		return
+	}
+	var upstreamKeys []json.RawMessage
+	if c != nil {
+		res, err := s.connectorKeys(ctx, c)
+		if err != nil {
+			s.fail(ctx, err)
+			return
+		}
+		if own == nil {
+			passThrough(ctx, res)
+			return
+		}
+		if upstreamKeys, err = keysOf(c, res); err != nil {
+			s.fail(ctx, err)
+			return
+		}
+	}
+	writeJSONValue(ctx, fasthttp.StatusOK, map[string][]json.RawMessage{"keys": mergeKeys(upstreamKeys, own)})
 }
 
-// keys forwards the connector's signing keys, so npm audit signatures
-// verifies connector packages (whose dist.signatures npmgate keeps
-// unchanged). Local packages carry no registry signature.
-func (s *Server) keys(ctx *fasthttp.RequestCtx, f *feed) {
-	c := f.firstConnector()
-	if c == nil {
-		writeError(ctx, fasthttp.StatusNotFound, "this feed has no connector and no signing keys")
-		return
-	}
-	key := "keys\x00" + c.name
+// connectorKeys is a connector's keys answer, kept an hour when good.
+func (s *Server) connectorKeys(ctx *fasthttp.RequestCtx, c *feed.Connector) (*upstream.Response, error) {
+	key := "keys\x00" + c.Name
 	if it, ok := s.mem.Get(key); ok && time.Now().Before(it.Expires) {
-		ctx.SetContentType("application/json")
-		ctx.Response.SetBodyRaw(it.Body)
-		return
+		return &upstream.Response{Status: 200, ContentType: "application/json", Body: it.Body}, nil
 	}
-	res, err := c.client.Do(detached, "GET", c.client.BaseURL()+"/-/npm/v1/keys", nil, "")
+	res, err := c.Client.Do(s.rctx(ctx), "GET", c.Client.BaseURL()+"/-/npm/v1/keys", nil, "")
 	if err != nil {
-		s.fail(ctx, err)
-		return
+		return nil, err
 	}
 	if res.Status == 200 && json.Valid(res.Body) {
 		s.mem.Set(key, &cache.Item{Body: res.Body, Expires: time.Now().Add(keysCacheTTL)}, 0)
 	}
-	passThrough(ctx, res)
+	return res, nil
+}
+
+// keysOf reads a connector's keys answer to merge: none when it has no
+// keys endpoint (404), its entries as sent when 200, else an error, as
+// npm could verify none of its packages with an answer missing its keys.
+func keysOf(c *feed.Connector, res *upstream.Response) ([]json.RawMessage, error) {
+	switch res.Status {
+	case fasthttp.StatusOK:
+	case fasthttp.StatusNotFound:
+		return nil, nil
+	default:
+		return nil, &upstreamStatus{status: fasthttp.StatusBadGateway, msg: fmt.Sprintf("connector %q answered %d for its signing keys", c.Name, res.Status)}
+	}
+	var doc struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(res.Body, &doc); err != nil {
+		return nil, &upstreamStatus{status: fasthttp.StatusBadGateway, msg: fmt.Sprintf("connector %q answered a keys document that is not {\"keys\": [...]}", c.Name)}
+	}
+	return doc.Keys, nil
+}
+
+// mergeKeys is the connector's keys, then ours, each key id once (the
+// connector's entry wins).
+func mergeKeys(upstreamKeys, own []json.RawMessage) []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(upstreamKeys)+len(own))
+	seen := map[string]bool{}
+	for _, k := range slices.Concat(upstreamKeys, own) {
+		var id struct {
+			KeyID string `json:"keyid"`
+		}
+		if json.Unmarshal(k, &id) == nil && id.KeyID != "" {
+			if seen[id.KeyID] {
+				continue
+			}
+			seen[id.KeyID] = true
+		}
+		out = append(out, k)
+	}
+	return out
 }
 
 // attestations forwards a version's provenance attestations.
-func (s *Server) attestations(ctx *fasthttp.RequestCtx, f *feed, api string) {
+func (s *Server) attestations(ctx *fasthttp.RequestCtx, f *feed.Feed, api string) {
 	spec := strings.TrimPrefix(api, "/npm/v1/attestations/")
 	decoded, err := url.PathUnescape(spec)
 	i := strings.LastIndexByte(decoded, '@')
 	if err != nil || i <= 0 {
-		writeError(ctx, fasthttp.StatusBadRequest, "expected /-/npm/v1/attestations/{name}@{version}")
+		s.fail(ctx, refused(errBadRequest, "expected /-/npm/v1/attestations/{name}@{version}"))
 		return
 	}
 	name, version := decoded[:i], decoded[i+1:]
 	if err := npm.ValidateName(name); err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		s.fail(ctx, refused(errBadRequest, err.Error()))
 		return
 	}
 	if npm.ValidateVersionOrTag(version) != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "bad version")
+		s.fail(ctx, refused(errBadRequest, "bad version"))
 		return
 	}
-	c := f.firstConnector()
-	if c == nil || f.private(name) {
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no attestations for %s@%s", name, version))
+	c := f.FirstConnector()
+	if c == nil || f.Private(s.rctx(ctx), name) {
+		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("no attestations for %s@%s", name, version)))
 		return
 	}
-	res, err := c.client.Do(detached, "GET", c.client.BaseURL()+"/-/npm/v1/attestations/"+strings.Replace(name, "/", "%2f", 1)+"@"+version, nil, "")
+	res, err := c.Client.Do(s.rctx(ctx), "GET", c.Client.BaseURL()+"/-/npm/v1/attestations/"+strings.Replace(name, "/", "%2f", 1)+"@"+version, nil, "")
 	if err != nil {
 		s.fail(ctx, err)
 		return

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/feed"
 )
 
 // auditService is a fake audit endpoint that records what it receives.
@@ -136,7 +137,7 @@ func TestSearchFindsLocalPackages(t *testing.T) {
 	p.publish("other-thing", "1.0.0", nil)
 	_, body := p.get("/-/v1/search?text=widget&size=5")
 	var r struct {
-		Objects []searchObject
+		Objects []feed.SearchObject
 		Total   int
 	}
 	if err := json.Unmarshal(body, &r); err != nil {

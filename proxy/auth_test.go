@@ -257,7 +257,7 @@ func TestCredentialStoreDownIs503(t *testing.T) {
 		var ctx fasthttp.RequestCtx
 		ctx.Request.Header.Set("Authorization", header)
 		_, err := s.authenticate(&ctx)
-		s.failAuth(&ctx, err)
+		s.fail(&ctx, authFailure(err))
 		check(header, &ctx)
 	}
 	var ctx fasthttp.RequestCtx

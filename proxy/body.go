@@ -61,7 +61,7 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, limit int64, hint string) (o
 	_, err := buf.ReadFrom(io.LimitReader(ctx.RequestBodyStream(), limit+1))
 	switch {
 	case err != nil:
-		writeError(ctx, fasthttp.StatusBadRequest, "cannot read the request body: "+err.Error())
+		s.fail(ctx, refused(errBadRequest, "cannot read the request body: "+err.Error()))
 	case int64(buf.Len()) > limit:
 		tooLarge(ctx, limit, hint)
 	default:
@@ -80,14 +80,13 @@ func (s *Server) acquireLarge(ctx *fasthttp.RequestCtx) bool {
 	if s.largeBodies.TryAcquire(1) {
 		return true
 	}
-	wctx, cancel := context.WithTimeout(detached, largeBodyWait)
+	wctx, cancel := context.WithTimeout(s.rctx(ctx), largeBodyWait)
 	defer cancel()
 	if s.largeBodies.Acquire(wctx, 1) == nil {
 		return true
 	}
-	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "10")
 	ctx.SetConnectionClose()
-	writeError(ctx, fasthttp.StatusServiceUnavailable, fmt.Sprintf("npmgate is already receiving as many large request bodies as publish.large_bodies allows (%d); try again shortly", s.cfg.Publish.LargeBodies))
+	s.fail(ctx, refused(errBusy, fmt.Sprintf("npmgate is already receiving as many large request bodies as publish.large_bodies allows (%d); try again shortly", s.cfg.Publish.LargeBodies)))
 	return false
 }
 
@@ -101,7 +100,7 @@ func tooLarge(ctx *fasthttp.RequestCtx, limit int64, hint string) bool {
 		io.Copy(io.Discard, io.LimitReader(ctx.RequestBodyStream(), 4*limit))
 	}
 	ctx.SetConnectionClose()
-	writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than this registry accepts for %s (%d bytes)", hint, limit))
+	respond(ctx, refused(errBodyTooLarge, fmt.Sprintf("the request body is larger than this registry accepts for %s (%d bytes)", hint, limit)))
 	return false
 }
 
@@ -114,12 +113,12 @@ func requestError(ctx *fasthttp.RequestCtx, err error) {
 	var netErr net.Error
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "the request body is larger than this registry accepts (publish.max_size)")
+		respond(ctx, refused(errBodyTooLarge, "the request body is larger than this registry accepts (publish.max_size)"))
 	case errors.As(err, &small):
-		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "the request's headers are larger than this registry accepts (16 KiB); check the client's configuration for oversized headers")
+		respond(ctx, refused(errHeadersTooLarge, "the request's headers are larger than this registry accepts (16 KiB); check the client's configuration for oversized headers"))
 	case errors.As(err, &netErr) && netErr.Timeout():
-		writeError(ctx, fasthttp.StatusRequestTimeout, "the request was not received in time")
+		respond(ctx, refused(errSlowRequest, "the request was not received in time"))
 	default:
-		writeError(ctx, fasthttp.StatusBadRequest, "cannot parse the request: a header or the request line is malformed (control characters or line breaks in a header value, say)")
+		respond(ctx, refused(errBadRequest, "cannot parse the request: a header or the request line is malformed (control characters or line breaks in a header value, say)"))
 	}
 }

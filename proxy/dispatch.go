@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/npmgate/npmgate/auth"
+	"github.com/npmgate/npmgate/feed"
 	"github.com/valyala/fasthttp"
 )
 
@@ -58,122 +59,139 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 		return "", routeMetrics
 	}
 	f, prefix, rest := s.feedOf(path)
+	if name, ok := strings.CutPrefix(rest, oidcExchangePath); ok {
+		// Before authentication: its Bearer credential is an ID token.
+		asked := ""
+		if prefix != "" {
+			asked = f.Name
+		}
+		return s.serveOIDCExchange(ctx, asked, name), routeAPI
+	}
 	if f == nil {
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no feed at %s", path))
+		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("no feed at %s", path)))
 		return "", routeOther
 	}
 	r, err := ParsePath(rest)
 	if err != nil {
-		writeError(ctx, statusOf(err), err.Error())
-		return f.name, routeOther
+		s.fail(ctx, err)
+		return f.Name, routeOther
 	}
 	if r.Kind == KindPing {
 		writeJSON(ctx, fasthttp.StatusOK, `{}`)
-		return f.name, routePing
+		return f.Name, routePing
 	}
 	p, err := s.authenticate(ctx)
 	if err != nil {
-		s.failAuth(ctx, err)
-		return f.name, routeOther
+		s.fail(ctx, authFailure(err))
+		return f.Name, routeOther
 	}
-	if r.Kind == KindAPI {
-		if s.serveRegistryAPI(ctx, f, r.API, p) {
-			return f.name, routeAPI
-		}
-		if rest, ok := strings.CutPrefix(r.API, "/package/"); ok && strings.Contains(rest, "/dist-tags") {
-			if !ctx.IsGet() && !ctx.IsHead() {
-				// A dist-tag change needs the publish right; check it
-				// before the body is read (serveDistTags checks again).
-				if err := f.access.Load().Check(p, auth.Publish); err != nil {
-					s.failAuth(ctx, err)
-					return f.name, routeAPI
-				}
-				ok, held := s.readBody(ctx, smallBodyLimit, smallBodyHint)
-				if !ok {
-					return f.name, routeAPI
-				}
-				if held {
-					defer s.largeBodies.Release(1)
-				}
-			}
-			s.serveDistTags(ctx, f, rest, p)
-			return f.name, routeAPI
-		}
-		if !ctx.IsGet() && !ctx.IsHead() {
-			// Login is anonymous by nature: its small limit is all that
-			// bounds what a stranger can send.
-			ok, held := s.readBody(ctx, smallBodyLimit, smallBodyHint)
-			if !ok {
-				return f.name, routeAPI
-			}
-			if held {
-				defer s.largeBodies.Release(1)
-			}
-		}
-		s.serveAPI(ctx, f, r.API, p)
-		return f.name, routeAPI
+	switch {
+	case r.Kind == KindAPI:
+		s.dispatchAPI(ctx, f, r, p)
+		return f.Name, routeAPI
+	case !ctx.IsGet() && !ctx.IsHead() && r.Kind != KindNotFound && r.Kind != KindVersion:
+		s.dispatchWrite(ctx, f, prefix, r, p)
+		return f.Name, routeWrite
 	}
-	if !ctx.IsGet() && !ctx.IsHead() && r.Kind != KindNotFound && r.Kind != KindVersion {
-		// The feed's publish right is checked from the headers, before
-		// the body is read; serveWrite checks it again, and what needs
-		// the document (the maintainers of a package) after the read.
-		limit, hint := s.publishBodyLimit(), publishBodyHint
-		if ctx.IsDelete() {
-			limit, hint = smallBodyLimit, smallBodyHint
-		}
-		if err := f.access.Load().Check(p, auth.Publish); err != nil {
-			// npm star is a PUT of the document that needs no publish
-			// right: a signed-in caller's PUT may be one, within a
-			// star's size (serveWrite tells).
-			star := ctx.IsPut() && r.Kind == KindPackument && p != nil
-			if !star || ctx.Request.Header.ContentLength() > maxStarBody {
-				s.failAuth(ctx, err)
-				return f.name, routeWrite
+	return f.Name, s.dispatchRead(ctx, f, prefix, path, r, p)
+}
+
+// dispatchAPI answers the registry's /-/ API: audits, search, keys and
+// attestations, dist-tags, and the account endpoints (login, whoami,
+// tokens, users).
+func (s *Server) dispatchAPI(ctx *fasthttp.RequestCtx, f *feed.Feed, r Route, p *auth.Principal) {
+	if s.serveRegistryAPI(ctx, f, r.API, p) {
+		return
+	}
+	write := !ctx.IsGet() && !ctx.IsHead()
+	if rest, ok := strings.CutPrefix(r.API, "/package/"); ok && strings.Contains(rest, "/dist-tags") {
+		if write {
+			// A dist-tag change needs the publish right; check it
+			// before the body is read (serveDistTags checks again).
+			if err := f.Access.Load().Check(p, auth.Publish); err != nil {
+				s.fail(ctx, authFailure(err))
+				return
 			}
-			limit, hint = maxStarBody, "npm star without the publish right"
 		}
+		s.withBody(ctx, write, smallBodyLimit, smallBodyHint, func() { s.serveDistTags(ctx, f, rest, p) })
+		return
+	}
+	// Login is anonymous by nature: its small limit is all that bounds
+	// what a stranger can send.
+	s.withBody(ctx, write, smallBodyLimit, smallBodyHint, func() { s.serveAPI(ctx, f, r.API, p) })
+}
+
+// dispatchWrite answers a write to a package (publish, unpublish,
+// deprecate, owner, star). The feed's publish right is checked from the
+// headers, before the body is read; serveWrite checks it again, and what
+// needs the document (the maintainers of a package) after the read.
+func (s *Server) dispatchWrite(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix string, r Route, p *auth.Principal) {
+	limit, hint := s.publishBodyLimit(), publishBodyHint
+	if ctx.IsDelete() {
+		limit, hint = smallBodyLimit, smallBodyHint
+	}
+	if err := f.Access.Load().Check(p, auth.Publish); err != nil {
+		// npm star is a PUT of the document that needs no publish
+		// right: a signed-in caller's PUT may be one, within a star's
+		// size (serveWrite tells).
+		star := ctx.IsPut() && r.Kind == KindPackument && p != nil
+		if !star || ctx.Request.Header.ContentLength() > maxStarBody {
+			s.fail(ctx, authFailure(err))
+			return
+		}
+		limit, hint = maxStarBody, "npm star without the publish right"
+	}
+	s.withBody(ctx, true, limit, hint, func() { s.serveWrite(ctx, f, prefix, r, p) })
+}
+
+// withBody reads the request's body within limit when read says so, and
+// runs serve with it; a body too large or too slow was answered already.
+func (s *Server) withBody(ctx *fasthttp.RequestCtx, read bool, limit int64, hint string, serve func()) {
+	if read {
 		ok, held := s.readBody(ctx, limit, hint)
 		if !ok {
-			return f.name, routeWrite
+			return
 		}
 		if held {
 			defer s.largeBodies.Release(1)
 		}
-		s.serveWrite(ctx, f, prefix, r, p)
-		return f.name, routeWrite
 	}
-	// Packuments, versions and tarballs are all reads: a tarball is
-	// protected exactly like its packument.
-	if err := f.access.Load().Check(p, auth.Read); err != nil {
-		s.failAuth(ctx, err)
-		return f.name, routeOther
+	serve()
+}
+
+// dispatchRead answers packuments, versions and tarballs, which are all
+// reads: a tarball is protected exactly like its packument.
+func (s *Server) dispatchRead(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix, path string, r Route, p *auth.Principal) string {
+	if err := f.Access.Load().Check(p, auth.Read); err != nil {
+		s.fail(ctx, authFailure(err))
+		return routeOther
 	}
 	if !ctx.IsGet() && !ctx.IsHead() {
 		if r.Kind == KindNotFound {
-			writeError(ctx, fasthttp.StatusNotFound, "not found: "+string(ctx.Method())+" "+path)
-			return f.name, routeOther
+			s.fail(ctx, refused(errNoSuch, "not found: "+string(ctx.Method())+" "+path))
+			return routeOther
 		}
 		ctx.Response.Header.Set("Allow", "GET, HEAD")
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, fmt.Sprintf("%s is not supported here", ctx.Method()))
-		return f.name, routeOther
+		s.fail(ctx, refused(errMethod, fmt.Sprintf("%s is not supported here", ctx.Method())))
+		return routeOther
 	}
 	switch r.Kind {
 	case KindPackument:
 		if ctx.QueryArgs().Has("write") {
 			s.serveWriteDocument(ctx, f, prefix, r)
-			return f.name, routePackument
+		} else {
+			s.servePackument(ctx, f, prefix, r)
 		}
-		s.servePackument(ctx, f, prefix, r)
-		return f.name, routePackument
+		return routePackument
 	case KindVersion:
 		s.serveVersion(ctx, f, prefix, r)
-		return f.name, routeVersion
+		return routeVersion
 	case KindTarball:
 		s.serveTarball(ctx, f, r)
-		return f.name, routeTarball
+		return routeTarball
 	}
-	writeError(ctx, fasthttp.StatusNotFound, "not found: "+path)
-	return f.name, routeOther
+	s.fail(ctx, refused(errNoSuch, "not found: "+path))
+	return routeOther
 }
 
 // requestPath is the raw (still percent-encoded) path of the request,
@@ -199,7 +217,7 @@ func requestPath(ctx *fasthttp.RequestCtx) string {
 
 // feedOf finds the feed a path belongs to: /npm/{feed}/... for a
 // configured feed, anything else for the default feed at /.
-func (s *Server) feedOf(p string) (f *feed, prefix, rest string) {
+func (s *Server) feedOf(p string) (f *feed.Feed, prefix, rest string) {
 	if strings.HasPrefix(p, "/npm/") {
 		name, tail, _ := strings.Cut(p[len("/npm/"):], "/")
 		if fd, ok := s.feeds[name]; ok {

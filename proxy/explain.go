@@ -3,30 +3,13 @@ package proxy
 import (
 	"context"
 	"fmt"
-	"time"
+
+	"github.com/npmgate/npmgate/feed"
 )
-
-// Verdict is a policy's decision on one version of a package.
-type Verdict struct {
-	Version   string
-	Connector string
-	Allowed   bool
-	Rule      string
-	Reason    string
-}
-
-// Explanation is what npmgate explain prints for a package.
-type Explanation struct {
-	Feed  string
-	Local bool // published to the feed: policies do not apply
-	// NameBlocked holds, per connector, why the name itself is refused.
-	NameBlocked map[string]string
-	Versions    []Verdict
-}
 
 // Explain decides every version of a package through a feed's rules,
 // fetching the connectors' documents as a request would.
-func (s *Server) Explain(ctx context.Context, feedName, name string) (*Explanation, error) {
+func (s *Server) Explain(ctx context.Context, feedName, name string) (*feed.Explanation, error) {
 	f := s.feeds[feedName]
 	if feedName == "" {
 		f = s.def
@@ -34,35 +17,5 @@ func (s *Server) Explain(ctx context.Context, feedName, name string) (*Explanati
 	if f == nil {
 		return nil, fmt.Errorf("no feed %q", feedName)
 	}
-	ex := &Explanation{Feed: f.name, NameBlocked: map[string]string{}}
-	local, err := f.readLocal(name)
-	if err != nil {
-		return nil, err
-	}
-	if f.localOnly(name, local) {
-		ex.Local = true
-		return ex, nil
-	}
-	pol := f.pol.Load()
-	now := time.Now()
-	for i, c := range f.connectors {
-		p := pol.perConnector[i]
-		if d := p.Name(name); !d.Allowed {
-			ex.NameBlocked[c.name] = d.Reason
-			continue
-		}
-		r := f.readConnector(ctx, c, i, name, false)
-		if r.err != nil {
-			return nil, fmt.Errorf("connector %s: %w", c.name, r.err)
-		}
-		if r.notFound {
-			continue
-		}
-		times := r.doc.PublishTimes()
-		for _, v := range r.doc.Versions {
-			d := p.Version(name, facts(v, times), now)
-			ex.Versions = append(ex.Versions, Verdict{Version: v.Version, Connector: c.name, Allowed: d.Allowed, Rule: d.Rule, Reason: d.Reason})
-		}
-	}
-	return ex, nil
+	return f.Explain(ctx, name)
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/filter"
 	"github.com/npmgate/npmgate/internal/fakeupstream"
@@ -16,12 +18,16 @@ import (
 
 func withFilter(t *testing.T, connector string, spec *filter.Spec) gateOpt {
 	return func(c *config.Config) {
-		p, err := filter.Compile(spec)
-		if err != nil {
+		if _, err := filter.Compile(spec); err != nil {
 			t.Fatal(err)
 		}
-		c.Connectors[connector].Filter = spec
-		c.Connectors[connector].Policy = p.WithLabel("connector " + connector)
+		// The configuration holds the filter as written; the server
+		// compiles it (policy.Compile).
+		var n yaml.Node
+		if err := n.Encode(spec); err != nil {
+			t.Fatal(err)
+		}
+		c.Connectors[connector].Filter = n
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/proxy/npm"
 )
 
@@ -12,8 +13,8 @@ import (
 // data directory holds more than maxBytes, down to 90% of it. Tarballs of
 // published packages (any version ever published to any feed, so that an
 // unpublished-then-restored state stays consistent) are never evicted.
-func (s *Server) GC(maxBytes int64) (cache.EvictStats, error) {
-	keep, err := s.publishedTarballs()
+func (s *Server) GC(ctx context.Context, maxBytes int64) (cache.EvictStats, error) {
+	keep, err := s.publishedTarballs(ctx)
 	if err != nil {
 		return cache.EvictStats{}, err
 	}
@@ -21,10 +22,10 @@ func (s *Server) GC(maxBytes int64) (cache.EvictStats, error) {
 }
 
 // publishedTarballs lists the tarball keys local documents refer to.
-func (s *Server) publishedTarballs() (map[string]bool, error) {
+func (s *Server) publishedTarballs(ctx context.Context) (map[string]bool, error) {
 	keep := map[string]bool{}
-	err := s.packages.Each(detached, "", func(_, name string, raw []byte) error {
-		doc, err := decodeLocal(name, raw)
+	err := s.packages.Each(ctx, "", func(_, name string, raw []byte) error {
+		doc, err := feed.DecodeLocal(name, raw)
 		if err != nil {
 			return err // a document we cannot read: evict nothing rather than guess
 		}
@@ -41,7 +42,7 @@ func (s *Server) publishedTarballs() (map[string]bool, error) {
 // collectGarbage runs GC every interval while ctx lives.
 func (s *Server) collectGarbage(ctx context.Context, maxBytes int64, interval time.Duration) {
 	for {
-		st, err := s.GC(maxBytes)
+		st, err := s.GC(ctx, maxBytes)
 		if err != nil {
 			s.log.Error("disk cap: eviction failed", "err", err)
 		} else if st.Removed > 0 {

@@ -45,6 +45,7 @@ type metrics struct {
 	renders       *prometheus.CounterVec
 	spliced       prometheus.Counter
 	missLimited   *prometheus.CounterVec
+	oidcExchanges *prometheus.CounterVec
 	handler       fasthttp.RequestHandler
 	all           []prometheus.Collector
 
@@ -106,7 +107,10 @@ func newMetrics(s *Server) *metrics {
 	m.missLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "npmgate_miss_limited_total", Help: "Lookups of unknown names refused (429) by cache.miss_limit, by the budget spent (client, total).",
 	}, []string{"scope"})
-	m.all = []prometheus.Collector{m.renders, m.spliced, m.missLimited, m.requests, m.duration, m.respBytes, m.cacheLookups, m.upstreamReqs,
+	m.oidcExchanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_oidc_exchanges_total", Help: "Trusted publishing token exchanges, by outcome (ok, invalid_token, replayed, untrusted, unavailable, bad_request, error).",
+	}, []string{"outcome"})
+	m.all = []prometheus.Collector{m.oidcExchanges, m.renders, m.spliced, m.missLimited, m.requests, m.duration, m.respBytes, m.cacheLookups, m.upstreamReqs,
 		m.upstreamDur, m.upstreamBytes, m.coalesced, m.integrity, m.filterBlocks, m.auditWithheld, m.storeBytes, m.storeFiles,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "npmgate_tarball_downloads_joined_total", Help: "Tarball requests served from a download already running.",
@@ -219,7 +223,7 @@ func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx, path string) bool {
 	}
 	all, p, err := s.metricsReader(ctx)
 	if err != nil {
-		s.failAuth(ctx, err)
+		s.fail(ctx, authFailure(err))
 		return true
 	}
 	var hidden map[string]bool
@@ -229,7 +233,7 @@ func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx, path string) bool {
 	switch {
 	case isPprof && len(hidden) > 0:
 		// Profiles show everything the process does, whatever the feed.
-		writeError(ctx, fasthttp.StatusForbidden, "/debug/pprof is for the metrics token or whoever may read every feed")
+		s.fail(ctx, refused(auth.ErrForbidden, "/debug/pprof is for the metrics token or whoever may read every feed"))
 	case isPprof:
 		pprofhandler.PprofHandler(ctx)
 	case len(hidden) == 0:
@@ -255,13 +259,12 @@ func (s *Server) metricsReader(ctx *fasthttp.RequestCtx) (all bool, p *auth.Prin
 			return true, nil, nil
 		}
 	}
-	rule, _ := auth.CompileRule(mc.Access) // validated with the config
 	if len(h) > 0 {
 		if p, err = s.authenticate(ctx); err != nil {
 			return false, nil, err
 		}
 	}
-	if rule.Allows(p) {
+	if s.metricsAccess.Allows(p) {
 		return false, p, nil
 	}
 	if p == nil {
@@ -274,7 +277,7 @@ func (s *Server) metricsReader(ctx *fasthttp.RequestCtx) (all bool, p *auth.Prin
 func (s *Server) unreadableFeeds(p *auth.Principal) map[string]bool {
 	hidden := map[string]bool{}
 	for name, f := range s.feeds {
-		if f.access.Load().Check(p, auth.Read) != nil {
+		if f.Access.Load().Check(p, auth.Read) != nil {
 			hidden[name] = true
 		}
 	}
@@ -314,8 +317,12 @@ func hidesFeed(m *dto.Metric, hidden map[string]bool) bool {
 
 // The counts of feeds (feedMetrics).
 
-func (m *metrics) countCoalesced(resource string) { m.coalesced.WithLabelValues(resource).Inc() }
-func (m *metrics) countFilterBlock(rule string)   { m.filterBlocks.WithLabelValues(rule).Inc() }
-func (m *metrics) countRender(representation string) {
+func (m *metrics) CountCoalesced(resource string) { m.coalesced.WithLabelValues(resource).Inc() }
+func (m *metrics) CountFilterBlock(rule string)   { m.filterBlocks.WithLabelValues(rule).Inc() }
+func (m *metrics) CountIntegrityFailure(connector string) {
+	m.integrity.WithLabelValues(connector).Inc()
+}
+
+func (m *metrics) CountRender(representation string) {
 	m.renders.WithLabelValues(representation).Inc()
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/time/rate"
 
-	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/feed"
 )
 
 // misses bounds upstream lookups of unknown names (see config.MissLimit):
@@ -81,8 +81,8 @@ func (e *missLimited) retryAfter() string {
 // local package, an owned scope) needs no token: nil, nil. Otherwise it
 // takes a place in flight, and the returned done gives it back, spending
 // the tokens when err says there was no such package.
-func (s *Server) admit(rc *fasthttp.RequestCtx, f *feed, pol *feedPolicy, name string, local *localLookup) (done func(err error), err error) {
-	if f.known(pol, name, local) {
+func (s *Server) admit(rc *fasthttp.RequestCtx, f *feed.Feed, pol *feed.Policy, name string, local *feed.LocalLookup) (done func(err error), err error) {
+	if f.Known(s.rctx(rc), pol, name, local) {
 		return nil, nil
 	}
 	return s.takeMiss(rc)
@@ -95,25 +95,6 @@ func (s *Server) takeMiss(rc *fasthttp.RequestCtx) (done func(err error), err er
 		s.metrics.missLimited.WithLabelValues(ml.scope).Inc()
 	}
 	return done, err
-}
-
-// known reports whether a lookup of name needs no place under the miss
-// limit: the feed asks no connector, or knows the name from its memory,
-// a connector's snapshot or a local package.
-func (f *feed) known(pol *feedPolicy, name string, local *localLookup) bool {
-	if len(f.connectors) == 0 || f.ownedScope(name) {
-		return true
-	}
-	if _, ok := f.d.mem.Get(f.pkgKey(pol, name)); ok {
-		return true
-	}
-	for _, c := range f.connectors {
-		if _, err := f.d.snapshots.Stat(detached, cache.SnapshotKey(c.name, name)); err == nil {
-			return true
-		}
-	}
-	d, err := local.doc()
-	return err == nil && d != nil
 }
 
 func (m *misses) take(addr netip.Addr) (func(error), error) {
@@ -136,7 +117,7 @@ func (m *misses) take(addr netip.Addr) (func(error), error) {
 		c.inflight++
 	}
 	return func(err error) {
-		miss := errors.Is(err, errNotFound)
+		miss := errors.Is(err, feed.ErrNotFound)
 		now := time.Now()
 		m.mu.Lock()
 		defer m.mu.Unlock()

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/feed"
 )
 
 // TestMissBuckets: 404s spend a client's tokens and the total's; a
@@ -69,8 +71,7 @@ func TestMissBuckets(t *testing.T) {
 
 // fmtNotFound is the error a lookup of a missing package ends in.
 func fmtNotFound() error {
-	ix := &pkgIndex{notFound: true}
-	return ix.notFoundError("e2e-missing", "npm")
+	return fmt.Errorf("%w: package %q is not in feed %q or its connectors", feed.ErrNotFound, "e2e-missing", "npm")
 }
 
 // TestMissClient: the address charged is the peer's, or behind a trusted

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/internal/fakeupstream"
 )
 
@@ -158,7 +159,7 @@ func TestSearchKeepsPrivateWordsFromConnectors(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("search: %d %s", resp.StatusCode, body)
 			}
-			var r struct{ Objects []searchObject }
+			var r struct{ Objects []feed.SearchObject }
 			if err := json.Unmarshal(body, &r); err != nil {
 				t.Fatal(err)
 			}

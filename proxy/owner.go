@@ -11,7 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/npmgate/npmgate/auth"
-	"github.com/npmgate/npmgate/proxy/npm"
+	"github.com/npmgate/npmgate/feed"
 )
 
 // Package ownership: every local package has maintainers (its first
@@ -19,144 +19,40 @@ import (
 // change it. A name a connector serves is not published over unless the
 // configuration claims it for the feed.
 
-// updateAs is update for a change only the package's maintainers and the
-// feed's admins may make.
-func (f *feed) updateAs(p *auth.Principal, name, rev string, change func(*localDoc) error) error {
-	return f.update(name, rev, func(d *localDoc) error {
-		if err := f.mayChange(p, d); err != nil {
-			return err
-		}
-		return change(d)
-	})
-}
-
-// mayChange refuses a change to an existing local package by anyone but
-// its maintainers and the feed's admins, saying who may.
-func (f *feed) mayChange(p *auth.Principal, d *localDoc) error {
-	if f.access.Load().Check(p, auth.Admin) == nil {
-		return nil
-	}
-	lp := d.Packument
-	var names []string
-	for _, m := range lp.Maintainers {
-		if p != nil && m.Name == p.Name {
-			return nil
-		}
-		names = append(names, m.Name)
-	}
-	who := "you"
-	if p != nil {
-		who = p.Name
-	}
-	if len(names) == 0 {
-		return refuse(errNotMaintainer, "%s has no maintainers: only an admin of feed %q (feeds.%s.access.admin) may change it", lp.Name, f.name, f.name)
-	}
-	return refuse(errNotMaintainer, "%s may not change %s: only its maintainers (%s) or an admin of feed %q may; one of them can add %s with npm owner add %s %s",
-		who, lp.Name, strings.Join(names, ", "), f.name, who, who, lp.Name)
-}
-
-// checkConnectors refuses the first publish of a name a connector of the
-// feed serves: the local package would hide every upstream version from
-// everyone who installs through the feed (a takeover of a public name).
-// Claimed names are never asked about, and admins may publish anyway.
-// When a connector cannot be asked, the publish is refused too.
-func (s *Server) checkConnectors(f *feed, name string, p *auth.Principal) error {
-	if f.claimed(name) || f.access.Load().Check(p, auth.Admin) == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), f.deadline())
-	defer cancel()
-	pol := f.pol.Load()
-	for i, c := range f.connectors {
-		if !pol.perConnector[i].Name(name).Allowed {
-			continue // its users never get the name from this connector
-		}
-		r := f.readConnector(ctx, c, i, name, false)
-		switch {
-		case r.err != nil:
-			s.log.Warn("publish refused: connector cannot be asked about the name", "feed", f.name, "connector", c.name, "package", name, "err", r.err)
-			return &refusal{kind: errConnectorUnaskable, cause: r.err, msg: fmt.Sprintf("connector %q cannot be asked whether it serves %s (%v), and a name it may serve is not published over; try again, or claim the name for this feed in feeds.%s.owned_names", c.name, name, r.err, f.name)}
-		case r.doc != nil:
-			effect := "replace the public package"
-			if f.merged(name) {
-				effect = "add versions to the public package"
-			}
-			return refuse(errConnectorServes, "%s is served by connector %q of feed %q: publishing it here would %s for everyone using the feed. To publish your own package under this name, claim it in feeds.%s.owned_names (or use an owned scope); or have an admin of the feed publish it",
-				name, c.name, f.name, effect, f.name)
-		}
-	}
-	return nil
-}
-
-// checkNewMaintainers refuses maintainers who are not users of the
-// server: only existing users can be added (npm owner add).
-func (s *Server) checkNewMaintainers(d *localDoc, sent []maintainer) error {
-	for _, m := range sent {
-		if m.Name == "" || slices.ContainsFunc(d.Packument.Maintainers, func(o maintainer) bool { return o.Name == m.Name }) {
-			continue
-		}
-		exists, err := s.auth.Users.Exists(m.Name)
-		if err != nil {
-			return auth.Unavailable(err)
-		}
-		if !exists {
-			return refuse(errNotFound, "no user %q: only existing users can maintain a package", m.Name)
-		}
-	}
-	return nil
-}
-
-// withMaintainers sets a version's maintainers to the package's: what the
-// client sent is never kept.
-func withMaintainers(version json.RawMessage, ms []maintainer) json.RawMessage {
-	var v map[string]json.RawMessage
-	if json.Unmarshal(version, &v) != nil {
-		return version
-	}
-	v["maintainers"] = npm.MustJSON(ms)
-	return npm.MustJSON(v)
-}
-
 // maxStarBody bounds the star documents looked at without publish rights.
 const maxStarBody = 64 << 10
-
-// isStar reports whether a document PUT is npm star or unstar: _id, _rev
-// and users, nothing else.
-func (b *publishBody) isStar() bool {
-	return b.Users != nil && b.Versions == nil && b.DistTags == nil && b.Maintainers == nil && len(b.Attachments) == 0
-}
 
 // star applies npm star or unstar: the caller's own entry in users, and
 // nothing else. Any authenticated user who may read the feed may star;
 // only packages published to the feed keep stars (a connector's package is
 // starred on its own registry).
-func (s *Server) star(f *feed, r Route, body *publishBody, p *auth.Principal) error {
+func (s *Server) star(ctx context.Context, f *feed.Feed, r Route, body *feed.WriteBody, p *auth.Principal) error {
 	if p == nil {
-		return refuse(auth.ErrUnauthenticated, "npm star needs credentials: npm login")
+		return feed.Refuse(auth.ErrUnauthenticated, "npm star needs credentials: npm login")
 	}
-	if err := f.access.Load().Check(p, auth.Read); err != nil {
+	if err := f.Access.Load().Check(p, auth.Read); err != nil {
 		if errors.Is(err, auth.ErrForbidden) {
-			return refuse(auth.ErrForbidden, "%v", err)
+			return feed.Refuse(auth.ErrForbidden, "%v", err)
 		}
-		return refuse(auth.ErrUnauthenticated, "%v", err)
+		return feed.Refuse(auth.ErrUnauthenticated, "%v", err)
 	}
 	starred := body.Users[p.Name]
-	return f.updateLocal(r.Name, func(d *localDoc) (*localDoc, error) {
+	return f.UpdateLocal(ctx, r.Name, func(d *feed.LocalDoc) (*feed.LocalDoc, error) {
 		if d == nil || d.Packument == nil {
-			return nil, refuse(errNotLocal, "%s is not a package published to feed %q; only local packages can be starred here (star a connector's package on its own registry)", r.Name, f.name)
+			return nil, feed.Refuse(feed.ErrNotLocal, "%s is not a package published to feed %q; only local packages can be starred here (star a connector's package on its own registry)", r.Name, f.Name)
 		}
 		lp := d.Packument
 		if body.Rev != "" && body.Rev != lp.Rev {
-			return nil, refuse(errConflict, "document revision %s is not the current one (%s); fetch it again", body.Rev, lp.Rev)
+			return nil, feed.Refuse(feed.ErrConflict, "document revision %s is not the current one (%s); fetch it again", body.Rev, lp.Rev)
 		}
 		for u := range body.Users {
 			if u != p.Name && body.Users[u] != lp.Users[u] {
-				return nil, refuse(auth.ErrForbidden, "a star changes only your own entry in users, not %q's", u)
+				return nil, feed.Refuse(auth.ErrForbidden, "a star changes only your own entry in users, not %q's", u)
 			}
 		}
 		for u := range lp.Users {
 			if _, kept := body.Users[u]; !kept && u != p.Name {
-				return nil, refuse(auth.ErrForbidden, "a star changes only your own entry in users, not %q's", u)
+				return nil, feed.Refuse(auth.ErrForbidden, "a star changes only your own entry in users, not %q's", u)
 			}
 		}
 		if starred {
@@ -167,16 +63,16 @@ func (s *Server) star(f *feed, r Route, body *publishBody, p *auth.Principal) er
 		} else {
 			delete(lp.Users, p.Name)
 		}
-		lp.Rev = nextRev(lp.Rev)
+		lp.Rev = feed.NextRev(lp.Rev)
 		return d, nil
 	})
 }
 
 // starredByUser answers npm stars: GET /-/_view/starredByUser?key="USER",
 // the feed's local packages the user starred, as CouchDB's view rows.
-func (s *Server) starredByUser(ctx *fasthttp.RequestCtx, f *feed, p *auth.Principal) {
-	if err := f.access.Load().Check(p, auth.Read); err != nil {
-		s.failAuth(ctx, err)
+func (s *Server) starredByUser(ctx *fasthttp.RequestCtx, f *feed.Feed, p *auth.Principal) {
+	if err := f.Access.Load().Check(p, auth.Read); err != nil {
+		s.fail(ctx, authFailure(err))
 		return
 	}
 	key := ctx.QueryArgs().Peek("key")
@@ -185,7 +81,7 @@ func (s *Server) starredByUser(ctx *fasthttp.RequestCtx, f *feed, p *auth.Princi
 		user = strings.Trim(string(key), `"`)
 	}
 	if user == "" {
-		writeError(ctx, fasthttp.StatusBadRequest, `expected ?key="USER"`)
+		s.fail(ctx, refused(errBadRequest, `expected ?key="USER"`))
 		return
 	}
 	type row struct {
@@ -193,8 +89,8 @@ func (s *Server) starredByUser(ctx *fasthttp.RequestCtx, f *feed, p *auth.Princi
 		Value string `json:"value"`
 	}
 	rows := []row{}
-	err := s.packages.Each(detached, f.name, func(_, name string, raw []byte) error {
-		d, err := decodeLocal(name, raw)
+	err := s.packages.Each(s.rctx(ctx), f.Name, func(_, name string, raw []byte) error {
+		d, err := feed.DecodeLocal(name, raw)
 		if err != nil {
 			return err
 		}

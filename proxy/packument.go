@@ -8,6 +8,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/proxy/npm"
 )
 
@@ -24,25 +25,25 @@ func wantsAbbreviated(ctx *fasthttp.RequestCtx) bool {
 
 // servePackument is the hot path: on a memory hit it writes stored bytes
 // and does no JSON work.
-func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string, r Route) {
+func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix string, r Route) {
 	base, err := s.baseURL(ctx, prefix)
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		s.fail(ctx, refused(errBadRequest, err.Error()))
 		return
 	}
 	abbreviated := wantsAbbreviated(ctx)
 	canon := s.canonicalBase(prefix)
 	admit := func() (func(error), error) { return s.takeMiss(ctx) }
-	it, result, err := f.renderedDoc(detached, admit, canon, r.Name, abbreviated)
+	it, result, err := f.RenderedDoc(s.rctx(ctx), admit, canon, r.Name, abbreviated)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
-	rd := it.Value.(*rendered)
+	rd := it.Value.(*feed.Rendered)
 	etag := it.ETag
 	other := base != canon
 	if other {
-		if !rd.spliceable {
+		if !rd.Spliceable {
 			// Not reached: canonical bases are validated URLs, verbatim in
 			// JSON. Refuse rather than send another base's URLs.
 			s.fail(ctx, fmt.Errorf("cannot rewrite %s for %s", r.Name, base))
@@ -63,14 +64,14 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 	h.SetCanonical(varyKey, varyValue)
 	h.SetCanonical(cacheControlKey, revalidateValue)
 	h.SetCanonical(etagKey, s2b(etag))
-	if n := rd.notice; n != "" {
+	if n := rd.Notice; n != "" {
 		// npm prints npm-notice only for responses it does not store, and it
 		// stores every cacheable one: a filtered document is therefore not
 		// cacheable, so that the user is told why a version is missing.
 		h.Set("npm-notice", n)
 		h.Set(fasthttp.HeaderCacheControl, "no-store")
 	}
-	if it.Flags&flagStale != 0 {
+	if it.Flags&feed.FlagStale != 0 {
 		h.Set(fasthttp.HeaderWarning, `110 npmgate "Response is Stale"`)
 	}
 	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && etagMatch(inm, etag) {
@@ -83,7 +84,7 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 		// nothing stored, so a flood of Host headers costs bandwidth, not
 		// CPU or memory.
 		s.metrics.spliced.Inc()
-		sp := npm.NewSpliced(it.Body, rd.marks, canon, base)
+		sp := npm.NewSpliced(it.Body, rd.Marks, canon, base)
 		ctx.SetBodyStream(sp, sp.Len())
 		return
 	}
@@ -96,19 +97,19 @@ func (s *Server) servePackument(ctx *fasthttp.RequestCtx, f *feed, prefix string
 
 // serveVersion answers GET /{name}/{version-or-dist-tag} with one version
 // object. No installer uses it, tools do; it is served from the snapshot.
-func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, r Route) {
+func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix string, r Route) {
 	base, err := s.baseURL(ctx, prefix)
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		s.fail(ctx, refused(errBadRequest, err.Error()))
 		return
 	}
-	local := f.lookupLocal(r.Name) // one reading for admit and the load
-	done, err := s.admit(ctx, f, f.pol.Load(), r.Name, local)
+	local := f.LookupLocal(r.Name) // one reading for admit and the load
+	done, err := s.admit(ctx, f, f.Rules.Load(), r.Name, local)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
-	doc, err := f.parsedDoc(r.Name, local)
+	doc, err := f.ParsedDoc(s.rctx(ctx), r.Name, local)
 	if done != nil {
 		done(err)
 	}
@@ -123,7 +124,7 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, 
 		}
 	}
 	if v == nil {
-		s.fail(ctx, f.missingVersion(r.Name, r.Version))
+		s.fail(ctx, f.MissingVersion(s.rctx(ctx), r.Name, r.Version))
 		return
 	}
 	var buf bytes.Buffer
@@ -131,18 +132,6 @@ func (s *Server) serveVersion(ctx *fasthttp.RequestCtx, f *feed, prefix string, 
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "public, max-age=0, must-revalidate")
 	ctx.SetBody(buf.Bytes())
-}
-
-// missingVersion says why a document has no such version: a policy hid it
-// (403 with the rule, as for its tarball), or there is none (404).
-func (f *feed) missingVersion(name, version string) error {
-	pol := f.pol.Load()
-	if ld, err := f.loadIndex(detached, pol, name, nil); err == nil && ld.ix.files != nil {
-		if ref, ok := ld.ix.files[npm.TarballFile(name, version)]; ok && ref.blocked != "" && ref.version == version {
-			return fmt.Errorf("%w: %s", errBlocked, ref.blocked)
-		}
-	}
-	return fmt.Errorf("%w: %s@%s", errVersionNotFound, name, version)
 }
 
 // etagMatch implements If-None-Match's weak comparison against one ETag.
@@ -181,8 +170,8 @@ func setResult(ctx *fasthttp.RequestCtx, result string) {
 
 var (
 	headerCacheKey = []byte(headerCache)
-	resultValues   = map[string][]byte{cacheHit: []byte(cacheHit), cacheMiss: []byte(cacheMiss),
-		cacheRevalidated: []byte(cacheRevalidated), cacheStale: []byte(cacheStale)}
+	resultValues   = map[string][]byte{feed.CacheHit: []byte(feed.CacheHit), feed.CacheMiss: []byte(feed.CacheMiss),
+		feed.CacheRevalidated: []byte(feed.CacheRevalidated), feed.CacheStale: []byte(feed.CacheStale)}
 	varyKey, varyValue            = []byte(fasthttp.HeaderVary), []byte("Accept, Accept-Encoding")
 	cacheControlKey               = []byte(fasthttp.HeaderCacheControl)
 	revalidateValue               = []byte("public, max-age=0, must-revalidate")
@@ -193,13 +182,13 @@ var (
 // serveWriteDocument answers GET /{name}?write=true, which npm sends
 // before unpublish and deprecate: the current full document with its _rev,
 // never from a cache, and for local packages only their local versions.
-func (s *Server) serveWriteDocument(ctx *fasthttp.RequestCtx, f *feed, prefix string, r Route) {
+func (s *Server) serveWriteDocument(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix string, r Route) {
 	base, err := s.baseURL(ctx, prefix)
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		s.fail(ctx, refused(errBadRequest, err.Error()))
 		return
 	}
-	d, err := f.readLocal(r.Name)
+	d, err := f.ReadLocal(s.rctx(ctx), r.Name)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -208,7 +197,7 @@ func (s *Server) serveWriteDocument(ctx *fasthttp.RequestCtx, f *feed, prefix st
 		s.servePackument(ctx, f, prefix, r)
 		return
 	}
-	doc, _, err := d.asPackument()
+	doc, _, err := d.AsPackument()
 	if err != nil {
 		s.fail(ctx, err)
 		return

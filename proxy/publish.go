@@ -1,59 +1,41 @@
 package proxy
 
 import (
-	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/Masterminds/semver/v3"
 	"github.com/valyala/fasthttp"
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/proxy/npm"
 )
-
-// publishBody is what npm, yarn and pnpm PUT to /{name}: a publish when
-// it carries a tarball attachment, else a metadata change (deprecate,
-// owner, star, and the document PUT of unpublish).
-type publishBody struct {
-	ID          string                     `json:"_id"`
-	Name        string                     `json:"name"`
-	Rev         string                     `json:"_rev"`
-	DistTags    map[string]string          `json:"dist-tags"`
-	Versions    map[string]json.RawMessage `json:"versions"`
-	Attachments map[string]npm.Attachment  `json:"_attachments"`
-	Maintainers []maintainer               `json:"maintainers"`
-	// Users is what npm star and unstar send.
-	Users map[string]bool `json:"users"`
-}
 
 // maxInflate bounds the tar stream inside a published tarball (a
 // variable for tests).
 var maxInflate int64 = 512 << 20
 
 // serveWrite dispatches the writes of a package.
-func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed, prefix string, r Route, p *auth.Principal) {
-	if err := f.access.Load().Check(p, auth.Publish); err != nil {
+func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix string, r Route, p *auth.Principal) {
+	if err := f.Access.Load().Check(p, auth.Publish); err != nil {
 		// npm star is a PUT of the document too, and needs only read
 		// rights: a small body without publish rights may be a star.
 		if !(ctx.IsPut() && r.Kind == KindPackument && p != nil && len(ctx.PostBody()) <= maxStarBody) {
-			s.failAuth(ctx, err)
+			s.fail(ctx, authFailure(err))
 			return
 		}
-		var body publishBody
-		if json.Unmarshal(ctx.PostBody(), &body) != nil || !body.isStar() {
-			s.failAuth(ctx, err)
+		var body feed.WriteBody
+		if json.Unmarshal(ctx.PostBody(), &body) != nil || !body.IsStar() {
+			s.fail(ctx, authFailure(err))
 			return
 		}
-		if err := s.star(f, r, &body, p); err != nil {
-			s.failWrite(ctx, err)
+		if err := s.star(s.rctx(ctx), f, r, &body, p); err != nil {
+			s.fail(ctx, err)
 			return
 		}
 		writeJSONValue(ctx, fasthttp.StatusOK, map[string]bool{"ok": true})
@@ -64,333 +46,142 @@ func (s *Server) serveWrite(ctx *fasthttp.RequestCtx, f *feed, prefix string, r 
 	case ctx.IsPut() && (r.Kind == KindPackument || r.Kind == KindRev):
 		err = s.put(ctx, f, r, p)
 	case ctx.IsDelete() && r.Kind == KindRev:
-		err = f.updateAs(p, r.Name, r.Rev, func(d *localDoc) error {
+		err = f.UpdateAs(s.rctx(ctx), p, r.Name, r.Rev, func(d *feed.LocalDoc) error {
 			for v := range d.Packument.Versions {
-				d.unpublish(v)
+				d.Unpublish(v)
 			}
 			return nil
 		})
 		if err == nil {
-			s.log.Info("unpublished package", "feed", f.name, "package", r.Name, "user", p.Name)
+			s.log.Info("unpublished package", "feed", f.Name, "package", r.Name, "user", p.Name)
 		}
 	case ctx.IsDelete() && r.Kind == KindTarballRev:
 		// npm removed the version with the document PUT before; a version
 		// still present is removed here, as its tarball goes.
-		err = f.updateAs(p, r.Name, "", func(d *localDoc) error {
+		err = f.UpdateAs(s.rctx(ctx), p, r.Name, "", func(d *feed.LocalDoc) error {
 			for v := range d.Packument.Versions {
 				if npm.TarballFile(r.Name, v) == r.File {
-					d.unpublish(v)
+					d.Unpublish(v)
 				}
 			}
 			return nil
 		})
 	default:
 		ctx.Response.Header.Set("Allow", "GET, HEAD, PUT, DELETE")
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, fmt.Sprintf("%s is not supported here", ctx.Method()))
+		s.fail(ctx, refused(errMethod, fmt.Sprintf("%s is not supported here", ctx.Method())))
 		return
 	}
 	if err != nil {
-		s.failWrite(ctx, err)
+		s.fail(ctx, err)
 		return
 	}
 	writeJSONValue(ctx, fasthttp.StatusOK, map[string]bool{"ok": true})
 }
 
-// failWrite answers a refused write with its message (a refusal was
-// logged where it was made, if at all), anything else as fail does.
-func (s *Server) failWrite(ctx *fasthttp.RequestCtx, err error) {
-	var r *refusal
-	if errors.As(err, &r) {
-		writeError(ctx, statusOf(err), r.msg)
-		return
-	}
-	s.fail(ctx, err)
-}
-
-func (s *Server) put(ctx *fasthttp.RequestCtx, f *feed, r Route, p *auth.Principal) error {
+func (s *Server) put(ctx *fasthttp.RequestCtx, f *feed.Feed, r Route, p *auth.Principal) error {
 	// One reading of the body: Go's decoder keeps the last of two members
 	// with one name, where another reader may keep the first.
 	if raw := ctx.PostBody(); json.Valid(raw) {
 		if path, dup := npm.DuplicateKey(raw); dup {
-			return refuse(npm.ErrInvalidPublish, "the request body has the key %s twice in one object; send each key once", path)
+			return feed.Refuse(npm.ErrInvalidPublish, "the request body has the key %s twice in one object; send each key once", path)
 		}
 	}
-	var body publishBody
+	var body feed.WriteBody
 	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
-		return refuse(npm.ErrInvalidPublish, "the request body is not a JSON package document: %v", err)
+		return feed.Refuse(npm.ErrInvalidPublish, "the request body is not a JSON package document: %v", err)
 	}
 	name := body.Name
 	if name == "" && len(body.Attachments) == 0 {
 		name = body.ID // npm owner and npm star send _id and _rev, no name
 	}
 	if name != r.Name || (body.ID != "" && body.ID != r.Name) {
-		return refuse(npm.ErrInvalidPublish, "the name in the document (%q) is not the name in the URL (%q)", body.Name, r.Name)
+		return feed.Refuse(npm.ErrInvalidPublish, "the name in the document (%q) is not the name in the URL (%q)", body.Name, r.Name)
 	}
 	for key, a := range body.Attachments {
 		if strings.HasSuffix(key, ".tgz") && a.Data != "" {
 			if r.Kind == KindRev {
-				return refuse(npm.ErrInvalidPublish, "a publish is a PUT to /%s, not to a revision", r.Name)
+				return feed.Refuse(npm.ErrInvalidPublish, "a publish is a PUT to /%s, not to a revision", r.Name)
 			}
 			return s.publish(ctx, f, &body, p)
 		}
 	}
-	if r.Kind == KindPackument && body.isStar() {
-		return s.star(f, r, &body, p)
+	if r.Kind == KindPackument && body.IsStar() {
+		return s.star(s.rctx(ctx), f, r, &body, p)
 	}
 	rev := r.Rev
-	return f.updateAs(p, r.Name, rev, func(d *localDoc) error {
-		if err := s.checkNewMaintainers(d, body.Maintainers); err != nil {
+	return f.UpdateAs(s.rctx(ctx), p, r.Name, rev, func(d *feed.LocalDoc) error {
+		if err := f.CheckNewMaintainers(d, body.Maintainers); err != nil {
 			return err
 		}
-		return d.applyMetadata(&body, r.Kind == KindRev)
+		return d.ApplyMetadata(&body, r.Kind == KindRev)
 	})
 }
 
 // publish validates and stores a new version.
-func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed, body *publishBody, p *auth.Principal) error {
+func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed.Feed, body *feed.WriteBody, p *auth.Principal) error {
 	pub, err := npm.ParsePublish(npm.PublishRequest{
 		Name: body.Name, DistTags: body.DistTags, Versions: body.Versions, Attachments: body.Attachments,
 	}, npm.PublishLimits{MaxSize: int64(s.cfg.Publish.MaxSize), MaxInflate: maxInflate})
 	if err != nil {
 		return err
 	}
-	pub.Doc["_npmUser"] = npm.MustJSON(maintainer{Name: p.Name})
-	existing, err := f.readLocal(pub.Name)
+	pub.Doc["_npmUser"] = npm.MustJSON(feed.Maintainer{Name: p.Name})
+	// Signed now and stored, so every replica serves the one signature.
+	if sg := f.Deps.Signer; sg != nil {
+		if err := feed.SignVersion(sg, pub.Doc); err != nil {
+			return err
+		}
+	}
+	existing, err := f.ReadLocal(s.rctx(ctx), pub.Name)
 	if err != nil {
 		return err
 	}
 	if existing == nil || existing.Packument == nil {
 		// A name already local is not asked about again: it is the
 		// feed's, and its maintainers decide.
-		if err := s.checkConnectors(f, pub.Name, p); err != nil {
+		if err := f.CheckConnectors(s.rctx(ctx), pub.Name, p); err != nil {
 			return err
 		}
 	}
 	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-	err = f.updateLocal(pub.Name, func(d *localDoc) (*localDoc, error) {
-		d, err := publishable(f, p, d, pub, now)
+	// A publish refused by the document as it is now stores nothing.
+	if _, err := feed.Publishable(f, p, existing, pub, now); err != nil {
+		return err
+	}
+	// The tarball first, and outside the document's update (with replicas
+	// a database transaction holding the package's row lock): a crash now
+	// leaves an unreferenced, content-addressed file, never a document
+	// that points at missing bytes, and no upload holds the lock.
+	if err := s.storeTarball(s.rctx(ctx), pub.Tarball, pub.Sum512); err != nil {
+		return err
+	}
+	err = f.UpdateLocal(s.rctx(ctx), pub.Name, func(d *feed.LocalDoc) (*feed.LocalDoc, error) {
+		// Decided again on the locked document: another publish may
+		// have landed since.
+		d, err := feed.Publishable(f, p, d, pub, now)
 		if err != nil {
 			return nil, err
 		}
-		// The tarball first: a crash now leaves an unreferenced file, never a
-		// document that points at missing bytes.
-		if err := s.storeTarball(pub.Tarball, pub.Sum512); err != nil {
-			return nil, err
-		}
-		d.addVersion(pub, body.DistTags, p.Name, now)
+		d.AddVersion(pub, body.DistTags, p.Name, now)
 		return d, nil
 	})
 	if err != nil {
 		return err
 	}
-	s.log.Info("published", "feed", f.name, "package", pub.Name, "version", pub.Version, "user", p.Name, "bytes", len(pub.Tarball))
+	s.log.Info("published", "feed", f.Name, "package", pub.Name, "version", pub.Version, "user", p.Name, "bytes", len(pub.Tarball))
 	return nil
 }
 
-// publishable checks that p may publish pub over the package's current
-// document d (nil when it has none), which it returns, made when new.
-func publishable(f *feed, p *auth.Principal, d *localDoc, pub *npm.Publish, now string) (*localDoc, error) {
-	name, version, sv := pub.Name, pub.Version, pub.SemVer
-	if d != nil && d.Packument != nil {
-		if err := f.mayChange(p, d); err != nil {
-			return nil, err
-		}
-	}
-	if d == nil {
-		d = &localDoc{Published: map[string]string{}}
-	}
-	if d.Packument == nil {
-		d.Packument = &localPackument{ID: name, Name: name, DistTags: map[string]string{}, Time: map[string]string{"created": now}}
-	}
-	if _, taken := d.Published[version]; taken {
-		return nil, refuse(errConflict, "cannot publish over the previously published version %s@%s", name, version)
-	}
-	for existing := range d.Published {
-		if ev, err := semver.NewVersion(existing); err == nil && ev.Equal(sv) && ev.Metadata() == sv.Metadata() {
-			return nil, refuse(errConflict, "cannot publish over the previously published version %s@%s", name, existing)
-		}
-	}
-	return d, nil
-}
-
-// addVersion adds a validated publish to the document, with its
-// dist-tags (latest when it sent none), by publisher.
-func (d *localDoc) addVersion(pub *npm.Publish, distTags map[string]string, publisher, now string) {
-	version := pub.Version
-	lp := d.Packument
-	if lp.Versions == nil {
-		lp.Versions = map[string]json.RawMessage{}
-	}
-	if len(lp.Maintainers) == 0 {
-		lp.Maintainers = []maintainer{{Name: publisher}}
-	}
-	lp.Versions[version] = withMaintainers(npm.MustJSON(pub.Doc), lp.Maintainers)
-	lp.Time[version], lp.Time["modified"] = now, now
-	if _, ok := lp.Time["created"]; !ok {
-		lp.Time["created"] = now
-	}
-	tags := distTags
-	if len(tags) == 0 {
-		tags = map[string]string{"latest": version}
-	}
-	maps.Copy(lp.DistTags, tags)
-	if lp.DistTags["latest"] == "" || lp.Versions[lp.DistTags["latest"]] == nil {
-		lp.DistTags["latest"] = version
-	}
-	if desc := npm.JSONString(pub.Doc["description"]); desc != "" && tags["latest"] == version {
-		lp.Description = desc
-	}
-	if pub.Readme != "" && tags["latest"] == version || lp.Readme == "" {
-		lp.Readme = pub.Readme
-	}
-	lp.Rev = nextRev(lp.Rev)
-	d.Published[version] = pub.Integrity
-}
-
-func (s *Server) storeTarball(data, sum []byte) error {
-	key := cache.TarballKey("sha512", hex.EncodeToString(sum))
-	if s.bucket != nil {
-		// Shared first: once the document names a version, every
-		// replica must find its bytes.
-		if err := s.bucket.Put(detached, key, bytes.NewReader(data), int64(len(data))); err != nil {
-			return fmt.Errorf("storing the tarball in the shared store: %w", err)
-		}
-	}
-	if _, err := s.disk.Stat(detached, key); err == nil {
-		return nil // the same bytes are already stored
-	}
-	w, err := s.disk.Create(key)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(data); err != nil {
-		w.Abort()
-		return err
-	}
-	return w.Commit()
-}
-
-// update applies a change to a local package under its lock. rev, when
-// given, must be the current revision (optimistic concurrency).
-func (f *feed) update(name, rev string, change func(*localDoc) error) error {
-	return f.updateLocal(name, func(d *localDoc) (*localDoc, error) {
-		if d == nil || d.Packument == nil {
-			return nil, refuse(errNotLocal, "%s is not a package published to feed %q; only local packages can be changed", name, f.name)
-		}
-		if rev != "" && rev != d.Packument.Rev {
-			return nil, refuse(errConflict, "document revision %s is not the current one (%s); fetch it again", rev, d.Packument.Rev)
-		}
-		if err := change(d); err != nil {
-			return nil, err
-		}
-		d.Packument.Rev = nextRev(d.Packument.Rev)
-		d.Packument.Time["modified"] = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-		return d, nil
-	})
-}
-
-// unpublish removes a version; its place in Published stays, so it can
-// never be published again.
-func (d *localDoc) unpublish(v string) {
-	lp := d.Packument
-	delete(lp.Versions, v)
-	for tag, target := range lp.DistTags {
-		if target == v {
-			delete(lp.DistTags, tag)
-		}
-	}
-	if _, ok := lp.DistTags["latest"]; !ok {
-		if best := highest(slices.Collect(maps.Keys(lp.Versions))); best != "" {
-			lp.DistTags["latest"] = best
-		}
-	}
-}
-
-func highest(versions []string) string {
-	var best *semver.Version
-	bestRaw := ""
-	for _, v := range versions {
-		sv, err := semver.NewVersion(v)
-		if err != nil {
-			continue
-		}
-		if best == nil || (sv.Prerelease() == "") && (best.Prerelease() != "" || sv.GreaterThan(best)) ||
-			(sv.Prerelease() != "") == (best.Prerelease() != "") && sv.GreaterThan(best) {
-			best, bestRaw = sv, v
-		}
-	}
-	return bestRaw
-}
-
-// applyMetadata takes from a document PUT only what a client may change:
-// deprecation messages, dist-tags and maintainers. With a revision (the
-// unpublish flow), versions missing from the body are unpublished. dist
-// and integrity are never taken from the client.
-func (d *localDoc) applyMetadata(body *publishBody, replace bool) error {
-	lp := d.Packument
-	if body.Versions != nil {
-		for v, stored := range lp.Versions {
-			sent, ok := body.Versions[v]
-			if !ok {
-				if replace {
-					d.unpublish(v)
-				}
-				continue
-			}
-			var fields struct {
-				Deprecated *string `json:"deprecated"`
-			}
-			json.Unmarshal(sent, &fields)
-			var m map[string]json.RawMessage
-			if err := json.Unmarshal(stored, &m); err != nil {
-				return err
-			}
-			if fields.Deprecated != nil && *fields.Deprecated != "" {
-				m["deprecated"] = npm.MustJSON(*fields.Deprecated)
-			} else {
-				delete(m, "deprecated")
-			}
-			lp.Versions[v] = npm.MustJSON(m)
-		}
-	}
-	if body.DistTags != nil {
-		tags := map[string]string{}
-		for tag, v := range body.DistTags {
-			if err := npm.ValidateTag(tag); err != nil {
-				return err
-			}
-			if _, ok := lp.Versions[v]; ok {
-				tags[tag] = v
-			}
-		}
-		if _, ok := tags["latest"]; !ok {
-			if best := highest(slices.Collect(maps.Keys(lp.Versions))); best != "" {
-				tags["latest"] = best
-			}
-		}
-		lp.DistTags = tags
-	}
-	if body.Maintainers != nil {
-		var ms []maintainer
-		for _, m := range body.Maintainers {
-			if m.Name != "" && !slices.ContainsFunc(ms, func(o maintainer) bool { return o.Name == m.Name }) {
-				ms = append(ms, maintainer{Name: m.Name})
-			}
-		}
-		if len(ms) == 0 {
-			return refuse(npm.ErrInvalidPublish, "a package keeps at least one maintainer")
-		}
-		lp.Maintainers = ms
-	}
-	return nil
+func (s *Server) storeTarball(ctx context.Context, data, sum []byte) error {
+	return s.blobs.Put(ctx, cache.TarballKey("sha512", hex.EncodeToString(sum)), data)
 }
 
 // serveDistTags answers /-/package/{name}/dist-tags[/{tag}].
-func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p *auth.Principal) {
+func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed.Feed, rest string, p *auth.Principal) {
 	escaped, tail, _ := strings.Cut(rest, "/dist-tags")
 	r, err := ParsePath("/" + escaped)
 	if err != nil || r.Kind != KindPackument || (tail != "" && !strings.HasPrefix(tail, "/")) {
-		writeError(ctx, fasthttp.StatusBadRequest, "expected /-/package/{name}/dist-tags[/{tag}]")
+		s.fail(ctx, refused(errBadRequest, "expected /-/package/{name}/dist-tags[/{tag}]"))
 		return
 	}
 	tag, err := unescapeSegment(strings.TrimPrefix(tail, "/"))
@@ -398,15 +189,15 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 		tag, err = "", nil
 	}
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "bad tag")
+		s.fail(ctx, refused(errBadRequest, "bad tag"))
 		return
 	}
 	if ctx.IsGet() && tag == "" {
-		if err := f.access.Load().Check(p, auth.Read); err != nil {
-			s.failAuth(ctx, err)
+		if err := f.Access.Load().Check(p, auth.Read); err != nil {
+			s.fail(ctx, authFailure(err))
 			return
 		}
-		doc, err := f.parsedDoc(r.Name, nil)
+		doc, err := f.ParsedDoc(s.rctx(ctx), r.Name, nil)
 		if err != nil {
 			s.fail(ctx, err)
 			return
@@ -418,8 +209,8 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 		writeJSONValue(ctx, fasthttp.StatusOK, tags)
 		return
 	}
-	if err := f.access.Load().Check(p, auth.Publish); err != nil {
-		s.failAuth(ctx, err)
+	if err := f.Access.Load().Check(p, auth.Publish); err != nil {
+		s.fail(ctx, authFailure(err))
 		return
 	}
 	switch {
@@ -430,9 +221,9 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 		}
 		err = npm.ValidateTag(tag)
 		if err == nil {
-			err = f.updateAs(p, r.Name, "", func(d *localDoc) error {
+			err = f.UpdateAs(s.rctx(ctx), p, r.Name, "", func(d *feed.LocalDoc) error {
 				if _, ok := d.Packument.Versions[version]; !ok {
-					return refuse(errNotFound, "%s@%s does not exist", r.Name, version)
+					return feed.Refuse(feed.ErrNotFound, "%s@%s does not exist", r.Name, version)
 				}
 				d.Packument.DistTags[tag] = version
 				return nil
@@ -440,22 +231,22 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed, rest string, p
 		}
 	case ctx.IsDelete() && tag != "":
 		if tag == "latest" {
-			writeError(ctx, fasthttp.StatusBadRequest, "the latest tag cannot be removed")
+			s.fail(ctx, refused(errBadRequest, "the latest tag cannot be removed"))
 			return
 		}
-		err = f.updateAs(p, r.Name, "", func(d *localDoc) error {
+		err = f.UpdateAs(s.rctx(ctx), p, r.Name, "", func(d *feed.LocalDoc) error {
 			if _, ok := d.Packument.DistTags[tag]; !ok {
-				return refuse(errNotFound, "%s has no dist-tag %q", r.Name, tag)
+				return feed.Refuse(feed.ErrNotFound, "%s has no dist-tag %q", r.Name, tag)
 			}
 			delete(d.Packument.DistTags, tag)
 			return nil
 		})
 	default:
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, "use GET, PUT or DELETE")
+		s.fail(ctx, refused(errMethod, "use GET, PUT or DELETE"))
 		return
 	}
 	if err != nil {
-		s.failWrite(ctx, err)
+		s.fail(ctx, err)
 		return
 	}
 	writeJSONValue(ctx, fasthttp.StatusOK, map[string]bool{"ok": true})

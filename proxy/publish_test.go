@@ -4,21 +4,26 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha1"
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/npmgate/npmgate/auth"
+	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/internal/fakeupstream"
 )
 
@@ -395,7 +400,7 @@ func TestGCNeverEvictsPublishedPackages(t *testing.T) {
 	if n := len(p.storedTarballs()); n != 2 {
 		t.Fatalf("%d stored tarballs, want 2", n)
 	}
-	st, err := p.srv.GC(1)
+	st, err := p.srv.GC(context.Background(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,5 +449,60 @@ func TestFeedToFeed(t *testing.T) {
 	// Names the shared feed does not have fall through to the next connector.
 	if resp, _ := team.get("/ms", "Accept", corgi); resp.StatusCode != 200 {
 		t.Errorf("upstream package through the team feed: %d", resp.StatusCode)
+	}
+}
+
+// txPackages marks the time a local document's update runs: with
+// replicas, a database transaction holding the package's row lock.
+type txPackages struct {
+	feed.Packages
+	inUpdate *atomic.Bool
+}
+
+func (p txPackages) Update(ctx context.Context, feedName, name string, change func(old []byte) ([]byte, error)) error {
+	return p.Packages.Update(ctx, feedName, name, func(old []byte) ([]byte, error) {
+		p.inUpdate.Store(true)
+		defer p.inUpdate.Store(false)
+		return change(old)
+	})
+}
+
+// lockWatchingBucket records uploads made while a document update runs.
+type lockWatchingBucket struct {
+	cache.Store
+	inUpdate        *atomic.Bool
+	puts, underLock atomic.Int32
+}
+
+func (b *lockWatchingBucket) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	b.puts.Add(1)
+	if b.inUpdate.Load() {
+		b.underLock.Add(1)
+	}
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+
+// TestPublishUploadsOutsideTheDocumentUpdate: the tarball goes to the
+// bucket before the document's update starts, so no upload runs inside
+// the database transaction that locks the package; a refused publish
+// uploads nothing.
+func TestPublishUploadsOutsideTheDocumentUpdate(t *testing.T) {
+	p := publishGate(t)
+	var inUpdate atomic.Bool
+	bucket := &lockWatchingBucket{inUpdate: &inUpdate}
+	p.srv.blobs = cache.NewTiered(p.srv.blobs.(*cache.Local), bucket, p.srv.log)
+	p.srv.feedDeps.Packages = txPackages{Packages: p.srv.packages, inUpdate: &inUpdate}
+	if status, body := p.publish("tx-pkg", "1.0.0", nil); status != 200 && status != 201 {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	if bucket.puts.Load() != 1 || bucket.underLock.Load() != 0 {
+		t.Errorf("%d uploads, %d of them inside the document update; want 1 and 0", bucket.puts.Load(), bucket.underLock.Load())
+	}
+	if status, _ := p.publish("tx-pkg", "1.0.0", nil); status != 409 {
+		t.Fatalf("republish: %d, want 409", status)
+	}
+	if bucket.puts.Load() != 1 {
+		t.Errorf("a refused publish uploaded its tarball (%d uploads)", bucket.puts.Load())
 	}
 }

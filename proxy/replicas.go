@@ -63,7 +63,7 @@ func (s *Server) watchPackages(ctx context.Context) {
 			return
 		}
 		if f := s.feeds[feed]; f != nil {
-			f.invalidate(name)
+			f.Invalidate(name)
 		}
 	})
 }

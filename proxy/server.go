@@ -21,15 +21,10 @@ import (
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/config"
-	"github.com/npmgate/npmgate/filter"
-	"github.com/npmgate/npmgate/proxy/upstream"
+	"github.com/npmgate/npmgate/feed"
+	"github.com/npmgate/npmgate/policy"
+	"github.com/npmgate/npmgate/trustpub"
 )
-
-// detached is what handlers wait on, rather than the fasthttp RequestCtx:
-// its Done fires as soon as a graceful shutdown starts, which would fail the
-// very requests shutdown lets finish. Every wait is bounded by the deadline
-// of the work it waits for (see coalesce).
-var detached = context.Background()
 
 // Version is npmgate's version, set by the build.
 var Version = "dev"
@@ -43,23 +38,29 @@ type Server struct {
 	// snapshots holds upstream documents: the disk, or the shared bucket.
 	snapshots cache.Store
 	// bucket, when replicas share one, is where tarballs live for all
-	// of them; disk is then this replica's cache of it.
+	// of them; disk is then this replica's cache of it. Only the wiring
+	// and readiness look at it: requests go through blobs.
 	bucket cache.Store
+	// blobs holds tarballs (cache.Local, or cache.Tiered with a bucket).
+	blobs cache.Blobs
 	// packages holds what was published to the feeds.
-	packages Packages
+	packages feed.Packages
 	// sharedState is nil on one machine (the data directory holds all).
 	sharedState *replicas
 	fills       *cache.Fills
 	auth        *auth.Service
 	metrics     *metrics
 	bases       baseCache
-	prefetch    prefetches
+	prefetch    feed.Prefetches
 	// feedDeps is what the feeds are built from (see feedDeps).
-	feedDeps *feedDeps
-	feeds    map[string]*feed
+	feedDeps *feed.Deps
+	feeds    map[string]*feed.Feed
 	stop     context.CancelFunc
-	def      *feed
-	http     *fasthttp.Server
+	// lifetime ends at Close; every request's context is below it.
+	lifetime    context.Context
+	endLifetime context.CancelFunc
+	def         *feed.Feed
+	http        *fasthttp.Server
 
 	shuttingDown atomic.Bool
 	ready        atomic.Pointer[readyState]
@@ -72,6 +73,12 @@ type Server struct {
 	// largeBodies bounds how many large request bodies are held at once
 	// (publish.large_bodies).
 	largeBodies *semaphore.Weighted
+	// metricsAccess is metrics.access compiled.
+	metricsAccess auth.Rule
+	// oidc verifies the ID tokens of trusted publishing; publishers are
+	// those their claims are matched against (publishing.trusted).
+	oidc       *trustpub.Verifier
+	publishers atomic.Pointer[[]trustpub.Publisher]
 }
 
 type readyState struct {
@@ -79,137 +86,21 @@ type readyState struct {
 	err error
 }
 
-// New builds a server from a validated configuration.
-func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
-	disk, err := cache.OpenDisk(cfg.Data)
-	if err != nil {
-		return nil, err
-	}
-	mem, err := cache.NewMemory(int64(cfg.Cache.Memory))
-	if err != nil {
-		disk.Close()
-		return nil, err
-	}
-	if dir, ok := disk.SpillDir(); ok {
-		mem.SpillTo(dir, spillMin)
-	}
-	s := &Server{cfg: cfg, log: log, mem: mem, disk: disk, snapshots: disk, packages: &diskPackages{disk: disk}, feeds: map[string]*feed{}, stop: func() {}}
-	s.metrics = newMetrics(s)
-	s.largeBodies = semaphore.NewWeighted(int64(max(cfg.Publish.LargeBodies, 1)))
-	authOpts := auth.Options{
-		UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(),
-		Groups: cfg.Auth.Groups, AllowSignup: cfg.Auth.AllowSignup,
-	}
-	if s.sharedState, err = openReplicas(context.Background(), cfg); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if sh := s.sharedState; sh != nil {
-		s.bucket, s.snapshots, s.packages = sh.bucket, sh.bucket, sh.db.Packages()
-		authOpts.Users, authOpts.Tokens = sh.db.Users(), sh.db.Tokens()
-	}
-	s.auth, err = auth.New(authOpts)
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-	var tarballTimeout time.Duration
-	clients := map[string]*upstream.Client{}
-	for name, c := range cfg.Connectors {
-		cl, err := upstream.New(upstream.Options{
-			Name: name, BaseURL: c.URL, Token: c.Token, CAFile: c.CAFile,
-			Timeout: c.Timeout.D(), Retries: *c.Retries,
-			UserAgent: "npmgate/" + Version,
-			Observe:   s.metrics.upstreamObserver(name),
-		})
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		clients[name] = cl
-		tarballTimeout = max(tarballTimeout, c.TarballTimeout.D())
-	}
-	s.fills = cache.NewFills(disk, max(tarballTimeout, time.Minute))
-	s.feedDeps = &feedDeps{
-		mem: mem, disk: disk, snapshots: s.snapshots, bucket: s.bucket, packages: s.packages,
-		users: s.auth.Users, metrics: s.metrics, log: log, cache: cfg.Cache, prefetch: &s.prefetch,
-	}
-	for name, fc := range cfg.Feeds {
-		f := &feed{name: name, d: s.feedDeps, ownedScopes: fc.OwnedScopes, mergeNames: fc.Merge, ownedNames: fc.OwnedNames}
-		for _, cn := range fc.Connectors {
-			f.connectors = append(f.connectors, &connector{name: cn, client: clients[cn], cfg: cfg.Connectors[cn]})
-		}
-		f.setRules(cfg, fc)
-		switch {
-		case fc.Audit == "off":
-		case fc.Audit == "" && len(f.connectors) > 0:
-			f.audit = &auditTarget{client: f.connectors[0].client, base: f.connectors[0].client.BaseURL()}
-		case cfg.Connectors[fc.Audit] != nil:
-			f.audit = &auditTarget{client: clients[fc.Audit], base: cfg.Connectors[fc.Audit].URL}
-		case fc.Audit != "":
-			cl, err := upstream.New(upstream.Options{Name: "audit", BaseURL: fc.Audit, Timeout: 30 * time.Second, UserAgent: "npmgate/" + Version})
-			if err != nil {
-				s.Close()
-				return nil, err
-			}
-			f.audit = &auditTarget{client: cl, base: fc.Audit}
-		}
-		s.feeds[name] = f
-		if name == cfg.DefaultFeed {
-			s.def = f
-		}
-	}
-	s.http = &fasthttp.Server{
-		Handler:            s.Handle,
-		Name:               "npmgate",
-		ReadBufferSize:     16 << 10,
-		ReadTimeout:        2 * time.Minute,
-		WriteTimeout:       10 * time.Minute,
-		IdleTimeout:        2 * time.Minute,
-		MaxRequestBodySize: streamThreshold,
-		ErrorHandler:       requestError,
-		// Bodies reach the handler as streams, read by the route once the
-		// caller passed its checks, within the route's limit (readBody).
-		StreamRequestBody:     true,
-		NoDefaultContentType:  true,
-		NoDefaultServerHeader: false,
-		CloseOnShutdown:       true,
-		Logger:                fasthttpLogger{log},
-
-		// fasthttp would read a multipart body (to memory and temporary
-		// files) before the handler runs; npm sends none.
-		DisablePreParseMultipartForm: true,
-		// fasthttp's errors would otherwise quote the request's raw
-		// headers, credentials included, in the log.
-		SecureErrorLogMessage: true,
-	}
-	s.setCanonical(cfg.Listen)
-	s.misses = newMisses(cfg.Cache.MissLimit)
-	return s, nil
-}
-
-// setRules installs a feed's access lists and filters from a validated
-// configuration; requests in flight keep the rules they started with.
-func (f *feed) setRules(cfg *config.Config, fc *config.Feed) {
-	a := &auth.FeedAccess{Feed: f.name}
-	a.Read, _ = auth.CompileRule(fc.Access.Read) // validated with the config
-	a.Publish, _ = auth.CompileRule(fc.Access.Publish)
-	a.Admin, _ = auth.CompileRule(fc.Access.Admin)
-	f.access.Store(a)
-	var perConn []*filter.Policy
-	for _, cn := range fc.Connectors {
-		perConn = append(perConn, cfg.Connectors[cn].Policy)
-	}
-	f.pol.Store(newFeedPolicy(fc.Policy, perConn))
-}
-
 // Reload applies a new configuration's rules to the running server:
 // filters and access lists. Everything else (listen address, data
 // directory, feeds and connectors themselves) needs a restart; such a
-// change is refused whole, and the old rules stay.
+// change is refused whole, and the old rules stay. So is a file whose
+// rules do not compile, with the error that names its line.
 func (s *Server) Reload(cfg *config.Config) error {
+	rules, err := policy.Compile(cfg)
+	if err != nil {
+		return err
+	}
 	if len(cfg.Feeds) != len(s.feeds) {
 		return errors.New("feeds were added or removed: restart npmgate to apply that")
+	}
+	if cfg.Signing != s.cfg.Signing {
+		return errors.New("signing changed: restart npmgate to sign with the new key")
 	}
 	for name := range s.feeds {
 		fc := cfg.Feeds[name]
@@ -227,9 +118,14 @@ func (s *Server) Reload(cfg *config.Config) error {
 			}
 		}
 	}
-	for name, f := range s.feeds {
-		f.setRules(cfg, cfg.Feeds[name])
+	if !slices.Equal(cfg.Publishing.Issuers, s.cfg.Publishing.Issuers) {
+		// The verifier holds their keys and the tokens already used.
+		return errors.New("publishing.issuers changed: restart npmgate to apply that")
 	}
+	for name, f := range s.feeds {
+		f.SetRules(rules.Feeds[name])
+	}
+	s.publishers.Store(&rules.Trusted)
 	return nil
 }
 
@@ -262,6 +158,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close releases the caches. Call it after Shutdown.
 func (s *Server) Close() {
 	s.stop()
+	s.endLifetime()
 	s.mem.Close()
 	s.disk.Close()
 	if s.sharedState != nil {
@@ -273,6 +170,8 @@ func (s *Server) Close() {
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	ctx.Response.Header.SetCanonical(headerNosniff, valueNosniff)
+	rc := s.beginRequest(ctx)
+	defer rc.end()
 	feed, route := s.dispatch(ctx)
 	if ctx.Response.IsBodyStream() {
 		if tb, ok := ctx.Response.BodyStream().(transferBody); ok {
@@ -313,7 +212,7 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, took time.Duration, feed, rout
 func (s *Server) MetricsHandler(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.SetCanonical(headerNosniff, valueNosniff)
 	if !s.serveMetrics(ctx, requestPath(ctx)) {
-		writeError(ctx, fasthttp.StatusNotFound, "not found")
+		s.fail(ctx, refused(errNoSuch, "not found"))
 	}
 }
 
@@ -332,7 +231,7 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, body string) {
 
 func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 	if s.shuttingDown.Load() {
-		writeError(ctx, fasthttp.StatusServiceUnavailable, "shutting down")
+		s.fail(ctx, refused(errNotReady, "shutting down"))
 		return
 	}
 	st := s.ready.Load()
@@ -341,7 +240,7 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 		s.ready.Store(st)
 	}
 	if st.err != nil {
-		writeError(ctx, fasthttp.StatusServiceUnavailable, st.err.Error())
+		s.fail(ctx, refused(errNotReady, st.err.Error()))
 		return
 	}
 	writeJSON(ctx, fasthttp.StatusOK, `{"status":"ready"}`)

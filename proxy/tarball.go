@@ -1,34 +1,30 @@
 package proxy
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/npmgate/npmgate/cache"
+	"github.com/npmgate/npmgate/feed"
 )
 
 // serveTarball sends a tarball: from disk with zero copy when stored, else
 // streamed from the connector to the client and to disk at once, and only
 // stored once it matches the packument's integrity.
-func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
-	pol := f.pol.Load()
+func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed.Feed, r Route) {
+	pol := f.Rules.Load()
 	// Before speculate: a prefetch of an unknown name is an upstream
 	// request too.
-	local := f.lookupLocal(r.Name) // one reading for the three steps below
+	local := f.LookupLocal(r.Name) // one reading for the three steps below
 	done, err := s.admit(ctx, f, pol, r.Name, local)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
-	spec := f.speculate(pol, r.Name, r.File, local)
-	defer f.release(spec)
-	ref, err := f.tarball(detached, pol, r.Name, r.File, local)
+	spec := f.Speculate(s.rctx(ctx), pol, r.Name, r.File, local)
+	defer f.Release(spec)
+	ref, err := f.Tarball(s.rctx(ctx), pol, r.Name, r.File, local)
 	if done != nil {
 		done(err)
 	}
@@ -36,124 +32,23 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed, r Route) {
 		s.fail(ctx, err)
 		return
 	}
-	key := cache.TarballKey(ref.digest.Algo, ref.digest.Hex())
-	etag := `"` + ref.digest.Algo + "-" + ref.digest.Hex()[:32] + `"`
+	etag := `"` + ref.Digest.Algo + "-" + ref.Digest.Hex()[:32] + `"`
 	h := &ctx.Response.Header
 	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && etagMatch(inm, etag) {
 		h.Set(fasthttp.HeaderETag, etag)
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
-	expect := cache.Expect{NewHash: ref.digest.NewHash, Sum: ref.digest.Sum}
-	var src cache.Source
-	var source string      // the connector, for logs and metrics
-	var wait time.Duration // how long a client waits for the first byte
-	if ref.source == sourceLocal {
-		if s.bucket == nil {
-			body, size, err := s.disk.OpenBlob(key)
-			if err != nil {
-				s.fail(ctx, fmt.Errorf("stored tarball of a local package is missing: %w", err))
-				return
-			}
-			s.sendTarball(ctx, body, size, etag, cacheHit)
-			return
-		}
-		// Published on another replica: its bytes are in the bucket.
-		source, wait = "local", 30*time.Second
-		src = s.fromShared(key, nil, nil)
-	} else {
-		c := f.connectors[ref.source]
-		source, wait = c.name, 2*c.cfg.Timeout.D()
-		url := c.client.TarballURL(ref.advertised, r.Name, ref.file)
-		// A hostile or broken upstream must not fill the disk: the body
-		// is bounded by the connector's limit and its own Content-Length.
-		src = func(dctx context.Context) (io.ReadCloser, int64, error) {
-			body, size, err := c.client.Tarball(dctx, url)
-			return cache.LimitBody(body, size, err, int64(c.cfg.MaxTarballSize))
-		}
-		if ref.source == 0 {
-			if spec == nil {
-				// Another request may have started a prefetch of this
-				// URL: the fill must use it, not download a second time.
-				spec = s.prefetch.join(url)
-				defer f.release(spec)
-			}
-			src = spec.source(url, s.disk, src)
-		}
-	}
-	var fromUpstream bool
-	switch {
-	case s.bucket == nil || ref.source == sourceLocal:
-	case spec != nil:
-		// No replica had the package's document when this request came
-		// (see speculate): the bytes are on their way from upstream
-		// already, and the bucket is not worth a look.
-		fromUpstream = true
-	default:
-		src = s.fromShared(key, src, &fromUpstream)
-	}
-	result := cacheMiss
-	onDone := func(err error) {
-		if errors.Is(err, cache.ErrIntegrity) {
-			s.metrics.integrity.WithLabelValues(source).Inc()
-		}
-		if err != nil {
-			s.log.Error("tarball download failed; nothing stored", "feed", f.name, "package", r.Name,
-				"file", ref.file, "connector", source, "integrity_failure", errors.Is(err, cache.ErrIntegrity), "err", err)
-		} else if fromUpstream {
-			s.share(key)
-		}
-	}
-	wctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	body, size, err := s.fills.Fetch(wctx, key, expect, src, onDone)
+	body, size, err := f.OpenTarball(r.Name, ref, spec)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
+	result := feed.CacheMiss
 	if _, isFile := body.(interface{ Fd() uintptr }); isFile {
-		result = cacheHit
+		result = feed.CacheHit
 	}
 	s.sendTarball(ctx, body, size, etag, result)
-}
-
-// fromShared reads a tarball from the bucket replicas share, and only
-// when it is not there from fallback (the connector), noting in
-// *fromUpstream that the bytes must then be shared once verified. The
-// bytes from the bucket are verified like any others on their way to this
-// replica's disk.
-func (s *Server) fromShared(key string, fallback cache.Source, fromUpstream *bool) cache.Source {
-	return func(ctx context.Context) (io.ReadCloser, int64, error) {
-		body, info, err := s.bucket.Get(ctx, key)
-		if err == nil {
-			return body, info.Size, nil
-		}
-		if !errors.Is(err, cache.ErrNotFound) {
-			s.log.Warn("shared store: reading a tarball failed", "key", key, "err", err)
-		}
-		if fallback == nil {
-			return nil, 0, fmt.Errorf("stored tarball of a local package is missing: %w", err)
-		}
-		*fromUpstream = true
-		return fallback(ctx)
-	}
-}
-
-// share copies a verified tarball from this replica's disk to the bucket,
-// so other replicas need not download it again. The upload is whole or
-// absent (S3 semantics); a replica killed during it leaves nothing.
-func (s *Server) share(key string) {
-	f, size, err := s.disk.OpenBlob(key)
-	if err != nil {
-		s.log.Warn("shared store: stored tarball vanished before upload", "key", key, "err", err)
-		return
-	}
-	defer f.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	if err := s.bucket.Put(ctx, key, f, size); err != nil {
-		s.log.Error("shared store: uploading a tarball failed; other replicas will fetch it themselves", "key", key, "err", err)
-	}
 }
 
 func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size int64, etag, result string) {
@@ -175,34 +70,4 @@ func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size 
 		return
 	}
 	ctx.SetBodyStream(&streamBody{r: body}, sz)
-}
-
-// tarball finds which upstream file a request names and what it must hash
-// to, through the package's index, so a file that is not in the packument
-// (or whose version a policy removed) is never fetched.
-func (f *feed) tarball(ctx context.Context, pol *feedPolicy, name, file string, local *localLookup) (tarballRef, error) {
-	ld, err := f.loadIndex(ctx, pol, name, local)
-	if err != nil {
-		return tarballRef{}, err
-	}
-	ref, ok := ld.ix.files[file]
-	if !ok && !ld.ix.notFound && time.Since(ld.ix.loaded) > 5*time.Second {
-		// A version published upstream after the index was loaded: look
-		// once more, at most every few seconds per package.
-		f.d.mem.Del(f.pkgKey(pol, name))
-		if ld, err = f.loadIndex(ctx, pol, name, nil); err != nil { // a new load: read again
-			return tarballRef{}, err
-		}
-		ref, ok = ld.ix.files[file]
-	}
-	if ld.ix.notFound {
-		return tarballRef{}, ld.ix.notFoundError(name, f.name)
-	}
-	if !ok {
-		return tarballRef{}, fmt.Errorf("%w: %s has no tarball %s", errNotFound, name, file)
-	}
-	if ref.blocked != "" {
-		return tarballRef{}, fmt.Errorf("%w: %s", errBlocked, ref.blocked)
-	}
-	return ref, nil
 }

@@ -124,74 +124,74 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer closeAuth()
-	needName := func() (string, bool) {
-		if len(pos) != 1 {
-			fmt.Fprintln(stderr, usage)
-			return "", false
-		}
-		return pos[0], true
+	if args[0] == "list" {
+		return userList(s, stdout, stderr)
 	}
-	switch args[0] {
-	case "add", "passwd":
-		name, ok := needName()
-		if !ok {
-			return 2
-		}
-		exists, err := s.Users.Exists(name)
-		if err != nil {
-			fmt.Fprintln(stderr, "npmgate:", err)
-			return 1
-		}
-		if args[0] == "add" && exists {
-			fmt.Fprintf(stderr, "npmgate: user %q exists; use npmgate user passwd\n", name)
-			return 1
-		}
-		if args[0] == "passwd" && !exists {
-			fmt.Fprintf(stderr, "npmgate: no user %q\n", name)
-			return 1
-		}
-		pw, err := readPassword(stdin, stderr, "Password for "+name+": ")
-		if err == nil {
-			err = s.Users.Set(name, pw)
-		}
-		if err != nil {
-			fmt.Fprintln(stderr, "npmgate:", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "user %s saved in %s\n", name, where)
-	case "rm":
-		name, ok := needName()
-		if !ok {
-			return 2
-		}
-		if err := s.Users.Remove(name); err != nil {
-			fmt.Fprintln(stderr, "npmgate:", err)
-			return 1
-		}
-		// A removed user's tokens go with it.
-		tokens, err := s.Tokens.List(name)
-		for _, t := range tokens {
-			if err == nil {
-				_, err = s.Tokens.Revoke(t.Key)
-			}
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "npmgate: user %s removed, but revoking their tokens failed: %v\n", name, err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "user %s removed, and their tokens revoked\n", name)
-	case "list":
-		users, err := s.Users.List()
-		if err != nil {
-			fmt.Fprintln(stderr, "npmgate:", err)
-			return 1
-		}
-		for _, u := range users {
-			fmt.Fprintln(stdout, u)
-		}
-	default:
+	if len(pos) != 1 || (args[0] != "add" && args[0] != "passwd" && args[0] != "rm") {
 		fmt.Fprintln(stderr, usage)
 		return 2
+	}
+	if args[0] == "rm" {
+		return userRemove(s, pos[0], stdout, stderr)
+	}
+	return userSave(s, args[0] == "add", pos[0], where, stdin, stdout, stderr)
+}
+
+// userSave adds a user (add) or sets an existing one's password.
+func userSave(s *auth.Service, add bool, name, where string, stdin io.Reader, stdout, stderr io.Writer) int {
+	exists, err := s.Users.Exists(name)
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
+		return 1
+	}
+	if add && exists {
+		fmt.Fprintf(stderr, "npmgate: user %q exists; use npmgate user passwd\n", name)
+		return 1
+	}
+	if !add && !exists {
+		fmt.Fprintf(stderr, "npmgate: no user %q\n", name)
+		return 1
+	}
+	pw, err := readPassword(stdin, stderr, "Password for "+name+": ")
+	if err == nil {
+		err = s.Users.Set(name, pw)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "user %s saved in %s\n", name, where)
+	return 0
+}
+
+// userRemove removes a user; a removed user's tokens go with it.
+func userRemove(s *auth.Service, name string, stdout, stderr io.Writer) int {
+	if err := s.Users.Remove(name); err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
+		return 1
+	}
+	tokens, err := s.Tokens.List(name)
+	for _, t := range tokens {
+		if err == nil {
+			_, err = s.Tokens.Revoke(t.Key)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "npmgate: user %s removed, but revoking their tokens failed: %v\n", name, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "user %s removed, and their tokens revoked\n", name)
+	return 0
+}
+
+func userList(s *auth.Service, stdout, stderr io.Writer) int {
+	users, err := s.Users.List()
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
+		return 1
+	}
+	for _, u := range users {
+		fmt.Fprintln(stdout, u)
 	}
 	return 0
 }
@@ -218,8 +218,9 @@ func parseTTL(s string) (time.Duration, error) {
 func tokenCmd(args []string, stdout, stderr io.Writer, apiKey bool) int {
 	cmdName := "token"
 	usage := "usage: npmgate token create --user NAME [--read-only] [--feed F]... [--expires 30d] | token list [--user NAME] | token revoke KEY"
+	kind := "token"
 	if apiKey {
-		cmdName = "apikey"
+		cmdName, kind = "apikey", "api-key"
 		usage = "usage: npmgate apikey create --name NAME [--publish] [--feed F]... [--expires 90d] | apikey list | apikey revoke KEY"
 	}
 	if len(args) == 0 {
@@ -227,15 +228,13 @@ func tokenCmd(args []string, stdout, stderr io.Writer, apiKey bool) int {
 		return 2
 	}
 	fs, sf := adminFlags(cmdName+" "+args[0], stderr)
-	var user, expires string
-	var readOnly, publish bool
-	var feeds stringList
-	fs.StringVar(&user, "user", "", "the user the token acts as")
-	fs.StringVar(&user, "name", "", "the name the API key acts as (in logs, whoami and access lists)")
-	fs.BoolVar(&readOnly, "read-only", false, "the token can read but never publish")
-	fs.BoolVar(&publish, "publish", false, "the API key may publish (API keys are read-only without it)")
-	fs.Var(&feeds, "feed", "limit to this feed (repeatable)")
-	fs.StringVar(&expires, "expires", "", "lifetime, for example 30d or 12h (default: no expiry)")
+	tf := tokenFlags{apiKey: apiKey, kind: kind, usage: usage}
+	fs.StringVar(&tf.user, "user", "", "the user the token acts as")
+	fs.StringVar(&tf.user, "name", "", "the name the API key acts as (in logs, whoami and access lists)")
+	fs.BoolVar(&tf.readOnly, "read-only", false, "the token can read but never publish")
+	fs.BoolVar(&tf.publish, "publish", false, "the API key may publish (API keys are read-only without it)")
+	fs.Var(&tf.feeds, "feed", "limit to this feed (repeatable)")
+	fs.StringVar(&tf.expires, "expires", "", "lifetime, for example 30d or 12h (default: no expiry)")
 	pos, err := parseInterleaved(fs, args[1:])
 	if err != nil {
 		return 2
@@ -246,82 +245,92 @@ func tokenCmd(args []string, stdout, stderr io.Writer, apiKey bool) int {
 		return 1
 	}
 	defer closeAuth()
-	kind := "token"
-	if apiKey {
-		kind = "api-key"
-	}
-	switch args[0] {
-	case "create":
-		ttl, err := parseTTL(expires)
-		if err != nil {
-			fmt.Fprintln(stderr, "npmgate:", err)
-			return 2
-		}
-		if err := auth.ValidateUserName(user); err != nil {
-			fmt.Fprintln(stderr, "npmgate:", err, "\n"+usage)
-			return 2
-		}
-		if !apiKey {
-			exists, err := s.Users.Exists(user)
-			if err != nil {
-				fmt.Fprintln(stderr, "npmgate:", err)
-				return 1
-			}
-			if !exists {
-				fmt.Fprintf(stderr, "npmgate: no user %q (npmgate user add %s)\n", user, user)
-				return 1
-			}
-		}
-		for _, f := range feeds {
-			if cfg.Feeds[f] == nil {
-				fmt.Fprintf(stderr, "npmgate: no feed %q in the configuration\n", f)
-				return 1
-			}
-		}
-		ro := readOnly
-		if apiKey {
-			ro = !publish
-		}
-		secret, t, err := s.Tokens.Create(auth.NewToken{User: user, APIKey: apiKey, Name: "cli", ReadOnly: ro, Feeds: feeds, TTL: ttl}, time.Now())
-		if err != nil {
-			fmt.Fprintln(stderr, "npmgate:", err)
-			return 1
-		}
-		fmt.Fprintln(stdout, secret)
-		fmt.Fprintf(stderr, "%s %s for %s (key %s, read-only %v). It is shown only now.\n", kind, t.Prefix+"…", user, t.Key[:16], t.ReadOnly)
-	case "list":
-		tokens, err := s.Tokens.List(user)
-		if err != nil {
-			fmt.Fprintln(stderr, "npmgate:", err)
-			return 1
-		}
-		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "KEY\tTOKEN\tUSER\tREAD-ONLY\tFEEDS\tCREATED\tEXPIRES")
-		for _, t := range tokens {
-			if t.Kind != kind {
-				continue
-			}
-			exp := "never"
-			if !t.Expires.IsZero() {
-				exp = t.Expires.Format(time.RFC3339)
-			}
-			fmt.Fprintf(w, "%s\t%s…\t%s\t%v\t%s\t%s\t%s\n", t.Key[:16], t.Prefix, t.User, t.ReadOnly, strings.Join(t.Feeds, ","), t.Created.Format(time.RFC3339), exp)
-		}
-		w.Flush()
-	case "revoke":
-		if len(pos) != 1 {
-			fmt.Fprintln(stderr, usage)
-			return 2
-		}
+	switch {
+	case args[0] == "create":
+		return tokenCreate(s, cfg, tf, stdout, stderr)
+	case args[0] == "list":
+		return tokenList(s, tf, stdout, stderr)
+	case args[0] == "revoke" && len(pos) == 1:
 		t, err := s.Tokens.Revoke(pos[0])
 		if err != nil {
 			fmt.Fprintln(stderr, "npmgate:", err)
 			return 1
 		}
 		fmt.Fprintf(stdout, "revoked %s %s… of %s\n", kind, t.Prefix, t.User)
-	default:
-		fmt.Fprintln(stderr, usage)
+		return 0
+	}
+	fmt.Fprintln(stderr, usage)
+	return 2
+}
+
+// tokenFlags are the flags of token and apikey.
+type tokenFlags struct {
+	apiKey            bool
+	kind, usage       string
+	user, expires     string
+	readOnly, publish bool
+	feeds             stringList
+}
+
+func tokenCreate(s *auth.Service, cfg *config.Config, tf tokenFlags, stdout, stderr io.Writer) int {
+	ttl, err := parseTTL(tf.expires)
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
 		return 2
 	}
+	if err := auth.ValidateUserName(tf.user); err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err, "\n"+tf.usage)
+		return 2
+	}
+	if !tf.apiKey {
+		exists, err := s.Users.Exists(tf.user)
+		if err != nil {
+			fmt.Fprintln(stderr, "npmgate:", err)
+			return 1
+		}
+		if !exists {
+			fmt.Fprintf(stderr, "npmgate: no user %q (npmgate user add %s)\n", tf.user, tf.user)
+			return 1
+		}
+	}
+	for _, f := range tf.feeds {
+		if cfg.Feeds[f] == nil {
+			fmt.Fprintf(stderr, "npmgate: no feed %q in the configuration\n", f)
+			return 1
+		}
+	}
+	ro := tf.readOnly
+	if tf.apiKey {
+		ro = !tf.publish
+	}
+	secret, t, err := s.Tokens.Create(auth.NewToken{User: tf.user, APIKey: tf.apiKey, Name: "cli", ReadOnly: ro, Feeds: tf.feeds, TTL: ttl}, time.Now())
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, secret)
+	fmt.Fprintf(stderr, "%s %s for %s (key %s, read-only %v). It is shown only now.\n", tf.kind, t.Prefix+"…", tf.user, t.Key[:16], t.ReadOnly)
+	return 0
+}
+
+func tokenList(s *auth.Service, tf tokenFlags, stdout, stderr io.Writer) int {
+	tokens, err := s.Tokens.List(tf.user)
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
+		return 1
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "KEY\tTOKEN\tUSER\tREAD-ONLY\tFEEDS\tCREATED\tEXPIRES")
+	for _, t := range tokens {
+		if t.Kind != tf.kind {
+			continue
+		}
+		exp := "never"
+		if !t.Expires.IsZero() {
+			exp = t.Expires.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "%s\t%s…\t%s\t%v\t%s\t%s\t%s\n", t.Key[:16], t.Prefix, t.User, t.ReadOnly, strings.Join(t.Feeds, ","), t.Created.Format(time.RFC3339), exp)
+	}
+	w.Flush()
 	return 0
 }

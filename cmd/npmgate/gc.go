@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -39,7 +40,7 @@ func gcCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer srv.Close()
-	st, err := srv.GC(limit)
+	st, err := srv.GC(context.Background(), limit)
 	if err != nil {
 		fmt.Fprintln(stderr, "npmgate:", err)
 		return 1

@@ -22,6 +22,7 @@ import (
 
 	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/config"
+	"github.com/npmgate/npmgate/policy"
 	"github.com/npmgate/npmgate/proxy"
 )
 
@@ -43,6 +44,8 @@ Usage:
   npmgate gc --max-size 20GiB    evict least recently used cache files (never published packages)
   npmgate migrate [--config FILE] [--import-users HTPASSWD]
                                  create or update the shared database's schema (database.url)
+  npmgate signing-key generate [--base64] | show
+                                 make a registry signing key (PEM, or one line), or print the server's public key
   npmgate version                print the version
 
 Credential commands take --config FILE or --data DIR to find the data.
@@ -82,6 +85,8 @@ func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		return warmCmd(args[1:], stdout, stderr)
 	case "migrate":
 		return migrateCmd(args[1:], stdout, stderr)
+	case "signing-key":
+		return signingKeyCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "npmgate", proxy.Version)
 		return 0
@@ -98,7 +103,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: npmgate check-config FILE")
 		return 2
 	}
-	if _, err := config.Load(args[0]); err != nil {
+	if _, _, err := policy.Load(args[0]); err != nil {
 		fmt.Fprintln(stderr, "npmgate: "+err.Error())
 		return 1
 	}
@@ -133,14 +138,17 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	return sf, nil
 }
 
-// loadConfig reads the file (or the embedded default) and applies flags.
+// loadConfig reads the file (or the embedded default), checks that its
+// rules compile, and applies flags. A file whose filters or access lists
+// are wrong is refused here, naming the line, before anything starts;
+// proxy.New and Reload compile the rules they apply themselves.
 func loadConfig(sf *serveFlags) (*config.Config, error) {
 	var cfg *config.Config
 	var err error
 	if sf.configFile != "" {
-		cfg, err = config.Load(sf.configFile)
+		cfg, _, err = policy.Load(sf.configFile)
 	} else {
-		cfg, err = config.Parse(config.Default, "embedded default")
+		cfg, _, err = policy.Parse(config.Default, "embedded default")
 	}
 	if err != nil {
 		return nil, err
@@ -243,30 +251,20 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "npmgate: "+err.Error())
 		return 1
 	}
-	// One server per data directory: a second one would lose publishes.
-	// Tools (explain, gc, warm, user, token) do not take this lock.
-	dirLock, err := cache.LockServer(cfg.Data)
-	if errors.Is(err, cache.ErrInUse) {
-		fmt.Fprintf(stderr, "npmgate: data directory %s is in use by another npmgate server; two servers on one directory lose publishes. Stop the other one, or give each server its own data directory (replicas share packages, users and tokens through database and storage.s3)\n", cfg.Data)
-		return 1
-	}
+	dirLock, err := lockDataDir(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "npmgate: "+err.Error())
 		return 1
 	}
 	defer dirLock.Close()
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// A soft limit near what the memory tier is allowed keeps the GC
-		// from letting the heap grow to twice the live data (its default),
-		// which with a full memory tier is most of the process's size. The
-		// margin covers the package indexes (about 25 MiB for a CI fleet's
-		// few hundred packages) and the renders in flight; the runtime
-		// and the binary's pages come on top of it.
-		debug.SetMemoryLimit(int64(cfg.Cache.Memory) + 64<<20)
-	}
+	setMemoryLimit(cfg)
 	logOut := newLogWriter(stderr, 200*time.Millisecond)
 	defer logOut.Close()
 	log := cfg.NewLogger(logOut)
+	if err := ensureSigningKey(cfg, log); err != nil {
+		log.Error("cannot make the registry signing key", "file", cfg.SigningKeyFile(), "err", err)
+		return 1
+	}
 	srv, err := proxy.New(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
@@ -281,28 +279,17 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("cannot listen", "addr", cfg.Listen, "err", err)
 		return 1
 	}
-	scheme := "http"
-	reloadCert := func() error { return nil }
-	if cfg.TLS.Cert != "" {
-		var tlsLn net.Listener
-		tlsLn, reloadCert, err = tlsListener(ln, cfg.TLS.Cert, cfg.TLS.Key)
-		if err != nil {
-			log.Error("cannot load the TLS certificate", "err", err)
-			return 1
-		}
-		ln, scheme = tlsLn, "https"
+	ln, scheme, reloadCert, err := withTLS(ln, cfg)
+	if err != nil {
+		log.Error("cannot load the TLS certificate", "err", err)
+		return 1
 	}
-	if cfg.Metrics.Listen != "" && *cfg.Metrics.Enabled {
-		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
-		if err != nil {
-			log.Error("cannot listen for metrics", "addr", cfg.Metrics.Listen, "err", err)
-			return 1
-		}
-		msrv := &fasthttp.Server{Handler: srv.MetricsHandler, Name: "npmgate", ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute}
-		go msrv.Serve(mln)
-		defer msrv.Shutdown()
-		log.Info("metrics listening", "url", "http://"+mln.Addr().String()+cfg.Metrics.Path, "pprof", cfg.Metrics.Pprof)
+	stopMetrics, err := serveMetrics(cfg, srv, log)
+	if err != nil {
+		log.Error("cannot listen for metrics", "addr", cfg.Metrics.Listen, "err", err)
+		return 1
 	}
+	defer stopMetrics()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -324,8 +311,65 @@ func serve(args []string, stderr io.Writer) int {
 	case <-ctx.Done():
 	}
 	stop()
-	log.Info("shutting down: finishing requests in flight", "timeout", sf.shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), sf.shutdownTimeout)
+	return shutdown(srv, sf.shutdownTimeout, log)
+}
+
+// lockDataDir takes the data directory for this server. One server per
+// data directory: a second one would lose publishes. Tools (explain, gc,
+// warm, user, token) do not take this lock.
+func lockDataDir(cfg *config.Config) (io.Closer, error) {
+	dirLock, err := cache.LockServer(cfg.Data)
+	if errors.Is(err, cache.ErrInUse) {
+		return nil, fmt.Errorf("data directory %s is in use by another npmgate server; two servers on one directory lose publishes. Stop the other one, or give each server its own data directory (replicas share packages, users and tokens through database and storage.s3)", cfg.Data)
+	}
+	return dirLock, err
+}
+
+// setMemoryLimit sets a soft limit near what the memory tier is allowed,
+// unless GOMEMLIMIT does: it keeps the GC from letting the heap grow to
+// twice the live data (its default), which with a full memory tier is
+// most of the process's size. The margin covers the package indexes
+// (about 25 MiB for a CI fleet's few hundred packages) and the renders in
+// flight; the runtime and the binary's pages come on top of it.
+func setMemoryLimit(cfg *config.Config) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(cfg.Cache.Memory) + 64<<20)
+	}
+}
+
+// withTLS wraps ln in TLS when the configuration names a certificate,
+// returning the scheme served and how to re-read the certificate.
+func withTLS(ln net.Listener, cfg *config.Config) (net.Listener, string, func() error, error) {
+	if cfg.TLS.Cert == "" {
+		return ln, "http", func() error { return nil }, nil
+	}
+	tlsLn, reloadCert, err := tlsListener(ln, cfg.TLS.Cert, cfg.TLS.Key)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return tlsLn, "https", reloadCert, nil
+}
+
+// serveMetrics serves /metrics on its own listener when metrics.listen
+// says so; the returned func stops it.
+func serveMetrics(cfg *config.Config, srv *proxy.Server, log *slog.Logger) (func(), error) {
+	if cfg.Metrics.Listen == "" || !*cfg.Metrics.Enabled {
+		return func() {}, nil
+	}
+	mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+	if err != nil {
+		return nil, err
+	}
+	msrv := &fasthttp.Server{Handler: srv.MetricsHandler, Name: "npmgate", ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute}
+	go msrv.Serve(mln)
+	log.Info("metrics listening", "url", "http://"+mln.Addr().String()+cfg.Metrics.Path, "pprof", cfg.Metrics.Pprof)
+	return func() { msrv.Shutdown() }, nil
+}
+
+// shutdown finishes the requests in flight within timeout.
+func shutdown(srv *proxy.Server, timeout time.Duration, log *slog.Logger) int {
+	log.Info("shutting down: finishing requests in flight", "timeout", timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("shutdown", "err", err)

@@ -68,16 +68,55 @@ var rules = []rule{
 		why:       "the tiers do not depend on the file's format; the caller converts (cache.S3Options)",
 	},
 	{
+		name:      "feed is below the HTTP edge",
+		from:      []string{local("feed")},
+		forbidden: []string{local("proxy") + "$", local("cmd"), "github.com/valyala/fasthttp", "net/http"},
+		why:       "a feed answers in documents, tarballs and errors; routes, statuses and headers are the edge's (proxy)",
+	},
+	{
 		name:      "config knows nothing of filter and auth",
 		from:      []string{local("config")},
 		forbidden: []string{local("filter"), local("auth")},
-		why:       "configuration is plain data; checking rules and groups belongs to the packages that use them",
-		skip:      "config still compiles filter rules and checks group names; turn this on when that moves out",
+		why:       "configuration is plain data; checking rules and groups belongs to the packages that use them (policy compiles them)",
+	},
+	{
+		name:      "policy compiles rules and opens nothing",
+		from:      []string{local("policy")},
+		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("pgstore"), local("cmd")},
+		why:       "the server takes compiled rules from policy, so policy must not depend on what serves them",
+	},
+	{
+		name:      "the advisory database is pure; its source has the HTTP",
+		from:      []string{local("osv") + "$"},
+		forbidden: append([]string{local("osv/source"), local("proxy") + "$", local("feed")}, storageAndHTTP...),
+		why:       "filters decide on advisories at render time, so the database is data; fetching and refreshing it is osv/source's",
+	},
+	{
+		name:      "vers is a leaf",
+		from:      []string{local("internal/vers")},
+		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("filter"), local("auth"), local("config"), local("policy"), local("osv"), local("pgstore")},
+		why:       "the one version parser of filter and osv depends on nothing of theirs",
+	},
+	{
+		name:      "sign is pure crypto",
+		from:      []string{local("sign")},
+		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("config"), local("pgstore"), local("auth"), local("filter"), local("policy"), local("cmd"), "net/http", "github.com/valyala/fasthttp"},
+		why:       "signatures are made and checked the same way wherever the key comes from; the caller reads the configuration",
+	},
+	{
+		name:      "trustpub knows no other package of npmgate",
+		from:      []string{local("trustpub")},
+		forbidden: []string{local("auth"), local("cache"), local("cmd"), local("config"), local("feed"), local("filter"), local("internal/vers"), local("osv"), local("pgstore"), local("policy"), local("proxy"), local("warm")},
+		why:       "verifying an ID token and matching its claims is the same whoever serves the exchange",
 	},
 }
 
 // under reports whether path is pattern or below it.
+// A pattern ending in "$" names that package alone, not those below it.
 func under(path, pattern string) bool {
+	if exact, ok := strings.CutSuffix(pattern, "$"); ok {
+		return path == exact
+	}
 	return path == pattern || strings.HasPrefix(path, pattern+"/")
 }
 
@@ -160,6 +199,13 @@ func TestImportRuleCatches(t *testing.T) {
 		local("proxy/npm") + " github.com/valyala/fasthttp " + local("proxy/npmish"),
 		local("pgstore") + " " + local("proxy/upstream"),
 		local("config") + " " + local("filter"),
+		local("feed") + " " + local("proxy/npm") + " " + local("proxy") + " github.com/valyala/fasthttp",
+		local("policy") + " " + local("config") + " " + local("filter") + " " + local("auth") + " " + local("cache"),
+		local("osv") + " " + local("proxy/npm") + " " + local("osv/source") + " net/http",
+		local("osv/source") + " " + local("osv") + " net/http",
+		local("internal/vers") + " strings " + local("filter"),
+		local("sign") + " crypto/ecdsa " + local("config"),
+		local("trustpub") + " " + local("trustpubish") + " " + local("config") + " net/http",
 	}, "\n"))
 	want := map[string][]string{
 		"cache is below proxy and feed and beside filter and auth": {local("cache") + " imports " + local("proxy")},
@@ -173,6 +219,18 @@ func TestImportRuleCatches(t *testing.T) {
 		},
 		"pgstore is below proxy and feed":         {local("pgstore") + " imports " + local("proxy/upstream")},
 		"config knows nothing of filter and auth": {local("config") + " imports " + local("filter")},
+		"feed is below the HTTP edge": {
+			local("feed") + " imports " + local("proxy"),
+			local("feed") + " imports github.com/valyala/fasthttp",
+		},
+		"policy compiles rules and opens nothing": {local("policy") + " imports " + local("cache")},
+		"the advisory database is pure; its source has the HTTP": {
+			local("osv") + " imports " + local("osv/source"),
+			local("osv") + " imports net/http",
+		},
+		"vers is a leaf":                             {local("internal/vers") + " imports " + local("filter")},
+		"sign is pure crypto":                        {local("sign") + " imports " + local("config")},
+		"trustpub knows no other package of npmgate": {local("trustpub") + " imports " + local("config")},
 	}
 	for _, r := range rules {
 		got := r.violations(fake)

@@ -1,4 +1,4 @@
-package proxy
+package feed
 
 import (
 	"bytes"
@@ -19,20 +19,20 @@ import (
 	"github.com/npmgate/npmgate/proxy/npm"
 )
 
-// sourceLocal marks versions published to the feed itself, in the
+// SourceLocal marks versions published to the feed itself, in the
 // Source field that otherwise indexes the feed's connectors.
-const sourceLocal = -1
+const SourceLocal = -1
 
-// localDoc is a package published to a feed, as stored on disk.
-type localDoc struct {
-	Packument *localPackument `json:"packument"`
+// LocalDoc is a package published to a feed, as stored on disk.
+type LocalDoc struct {
+	Packument *LocalPackument `json:"packument"`
 	// Published holds every version ever published, with its integrity,
 	// and never shrinks: a version once published is never accepted
 	// again, even after it was unpublished.
 	Published map[string]string `json:"published"`
 }
 
-type localPackument struct {
+type LocalPackument struct {
 	ID          string                     `json:"_id"`
 	Rev         string                     `json:"_rev"`
 	Name        string                     `json:"name"`
@@ -40,20 +40,20 @@ type localPackument struct {
 	DistTags    map[string]string          `json:"dist-tags"`
 	Versions    map[string]json.RawMessage `json:"versions"`
 	Time        map[string]string          `json:"time"`
-	Maintainers []maintainer               `json:"maintainers"`
+	Maintainers []Maintainer               `json:"maintainers"`
 	Readme      string                     `json:"readme,omitempty"`
 	// Users are the users who starred the package (npm star).
 	Users map[string]bool `json:"users,omitempty"`
 }
 
-type maintainer struct {
+type Maintainer struct {
 	Name  string `json:"name"`
 	Email string `json:"email,omitempty"`
 }
 
-// nextRev makes the revision after rev: "N-random", as CouchDB and the
+// NextRev makes the revision after rev: "N-random", as CouchDB and the
 // public registry write them.
-func nextRev(rev string) string {
+func NextRev(rev string) string {
 	n := 0
 	if i := strings.IndexByte(rev, '-'); i > 0 {
 		n, _ = strconv.Atoi(rev[:i])
@@ -79,16 +79,16 @@ type Packages interface {
 	Each(ctx context.Context, feed string, fn func(feed, name string, doc []byte) error) error
 }
 
-// diskPackages keeps documents at local/{feed}/{name}.json. Updates of
+// DiskPackages keeps documents at local/{feed}/{name}.json. Updates of
 // one package are serialised by a lock per package: the data directory
 // belongs to one process (tools opened beside the server only read it).
-type diskPackages struct {
-	disk  *cache.Disk
+type DiskPackages struct {
+	Disk  *cache.Disk
 	locks sync.Map // feed "\n" name -> *sync.Mutex
 }
 
-func (p *diskPackages) Get(_ context.Context, feed, name string) ([]byte, error) {
-	r, _, err := p.disk.Open(cache.LocalKey(feed, name))
+func (p *DiskPackages) Get(_ context.Context, feed, name string) ([]byte, error) {
+	r, _, err := p.Disk.Open(cache.LocalKey(feed, name))
 	if errors.Is(err, cache.ErrNotFound) {
 		return nil, nil
 	}
@@ -99,7 +99,7 @@ func (p *diskPackages) Get(_ context.Context, feed, name string) ([]byte, error)
 	return io.ReadAll(r)
 }
 
-func (p *diskPackages) Update(ctx context.Context, feed, name string, change func([]byte) ([]byte, error)) error {
+func (p *DiskPackages) Update(ctx context.Context, feed, name string, change func([]byte) ([]byte, error)) error {
 	mu, _ := p.locks.LoadOrStore(feed+"\n"+name, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
@@ -111,15 +111,15 @@ func (p *diskPackages) Update(ctx context.Context, feed, name string, change fun
 	if err != nil {
 		return err
 	}
-	return p.disk.Put(ctx, cache.LocalKey(feed, name), bytes.NewReader(doc), int64(len(doc)))
+	return p.Disk.Put(ctx, cache.LocalKey(feed, name), bytes.NewReader(doc), int64(len(doc)))
 }
 
-func (p *diskPackages) Each(ctx context.Context, feed string, fn func(feed, name string, doc []byte) error) error {
+func (p *DiskPackages) Each(ctx context.Context, feed string, fn func(feed, name string, doc []byte) error) error {
 	prefix := "local/"
 	if feed != "" {
 		prefix = path.Dir(cache.LocalKey(feed, "x")) + "/"
 	}
-	return p.disk.Walk(ctx, prefix, func(info cache.Info) error {
+	return p.Disk.Walk(ctx, prefix, func(info cache.Info) error {
 		if !strings.HasSuffix(info.Key, ".json") {
 			return nil
 		}
@@ -142,8 +142,8 @@ func (p *diskPackages) Each(ctx context.Context, feed string, fn func(feed, name
 	})
 }
 
-func (p *diskPackages) get(key string) ([]byte, error) {
-	r, _, err := p.disk.Open(key)
+func (p *DiskPackages) get(key string) ([]byte, error) {
+	r, _, err := p.Disk.Open(key)
 	if err != nil {
 		return nil, err
 	}
@@ -151,44 +151,44 @@ func (p *diskPackages) get(key string) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// readLocal returns the feed's own document for name, or nil.
-func (f *feed) readLocal(name string) (*localDoc, error) {
-	raw, err := f.d.packages.Get(detached, f.name, name)
+// ReadLocal returns the feed's own document for name, or nil.
+func (f *Feed) ReadLocal(ctx context.Context, name string) (*LocalDoc, error) {
+	raw, err := f.Deps.Packages.Get(ctx, f.Name, name)
 	if err != nil || raw == nil {
 		return nil, err
 	}
-	return decodeLocal(name, raw)
+	return DecodeLocal(name, raw)
 }
 
-// localLookup reads a package's local document at most once for one
+// LocalLookup reads a package's local document at most once for one
 // request: the miss limit, the prefetch and the load of a cold miss all
 // need it, and with a database each reading is a query.
-type localLookup struct {
-	f    *feed
+type LocalLookup struct {
+	f    *Feed
 	name string
 	read bool
-	d    *localDoc
+	d    *LocalDoc
 	err  error
 }
 
-// lookupLocal starts the one reading of name's local document for a
+// LookupLocal starts the one reading of name's local document for a
 // request; nothing is read until doc is called.
-func (f *feed) lookupLocal(name string) *localLookup {
-	return &localLookup{f: f, name: name}
+func (f *Feed) LookupLocal(name string) *LocalLookup {
+	return &LocalLookup{f: f, name: name}
 }
 
 // doc returns the local document (nil when there is none), reading it on
-// the first call.
-func (l *localLookup) doc() (*localDoc, error) {
+// the first call, under the caller's ctx.
+func (l *LocalLookup) doc(ctx context.Context) (*LocalDoc, error) {
 	if !l.read {
-		l.d, l.err = l.f.readLocal(l.name)
+		l.d, l.err = l.f.ReadLocal(ctx, l.name)
 		l.read = true
 	}
 	return l.d, l.err
 }
 
-func decodeLocal(name string, raw []byte) (*localDoc, error) {
-	var d localDoc
+func DecodeLocal(name string, raw []byte) (*LocalDoc, error) {
+	var d LocalDoc
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return nil, fmt.Errorf("local document of %s: %w", name, err)
 	}
@@ -206,7 +206,7 @@ func decodeLocal(name string, raw []byte) (*localDoc, error) {
 
 // firstPublisher returns the _npmUser (which the server set), else the
 // maintainers, of the earliest stored version by publish time.
-func firstPublisher(lp *localPackument) []maintainer {
+func firstPublisher(lp *LocalPackument) []Maintainer {
 	first := ""
 	for v := range lp.Versions {
 		if first == "" || lp.Time[v] < lp.Time[first] || lp.Time[v] == lp.Time[first] && v < first {
@@ -217,32 +217,32 @@ func firstPublisher(lp *localPackument) []maintainer {
 		return nil
 	}
 	var ver struct {
-		NpmUser     maintainer   `json:"_npmUser"`
-		Maintainers []maintainer `json:"maintainers"`
+		NpmUser     Maintainer   `json:"_npmUser"`
+		Maintainers []Maintainer `json:"maintainers"`
 	}
 	json.Unmarshal(lp.Versions[first], &ver)
 	if ver.NpmUser.Name != "" {
-		return []maintainer{{Name: ver.NpmUser.Name}}
+		return []Maintainer{{Name: ver.NpmUser.Name}}
 	}
-	var ms []maintainer
+	var ms []Maintainer
 	for _, m := range ver.Maintainers {
 		if m.Name != "" {
-			ms = append(ms, maintainer{Name: m.Name})
+			ms = append(ms, Maintainer{Name: m.Name})
 		}
 	}
 	return ms
 }
 
-// updateLocal applies change to the package's document (nil when it has
+// UpdateLocal applies change to the package's document (nil when it has
 // none) under the package's lock, stores the result and makes what the
 // memory tier holds of the package stale at once. Other replicas learn
 // of it from the store (see Server.watchPackages).
-func (f *feed) updateLocal(name string, change func(d *localDoc) (*localDoc, error)) error {
-	err := f.d.packages.Update(detached, f.name, name, func(old []byte) ([]byte, error) {
-		var d *localDoc
+func (f *Feed) UpdateLocal(ctx context.Context, name string, change func(d *LocalDoc) (*LocalDoc, error)) error {
+	err := f.Deps.Packages.Update(ctx, f.Name, name, func(old []byte) ([]byte, error) {
+		var d *LocalDoc
 		if old != nil {
 			var err error
-			if d, err = decodeLocal(name, old); err != nil {
+			if d, err = DecodeLocal(name, old); err != nil {
 				return nil, err
 			}
 		}
@@ -261,44 +261,44 @@ func (f *feed) updateLocal(name string, change func(d *localDoc) (*localDoc, err
 	if err != nil {
 		return err
 	}
-	f.invalidate(name)
+	f.Invalidate(name)
 	return nil
 }
 
-// invalidate drops what the memory tier holds for a package. The index is
+// Invalidate drops what the memory tier holds for a package. The index is
 // deleted; rendered documents are keyed by the package's generation, which
 // moves on, so every variant (each public URL, full and abbreviated) is
 // missed at once.
-func (f *feed) invalidate(name string) {
+func (f *Feed) Invalidate(name string) {
 	g, _ := f.gens.LoadOrStore(name, new(atomic.Uint64))
 	g.(*atomic.Uint64).Add(1)
-	f.d.mem.Del(f.pkgKey(f.pol.Load(), name))
+	f.Deps.Mem.Del(f.pkgKey(f.Rules.Load(), name))
 }
 
-func (f *feed) generation(name string) uint64 {
+func (f *Feed) Generation(name string) uint64 {
 	if g, ok := f.gens.Load(name); ok {
 		return g.(*atomic.Uint64).Load()
 	}
 	return 0
 }
 
-// asPackument parses the local document as a packument for merging.
-func (d *localDoc) asPackument() (*npm.Packument, []byte, error) {
+// AsPackument parses the local document as a packument for merging.
+func (d *LocalDoc) AsPackument() (*npm.Packument, []byte, error) {
 	raw, err := json.Marshal(d.Packument)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := npm.Parse(raw, sourceLocal)
+	p, err := npm.Parse(raw, SourceLocal)
 	return p, raw, err
 }
 
-// ownedScope reports whether name is in one of the feed's owned scopes.
-func (f *feed) ownedScope(name string) bool {
+// OwnedScope reports whether name is in one of the feed's owned scopes.
+func (f *Feed) OwnedScope(name string) bool {
 	scope, _, scoped := npm.SplitScope(name)
 	if !scoped {
 		return false
 	}
-	for _, s := range f.ownedScopes {
+	for _, s := range f.OwnedScopes {
 		if s == "@"+scope {
 			return true
 		}
@@ -306,23 +306,23 @@ func (f *feed) ownedScope(name string) bool {
 	return false
 }
 
-// claimed reports whether name belongs to the feed alone by
+// Claimed reports whether name belongs to the feed alone by
 // configuration (owned_scopes, owned_names): it is never requested from a
 // connector, and anyone with publish rights may publish it first.
-func (f *feed) claimed(name string) bool {
-	return f.ownedScope(name) || matchNames(f.ownedNames, name)
+func (f *Feed) Claimed(name string) bool {
+	return f.OwnedScope(name) || matchNames(f.OwnedNames, name)
 }
 
-// localOnly reports whether name is never asked of a connector, not even
+// LocalOnly reports whether name is never asked of a connector, not even
 // for a 404: it is claimed by configuration, or it has local versions and
 // is not on the feed's merge list. local is its local document, or nil.
-func (f *feed) localOnly(name string, local *localDoc) bool {
-	return f.claimed(name) || (local != nil && !f.merged(name))
+func (f *Feed) LocalOnly(name string, local *LocalDoc) bool {
+	return f.Claimed(name) || (local != nil && !f.Merged(name))
 }
 
-// merged reports whether name's local and connector versions mix.
-func (f *feed) merged(name string) bool {
-	return matchNames(f.mergeNames, name)
+// Merged reports whether name's local and connector versions mix.
+func (f *Feed) Merged(name string) bool {
+	return matchNames(f.MergeNames, name)
 }
 
 // matchNames reports whether name is one of names, where an entry ending

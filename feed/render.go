@@ -1,4 +1,4 @@
-package proxy
+package feed
 
 import (
 	"bytes"
@@ -15,22 +15,22 @@ import (
 
 // Cache results, as the access log and the X-Npmgate-Cache header say.
 const (
-	cacheHit         = "hit"
-	cacheMiss        = "miss"
-	cacheRevalidated = "revalidated"
-	cacheStale       = "stale"
+	CacheHit         = "hit"
+	CacheMiss        = "miss"
+	CacheRevalidated = "revalidated"
+	CacheStale       = "stale"
 )
 
-// rendered is stored with a rendered document: the package state it was
+// Rendered is stored with a Rendered document: the package state it was
 // made from.
-type rendered struct {
+type Rendered struct {
 	fingerprint uint64
-	notice      string
-	// marks are where the base URL the document was rendered for starts,
+	Notice      string
+	// Marks are where the base URL the document was rendered for starts,
 	// at each tarball URL (see npm.Splice); spliceable is false when the
 	// base could not be marked.
-	marks      []int
-	spliceable bool
+	Marks      []int
+	Spliceable bool
 }
 
 type docResult struct {
@@ -43,30 +43,30 @@ type docResult struct {
 // never mix. base is the feed mount's canonical base (canonicalBase),
 // never one a request chose: one render per document version, whatever
 // the Host headers.
-func (f *feed) docKey(pol *feedPolicy, base, name string, abbreviated bool) string {
+func (f *Feed) docKey(pol *Policy, base, name string, abbreviated bool) string {
 	v := "full"
 	if abbreviated {
 		v = "abbr"
 	}
-	key := "d\x00" + f.name + "\x00" + pol.fingerprint + "\x00" + base + "\x00" + name + "\x00" + v
-	if g := f.generation(name); g > 0 {
+	key := "d\x00" + f.Name + "\x00" + pol.fingerprint + "\x00" + base + "\x00" + name + "\x00" + v
+	if g := f.Generation(name); g > 0 {
 		key += "\x00" + strconv.FormatUint(g, 10)
 	}
 	return key
 }
 
-// renderedDoc returns the rendered document, from the memory tier when fresh.
+// RenderedDoc returns the rendered document, from the memory tier when fresh.
 // A miss of a name npmgate does not know is subject to the miss limit:
 // admit takes its place.
-func (f *feed) renderedDoc(ctx context.Context, admit admitFunc, base, name string, abbreviated bool) (_ *cache.Item, _ string, err error) {
-	pol := f.pol.Load()
+func (f *Feed) RenderedDoc(ctx context.Context, admit AdmitFunc, base, name string, abbreviated bool) (_ *cache.Item, _ string, err error) {
+	pol := f.Rules.Load()
 	key := f.docKey(pol, base, name, abbreviated)
-	it, ok := f.d.mem.Get(key)
+	it, ok := f.Deps.Mem.Get(key)
 	if ok && time.Now().Before(it.Expires) {
-		return it, cacheHit, nil
+		return it, CacheHit, nil
 	}
-	local := f.lookupLocal(name) // one reading for admit and the load
-	if it == nil && !f.known(pol, name, local) {
+	local := f.LookupLocal(name) // one reading for admit and the load
+	if it == nil && !f.Known(ctx, pol, name, local) {
 		done, aerr := admit()
 		if aerr != nil {
 			return nil, "", aerr
@@ -82,29 +82,29 @@ func (f *feed) renderedDoc(ctx context.Context, admit admitFunc, base, name stri
 }
 
 // renderDoc makes (or, when the package is unchanged, re-dates) a document.
-func (f *feed) renderDoc(ctx context.Context, pol *feedPolicy, key, name, base string, abbreviated bool, old *cache.Item, local *localLookup) (docResult, error) {
+func (f *Feed) renderDoc(ctx context.Context, pol *Policy, key, name, base string, abbreviated bool, old *cache.Item, local *LocalLookup) (docResult, error) {
 	ld, err := f.loadIndex(ctx, pol, name, local)
 	if err != nil {
 		if old != nil { // upstream gone and the snapshot too: keep serving what we have
-			return docResult{old, cacheStale}, nil
+			return docResult{old, CacheStale}, nil
 		}
 		return docResult{}, err
 	}
 	ix := ld.ix
 	if ix.notFound {
-		return docResult{}, ix.notFoundError(name, f.name)
+		return docResult{}, ix.notFoundError(name, f.Name)
 	}
 	flags := uint32(0)
-	result := cacheMiss
+	result := CacheMiss
 	if ix.stale {
-		flags, result = flagStale, cacheStale
+		flags, result = FlagStale, CacheStale
 	}
-	if old != nil && old.Value.(*rendered).fingerprint == ix.fingerprint {
+	if old != nil && old.Value.(*Rendered).fingerprint == ix.fingerprint {
 		it := *old
 		it.Expires, it.Flags = ix.expires, flags
-		f.d.mem.Set(key, &it, 0)
-		if result == cacheMiss {
-			result = cacheRevalidated
+		f.Deps.Mem.Set(key, &it, 0)
+		if result == CacheMiss {
+			result = CacheRevalidated
 		}
 		return docResult{&it, result}, nil
 	}
@@ -121,25 +121,25 @@ func (f *feed) renderDoc(ctx context.Context, pol *feedPolicy, key, name, base s
 			return docResult{}, err
 		}
 		if ld2.doc == nil {
-			return docResult{}, fmt.Errorf("%w: package %q is not in feed %q or its connectors", errNotFound, name, f.name)
+			return docResult{}, fmt.Errorf("%w: package %q is not in feed %q or its connectors", ErrNotFound, name, f.Name)
 		}
-		doc, ix = ld2.doc, &pkgIndex{fingerprint: ld2.ix.fingerprint, expires: ix.expires, stale: ix.stale, notice: ld2.ix.notice}
+		doc, ix = ld2.doc, &Index{fingerprint: ld2.ix.fingerprint, expires: ix.expires, stale: ix.stale, notice: ld2.ix.notice}
 	}
 	var buf bytes.Buffer
 	buf.Grow(doc.SizeHint(base))
 	marks, spliceable := doc.RenderMarked(&buf, base, abbreviated)
-	f.d.metrics.countRender(representation(abbreviated))
+	f.Deps.Metrics.CountRender(representation(abbreviated))
 	body := buf.Bytes()
 	it := &cache.Item{
 		Body:    body,
 		Gzip:    gzipBytes(body),
 		ETag:    `"` + strconv.FormatUint(xxhash.Sum64(body), 16) + `"`,
 		Expires: ix.expires,
-		Value:   &rendered{fingerprint: ix.fingerprint, notice: ix.notice, marks: marks, spliceable: spliceable},
+		Value:   &Rendered{fingerprint: ix.fingerprint, Notice: ix.notice, Marks: marks, Spliceable: spliceable},
 		Flags:   flags,
 		Spill:   true,
 	}
-	f.d.mem.Set(key, it, 64+8*int64(len(marks)))
+	f.Deps.Mem.Set(key, it, 64+8*int64(len(marks)))
 	return docResult{it, result}, nil
 }
 

@@ -1,4 +1,4 @@
-package proxy
+package feed
 
 import (
 	"context"
@@ -18,8 +18,8 @@ import (
 // stored until the document has confirmed the version and the bytes pass
 // the same integrity check as any download.
 
-// prefetch is one speculative tarball download.
-type prefetch struct {
+// Prefetch is one speculative tarball download.
+type Prefetch struct {
 	url    string
 	done   chan struct{}
 	cancel context.CancelFunc
@@ -30,9 +30,9 @@ type prefetch struct {
 	refs    int // requests holding it; guarded by prefetches.mu
 }
 
-type prefetches struct {
+type Prefetches struct {
 	mu sync.Mutex
-	m  map[string]*prefetch
+	m  map[string]*Prefetch
 	// recent holds when the last prefetch of a URL ended. A request that
 	// comes in just after one (its package's index was loaded meanwhile
 	// but is, say, not yet in memory) must not download the tarball once
@@ -43,37 +43,36 @@ type prefetches struct {
 // recentPrefetch is how long a finished prefetch stops another one.
 const recentPrefetch = 10 * time.Second
 
-// speculate starts (or joins) a prefetch of a tarball whose package index
+// Speculate starts (or joins) a prefetch of a tarball whose package index
 // is not in memory. It returns nil when speculating is not safe or not
 // useful: the index is known, the name is local or owned (never asked
 // upstream), or the feed's policy refuses the name.
-func (f *feed) speculate(pol *feedPolicy, name, file string, local *localLookup) *prefetch {
-	if len(f.connectors) == 0 || f.claimed(name) {
+func (f *Feed) Speculate(ctx context.Context, pol *Policy, name, file string, local *LocalLookup) *Prefetch {
+	if len(f.Connectors) == 0 || f.Claimed(name) {
 		return nil
 	}
-	if _, ok := f.d.mem.Get(f.pkgKey(pol, name)); ok {
+	if _, ok := f.Deps.Mem.Get(f.pkgKey(pol, name)); ok {
 		return nil
 	}
-	if !pol.perConnector[0].Name(name).Allowed {
+	if !pol.PerConnector[0].Name(name).Allowed {
 		return nil
 	}
-	if f.privateWith(name, local) {
+	if f.privateWith(ctx, name, local) {
 		return nil
 	}
-	c := f.connectors[0]
-	if f.d.bucket != nil {
-		// Another replica has fetched this package: its tarballs are most
-		// likely in the shared bucket, which is closer than upstream.
-		if _, err := f.d.snapshots.Stat(detached, cache.SnapshotKey(c.name, name)); err == nil {
-			return nil
-		}
+	c := f.Connectors[0]
+	// This machine or another replica has fetched this package: its
+	// tarballs are most likely on disk or in the shared bucket, which are
+	// closer than upstream, and the index loads from the snapshot.
+	if _, err := f.Deps.Snapshots.Stat(ctx, cache.SnapshotKey(c.Name, name)); err == nil {
+		return nil
 	}
-	url := c.client.TarballURL("", name, file)
-	ps := f.d.prefetch
+	url := c.Client.TarballURL("", name, file)
+	ps := f.Deps.Prefetch
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if ps.m == nil {
-		ps.m = map[string]*prefetch{}
+		ps.m = map[string]*Prefetch{}
 	}
 	if p, ok := ps.m[url]; ok {
 		p.refs++
@@ -82,16 +81,16 @@ func (f *feed) speculate(pol *feedPolicy, name, file string, local *localLookup)
 	if at, ok := ps.recent[url]; ok && time.Since(at) < recentPrefetch {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.TarballTimeout.D())
-	p := &prefetch{url: url, done: make(chan struct{}), cancel: cancel, refs: 1}
+	ctx, cancel := context.WithTimeout(context.Background(), c.Config.TarballTimeout.D())
+	p := &Prefetch{url: url, done: make(chan struct{}), cancel: cancel, refs: 1}
 	ps.m[url] = p
-	go p.run(ctx, f.d.disk, cache.LimitSource(func(ctx context.Context) (io.ReadCloser, int64, error) {
-		return c.client.Tarball(ctx, url)
-	}, int64(c.cfg.MaxTarballSize)))
+	go p.run(ctx, f.Deps.Disk, cache.LimitSource(func(ctx context.Context) (io.ReadCloser, int64, error) {
+		return c.Client.Tarball(ctx, url)
+	}, int64(c.Config.MaxTarballSize)))
 	return p
 }
 
-func (p *prefetch) run(ctx context.Context, disk *cache.Disk, src cache.Source) {
+func (p *Prefetch) run(ctx context.Context, disk *cache.Disk, src cache.Source) {
 	defer close(p.done)
 	body, size, err := src(ctx)
 	if err != nil {
@@ -112,8 +111,8 @@ func (p *prefetch) run(ctx context.Context, disk *cache.Disk, src cache.Source) 
 	p.pending, p.size = w, size
 }
 
-// join takes a hold on a running prefetch of url, if there is one.
-func (ps *prefetches) join(url string) *prefetch {
+// Join takes a hold on a running prefetch of url, if there is one.
+func (ps *Prefetches) Join(url string) *Prefetch {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	p, ok := ps.m[url]
@@ -124,9 +123,9 @@ func (ps *prefetches) join(url string) *prefetch {
 	return p
 }
 
-// source serves the fill from the prefetched bytes when they came from
+// Source serves the fill from the prefetched bytes when they came from
 // the URL the fill would have used, else from upstream as usual.
-func (p *prefetch) source(url string, disk *cache.Disk, fallback cache.Source) cache.Source {
+func (p *Prefetch) Source(url string, fallback cache.Source) cache.Source {
 	if p == nil || p.url != url {
 		return fallback
 	}
@@ -139,7 +138,7 @@ func (p *prefetch) source(url string, disk *cache.Disk, fallback cache.Source) c
 		if p.err != nil || p.pending == nil {
 			return fallback(ctx)
 		}
-		f, size, err := disk.Open(p.pending.TmpKey())
+		f, size, err := p.pending.Open()
 		if err != nil {
 			return fallback(ctx)
 		}
@@ -147,13 +146,13 @@ func (p *prefetch) source(url string, disk *cache.Disk, fallback cache.Source) c
 	}
 }
 
-// release drops a request's hold; the last one discards the temporary
+// Release drops a request's hold; the last one discards the temporary
 // file (a reader that opened it keeps reading: the file is only unlinked).
-func (f *feed) release(p *prefetch) {
+func (f *Feed) Release(p *Prefetch) {
 	if p == nil {
 		return
 	}
-	ps := f.d.prefetch
+	ps := f.Deps.Prefetch
 	ps.mu.Lock()
 	p.refs--
 	last := p.refs == 0

@@ -1,4 +1,4 @@
-package proxy
+package feed
 
 import (
 	"fmt"
@@ -11,21 +11,21 @@ import (
 	"github.com/npmgate/npmgate/proxy/npm"
 )
 
-// feedPolicy is the filter of each of a feed's connectors: the
+// Policy is the filter of each of a feed's connectors: the
 // connector's own rules, then the feed's. It is swapped whole on reload.
-type feedPolicy struct {
-	perConnector []*filter.Policy
+type Policy struct {
+	PerConnector []*filter.Policy
 	// fingerprint is part of every cache key of the feed, so documents
 	// filtered by old rules are never served after a reload.
 	fingerprint string
 }
 
-func newFeedPolicy(feed *filter.Policy, connectors []*filter.Policy) *feedPolicy {
-	fp := &feedPolicy{}
+func newFeedPolicy(feed *filter.Policy, connectors []*filter.Policy) *Policy {
+	fp := &Policy{}
 	var b strings.Builder
 	for _, c := range connectors {
 		p := filter.Chain(c, feed)
-		fp.perConnector = append(fp.perConnector, p)
+		fp.PerConnector = append(fp.PerConnector, p)
 		b.WriteString(p.Fingerprint())
 		b.WriteByte(';')
 	}
@@ -41,10 +41,30 @@ type blockedVersion struct {
 	decision filter.Decision
 }
 
-// facts are what a policy decides on for one version.
-func facts(v *npm.Version, times map[string]time.Time) filter.Facts {
+// VersionFacts are what a policy decides on for one version.
+func VersionFacts(v *npm.Version, times map[string]time.Time) filter.Facts {
 	license, deprecated, scripts := v.Meta()
 	return filter.Facts{Version: v.Version, Published: times[v.Version], License: license, Deprecated: deprecated, HasInstallScript: scripts}
+}
+
+// docFacts are the facts of every version of doc, in doc.Versions order,
+// with what the other versions show when pol has a rule that reads it
+// (see filter.WithHistory): taken before anything is removed, so a version
+// another rule hides still counts as history.
+func docFacts(pol *filter.Policy, doc *npm.Packument) []filter.Facts {
+	times := doc.PublishTimes()
+	all := make([]filter.Facts, len(doc.Versions))
+	history := pol.NeedsHistory()
+	for i, v := range doc.Versions {
+		all[i] = VersionFacts(v, times)
+		if history {
+			all[i].Provenance = v.Provenance()
+		}
+	}
+	if history {
+		filter.WithHistory(all)
+	}
+	return all
 }
 
 // applyPolicy removes from doc the versions pol blocks and returns them,
@@ -53,13 +73,12 @@ func applyPolicy(pol *filter.Policy, name string, doc *npm.Packument, now time.T
 	if pol.Empty() {
 		return nil, time.Time{}
 	}
-	times := doc.PublishTimes()
+	all := docFacts(pol, doc)
 	var blocked []blockedVersion
-	all := make([]filter.Facts, 0, len(doc.Versions))
+	i := 0 // Remove asks about doc.Versions in order
 	doc.Remove(func(v *npm.Version) bool {
-		fs := facts(v, times)
-		all = append(all, fs)
-		d := pol.Version(name, fs, now)
+		d := pol.Version(name, all[i], now)
+		i++
 		if !d.Allowed {
 			blocked = append(blocked, blockedVersion{v, d})
 		}
