@@ -105,17 +105,17 @@ func (a *AsyncStore) Put(ctx context.Context, key string, r io.Reader, size int6
 	}
 	w := &asyncWrite{data: data, at: time.Now()}
 	a.mu.Lock()
-	sync := a.bytes+int64(len(data)) > a.maxPending
+	direct := a.bytes+int64(len(data)) > a.maxPending
 	// Held even when written synchronously: readers see these bytes from
 	// now on, not those of an older write of the key still in flight,
 	// which then does not land over them.
 	a.hold(key, w)
-	if !sync {
+	if !direct {
 		a.inflight++
 	}
 	a.mu.Unlock()
 	lock := a.keyLock(key)
-	if sync {
+	if direct {
 		lock.Lock() // after the older write under way, if any
 		defer lock.Unlock()
 		return a.land(ctx, key, w)
