@@ -39,10 +39,21 @@ type AsyncStore struct {
 	// Flush may run while Puts come in.
 	inflight int
 	idle     *sync.Cond
+	// landed maps a key written here to the store's time of the object
+	// written and the time of its Put, which readers keep seeing: the
+	// object's time must not move when its write lands (a snapshot's
+	// time is when it was fetched). Bounded: cleared when full, after
+	// which the store's own time shows.
+	landed map[string]landedWrite
 	// keyLocks order the writes of one key: a newer one never lands
 	// before an older one still writing (striped by the key's hash).
 	keyLocks [64]sync.Mutex
 }
+
+type landedWrite struct{ stored, at time.Time }
+
+// maxLanded bounds AsyncStore.landed.
+const maxLanded = 4096
 
 type asyncWrite struct {
 	data []byte
@@ -55,7 +66,7 @@ const asyncWriteTimeout = 5 * time.Minute
 // NewAsyncStore writes to st in the background, holding at most
 // maxPending bytes that are not written yet.
 func NewAsyncStore(st Store, maxPending int64, log *slog.Logger) *AsyncStore {
-	a := &AsyncStore{Store: st, log: log, maxPending: maxPending, pending: map[string]*asyncWrite{}}
+	a := &AsyncStore{Store: st, log: log, maxPending: maxPending, pending: map[string]*asyncWrite{}, landed: map[string]landedWrite{}}
 	a.idle = sync.NewCond(&a.mu)
 	return a
 }
@@ -80,16 +91,46 @@ func (a *AsyncStore) hold(key string, w *asyncWrite) {
 // with key's lock held.
 func (a *AsyncStore) land(ctx context.Context, key string, w *asyncWrite) error {
 	var err error
+	var stored time.Time
 	if a.waiting(key) == w {
 		err = a.Store.Put(ctx, key, bytes.NewReader(w.data), int64(len(w.data)))
+		if err == nil {
+			if info, serr := a.Store.Stat(ctx, key); serr == nil {
+				stored = info.ModTime
+			}
+		}
 	}
 	a.mu.Lock()
 	if a.pending[key] == w { // not replaced by a newer write meanwhile
 		delete(a.pending, key)
 		a.bytes -= int64(len(w.data))
+		if !stored.IsZero() {
+			if len(a.landed) >= maxLanded {
+				clear(a.landed)
+			}
+			a.landed[key] = landedWrite{stored: stored, at: w.at}
+		}
 	}
 	a.mu.Unlock()
 	return err
+}
+
+// modTime is the time to report for key's object whose store time is
+// stored: its Put's when it is the object written here.
+func (a *AsyncStore) modTime(key string, stored time.Time) time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if l, ok := a.landed[key]; ok && l.stored.Equal(stored) {
+		return l.at
+	}
+	return stored
+}
+
+// forget drops what landed knows of key: it was touched or removed.
+func (a *AsyncStore) forget(key string) {
+	a.mu.Lock()
+	delete(a.landed, key)
+	a.mu.Unlock()
 }
 
 func (a *AsyncStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
@@ -166,14 +207,22 @@ func (a *AsyncStore) Get(ctx context.Context, key string) (io.ReadCloser, Info, 
 	if data, info, ok := a.held(key); ok {
 		return io.NopCloser(bytes.NewReader(data)), info, nil
 	}
-	return a.Store.Get(ctx, key)
+	r, info, err := a.Store.Get(ctx, key)
+	if err == nil {
+		info.ModTime = a.modTime(key, info.ModTime)
+	}
+	return r, info, err
 }
 
 func (a *AsyncStore) Stat(ctx context.Context, key string) (Info, error) {
 	if _, info, ok := a.held(key); ok {
 		return info, nil
 	}
-	return a.Store.Stat(ctx, key)
+	info, err := a.Store.Stat(ctx, key)
+	if err == nil {
+		info.ModTime = a.modTime(key, info.ModTime)
+	}
+	return info, err
 }
 
 // Touch marks a write still in flight as fresh too (it lands with a
@@ -190,6 +239,7 @@ func (a *AsyncStore) Touch(ctx context.Context, key string) error {
 	lock := a.keyLock(key)
 	lock.Lock()
 	defer lock.Unlock()
+	a.forget(key)
 	return a.Store.Touch(ctx, key)
 }
 
@@ -205,6 +255,7 @@ func (a *AsyncStore) Remove(ctx context.Context, key string) error {
 	lock := a.keyLock(key)
 	lock.Lock()
 	defer lock.Unlock()
+	a.forget(key)
 	return a.Store.Remove(ctx, key)
 }
 
@@ -223,6 +274,7 @@ func (a *AsyncStore) Walk(ctx context.Context, prefix string, fn func(Info) erro
 		if _, ok := waiting[info.Key]; ok {
 			return nil // the newer bytes are those in flight
 		}
+		info.ModTime = a.modTime(info.Key, info.ModTime)
 		return fn(info)
 	})
 	if err != nil {

@@ -203,3 +203,45 @@ func TestAsyncStoreFlushWhilePutting(t *testing.T) {
 		t.Errorf("after Flush: %q", got)
 	}
 }
+
+// TestAsyncStoreModTimeStaysPut: an object's time does not move when its
+// write lands: a snapshot read before and after says it was fetched at
+// the same moment (the Store suite's Snapshot test, made certain).
+func TestAsyncStoreModTimeStaysPut(t *testing.T) {
+	ctx := context.Background()
+	below, _ := newHoldingStore(t)
+	a := NewAsyncStore(below, 1<<20, quietLog())
+	const key = "snapshots/up/timed.json"
+	if err := a.Put(ctx, key, bytes.NewReader([]byte("doc")), 3); err != nil {
+		t.Fatal(err)
+	}
+	<-below.entered
+	before, err := a.Stat(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // the write lands later than it was made
+	close(below.release)
+	a.Flush()
+	after, err := a.Stat(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, got, err := a.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walked time.Time
+	a.Walk(ctx, "snapshots/", func(info Info) error { walked = info.ModTime; return nil })
+	if !after.ModTime.Equal(before.ModTime) || !got.ModTime.Equal(before.ModTime) || !walked.Equal(before.ModTime) {
+		t.Errorf("time before the write landed %v; after: Stat %v, Get %v, Walk %v", before.ModTime, after.ModTime, got.ModTime, walked)
+	}
+	// Touched, it is fresh again: the time moves on.
+	time.Sleep(10 * time.Millisecond)
+	if err := a.Touch(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if touched, _ := a.Stat(ctx, key); !touched.ModTime.After(before.ModTime) {
+		t.Errorf("after Touch: %v, before %v", touched.ModTime, before.ModTime)
+	}
+}
