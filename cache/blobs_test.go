@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -248,5 +249,175 @@ func TestAsyncStore(t *testing.T) {
 	}
 	if _, err := d.Stat(ctx, "snapshots/x"); err != nil {
 		t.Errorf("a write past the bound did not land at once: %v", err)
+	}
+}
+
+func TestBlobsStat(t *testing.T) {
+	ctx := context.Background()
+	data := []byte("tarball bytes")
+	key := TarballKey("sha512", "dd")
+	tr := newTiers(t)
+	for name, b := range map[string]Blobs{"local": tr.local, "tiered": tr.tiered} {
+		if _, err := b.Stat(ctx, key); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: Stat of an absent tarball: %v", name, err)
+		}
+	}
+	tr.bucket.Store.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
+	if info, err := tr.tiered.Stat(ctx, key); err != nil || info.Size != int64(len(data)) {
+		t.Errorf("tiered: Stat of a tarball in the bucket: %+v %v", info, err)
+	}
+	if _, err := tr.local.Stat(ctx, key); !errors.Is(err, ErrNotFound) {
+		t.Errorf("local: Stat of a tarball only in the bucket: %v", err)
+	}
+	if err := tr.local.Put(ctx, key, data); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string]Blobs{"local": tr.local, "tiered": tr.tiered} {
+		if info, err := b.Stat(ctx, key); err != nil || info.Size != int64(len(data)) {
+			t.Errorf("%s: Stat of a stored tarball: %+v %v", name, info, err)
+		}
+	}
+}
+
+// TestTieredConcurrentMisses: concurrent Opens of one missing tarball
+// cost one bucket look, one download and one upload, and every reader,
+// joining the download as it runs, gets the whole tarball.
+func TestTieredConcurrentMisses(t *testing.T) {
+	ctx := context.Background()
+	tr := newTiers(t)
+	data := bytes.Repeat([]byte("shared tarball "), 40000)
+	src := &countingSource{data: data, gate: make(chan struct{})}
+	key := TarballKey("sha512", "ee")
+	readers := make([]io.ReadCloser, 8)
+	for i := range readers {
+		r, size, err := tr.tiered.Open(ctx, key, Fill{Want: expect(data), Upstream: src.open})
+		if err != nil || size != int64(len(data)) {
+			t.Fatalf("Open %d: %v, size %d", i, err, size)
+		}
+		readers[i] = r
+	}
+	var wg sync.WaitGroup
+	for _, r := range readers {
+		wg.Go(func() {
+			defer r.Close()
+			if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, data) {
+				t.Errorf("a reader got %d bytes, %v", len(got), err)
+			}
+		})
+	}
+	close(src.gate) // the second half of the body comes once all have joined
+	wg.Wait()
+	if err := <-tr.upload; err != nil {
+		t.Fatal(err)
+	}
+	src.mu.Lock()
+	calls := src.calls
+	src.mu.Unlock()
+	if tr.bucket.gets.Load() != 1 || calls != 1 || tr.bucket.puts.Load() != 1 {
+		t.Errorf("bucket gets %d, downloads %d, uploads %d; want 1, 1, 1", tr.bucket.gets.Load(), calls, tr.bucket.puts.Load())
+	}
+	select {
+	case err := <-tr.upload:
+		t.Errorf("a second upload (%v)", err)
+	default:
+	}
+}
+
+// warmLocal stores a tarball on a Local's disk.
+func warmLocal(tb testing.TB) (*Local, *Disk, string, Fill) {
+	d, err := OpenDisk(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { d.Close() })
+	data := bytes.Repeat([]byte("warm"), 4096)
+	key := TarballKey("sha512", strings.Repeat("ab", 64))
+	if err := d.Put(context.Background(), key, bytes.NewReader(data), -1); err != nil {
+		tb.Fatal(err)
+	}
+	upstream := func(context.Context) (io.ReadCloser, int64, error) {
+		return nil, 0, errors.New("a warm open asked upstream")
+	}
+	return NewLocal(d, NewFills(d, time.Minute)), d, key, Fill{Want: expect(data), Upstream: upstream}
+}
+
+// BenchmarkDiskOpenBlob is the warm tarball path before Blobs: the stored
+// file opened by its key.
+func BenchmarkDiskOpenBlob(b *testing.B) {
+	_, d, key, _ := warmLocal(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		f, _, err := d.OpenBlob(key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+}
+
+// BenchmarkLocalOpenWarm is the same through Blobs.
+func BenchmarkLocalOpenWarm(b *testing.B) {
+	l, _, key, fill := warmLocal(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		r, _, err := l.Open(ctx, key, fill)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.Close()
+	}
+}
+
+// TestLocalOpenWarmAllocations: a warm Open through Blobs allocates no
+// more than the disk open it wraps.
+func TestLocalOpenWarmAllocations(t *testing.T) {
+	l, d, key, fill := warmLocal(t)
+	ctx := context.Background()
+	disk := testing.AllocsPerRun(200, func() {
+		f, _, _ := d.OpenBlob(key)
+		f.Close()
+	})
+	blobs := testing.AllocsPerRun(200, func() {
+		r, _, _ := l.Open(ctx, key, fill)
+		r.Close()
+	})
+	if blobs > disk {
+		t.Errorf("Local.Open allocates %v times, Disk.OpenBlob %v", blobs, disk)
+	}
+}
+
+// BenchmarkTieredOpenWarm is a warm open on a replica: the disk has it.
+func BenchmarkTieredOpenWarm(b *testing.B) {
+	l, d, key, fill := warmLocal(b)
+	tiered := NewTiered(l, d, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		r, _, err := tiered.Open(ctx, key, fill)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.Close()
+	}
+}
+
+// TestTieredOpenWarmAllocations: on a replica too, a tarball on disk is
+// opened with no more allocations than the disk open (the bucket's
+// source and the upload hook are built only for a miss).
+func TestTieredOpenWarmAllocations(t *testing.T) {
+	l, d, key, fill := warmLocal(t)
+	tiered := NewTiered(l, d, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	disk := testing.AllocsPerRun(200, func() {
+		f, _, _ := d.OpenBlob(key)
+		f.Close()
+	})
+	blobs := testing.AllocsPerRun(200, func() {
+		r, _, _ := tiered.Open(ctx, key, fill)
+		r.Close()
+	})
+	if blobs > disk {
+		t.Errorf("Tiered.Open allocates %v times, Disk.OpenBlob %v", blobs, disk)
 	}
 }

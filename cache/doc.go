@@ -16,7 +16,8 @@
 //   - a package's index and each rendered document: the feed's flight
 //     group (feed.coalesce), one load per key;
 //   - a tarball: Fills, one download per key, every reader following the
-//     same file as it grows (through Pending.Open, never a path);
+//     same file as it grows (through Pending.Follow: a duplicate of the
+//     writer's descriptor, never a path);
 //   - a prefetch (feed.Speculate) only starts a tarball's download before
 //     its packument is known; the fill joins it rather than downloading
 //     again.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,7 +197,7 @@ func (fl *fill) reader(ctx context.Context) (io.ReadCloser, int64, error) {
 	if fl.done && fl.err != nil {
 		return nil, 0, fl.err
 	}
-	f, _, err := fl.pending.Open()
+	f, err := fl.pending.Follow()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -208,7 +207,7 @@ func (fl *fill) reader(ctx context.Context) (io.ReadCloser, int64, error) {
 // followReader reads a file while it is being written.
 type followReader struct {
 	fl  *fill
-	f   *os.File
+	f   Follower
 	off int64
 }
 
