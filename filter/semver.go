@@ -166,52 +166,15 @@ func (c *comparator) check(v *ver, includePre bool) bool {
 	con := &c.con
 	switch c.op {
 	case opNotEqual:
-		if c.dirty {
-			if con.Major != v.Major {
-				return true
-			}
-			if con.Minor != v.Minor && !c.minorDirty {
-				return true
-			} else if c.minorDirty {
-				return false
-			} else if con.Patch != v.Patch && !c.patchDirty {
-				return true
-			} else if c.patchDirty {
-				if v.Pre != "" || con.Pre != "" {
-					return vers.ComparePre(v.Pre, con.Pre) != 0
-				}
-				return false
-			}
-		}
-		return compareVer(v, con) != 0
+		return c.notEqual(v)
 	case opGT:
-		if !c.dirty {
-			return compareVer(v, con) == 1
-		}
-		if v.Major > con.Major {
-			return true
-		} else if v.Major < con.Major {
-			return false
-		} else if c.minorDirty {
-			return false
-		} else if c.patchDirty {
-			return v.Minor > con.Minor
-		}
-		return compareVer(v, con) == 1
+		return c.greater(v)
 	case opLT:
 		return compareVer(v, con) < 0
 	case opGE:
 		return compareVer(v, con) >= 0
 	case opLE:
-		if !c.dirty {
-			return compareVer(v, con) <= 0
-		}
-		if v.Major > con.Major {
-			return false
-		} else if v.Major == con.Major && v.Minor > con.Minor && !c.minorDirty {
-			return false
-		}
-		return true
+		return c.lessOrEqual(v)
 	case opTilde:
 		return c.tilde(v)
 	case opTildeOrEqual:
@@ -220,24 +183,85 @@ func (c *comparator) check(v *ver, includePre bool) bool {
 		}
 		return compareVer(v, con) == 0
 	case opCaret:
-		if compareVer(v, con) < 0 {
-			return false
-		}
-		if con.Major > 0 || c.minorDirty {
-			return v.Major == con.Major
-		}
-		if con.Major == 0 && v.Major > 0 {
-			return false
-		}
-		if con.Minor > 0 || c.patchDirty {
-			return v.Minor == con.Minor
-		}
-		if con.Minor == 0 && v.Minor > 0 {
-			return false
-		}
-		return con.Patch == v.Patch
+		return c.caret(v)
 	}
 	return false
+}
+
+// notEqual is semver/v3's constraintNotEqual.
+func (c *comparator) notEqual(v *ver) bool {
+	con := &c.con
+	if c.dirty {
+		if con.Major != v.Major {
+			return true
+		}
+		if con.Minor != v.Minor && !c.minorDirty {
+			return true
+		} else if c.minorDirty {
+			return false
+		} else if con.Patch != v.Patch && !c.patchDirty {
+			return true
+		} else if c.patchDirty {
+			if v.Pre != "" || con.Pre != "" {
+				return vers.ComparePre(v.Pre, con.Pre) != 0
+			}
+			return false
+		}
+	}
+	return compareVer(v, con) != 0
+}
+
+// greater is semver/v3's constraintGreaterThan.
+func (c *comparator) greater(v *ver) bool {
+	con := &c.con
+	if !c.dirty {
+		return compareVer(v, con) == 1
+	}
+	if v.Major > con.Major {
+		return true
+	} else if v.Major < con.Major {
+		return false
+	} else if c.minorDirty {
+		return false
+	} else if c.patchDirty {
+		return v.Minor > con.Minor
+	}
+	return compareVer(v, con) == 1
+}
+
+// lessOrEqual is semver/v3's constraintLessThanEqual.
+func (c *comparator) lessOrEqual(v *ver) bool {
+	con := &c.con
+	if !c.dirty {
+		return compareVer(v, con) <= 0
+	}
+	if v.Major > con.Major {
+		return false
+	} else if v.Major == con.Major && v.Minor > con.Minor && !c.minorDirty {
+		return false
+	}
+	return true
+}
+
+// caret is semver/v3's constraintCaret.
+func (c *comparator) caret(v *ver) bool {
+	con := &c.con
+	if compareVer(v, con) < 0 {
+		return false
+	}
+	if con.Major > 0 || c.minorDirty {
+		return v.Major == con.Major
+	}
+	if con.Major == 0 && v.Major > 0 {
+		return false
+	}
+	if con.Minor > 0 || c.patchDirty {
+		return v.Minor == con.Minor
+	}
+	if con.Minor == 0 && v.Minor > 0 {
+		return false
+	}
+	return con.Patch == v.Patch
 }
 
 func (c *comparator) tilde(v *ver) bool {
