@@ -15,6 +15,7 @@ import (
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/feed"
+	"github.com/npmgate/npmgate/internal/vers"
 	"github.com/npmgate/npmgate/proxy/npm"
 )
 
@@ -191,8 +192,10 @@ func buildView(feedName, mount string, pv *feed.PackageView) *pkgView {
 		v.byVersion[row.Version] = len(v.Versions)
 		v.Versions = append(v.Versions, row)
 	}
-	// Newest first; versions without a time last.
-	sort.SliceStable(v.Versions, func(i, j int) bool { return v.Versions[i].at.After(v.Versions[j].at) })
+	// Highest first, by semver precedence (a backport to an old line is
+	// listed with its line, not above the newest release); keys that are
+	// not semver last, newest first.
+	sort.SliceStable(v.Versions, func(i, j int) bool { return versionBefore(&v.Versions[i], &v.Versions[j]) })
 	for i := range v.Versions {
 		v.byVersion[v.Versions[i].Version] = i
 	}
@@ -251,4 +254,18 @@ func humanSize(n int64) string {
 		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
 	}
 	return strconv.FormatInt(n, 10) + " B"
+}
+
+// versionBefore orders the version table: valid semver versions by
+// precedence, highest first, then the rest by publish time.
+func versionBefore(a, b *versionRow) bool {
+	va, okA := vers.Parse(a.Version)
+	vb, okB := vers.Parse(b.Version)
+	switch {
+	case okA && okB:
+		return vers.Compare(&va, &vb) > 0
+	case okA != okB:
+		return okA
+	}
+	return a.at.After(b.at)
 }
