@@ -12,7 +12,7 @@ PNPM     := pnpm@10.34.8
 # Debian's packages).
 VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
-.PHONY: build run test unit tools prometheus services bench fuzz lint clean
+.PHONY: build run test unit tools prometheus services chromium bench fuzz lint clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/npmgate
@@ -21,7 +21,7 @@ run: build
 	./$(BIN) serve
 
 # Everything: unit, component and end-to-end tests with real npm, yarn and pnpm.
-test: tools prometheus services
+test: tools prometheus services chromium
 	NPMGATE_TOOLS=$(TOOLS) $(GO) test -count=1 -timeout 20m ./...
 
 # Go tests without the client tools (the end-to-end tests then say what is missing).
@@ -57,6 +57,16 @@ services: $(TOOLS)/bin/versitygw
 	    apt-get install -y --no-install-recommends postgresql >/dev/null 2>&1 || \
 	      { apt-get update >/dev/null && apt-get install -y --no-install-recommends postgresql >/dev/null; }; \
 	  else echo "postgresql is missing: sudo apt-get install postgresql (the scale-out tests need it)"; fi; }
+
+# The web UI's browser test drives Debian's Chromium (with chromedp); without
+# it that test skips, unless NPMGATE_REQUIRE_SERVICES=1.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+	      { apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null; }; \
+	  else echo "chromium is missing: sudo apt-get install chromium (the web UI's browser test needs it)"; fi; }
 
 $(TOOLS)/bin/versitygw:
 	GOBIN=$(TOOLS)/bin $(GO) install $(VERSITYGW)

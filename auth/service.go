@@ -177,7 +177,8 @@ func (s *Service) Authenticate(header string, client netip.Addr) (*Principal, er
 func (s *Service) byToken(secret string, client netip.Addr) (*Principal, error) {
 	now := s.now()
 	tk, err := s.Tokens.Lookup(secret, now)
-	if errors.Is(err, ErrNoToken) {
+	if errors.Is(err, ErrNoToken) || (err == nil && tk.Kind == SessionKind) {
+		// A session is the web UI's cookie, not a credential for npm.
 		return nil, fmt.Errorf("%w: unknown, expired or revoked token", ErrBadCredentials)
 	}
 	if err != nil {

@@ -138,6 +138,9 @@ func NewSecret(n NewToken, now time.Time) (string, *Token) {
 	if n.APIKey {
 		prefix, kind = apiKeyPrefix, "api-key"
 	}
+	if n.Session {
+		kind = SessionKind
+	}
 	secret := prefix + rand.Text() + rand.Text()
 	tk := &Token{
 		Key: KeyOf(secret), Prefix: secret[:len(prefix)+4], User: n.User, Kind: kind, Name: n.Name,

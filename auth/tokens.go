@@ -182,6 +182,9 @@ type NewToken struct {
 	CIDRs      []string
 	MaxUses    int
 	Automation bool
+	// Session makes a web UI session (kind "session"): good in the
+	// UI's cookie only, never as an Authorization header.
+	Session bool
 }
 
 // Create makes a new token and returns its secret, which is shown once.

@@ -300,3 +300,72 @@ func TestOpenBlobOnlyOpensTarballKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestParseSnapshotKey: every snapshot key reads back to the connector and
+// name it was made from; other keys are not snapshots.
+func TestParseSnapshotKey(t *testing.T) {
+	for _, tt := range []struct{ conn, name string }{
+		{"npmjs", "lodash"}, {"npmjs", "JSONStream"}, {"up", "@types/node"},
+		{"a.b-c", "@Scope/Name.js"}, {"npmjs", "we!rd~(name)"}, {"npmjs", "x%2f"},
+	} {
+		conn, name, ok := ParseSnapshotKey(SnapshotKey(tt.conn, tt.name))
+		if !ok || conn != tt.conn || name != tt.name {
+			t.Errorf("ParseSnapshotKey(SnapshotKey(%q, %q)) = %q, %q, %v", tt.conn, tt.name, conn, name, ok)
+		}
+	}
+	for _, key := range []string{"tarballs/sha512/ab/ab.tgz", "snapshots/npmjs", "snapshots/npmjs/x.txt", "snapshots/npmjs/!X.json", "snapshots/npmjs/%zz.json"} {
+		if _, _, ok := ParseSnapshotKey(key); ok {
+			t.Errorf("ParseSnapshotKey(%q) accepted a key that is not a snapshot's", key)
+		}
+	}
+}
+
+// TestQuarantine: a quarantined tarball leaves the served store for the
+// quarantine area, counts against the cap without being evicted, and is
+// gone after ClearQuarantine; other keys are refused.
+func TestQuarantine(t *testing.T) {
+	d, err := OpenDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	sum := sha512.Sum512([]byte("evil"))
+	key := TarballKey("sha512", hexOf(sum[:]))
+	if err := d.Put(context.Background(), key, strings.NewReader("evil"), 4); err != nil {
+		t.Fatal(err)
+	}
+	if moved, err := d.Quarantine(key); !moved || err != nil {
+		t.Fatalf("Quarantine: %v %v", moved, err)
+	}
+	if _, err := d.Stat(context.Background(), key); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the tarball is still served from the store: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(d.Dir(), QuarantineKey(key))); err != nil || string(b) != "evil" {
+		t.Errorf("quarantined file: %q %v", b, err)
+	}
+	if moved, err := d.Quarantine(key); moved || err != nil {
+		t.Errorf("a second Quarantine: %v %v, want nothing to move and no error", moved, err)
+	}
+	if _, err := d.Quarantine("local/f/x.json"); err == nil {
+		t.Error("Quarantine moved a key that is not a tarball's")
+	}
+	st, err := d.Evict(1, 0, nil)
+	if err != nil || st.Quarantined != 1 || st.QuarantinedBytes != 4 || st.Removed != 0 {
+		t.Errorf("Evict: %+v %v, want the quarantined file counted and kept", st, err)
+	}
+	if q, err := d.ClearQuarantine(); err != nil || q.Files != 1 || q.Bytes != 4 {
+		t.Errorf("ClearQuarantine: %+v %v", q, err)
+	}
+	if _, err := os.Stat(filepath.Join(d.Dir(), QuarantineKey(key))); !os.IsNotExist(err) {
+		t.Errorf("after ClearQuarantine: %v", err)
+	}
+}
+
+func hexOf(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}

@@ -389,11 +389,12 @@ func (d *Disk) createTemp(prefix string) (*os.File, string, error) {
 // Pending is a file being written. Nothing is visible at its key until
 // Commit; Abort (or a crash) leaves no trace there.
 type Pending struct {
-	d    *Disk
-	f    *os.File
-	tmp  string // path relative to the root
-	key  string
-	done bool
+	d         *Disk
+	f         *os.File
+	tmp       string // path relative to the root
+	key       string
+	done      bool
+	committed bool
 }
 
 // Create starts writing the file for key.
@@ -407,11 +408,19 @@ func (d *Disk) Create(key string) (*Pending, error) {
 
 func (p *Pending) Write(b []byte) (int, error) { return p.f.Write(b) }
 
-// File is the temporary file itself, for readers that follow the write.
-func (p *Pending) File() *os.File { return p.f }
-
-// TmpKey is the temporary file's path under the root.
-func (p *Pending) TmpKey() string { return p.tmp }
+// Open opens a reader of what has been written so far (its size is what
+// Stat says at the moment), or, once committed, of the stored file. A
+// reader opened before a Commit or an Abort keeps reading the same bytes:
+// the file is renamed or unlinked, not changed. Where the bytes are is
+// the Pending's business: callers never see the temporary path. Open and
+// Commit must not run at once (the fills hold their lock around both).
+func (p *Pending) Open() (*os.File, int64, error) {
+	name := p.tmp
+	if p.committed {
+		name = p.key
+	}
+	return regularFile(p.d.root.Open(name))
+}
 
 // Commit syncs the file and renames it into place, then syncs the
 // directory so the rename survives a crash.
@@ -438,6 +447,7 @@ func (p *Pending) Commit() error {
 		p.d.root.Remove(p.tmp)
 		return err
 	}
+	p.committed = true
 	return p.d.syncDir(dir)
 }
 

@@ -13,12 +13,16 @@ type EvictStats struct {
 	Files, Bytes           int64 // cached files and bytes before
 	Removed, RemovedBytes  int64
 	Protected, ProtectedBy int64 // files kept because protected, and their bytes
+	// Quarantined are the taken-down tarballs kept for forensics: counted
+	// against the cap, never evicted (see Disk.Quarantine).
+	Quarantined, QuarantinedBytes int64
 }
 
 // Evict removes the least recently used cached files (tarballs and
 // upstream snapshots) until at most target bytes remain, once more than
 // maxBytes are stored. protected keys (the tarballs of published
 // packages) are never removed; nothing under local/ is ever considered.
+// Quarantined tarballs count towards maxBytes but are never removed here.
 func (d *Disk) Evict(maxBytes, target int64, protected func(key string) bool) (EvictStats, error) {
 	type entry struct {
 		key  string
@@ -56,7 +60,12 @@ func (d *Disk) Evict(maxBytes, target int64, protected func(key string) bool) (E
 			return st, err
 		}
 	}
-	total := st.Bytes + st.ProtectedBy
+	q, err := d.quarantined()
+	if err != nil {
+		return st, err
+	}
+	st.Quarantined, st.QuarantinedBytes = q.Files, q.Bytes
+	total := st.Bytes + st.ProtectedBy + st.QuarantinedBytes
 	if total <= maxBytes {
 		return st, nil
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,7 +55,7 @@ type fill struct {
 	written int64
 	done    bool
 	err     error
-	path    string // temporary path under the root; the final key once committed
+	pending *Pending // the file being written; readers open it through it
 }
 
 // Fetch returns a reader of key's bytes and their size (-1 if unknown):
@@ -92,7 +91,7 @@ func (g *Fills) Fetch(ctx context.Context, key string, want Expect, src Source, 
 		go g.run(key, fl, want, src, onDone)
 	}
 	g.mu.Unlock()
-	return fl.reader(ctx, g.disk)
+	return fl.reader(ctx)
 }
 
 func (g *Fills) run(key string, fl *fill, want Expect, src Source, onDone func(error)) {
@@ -131,7 +130,7 @@ func (g *Fills) download(ctx context.Context, key string, fl *fill, want Expect,
 		return nil, err
 	}
 	fl.mu.Lock()
-	fl.started, fl.size, fl.path = true, size, p.TmpKey()
+	fl.started, fl.size, fl.pending = true, size, p
 	fl.cond.Broadcast()
 	fl.mu.Unlock()
 
@@ -169,7 +168,6 @@ func (g *Fills) download(ctx context.Context, key string, fl *fill, want Expect,
 	if err := p.Commit(); err != nil {
 		return nil, err // Commit cleans up after itself
 	}
-	fl.path = key
 	return nil, nil
 }
 
@@ -181,7 +179,7 @@ func (fl *fill) failed() bool {
 }
 
 // reader waits until the source has answered, then opens the file.
-func (fl *fill) reader(ctx context.Context, disk *Disk) (io.ReadCloser, int64, error) {
+func (fl *fill) reader(ctx context.Context) (io.ReadCloser, int64, error) {
 	stop := context.AfterFunc(ctx, func() {
 		fl.mu.Lock()
 		fl.cond.Broadcast()
@@ -199,7 +197,7 @@ func (fl *fill) reader(ctx context.Context, disk *Disk) (io.ReadCloser, int64, e
 	if fl.done && fl.err != nil {
 		return nil, 0, fl.err
 	}
-	f, err := disk.root.Open(fl.path)
+	f, err := fl.pending.Follow()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -209,7 +207,7 @@ func (fl *fill) reader(ctx context.Context, disk *Disk) (io.ReadCloser, int64, e
 // followReader reads a file while it is being written.
 type followReader struct {
 	fl  *fill
-	f   *os.File
+	f   Follower
 	off int64
 }
 

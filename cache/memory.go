@@ -1,6 +1,3 @@
-// Package cache is where npmgate's bytes live: a memory tier of rendered
-// documents (ristretto, bounded in bytes) and a disk tier of tarballs and
-// upstream snapshots written atomically. It knows nothing of HTTP or npm.
 package cache
 
 import (

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -71,6 +72,18 @@ func TestS3Conformance(t *testing.T) {
 		// objects go up in several.
 		cache.SetS3PartSize(st, 5<<20)
 		return st
+	})
+}
+
+// TestAsyncS3Conformance: the bucket behind an AsyncStore, as replicas
+// write snapshots.
+func TestAsyncS3Conformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) cache.Store {
+		st := openS3(t, s3Config(testservices.S3(t)))
+		cache.SetS3PartSize(st, 5<<20)
+		a := cache.NewAsyncStore(st, 64<<20, slog.New(slog.DiscardHandler))
+		t.Cleanup(a.Flush)
+		return a
 	})
 }
 

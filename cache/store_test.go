@@ -1,6 +1,8 @@
 package cache_test
 
 import (
+	"io"
+	"log/slog"
 	"testing"
 
 	"github.com/npmgate/npmgate/cache"
@@ -15,5 +17,18 @@ func TestDiskConformance(t *testing.T) {
 		}
 		t.Cleanup(func() { d.Close() })
 		return d
+	})
+}
+
+// The asynchronous decorator is a Store like the others.
+func TestAsyncStoreConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) cache.Store {
+		d, err := cache.OpenDisk(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := cache.NewAsyncStore(d, 1<<30, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		t.Cleanup(func() { a.Flush(); d.Close() })
+		return a
 	})
 }

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
 
 // Cache sizes the tiers.
 type Cache struct {
@@ -24,6 +28,41 @@ type Cache struct {
 	// have for /readyz to pass; 0 disables the check. Default
 	// DefaultMinFree.
 	MinFree *Size `yaml:"min_free"`
+	// Recheck is how often every cached packument is revalidated even
+	// when nobody asks for it, so that takedowns and new advisories reach
+	// packages nobody installed lately; 0 or "off" disables it. Default
+	// DefaultRecheck.
+	Recheck *Interval `yaml:"recheck"`
+}
+
+// DefaultRecheck revalidates every cached packument once a day: npm's
+// takedowns reach idle caches within a day, at one request per cached
+// name per day.
+const DefaultRecheck = Interval(24 * time.Hour)
+
+// Interval is a Duration that may also be written "off" (0).
+type Interval Duration
+
+// D is the value as a time.Duration; 0 is off.
+func (d *Interval) D() time.Duration {
+	if d == nil {
+		return 0
+	}
+	return time.Duration(*d)
+}
+
+// UnmarshalYAML reads an Interval.
+func (d *Interval) UnmarshalYAML(n *yaml.Node) error {
+	if n.Value == "off" {
+		*d = 0
+		return nil
+	}
+	var v Duration
+	if err := v.UnmarshalYAML(n); err != nil {
+		return err
+	}
+	*d = Interval(v)
+	return nil
 }
 
 // MissLimit is a token bucket per client address (IPv6: per /64) and one
@@ -66,6 +105,10 @@ func (c *Cache) setDefaults() {
 	if c.MinFree == nil {
 		d := DefaultMinFree
 		c.MinFree = &d
+	}
+	if c.Recheck == nil {
+		d := DefaultRecheck
+		c.Recheck = &d
 	}
 }
 

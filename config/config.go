@@ -47,6 +47,12 @@ type Config struct {
 	// or neither (the data directory alone, one machine).
 	Database Database `yaml:"database"`
 	Storage  Storage  `yaml:"storage"`
+	// Signing is the key npmgate signs the versions published to it with.
+	Signing Signing `yaml:"signing"`
+	// Publishing is trusted publishing from CI (OIDC).
+	Publishing Publishing `yaml:"publishing"`
+	// OSV is the advisory database (see osv.go).
+	OSV OSV `yaml:"osv"`
 
 	// Parsed forms, filled by Validate.
 	TrustedPrefixes []netip.Prefix `yaml:"-"`
@@ -119,6 +125,9 @@ func (c *Config) validate(root *yaml.Node) error {
 		c.requireFeeds,
 		c.Auth.validate,
 		c.validateFeeds,
+		c.validateSigning,
+		c.validatePublishing,
+		c.validateOSV,
 	} {
 		if err := check(at); err != nil {
 			return err
@@ -144,6 +153,7 @@ func (c *Config) setDefaults() {
 	c.Publish.setDefaults()
 	c.Cache.setDefaults()
 	c.Log.setDefaults()
+	c.OSV.setDefaults()
 	for _, cn := range c.Connectors {
 		if cn != nil {
 			cn.setDefaults()

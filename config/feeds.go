@@ -21,7 +21,8 @@ type Feed struct {
 	// other name with local versions is local-only.
 	Merge []string `yaml:"merge"`
 	// Audit is where npm audit requests go: a connector name, an http(s)
-	// URL, or "off". Default: the feed's first connector.
+	// URL, "off", or "local" / "local+connector" (answered from the OSV
+	// database, see OSV). Default: the feed's first connector.
 	Audit string `yaml:"audit"`
 	// Filter applies to every connector package of the feed, after the
 	// connector's own filter: a filter.Spec as written, compiled by the
@@ -89,6 +90,7 @@ func (f *Feed) validate(name string, connectors map[string]*Connector, at atFunc
 func (f *Feed) validateAudit(name string, connectors map[string]*Connector, at atFunc) error {
 	switch {
 	case f.Audit == "" || f.Audit == "off" || connectors[f.Audit] != nil:
+	case f.Audit == AuditLocal || f.Audit == AuditLocalConnector: // see validateOSV
 	case strings.HasPrefix(f.Audit, "http://") || strings.HasPrefix(f.Audit, "https://"):
 		u, err := CheckBaseURL(f.Audit)
 		if err != nil {

@@ -117,6 +117,16 @@ func lineOf(root *yaml.Node, path ...string) int {
 	}
 	line := n.Line
 	for _, key := range path {
+		if n.Kind == yaml.SequenceNode {
+			// An index into a list (publishing.trusted[2]).
+			i, err := strconv.Atoi(key)
+			if err != nil || i < 0 || i >= len(n.Content) {
+				break
+			}
+			n = n.Content[i]
+			line = n.Line
+			continue
+		}
 		if n.Kind != yaml.MappingNode {
 			break
 		}

@@ -51,6 +51,9 @@ func (f *Feed) Explain(ctx context.Context, name string) (*Explanation, error) {
 		if r.notFound {
 			continue
 		}
+		for _, t := range r.takedowns {
+			ex.Versions = append(ex.Versions, Verdict{Version: t.Version, Connector: c.Name, Rule: "takedown", Reason: t.Reason()})
+		}
 		all := docFacts(p, r.doc)
 		for i, v := range r.doc.Versions {
 			d := p.Version(name, all[i], now)

@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/npmgate/npmgate/policy"
 	"github.com/npmgate/npmgate/proxy/npm"
 	"github.com/npmgate/npmgate/proxy/upstream"
+	"github.com/npmgate/npmgate/sign"
 )
 
 // Feed is one served registry and the connectors it reads through.
@@ -37,6 +39,10 @@ type Feed struct {
 	gens  sync.Map
 	Rules atomic.Pointer[Policy]
 	Audit *AuditTarget // nil: npm audit is off for this feed
+	// rules and advisories are what Rules is built from (see rebuild).
+	rulesMu    sync.Mutex
+	rules      *policy.Feed
+	advisories *Advisories
 }
 
 // Deps are what feeds are built from, given explicitly: the stores,
@@ -46,8 +52,9 @@ type Deps struct {
 	Mem       *cache.Memory
 	Disk      *cache.Disk
 	Snapshots cache.Store
-	// Bucket, when replicas share one, holds tarballs for all of them.
-	Bucket   cache.Store
+	// Blobs holds tarballs: this machine's disk, in front of the bucket
+	// when replicas share one.
+	Blobs    cache.Blobs
 	Packages Packages
 	Users    auth.UserStore
 	Metrics  Metrics
@@ -56,9 +63,8 @@ type Deps struct {
 	// flight makes concurrent misses of one key share one computation.
 	flight   singleflight.Group
 	Prefetch *Prefetches
-	// snapWrites holds snapshots on their way to the bucket (see
-	// feed.readSnapshot).
-	snapWrites sync.Map
+	// Signer signs local versions (dist.signatures); nil signs nothing.
+	Signer *sign.Signer
 }
 
 // Metrics is what feeds count; the server's metrics implement it.
@@ -66,6 +72,9 @@ type Metrics interface {
 	CountCoalesced(resource string)
 	CountFilterBlock(rule string)
 	CountRender(representation string)
+	CountIntegrityFailure(connector string)
+	// CountTakedown counts a version a connector took down.
+	CountTakedown(connector string)
 }
 
 // AdmitFunc takes a place under the miss limit for a lookup of a name
@@ -151,6 +160,8 @@ type connResult struct {
 	stale       bool
 	err         error
 	expires     time.Time
+	// takedowns are the versions the connector took down: not in doc.
+	takedowns []Takedown
 }
 
 // mergeSources reads the package's local document and every connector's
@@ -174,6 +185,9 @@ func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offli
 	now := time.Now()
 	m := &merging{ix: &Index{loaded: now}, expires: now.Add(f.Deps.Cache.MaxAge.D()), h: xxhash.New()}
 	if local != nil && local.Packument != nil && len(local.Packument.Versions) > 0 {
+		if err := signLocal(f.Deps.Signer, local); err != nil {
+			return nil, err
+		}
 		doc, raw, err := local.AsPackument()
 		if err != nil {
 			return nil, err
@@ -207,7 +221,7 @@ func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offli
 	}
 	repairTags(doc)
 	ix.notice = notice(name, m.blocked)
-	ix.files = indexFiles(name, doc, m.blocked)
+	ix.files = indexFiles(name, doc, m.blocked, m.removed)
 	if ix.stale || m.firstErr != nil {
 		m.expires = now.Add(f.Deps.Cache.StaleRetry.D())
 	}
@@ -247,6 +261,7 @@ type merging struct {
 	expires  time.Time
 	docs     []*npm.Packument
 	blocked  []blockedVersion
+	removed  []removedVersion
 	firstErr error
 	found    bool
 	// h hashes what the result is made from: its fingerprint.
@@ -276,6 +291,10 @@ func (f *Feed) addResult(m *merging, pol *filter.Policy, name string, r connResu
 		}
 		if !next.IsZero() && next.Before(m.expires) {
 			m.expires = next
+		}
+		for _, t := range r.takedowns {
+			m.removed = append(m.removed, removedVersion{t})
+			m.h.WriteString("-" + t.Version + ",") // an older snapshot read again gives another result
 		}
 		m.docs = append(m.docs, r.doc)
 		m.ix.stale = m.ix.stale || r.stale
@@ -318,19 +337,30 @@ func cmpErr(have, next error) error {
 
 // ReadConnector is one connector's document for name: its snapshot when
 // fresh (or offline), else revalidated upstream, the snapshot standing in
-// when upstream fails.
+// when upstream fails. Versions the connector took down are never in it
+// (see Takedown), whichever reading it comes from.
 func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name string, offline bool) connResult {
 	key := cache.SnapshotKey(c.Name, name)
 	maxAge := f.Deps.Cache.MaxAge.D()
-	snap, meta, fetched, serr := f.readSnapshot(ctx, key)
+	takedowns := f.takedownsOf(ctx, c.Name, name) // read meanwhile: a round trip to a bucket
+	snap, meta, fetched, serr := cache.ReadSnapshot(ctx, f.Deps.Snapshots, key)
 	hasSnap := serr == nil
+	var tds []Takedown
 	fromSnap := func(stale bool) connResult {
+		var err error
+		if tds, err = takedowns(); err != nil {
+			// Without the record an older snapshot could serve a version
+			// taken down: refuse rather than guess.
+			return connResult{err: err}
+		}
 		doc, err := npm.Parse(snap, idx)
 		if err != nil {
 			return connResult{err: err}
 		}
+		f.sweepTakedowns(c.Name, name, tds)
+		withoutTakedowns(doc, tds)
 		exp := fetched.Add(maxAge)
-		return connResult{doc: doc, body: snap, stale: stale, expires: exp}
+		return connResult{doc: doc, body: snap, stale: stale, expires: exp, takedowns: tds}
 	}
 	if hasSnap && (offline || time.Since(fetched) < maxAge) {
 		return fromSnap(false)
@@ -360,67 +390,31 @@ func (f *Feed) ReadConnector(ctx context.Context, c *Connector, idx int, name st
 	case res.NotModified:
 		return connResult{err: fmt.Errorf("%w: 304 to an unconditional request", upstream.ErrBadResponse)}
 	case res.NotFound:
-		return connResult{notFound: true, expires: time.Now().Add(f.Deps.Cache.NotFoundTTL.D())}
+		return f.goneUpstream(ctx, c, name, hasSnap)
 	}
-	doc, err := npm.Parse(res.Body, idx)
-	if err == nil {
-		err = doc.CheckName(name)
-	}
+	doc, err := parseUpstream(c, name, idx, res.Body)
 	if err != nil {
-		err = fmt.Errorf("%w: %s: %v", upstream.ErrBadResponse, c.Name, err)
 		if hasSnap {
 			f.Deps.Log.Warn("upstream sent a bad document; serving the last snapshot", "connector", c.Name, "package", name, "err", err)
 			return fromSnap(true)
 		}
 		return connResult{err: err}
 	}
-	write := func(ctx context.Context) {
-		if err := cache.WriteSnapshot(ctx, f.Deps.Snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
-			f.Deps.Log.Error("writing snapshot failed", "key", key, "err", err)
-		}
+	if tds, err = takedowns(); err != nil {
+		return connResult{err: err}
 	}
-	if f.Deps.Bucket != nil {
-		// A round trip to the bucket the client need not wait for: the
-		// document is in hand, and the snapshot only spares a later
-		// upstream request. Until it lands, this replica's own re-reads
-		// of the snapshot see it in snapWrites.
-		w := &pendingSnapshot{body: res.Body, meta: cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, at: time.Now()}
-		f.Deps.snapWrites.Store(key, w)
-		go func() {
-			// Not the load's context: that ends when the load does.
-			wctx, cancel := context.WithTimeout(context.Background(), snapshotWriteTimeout)
-			defer cancel()
-			write(wctx)
-			f.Deps.snapWrites.CompareAndDelete(key, w)
-		}()
-	} else {
-		write(ctx)
+	if hasSnap && !bytes.Equal(snap, res.Body) {
+		tds = f.noteTakedowns(ctx, c, idx, name, snap, doc, res.Body, tds)
 	}
-	return connResult{doc: doc, body: res.Body, expires: time.Now().Add(maxAge)}
-}
-
-// snapshotWriteTimeout bounds a snapshot's write to the bucket in the
-// background.
-const snapshotWriteTimeout = 5 * time.Minute
-
-// pendingSnapshot is an upstream document on its way to the bucket.
-type pendingSnapshot struct {
-	body []byte
-	meta cache.SnapshotMeta
-	at   time.Time
-}
-
-// readSnapshot reads a connector's snapshot, or the one this replica is
-// still writing to the bucket: a request that finds the package's index
-// in memory and re-reads its document must not miss a snapshot whose
-// upload has not finished yet (it would answer a 404 for a package that
-// was just fetched).
-func (f *Feed) readSnapshot(ctx context.Context, key string) ([]byte, cache.SnapshotMeta, time.Time, error) {
-	if w, ok := f.Deps.snapWrites.Load(key); ok {
-		p := w.(*pendingSnapshot)
-		return p.body, p.meta, p.at, nil
+	f.sweepTakedowns(c.Name, name, tds)
+	withoutTakedowns(doc, tds)
+	// With replicas the snapshot store is asynchronous (cache.AsyncStore):
+	// the client does not wait for the bucket, and this replica's re-reads
+	// see the snapshot before it lands.
+	if err := cache.WriteSnapshot(ctx, f.Deps.Snapshots, key, cache.SnapshotMeta{ETag: res.ETag, LastModified: res.LastModified}, res.Body); err != nil {
+		f.Deps.Log.Error("writing snapshot failed", "key", key, "err", err)
 	}
-	return cache.ReadSnapshot(ctx, f.Deps.Snapshots, key)
+	return connResult{doc: doc, body: res.Body, expires: time.Now().Add(maxAge), takedowns: tds}
 }
 
 // Known reports whether a lookup of name needs no place under the miss
@@ -450,6 +444,9 @@ func (f *Feed) MissingVersion(ctx context.Context, name, version string) error {
 		if ref, ok := ld.ix.files[npm.TarballFile(name, version)]; ok && ref.blocked != "" && ref.version == version {
 			return fmt.Errorf("%w: %s", ErrBlocked, ref.blocked)
 		}
+		if ref, ok := ld.ix.files[npm.TarballFile(name, version)]; ok && ref.removed != "" && ref.version == version {
+			return fmt.Errorf("%w: %s", ErrVersionNotFound, ref.removed)
+		}
 	}
 	return fmt.Errorf("%w: %s@%s", ErrVersionNotFound, name, version)
 }
@@ -457,6 +454,22 @@ func (f *Feed) MissingVersion(ctx context.Context, name, version string) error {
 // SetRules installs a feed's compiled access lists and filters (see
 // policy.Compile); requests in flight keep the rules they started with.
 func (f *Feed) SetRules(r *policy.Feed) {
+	f.rulesMu.Lock()
+	defer f.rulesMu.Unlock()
 	f.Access.Store(r.Access)
-	f.Rules.Store(newFeedPolicy(r.Filter, r.Connectors))
+	f.rules = r
+	f.Rules.Store(newFeedPolicy(r.Filter, r.Connectors, f.advisories))
+}
+
+// SetAdvisories installs an OSV database for the filters' advisory
+// rules, as a refresh loaded it; requests in flight keep the one they
+// started with, and documents rendered with an older one are not served
+// again (its generation is part of the policy's fingerprint).
+func (f *Feed) SetAdvisories(a *Advisories) {
+	f.rulesMu.Lock()
+	defer f.rulesMu.Unlock()
+	f.advisories = a
+	if f.rules != nil {
+		f.Rules.Store(newFeedPolicy(f.rules.Filter, f.rules.Connectors, a))
+	}
 }

@@ -37,7 +37,14 @@ type TarballRef struct {
 	Advertised string
 	// blocked is why a policy hid this version; its tarball is refused.
 	blocked string
+	// removed says when upstream took this version down; its tarball is
+	// never served again (404).
+	removed string
 }
+
+// removedVersion is a version a connector took down, as the index keeps
+// it.
+type removedVersion struct{ Takedown }
 
 func (ix *Index) cost() int64 {
 	return int64(len(ix.files)) * 200
@@ -45,8 +52,18 @@ func (ix *Index) cost() int64 {
 
 // indexFiles maps every tarball file of the merged document, and of the
 // versions a policy hid (refused, saying why), to what it must hash to.
-func indexFiles(name string, doc *npm.Packument, blocked []blockedVersion) map[string]TarballRef {
-	files := make(map[string]TarballRef, len(doc.Versions)+len(blocked))
+//
+// The versions connectors took down are mapped too, to say so; a version
+// another connector still lists is served from that one.
+func indexFiles(name string, doc *npm.Packument, blocked []blockedVersion, removed []removedVersion) map[string]TarballRef {
+	files := make(map[string]TarballRef, len(doc.Versions)+len(blocked)+len(removed))
+	for _, r := range removed {
+		ref := TarballRef{File: r.File, version: r.Version, removed: r.message(name)}
+		if r.File != "" {
+			files[r.File] = ref
+		}
+		files[npm.TarballFile(name, r.Version)] = ref
+	}
 	for _, b := range blocked {
 		if dg, err := npm.ParseDigest(b.v.Dist); err == nil {
 			ref := TarballRef{File: b.v.File, version: b.v.Version, Digest: dg, Source: b.v.Source, blocked: b.decision.Reason}

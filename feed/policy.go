@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/npmgate/npmgate/filter"
+	"github.com/npmgate/npmgate/osv"
 	"github.com/npmgate/npmgate/proxy/npm"
 )
 
@@ -20,14 +22,34 @@ type Policy struct {
 	fingerprint string
 }
 
-func newFeedPolicy(feed *filter.Policy, connectors []*filter.Policy) *Policy {
+// Advisories is one OSV database as loaded, and its generation: a
+// number that changes with every database that replaces another.
+type Advisories struct {
+	DB         *osv.DB
+	Generation uint64
+}
+
+func newFeedPolicy(feed *filter.Policy, connectors []*filter.Policy, adv *Advisories) *Policy {
 	fp := &Policy{}
 	var b strings.Builder
+	uses := false
 	for _, c := range connectors {
 		p := filter.Chain(c, feed)
+		if p.UsesAdvisories() {
+			uses = true
+			if adv != nil && adv.DB != nil {
+				p = p.WithAdvisories(adv.DB)
+			}
+		}
 		fp.PerConnector = append(fp.PerConnector, p)
 		b.WriteString(p.Fingerprint())
 		b.WriteByte(';')
+	}
+	// Decisions on advisories are made at render time like the others:
+	// a new database is a new fingerprint, so every document is rendered
+	// again with it, and nothing is looked up on a warm request.
+	if uses && adv != nil && adv.DB != nil {
+		b.WriteString("osv " + strconv.FormatUint(adv.Generation, 10) + ";")
 	}
 	if strings.Trim(b.String(), ";") != "" {
 		fp.fingerprint = b.String()

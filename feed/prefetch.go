@@ -61,12 +61,11 @@ func (f *Feed) Speculate(ctx context.Context, pol *Policy, name, file string, lo
 		return nil
 	}
 	c := f.Connectors[0]
-	if f.Deps.Bucket != nil {
-		// Another replica has fetched this package: its tarballs are most
-		// likely in the shared bucket, which is closer than upstream.
-		if _, err := f.Deps.Snapshots.Stat(ctx, cache.SnapshotKey(c.Name, name)); err == nil {
-			return nil
-		}
+	// This machine or another replica has fetched this package: its
+	// tarballs are most likely on disk or in the shared bucket, which are
+	// closer than upstream, and the index loads from the snapshot.
+	if _, err := f.Deps.Snapshots.Stat(ctx, cache.SnapshotKey(c.Name, name)); err == nil {
+		return nil
 	}
 	url := c.Client.TarballURL("", name, file)
 	ps := f.Deps.Prefetch
@@ -126,7 +125,7 @@ func (ps *Prefetches) Join(url string) *Prefetch {
 
 // Source serves the fill from the prefetched bytes when they came from
 // the URL the fill would have used, else from upstream as usual.
-func (p *Prefetch) Source(url string, disk *cache.Disk, fallback cache.Source) cache.Source {
+func (p *Prefetch) Source(url string, fallback cache.Source) cache.Source {
 	if p == nil || p.url != url {
 		return fallback
 	}
@@ -139,7 +138,7 @@ func (p *Prefetch) Source(url string, disk *cache.Disk, fallback cache.Source) c
 		if p.err != nil || p.pending == nil {
 			return fallback(ctx)
 		}
-		f, size, err := disk.Open(p.pending.TmpKey())
+		f, size, err := p.pending.Open()
 		if err != nil {
 			return fallback(ctx)
 		}

@@ -10,8 +10,11 @@ import (
 
 // AuditTarget is where a feed's audit requests go.
 type AuditTarget struct {
-	Client *upstream.Client
+	Client *upstream.Client // nil: nothing is forwarded
 	Base   string
+	// Local answers from the OSV database (audit: local), merged with
+	// the connector's answer when Client is set (local+connector).
+	Local bool
 }
 
 // Private reports whether a name must never leave npmgate (in an audit

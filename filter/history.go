@@ -45,7 +45,7 @@ func WithHistory(fs []Facts) []Facts {
 	}
 	rels := make([]rel, 0, len(fs))
 	for i := range fs {
-		if v, ok := parseVersion(fs[i].Version); ok && v.pre == "" {
+		if v, ok := parseVersion(fs[i].Version); ok && v.Pre == "" {
 			rels = append(rels, rel{v: v, i: i})
 		}
 	}
@@ -108,10 +108,10 @@ func WithHistory(fs []Facts) []Facts {
 
 // sameLine reports whether a and b are in one major line (see WithHistory).
 func sameLine(a, b *ver) bool {
-	if a.major != b.major {
+	if a.Major != b.Major {
 		return false
 	}
-	return a.major > 0 || a.minor == b.minor
+	return a.Major > 0 || a.Minor == b.Minor
 }
 
 // lineOf names v's major line, "2.x" or "0.3.x", or "" for an invalid
@@ -121,10 +121,10 @@ func lineOf(version string) string {
 	switch {
 	case !ok:
 		return ""
-	case v.major > 0:
-		return strconv.FormatUint(v.major, 10) + ".x"
+	case v.Major > 0:
+		return strconv.FormatUint(v.Major, 10) + ".x"
 	default:
-		return "0." + strconv.FormatUint(v.minor, 10) + ".x"
+		return "0." + strconv.FormatUint(v.Minor, 10) + ".x"
 	}
 }
 

@@ -36,7 +36,7 @@ func RetargetTag(target string, allowed []string) (string, bool) {
 		if !ok || compareVer(&v, &t) > 0 {
 			continue
 		}
-		if v.pre != "" && (t.pre == "" || v.major != t.major || v.minor != t.minor || v.patch != t.patch) {
+		if v.Pre != "" && (t.Pre == "" || v.Major != t.Major || v.Minor != t.Minor || v.Patch != t.Patch) {
 			continue
 		}
 		if found {

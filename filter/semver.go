@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/npmgate/npmgate/internal/vers"
 )
 
 // This file holds an allocation-free semver engine for the decision path.
@@ -19,213 +20,14 @@ import (
 // line, without the errors. FuzzRangeMatchesMasterminds checks the port
 // against the library on random ranges and versions.
 
-// maxVersionLen is the longest version string accepted, as in node-semver
-// and semver/v3.
-const maxVersionLen = 256
+// ver is a parsed version (see internal/vers).
+type ver = vers.Version
 
-// ver is a parsed version. pre and build are substrings of the input, so
-// parsing does not allocate.
-type ver struct {
-	major, minor, patch uint64
-	pre                 string
-	build               string
-}
+const maxVersionLen = vers.MaxLen
 
-// parseVersion parses a strict SemVer 2.0.0 version: MAJOR.MINOR.PATCH with
-// optional -prerelease and +build, no leading "v" or "=", no spaces, no
-// leading zeros in numeric parts. It accepts exactly what
-// semver.StrictNewVersion accepts.
-func parseVersion(s string) (ver, bool) {
-	var v ver
-	if len(s) == 0 || len(s) > maxVersionLen {
-		return v, false
-	}
-	rest := s
-	if i := strings.IndexByte(rest, '+'); i >= 0 {
-		v.build = rest[i+1:]
-		rest = rest[:i]
-		if !validIdents(v.build, false) {
-			return v, false
-		}
-	}
-	// The prerelease starts at the first '-' after the second '.': SplitN on
-	// "." first, as StrictNewVersion does, so "1.2-3.4" is invalid.
-	d1 := strings.IndexByte(rest, '.')
-	if d1 < 0 {
-		return v, false
-	}
-	d2 := strings.IndexByte(rest[d1+1:], '.')
-	if d2 < 0 {
-		return v, false
-	}
-	d2 += d1 + 1
-	third := rest[d2+1:]
-	if i := strings.IndexByte(third, '-'); i >= 0 {
-		v.pre = third[i+1:]
-		third = third[:i]
-		if !validIdents(v.pre, true) {
-			return v, false
-		}
-	}
-	var ok bool
-	if v.major, ok = parseNum(rest[:d1]); !ok {
-		return v, false
-	}
-	if v.minor, ok = parseNum(rest[d1+1 : d2]); !ok {
-		return v, false
-	}
-	if v.patch, ok = parseNum(third); !ok {
-		return v, false
-	}
-	return v, true
-}
+func parseVersion(s string) (ver, bool) { return vers.Parse(s) }
 
-// parseNum parses a numeric version part: digits, no leading zero, fits in
-// a uint64.
-func parseNum(s string) (uint64, bool) {
-	if len(s) == 0 || (len(s) > 1 && s[0] == '0') {
-		return 0, false
-	}
-	return parseUint(s)
-}
-
-// parseUint is strconv.ParseUint(s, 10, 64) without the error value.
-func parseUint(s string) (uint64, bool) {
-	if len(s) == 0 {
-		return 0, false
-	}
-	var n uint64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if n > (^uint64(0)-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	return n, true
-}
-
-// validIdents checks dot-separated identifiers of [0-9A-Za-z-], none empty;
-// for a prerelease, numeric identifiers have no leading zero.
-func validIdents(s string, pre bool) bool {
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && s[i] != '.' {
-			c := s[i]
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
-				return false
-			}
-			continue
-		}
-		id := s[start:i]
-		if id == "" {
-			return false
-		}
-		if pre && len(id) > 1 && id[0] == '0' && allDigits(id) {
-			return false
-		}
-		start = i + 1
-	}
-	return true
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// compareVer orders versions by semver precedence: build metadata is ignored,
-// a prerelease sorts before its release.
-func compareVer(a, b *ver) int {
-	if c := cmpU(a.major, b.major); c != 0 {
-		return c
-	}
-	if c := cmpU(a.minor, b.minor); c != 0 {
-		return c
-	}
-	if c := cmpU(a.patch, b.patch); c != 0 {
-		return c
-	}
-	switch {
-	case a.pre == "" && b.pre == "":
-		return 0
-	case a.pre == "":
-		return 1
-	case b.pre == "":
-		return -1
-	}
-	return comparePre(a.pre, b.pre)
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// comparePre is semver/v3's comparePrerelease without strings.Split.
-func comparePre(a, b string) int {
-	for a != "" || b != "" {
-		var pa, pb string
-		pa, a = cutDot(a)
-		pb, b = cutDot(b)
-		if d := comparePrePart(pa, pb); d != 0 {
-			return d
-		}
-	}
-	return 0
-}
-
-func cutDot(s string) (head, tail string) {
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		return s[:i], s[i+1:]
-	}
-	return s, ""
-}
-
-// comparePrePart is semver/v3's comparePrePart: numeric identifiers (those
-// that parse as a uint64) sort before alphanumeric ones and compare by
-// value, alphanumeric ones compare as strings, a missing part sorts first.
-func comparePrePart(s, o string) int {
-	if s == o {
-		return 0
-	}
-	if s == "" {
-		return -1
-	}
-	if o == "" {
-		return 1
-	}
-	si, sNum := parseUint(s)
-	oi, oNum := parseUint(o)
-	switch {
-	case !sNum && !oNum:
-		if s > o {
-			return 1
-		}
-		return -1
-	case !oNum:
-		return -1
-	case !sNum:
-		return 1
-	}
-	if si > oi {
-		return 1
-	}
-	return -1
-}
+func compareVer(a, b *ver) int { return vers.Compare(a, b) }
 
 // Comparator operators, as in semver/v3's constraintOps.
 const (
@@ -291,7 +93,7 @@ func compileRange(s string) (*vrange, error) {
 			if err != nil {
 				return nil, err
 			}
-			if c.con.pre != "" {
+			if c.con.Pre != "" {
 				g.hasPre = true
 			}
 			g.cs = append(g.cs, c)
@@ -331,7 +133,7 @@ func parseComparator(tok string) (comparator, error) {
 	if err != nil {
 		return comparator{}, fmt.Errorf("improper constraint: %q", tok)
 	}
-	c.con = ver{major: sv.Major(), minor: sv.Minor(), patch: sv.Patch(), pre: sv.Prerelease()}
+	c.con = ver{Major: sv.Major(), Minor: sv.Minor(), Patch: sv.Patch(), Pre: sv.Prerelease()}
 	return c, nil
 }
 
@@ -358,58 +160,21 @@ func (r *vrange) match(v *ver, includePre bool) bool {
 // check ports semver/v3's constraint functions (constraintNotEqual,
 // constraintGreaterThan, ...), returning only the boolean.
 func (c *comparator) check(v *ver, includePre bool) bool {
-	if v.pre != "" && !includePre {
+	if v.Pre != "" && !includePre {
 		return false
 	}
 	con := &c.con
 	switch c.op {
 	case opNotEqual:
-		if c.dirty {
-			if con.major != v.major {
-				return true
-			}
-			if con.minor != v.minor && !c.minorDirty {
-				return true
-			} else if c.minorDirty {
-				return false
-			} else if con.patch != v.patch && !c.patchDirty {
-				return true
-			} else if c.patchDirty {
-				if v.pre != "" || con.pre != "" {
-					return comparePre(v.pre, con.pre) != 0
-				}
-				return false
-			}
-		}
-		return compareVer(v, con) != 0
+		return c.notEqual(v)
 	case opGT:
-		if !c.dirty {
-			return compareVer(v, con) == 1
-		}
-		if v.major > con.major {
-			return true
-		} else if v.major < con.major {
-			return false
-		} else if c.minorDirty {
-			return false
-		} else if c.patchDirty {
-			return v.minor > con.minor
-		}
-		return compareVer(v, con) == 1
+		return c.greater(v)
 	case opLT:
 		return compareVer(v, con) < 0
 	case opGE:
 		return compareVer(v, con) >= 0
 	case opLE:
-		if !c.dirty {
-			return compareVer(v, con) <= 0
-		}
-		if v.major > con.major {
-			return false
-		} else if v.major == con.major && v.minor > con.minor && !c.minorDirty {
-			return false
-		}
-		return true
+		return c.lessOrEqual(v)
 	case opTilde:
 		return c.tilde(v)
 	case opTildeOrEqual:
@@ -418,24 +183,85 @@ func (c *comparator) check(v *ver, includePre bool) bool {
 		}
 		return compareVer(v, con) == 0
 	case opCaret:
-		if compareVer(v, con) < 0 {
-			return false
-		}
-		if con.major > 0 || c.minorDirty {
-			return v.major == con.major
-		}
-		if con.major == 0 && v.major > 0 {
-			return false
-		}
-		if con.minor > 0 || c.patchDirty {
-			return v.minor == con.minor
-		}
-		if con.minor == 0 && v.minor > 0 {
-			return false
-		}
-		return con.patch == v.patch
+		return c.caret(v)
 	}
 	return false
+}
+
+// notEqual is semver/v3's constraintNotEqual.
+func (c *comparator) notEqual(v *ver) bool {
+	con := &c.con
+	if c.dirty {
+		if con.Major != v.Major {
+			return true
+		}
+		if con.Minor != v.Minor && !c.minorDirty {
+			return true
+		} else if c.minorDirty {
+			return false
+		} else if con.Patch != v.Patch && !c.patchDirty {
+			return true
+		} else if c.patchDirty {
+			if v.Pre != "" || con.Pre != "" {
+				return vers.ComparePre(v.Pre, con.Pre) != 0
+			}
+			return false
+		}
+	}
+	return compareVer(v, con) != 0
+}
+
+// greater is semver/v3's constraintGreaterThan.
+func (c *comparator) greater(v *ver) bool {
+	con := &c.con
+	if !c.dirty {
+		return compareVer(v, con) == 1
+	}
+	if v.Major > con.Major {
+		return true
+	} else if v.Major < con.Major {
+		return false
+	} else if c.minorDirty {
+		return false
+	} else if c.patchDirty {
+		return v.Minor > con.Minor
+	}
+	return compareVer(v, con) == 1
+}
+
+// lessOrEqual is semver/v3's constraintLessThanEqual.
+func (c *comparator) lessOrEqual(v *ver) bool {
+	con := &c.con
+	if !c.dirty {
+		return compareVer(v, con) <= 0
+	}
+	if v.Major > con.Major {
+		return false
+	} else if v.Major == con.Major && v.Minor > con.Minor && !c.minorDirty {
+		return false
+	}
+	return true
+}
+
+// caret is semver/v3's constraintCaret.
+func (c *comparator) caret(v *ver) bool {
+	con := &c.con
+	if compareVer(v, con) < 0 {
+		return false
+	}
+	if con.Major > 0 || c.minorDirty {
+		return v.Major == con.Major
+	}
+	if con.Major == 0 && v.Major > 0 {
+		return false
+	}
+	if con.Minor > 0 || c.patchDirty {
+		return v.Minor == con.Minor
+	}
+	if con.Minor == 0 && v.Minor > 0 {
+		return false
+	}
+	return con.Patch == v.Patch
 }
 
 func (c *comparator) tilde(v *ver) bool {
@@ -443,13 +269,13 @@ func (c *comparator) tilde(v *ver) bool {
 	if compareVer(v, con) < 0 {
 		return false
 	}
-	if con.major == 0 && con.minor == 0 && con.patch == 0 && !c.minorDirty && !c.patchDirty {
+	if con.Major == 0 && con.Minor == 0 && con.Patch == 0 && !c.minorDirty && !c.patchDirty {
 		return true
 	}
-	if v.major != con.major {
+	if v.Major != con.Major {
 		return false
 	}
-	if v.minor != con.minor && !c.minorDirty {
+	if v.Minor != con.Minor && !c.minorDirty {
 		return false
 	}
 	return true

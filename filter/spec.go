@@ -60,6 +60,17 @@ type Spec struct {
 	// ProvenanceExempt lists name patterns the provenance rule does not
 	// apply to.
 	ProvenanceExempt []string `yaml:"provenance_exempt"`
+	// Malicious is "block" or "off": "block" hides every version an OSV
+	// malicious-package record (MAL-…) names, and nothing overrides it but
+	// MaliciousExempt (not Allow, not a name). The policy package makes
+	// "block" the default of feeds when osv.source is set.
+	Malicious string `yaml:"malicious"`
+	// MaliciousExempt lists advisory ids (or aliases) of malicious-package
+	// records judged wrong.
+	MaliciousExempt []string `yaml:"malicious_exempt"`
+	// Vulnerable hides the versions a vulnerability of at least
+	// min_severity affects (OSV ranges: introduced, fixed, last_affected).
+	Vulnerable *VulnerableSpec `yaml:"vulnerable"`
 }
 
 // LicenseSpec filters versions on their SPDX license expression.

@@ -104,7 +104,7 @@ func compareEvents(a, b Event) int {
 // limit if there are limits, then the last event at or below v decides
 // (introduced: affected; fixed: not; last_affected: not above it).
 func (r *Range) contains(v version) bool {
-	if len(r.limits) > 0 && !slices.ContainsFunc(r.limits, func(l version) bool { return v.compare(l) < 0 }) {
+	if len(r.limits) > 0 && !slices.ContainsFunc(r.limits, func(l version) bool { return compare(v, l) < 0 }) {
 		return false
 	}
 	affected := false
@@ -112,7 +112,7 @@ func (r *Range) contains(v version) bool {
 		e := &r.Events[i]
 		c := 1 // v against the event's version; introduced "0" is below all
 		if e.Version != nil {
-			c = v.compare(e.at)
+			c = compare(v, e.at)
 		}
 		if c < 0 {
 			break // this and every later event are above v: none changes it

@@ -13,6 +13,7 @@ import (
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/filter"
+	"github.com/npmgate/npmgate/trustpub"
 )
 
 // Rules are a configuration's compiled rules. A reload swaps them whole.
@@ -24,6 +25,8 @@ type Rules struct {
 	Feeds map[string]*Feed
 	// Metrics is metrics.access.
 	Metrics auth.Rule
+	// Trusted are publishing.trusted, in order.
+	Trusted []trustpub.Publisher
 }
 
 // Feed is one feed's rules.
@@ -90,6 +93,9 @@ func Compile(c *config.Config) (*Rules, error) {
 			return nil, err
 		}
 		r.Feeds[name] = f
+	}
+	if r.Trusted, err = compileTrusted(c); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

@@ -21,6 +21,9 @@ func compileFilter(c *config.Config, n *yaml.Node, section, name string) (*filte
 	if err != nil {
 		return nil, c.YAMLError(err)
 	}
+	if spec, err = advisoryDefaults(c, spec, section, name); err != nil {
+		return nil, err
+	}
 	p, err := filter.Compile(spec)
 	if err != nil {
 		return nil, c.At(fmt.Sprintf("%s.%s.filter: %v", section, name, err), section, name, "filter")
@@ -106,4 +109,31 @@ func lineOfMsg(msg string) int {
 	s, _, _ := strings.Cut(strings.TrimPrefix(msg, "line "), ":")
 	n, _ := strconv.Atoi(s)
 	return n
+}
+
+// advisoryDefaults applies what osv.source means for a filter: with a
+// database, a feed's filter blocks malicious packages unless it says
+// "malicious: off" (a feed, not a connector, so that one key of the feed
+// turns it off); without one, a rule that needs it is an error.
+func advisoryDefaults(c *config.Config, spec *filter.Spec, section, name string) (*filter.Spec, error) {
+	if c.OSV.Source == "" {
+		switch {
+		case spec == nil:
+		case spec.Malicious == "block":
+			return nil, c.At(fmt.Sprintf("%s.%s.filter.malicious: needs an advisory database: set osv.source", section, name), section, name, "filter", "malicious")
+		case spec.Vulnerable != nil:
+			return nil, c.At(fmt.Sprintf("%s.%s.filter.vulnerable: needs an advisory database: set osv.source", section, name), section, name, "filter", "vulnerable")
+		}
+		return spec, nil
+	}
+	if section != "feeds" {
+		return spec, nil
+	}
+	if spec == nil {
+		spec = &filter.Spec{}
+	}
+	if spec.Malicious == "" {
+		spec.Malicious = "block"
+	}
+	return spec, nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/feed"
+	"github.com/npmgate/npmgate/osv"
 	"github.com/npmgate/npmgate/proxy/npm"
 	"github.com/npmgate/npmgate/proxy/upstream"
 )
@@ -163,6 +165,10 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed.Feed, api string) {
 		s.log.Debug("audit: names withheld from the audit service", "feed", f.Name, "count", withheld)
 	}
 	out := npm.MustJSON(doc)
+	if t.Local {
+		s.auditLocal(ctx, f, t, api, out)
+		return
+	}
 	sum := sha256.Sum256(out)
 	key := "audit\x00" + f.Name + "\x00" + api + "\x00" + hex.EncodeToString(sum[:])
 	if it, ok := s.mem.Get(key); ok && time.Now().Before(it.Expires) {
@@ -183,6 +189,51 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, f *feed.Feed, api string) {
 	passThrough(ctx, res)
 }
 
+// auditLocal answers an audit from the OSV database (audit: local), in
+// the shape of the endpoint asked, sending nothing anywhere; with
+// local+connector the connector's answer to the same (pruned) request is
+// merged in. A connector that fails or answers something else leaves
+// the local answer alone, which is a real one, and the log says so.
+func (s *Server) auditLocal(ctx *fasthttp.RequestCtx, f *feed.Feed, t *feed.AuditTarget, api string, body []byte) {
+	db := s.osvDB()
+	if db == nil {
+		s.fail(ctx, refused(errNotReady, "the advisory database (osv.source) is not loaded yet; see /readyz"))
+		return
+	}
+	bulk := api == "/npm/v1/security/advisories/bulk"
+	answer, merge := db.V1Audit, osv.MergeV1
+	if bulk {
+		answer, merge = db.BulkAudit, osv.MergeBulk
+	}
+	local, err := answer(body)
+	if err != nil {
+		s.fail(ctx, refused(errBadRequest, err.Error()))
+		return
+	}
+	if t.Client != nil {
+		local = s.mergeConnectorAudit(ctx, f, t, api, body, local, merge)
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(local)
+}
+
+// mergeConnectorAudit merges the connector's answer into local.
+func (s *Server) mergeConnectorAudit(ctx *fasthttp.RequestCtx, f *feed.Feed, t *feed.AuditTarget, api string, body, local []byte, merge func(local, upstream []byte) ([]byte, error)) []byte {
+	res, err := t.Client.Do(s.rctx(ctx), "POST", t.Base+"/-"+api, body, "application/json")
+	if err == nil && res.Status != 200 {
+		err = fmt.Errorf("status %d", res.Status)
+	}
+	var merged []byte
+	if err == nil {
+		merged, err = merge(local, res.Body)
+	}
+	if err != nil {
+		s.log.Warn("audit: the connector's answer is left out; answering from the advisory database alone", "feed", f.Name, "err", err)
+		return local
+	}
+	return merged
+}
+
 func passThrough(ctx *fasthttp.RequestCtx, res *upstream.Response) {
 	ctx.SetStatusCode(res.Status)
 	if res.Status >= 400 && !json.Valid(res.Body) {
@@ -197,30 +248,95 @@ func passThrough(ctx *fasthttp.RequestCtx, res *upstream.Response) {
 	ctx.SetBody(res.Body)
 }
 
-// keys forwards the connector's signing keys, so npm audit signatures
-// verifies connector packages (whose dist.signatures npmgate keeps
-// unchanged). Local packages carry no registry signature.
+// keys answers /-/npm/v1/keys: the first connector's signing keys, so
+// npm audit signatures verifies connector packages (whose
+// dist.signatures npmgate keeps unchanged), with npmgate's own key, which
+// signs the local packages. npm asks the registry it installed from, the
+// feed, so one answer must hold both. A feed without connectors answers
+// its own key alone.
 func (s *Server) keys(ctx *fasthttp.RequestCtx, f *feed.Feed) {
+	var own []json.RawMessage
+	if sg := f.Deps.Signer; sg != nil {
+		own = append(own, npm.MustJSON(sg.PublicKey()))
+	}
 	c := f.FirstConnector()
-	if c == nil {
+	if c == nil && own == nil {
 		s.fail(ctx, refused(errNoSuch, "this feed has no connector and no signing keys"))
 		return
 	}
+	var upstreamKeys []json.RawMessage
+	if c != nil {
+		res, err := s.connectorKeys(ctx, c)
+		if err != nil {
+			s.fail(ctx, err)
+			return
+		}
+		if own == nil {
+			passThrough(ctx, res)
+			return
+		}
+		if upstreamKeys, err = keysOf(c, res); err != nil {
+			s.fail(ctx, err)
+			return
+		}
+	}
+	writeJSONValue(ctx, fasthttp.StatusOK, map[string][]json.RawMessage{"keys": mergeKeys(upstreamKeys, own)})
+}
+
+// connectorKeys is a connector's keys answer, kept an hour when good.
+func (s *Server) connectorKeys(ctx *fasthttp.RequestCtx, c *feed.Connector) (*upstream.Response, error) {
 	key := "keys\x00" + c.Name
 	if it, ok := s.mem.Get(key); ok && time.Now().Before(it.Expires) {
-		ctx.SetContentType("application/json")
-		ctx.Response.SetBodyRaw(it.Body)
-		return
+		return &upstream.Response{Status: 200, ContentType: "application/json", Body: it.Body}, nil
 	}
 	res, err := c.Client.Do(s.rctx(ctx), "GET", c.Client.BaseURL()+"/-/npm/v1/keys", nil, "")
 	if err != nil {
-		s.fail(ctx, err)
-		return
+		return nil, err
 	}
 	if res.Status == 200 && json.Valid(res.Body) {
 		s.mem.Set(key, &cache.Item{Body: res.Body, Expires: time.Now().Add(keysCacheTTL)}, 0)
 	}
-	passThrough(ctx, res)
+	return res, nil
+}
+
+// keysOf reads a connector's keys answer to merge: none when it has no
+// keys endpoint (404), its entries as sent when 200, else an error, as
+// npm could verify none of its packages with an answer missing its keys.
+func keysOf(c *feed.Connector, res *upstream.Response) ([]json.RawMessage, error) {
+	switch res.Status {
+	case fasthttp.StatusOK:
+	case fasthttp.StatusNotFound:
+		return nil, nil
+	default:
+		return nil, &upstreamStatus{status: fasthttp.StatusBadGateway, msg: fmt.Sprintf("connector %q answered %d for its signing keys", c.Name, res.Status)}
+	}
+	var doc struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(res.Body, &doc); err != nil {
+		return nil, &upstreamStatus{status: fasthttp.StatusBadGateway, msg: fmt.Sprintf("connector %q answered a keys document that is not {\"keys\": [...]}", c.Name)}
+	}
+	return doc.Keys, nil
+}
+
+// mergeKeys is the connector's keys, then ours, each key id once (the
+// connector's entry wins).
+func mergeKeys(upstreamKeys, own []json.RawMessage) []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(upstreamKeys)+len(own))
+	seen := map[string]bool{}
+	for _, k := range slices.Concat(upstreamKeys, own) {
+		var id struct {
+			KeyID string `json:"keyid"`
+		}
+		if json.Unmarshal(k, &id) == nil && id.KeyID != "" {
+			if seen[id.KeyID] {
+				continue
+			}
+			seen[id.KeyID] = true
+		}
+		out = append(out, k)
+	}
+	return out
 }
 
 // attestations forwards a version's provenance attestations.

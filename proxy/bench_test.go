@@ -77,3 +77,47 @@ func BenchmarkWarmTarball(b *testing.B) {
 	g := startGateB(b, t, up)
 	benchGet(b, g, "/ms/-/ms-2.1.3.tgz")
 }
+
+// TestWarmPathAllocations guards what BENCHMARKS.md reports: a warm
+// packument costs three allocations and a warm tarball a fixed few, so a
+// change that adds one on every request fails here, not only in a
+// benchmark nobody reads. (Allocations, not time: no clock is asserted.)
+func TestWarmPathAllocations(t *testing.T) {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	g := startGate(t, up)
+	for _, tc := range []struct {
+		path, accept string
+		max          float64
+	}{
+		{"/ms", corgi, 3},
+		{"/ms", "application/json", 3},
+		{"/ms/-/ms-2.1.3.tgz", "", 38},
+	} {
+		var ctx fasthttp.RequestCtx
+		var req fasthttp.Request
+		req.SetRequestURI(tc.path)
+		req.Header.SetHost(strings.TrimPrefix(g.url, "http://"))
+		if tc.accept != "" {
+			req.Header.Set("Accept", tc.accept)
+		}
+		ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}, nil)
+		serve := func() {
+			ctx.Response.Reset()
+			g.srv.Handle(&ctx)
+			if ctx.Response.IsBodyStream() {
+				ctx.Response.CloseBodyStream()
+			}
+		}
+		// Cold, over HTTP, so that a tarball's fill completes.
+		if resp, body := g.get(tc.path, "Accept", tc.accept); resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", tc.path, resp.StatusCode, body)
+		}
+		serve()
+		if ctx.Response.StatusCode() != 200 {
+			t.Fatalf("%s: %d %s", tc.path, ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+		if n := testing.AllocsPerRun(200, serve); n > tc.max {
+			t.Errorf("warm %s (%s): %.0f allocations per request, want at most %.0f", tc.path, tc.accept, n, tc.max)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/feed"
+	"github.com/npmgate/npmgate/ui"
 	"github.com/valyala/fasthttp"
 )
 
@@ -58,7 +59,19 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (feed, route string) {
 	if s.cfg.Metrics.Listen == "" && *s.cfg.Metrics.Enabled && s.serveMetrics(ctx, path) {
 		return "", routeMetrics
 	}
+	if s.ui != nil && ui.Wants(ctx) {
+		s.serveUI(ctx)
+		return "", routeUI
+	}
 	f, prefix, rest := s.feedOf(path)
+	if name, ok := strings.CutPrefix(rest, oidcExchangePath); ok {
+		// Before authentication: its Bearer credential is an ID token.
+		asked := ""
+		if prefix != "" {
+			asked = f.Name
+		}
+		return s.serveOIDCExchange(ctx, asked, name), routeAPI
+	}
 	if f == nil {
 		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("no feed at %s", path)))
 		return "", routeOther

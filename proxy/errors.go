@@ -14,6 +14,7 @@ import (
 	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/proxy/npm"
 	"github.com/npmgate/npmgate/proxy/upstream"
+	"github.com/npmgate/npmgate/trustpub"
 )
 
 // Errors the edge itself answers with, before a feed is asked or beside
@@ -73,8 +74,12 @@ func statusOf(err error) int {
 		return u.status
 	}
 	switch {
-	case errors.Is(err, auth.ErrUnauthenticated):
+	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, trustpub.ErrInvalidToken), errors.Is(err, trustpub.ErrReplayed):
 		return fasthttp.StatusUnauthorized
+	case errors.Is(err, trustpub.ErrUntrusted):
+		return fasthttp.StatusForbidden
+	case errors.Is(err, trustpub.ErrUnavailable):
+		return fasthttp.StatusServiceUnavailable
 	case errors.Is(err, auth.ErrThrottled):
 		return fasthttp.StatusTooManyRequests
 	case errors.Is(err, auth.ErrForbidden), errors.Is(err, feed.ErrNotMaintainer), errors.Is(err, feed.ErrConnectorServes):
@@ -155,7 +160,18 @@ func headersOf(h *fasthttp.ResponseHeader, err error, status int) {
 func respond(ctx *fasthttp.RequestCtx, err error) int {
 	status := statusOf(err)
 	headersOf(&ctx.Response.Header, err, status)
-	writeError(ctx, status, messageOf(err, status))
+	msg := messageOf(err, status)
+	writeError(ctx, status, msg)
+	if x := (*exchangeError)(nil); errors.As(err, &x) {
+		// npm prints a failed token exchange's "message".
+		var b bytes.Buffer
+		b.WriteString(`{"error":`)
+		npm.WriteJSONString(&b, msg)
+		b.WriteString(`,"message":`)
+		npm.WriteJSONString(&b, msg)
+		b.WriteString("}\n")
+		ctx.SetBody(b.Bytes())
+	}
 	return status
 }
 

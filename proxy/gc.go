@@ -55,3 +55,9 @@ func (s *Server) collectGarbage(ctx context.Context, maxBytes int64, interval ti
 		}
 	}
 }
+
+// ClearQuarantine removes the tarballs of versions taken down upstream,
+// kept for forensics until now (npmgate gc --quarantine).
+func (s *Server) ClearQuarantine() (cache.QuarantineStats, error) {
+	return s.disk.ClearQuarantine()
+}

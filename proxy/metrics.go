@@ -45,6 +45,8 @@ type metrics struct {
 	renders       *prometheus.CounterVec
 	spliced       prometheus.Counter
 	missLimited   *prometheus.CounterVec
+	oidcExchanges *prometheus.CounterVec
+	takedowns     *prometheus.CounterVec
 	handler       fasthttp.RequestHandler
 	all           []prometheus.Collector
 
@@ -92,7 +94,7 @@ func newMetrics(s *Server) *metrics {
 		Name: "npmgate_audit_withheld_names_total", Help: "Package names kept out of forwarded audit requests (local or owned).",
 	})
 	m.storeBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "npmgate_store_bytes", Help: "Bytes in the data directory by kind (tarballs, snapshots, local).",
+		Name: "npmgate_store_bytes", Help: "Bytes in the data directory by kind (tarballs, snapshots, local, quarantine).",
 	}, []string{"kind"})
 	m.storeFiles = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "npmgate_store_files", Help: "Files in the data directory by kind.",
@@ -106,7 +108,13 @@ func newMetrics(s *Server) *metrics {
 	m.missLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "npmgate_miss_limited_total", Help: "Lookups of unknown names refused (429) by cache.miss_limit, by the budget spent (client, total).",
 	}, []string{"scope"})
-	m.all = []prometheus.Collector{m.renders, m.spliced, m.missLimited, m.requests, m.duration, m.respBytes, m.cacheLookups, m.upstreamReqs,
+	m.oidcExchanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_oidc_exchanges_total", Help: "Trusted publishing token exchanges, by outcome (ok, invalid_token, replayed, untrusted, unavailable, bad_request, error).",
+	}, []string{"outcome"})
+	m.takedowns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_takedowns_total", Help: "Versions a connector stopped listing (taken down upstream): no longer served, tarball quarantined.",
+	}, []string{"connector"})
+	m.all = []prometheus.Collector{m.oidcExchanges, m.takedowns, m.renders, m.spliced, m.missLimited, m.requests, m.duration, m.respBytes, m.cacheLookups, m.upstreamReqs,
 		m.upstreamDur, m.upstreamBytes, m.coalesced, m.integrity, m.filterBlocks, m.auditWithheld, m.storeBytes, m.storeFiles,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "npmgate_tarball_downloads_joined_total", Help: "Tarball requests served from a download already running.",
@@ -187,7 +195,7 @@ func (m *metrics) upstreamObserver(connector string) func(kind, result string, d
 // by kind, until ctx ends.
 func (m *metrics) measureStore(ctx context.Context, dir string, interval time.Duration) {
 	for {
-		for _, kind := range []string{"tarballs", "snapshots", "local"} {
+		for _, kind := range []string{"tarballs", "snapshots", "local", "quarantine"} {
 			var n, size int64
 			filepath.WalkDir(filepath.Join(dir, kind), func(_ string, d fs.DirEntry, err error) error {
 				if err == nil && d.Type().IsRegular() {
@@ -315,6 +323,18 @@ func hidesFeed(m *dto.Metric, hidden map[string]bool) bool {
 
 func (m *metrics) CountCoalesced(resource string) { m.coalesced.WithLabelValues(resource).Inc() }
 func (m *metrics) CountFilterBlock(rule string)   { m.filterBlocks.WithLabelValues(rule).Inc() }
+func (m *metrics) CountTakedown(connector string) { m.takedowns.WithLabelValues(connector).Inc() }
+func (m *metrics) CountIntegrityFailure(connector string) {
+	m.integrity.WithLabelValues(connector).Inc()
+}
+
 func (m *metrics) CountRender(representation string) {
 	m.renders.WithLabelValues(representation).Inc()
+}
+
+// register adds a collector built after the server's own (the OSV
+// source's).
+func (m *metrics) register(c prometheus.Collector) {
+	m.reg.MustRegister(c)
+	m.all = append(m.all, c)
 }

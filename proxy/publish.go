@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -127,6 +126,12 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed.Feed, body *feed.Writ
 		return err
 	}
 	pub.Doc["_npmUser"] = npm.MustJSON(feed.Maintainer{Name: p.Name})
+	// Signed now and stored, so every replica serves the one signature.
+	if sg := f.Deps.Signer; sg != nil {
+		if err := feed.SignVersion(sg, pub.Doc); err != nil {
+			return err
+		}
+	}
 	existing, err := f.ReadLocal(s.rctx(ctx), pub.Name)
 	if err != nil {
 		return err
@@ -168,26 +173,7 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed.Feed, body *feed.Writ
 }
 
 func (s *Server) storeTarball(ctx context.Context, data, sum []byte) error {
-	key := cache.TarballKey("sha512", hex.EncodeToString(sum))
-	if s.bucket != nil {
-		// Shared first: once the document names a version, every
-		// replica must find its bytes.
-		if err := s.bucket.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
-			return fmt.Errorf("storing the tarball in the shared store: %w", err)
-		}
-	}
-	if _, err := s.disk.Stat(ctx, key); err == nil {
-		return nil // the same bytes are already stored
-	}
-	w, err := s.disk.Create(key)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(data); err != nil {
-		w.Abort()
-		return err
-	}
-	return w.Commit()
+	return s.blobs.Put(ctx, cache.TarballKey("sha512", hex.EncodeToString(sum)), data)
 }
 
 // serveDistTags answers /-/package/{name}/dist-tags[/{tag}].

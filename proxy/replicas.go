@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -72,6 +73,12 @@ func (s *Server) watchPackages(ctx context.Context) {
 // has cache.min_free free, and the database and the bucket, when shared,
 // answer.
 func (s *Server) checkReady() error {
+	if s.osv != nil {
+		// No database yet: the advisory rules would block nothing.
+		if ok, msg := s.osv.src.Status().Ready(); !ok {
+			return errors.New(msg)
+		}
+	}
 	if err := s.disk.Writable(); err != nil {
 		return fmt.Errorf("data directory is not writable: %w", err)
 	}
@@ -98,4 +105,16 @@ func (s *Server) checkReady() error {
 		errs = append(errs, fmt.Errorf("bucket unreachable: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// readyDetail is the body of a ready server that has more to say than
+// "ready" ("" otherwise): the OSV database served and, after a failed
+// refresh, that it is the last good copy and why the refresh failed.
+func (s *Server) readyDetail() string {
+	if s.osv == nil {
+		return ""
+	}
+	_, msg := s.osv.src.Status().Ready()
+	body, _ := json.Marshal(map[string]string{"status": "ready", "osv": msg})
+	return string(body)
 }

@@ -58,46 +58,49 @@ func ParsePath(raw string) (Route, error) {
 	if rest == "" {
 		return Route{Kind: KindNotFound}, nil
 	}
-	name, tail, err := splitName(rest)
-	if err != nil {
-		return Route{}, err
-	}
-	return routeBelow(name, tail)
-}
-
-// splitName decodes the segments of a package path and takes the package
-// name off the front: "name" or "@scope/name" (the '/' as a segment
-// separator or encoded).
-func splitName(rest string) (name string, tail []string, err error) {
 	segs := strings.Split(rest, "/")
+	// Decoded here and only indexed below: a slice returned from a helper
+	// would move to the heap (one more allocation per request).
 	dec := make([]string, len(segs))
 	for i, s := range segs {
 		d, err := unescapeSegment(s)
 		if err != nil {
-			return "", nil, err
+			return Route{}, err
 		}
 		dec[i] = d
 	}
+	name, n, err := splitName(dec)
+	if err != nil {
+		return Route{}, err
+	}
+	return routeBelow(name, dec[n:])
+}
+
+// splitName takes the package name off the front of a package path's
+// decoded segments: "name" or "@scope/name" (the '/' as a segment
+// separator or encoded); n is how many segments it took.
+func splitName(dec []string) (name string, n int, err error) {
+	var tail []string
 	switch {
 	case strings.HasPrefix(dec[0], "@") && strings.Contains(dec[0], "/"):
 		name, tail = dec[0], dec[1:]
 	case strings.HasPrefix(dec[0], "@"):
 		if len(dec) < 2 || strings.Contains(dec[1], "/") {
-			return "", nil, fmt.Errorf("%w: a scoped name is @scope/name", errBadPath)
+			return "", 0, fmt.Errorf("%w: a scoped name is @scope/name", errBadPath)
 		}
 		name, tail = dec[0]+"/"+dec[1], dec[2:]
 	default:
 		name, tail = dec[0], dec[1:]
 	}
 	if err := npm.ValidateName(name); err != nil {
-		return "", nil, err
+		return "", 0, err
 	}
 	for _, t := range tail {
 		if strings.Contains(t, "/") {
-			return "", nil, fmt.Errorf("%w: encoded '/' outside a scoped name", errBadPath)
+			return "", 0, fmt.Errorf("%w: encoded '/' outside a scoped name", errBadPath)
 		}
 	}
-	return name, tail, nil
+	return name, len(dec) - len(tail), nil
 }
 
 // routeBelow is the route of what follows a package's name: its

@@ -23,6 +23,8 @@ import (
 	"github.com/npmgate/npmgate/config"
 	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/policy"
+	"github.com/npmgate/npmgate/trustpub"
+	"github.com/npmgate/npmgate/ui"
 )
 
 // Version is npmgate's version, set by the build.
@@ -37,8 +39,11 @@ type Server struct {
 	// snapshots holds upstream documents: the disk, or the shared bucket.
 	snapshots cache.Store
 	// bucket, when replicas share one, is where tarballs live for all
-	// of them; disk is then this replica's cache of it.
+	// of them; disk is then this replica's cache of it. Only the wiring
+	// and readiness look at it: requests go through blobs.
 	bucket cache.Store
+	// blobs holds tarballs (cache.Local, or cache.Tiered with a bucket).
+	blobs cache.Blobs
 	// packages holds what was published to the feeds.
 	packages feed.Packages
 	// sharedState is nil on one machine (the data directory holds all).
@@ -71,6 +76,14 @@ type Server struct {
 	largeBodies *semaphore.Weighted
 	// metricsAccess is metrics.access compiled.
 	metricsAccess auth.Rule
+	// oidc verifies the ID tokens of trusted publishing; publishers are
+	// those their claims are matched against (publishing.trusted).
+	oidc       *trustpub.Verifier
+	publishers atomic.Pointer[[]trustpub.Publisher]
+	// osv is osv.source's database, nil when none is configured.
+	osv *advisoryDB
+	// ui is the web UI (proxy/ui.go).
+	ui *ui.UI
 }
 
 type readyState struct {
@@ -91,6 +104,13 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if len(cfg.Feeds) != len(s.feeds) {
 		return errors.New("feeds were added or removed: restart npmgate to apply that")
 	}
+	if cfg.Signing != s.cfg.Signing {
+		return errors.New("signing changed: restart npmgate to sign with the new key")
+	}
+	if cfg.OSV != s.cfg.OSV {
+		// The database is loaded and refreshed by what New built.
+		return errors.New("osv changed: restart npmgate to apply that")
+	}
 	for name := range s.feeds {
 		fc := cfg.Feeds[name]
 		if fc == nil || !slices.Equal(fc.Connectors, s.cfg.Feeds[name].Connectors) {
@@ -107,9 +127,14 @@ func (s *Server) Reload(cfg *config.Config) error {
 			}
 		}
 	}
+	if !slices.Equal(cfg.Publishing.Issuers, s.cfg.Publishing.Issuers) {
+		// The verifier holds their keys and the tokens already used.
+		return errors.New("publishing.issuers changed: restart npmgate to apply that")
+	}
 	for name, f := range s.feeds {
 		f.SetRules(rules.Feeds[name])
 	}
+	s.publishers.Store(&rules.Trusted)
 	return nil
 }
 
@@ -225,6 +250,10 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 	}
 	if st.err != nil {
 		s.fail(ctx, refused(errNotReady, st.err.Error()))
+		return
+	}
+	if body := s.readyDetail(); body != "" {
+		writeJSON(ctx, fasthttp.StatusOK, body)
 		return
 	}
 	writeJSON(ctx, fasthttp.StatusOK, `{"status":"ready"}`)

@@ -1,16 +1,11 @@
 package proxy
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/feed"
 )
 
@@ -37,7 +32,6 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed.Feed, r Route) {
 		s.fail(ctx, err)
 		return
 	}
-	key := cache.TarballKey(ref.Digest.Algo, ref.Digest.Hex())
 	etag := `"` + ref.Digest.Algo + "-" + ref.Digest.Hex()[:32] + `"`
 	h := &ctx.Response.Header
 	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && etagMatch(inm, etag) {
@@ -45,116 +39,16 @@ func (s *Server) serveTarball(ctx *fasthttp.RequestCtx, f *feed.Feed, r Route) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
-	expect := cache.Expect{NewHash: ref.Digest.NewHash, Sum: ref.Digest.Sum}
-	var src cache.Source
-	var source string      // the connector, for logs and metrics
-	var wait time.Duration // how long a client waits for the first byte
-	if ref.Source == feed.SourceLocal {
-		if s.bucket == nil {
-			body, size, err := s.disk.OpenBlob(key)
-			if err != nil {
-				s.fail(ctx, fmt.Errorf("stored tarball of a local package is missing: %w", err))
-				return
-			}
-			s.sendTarball(ctx, body, size, etag, feed.CacheHit)
-			return
-		}
-		// Published on another replica: its bytes are in the bucket.
-		source, wait = "local", 30*time.Second
-		src = s.fromShared(key, nil, nil)
-	} else {
-		c := f.Connectors[ref.Source]
-		source, wait = c.Name, 2*c.Config.Timeout.D()
-		url := c.Client.TarballURL(ref.Advertised, r.Name, ref.File)
-		// A hostile or broken upstream must not fill the disk: the body
-		// is bounded by the connector's limit and its own Content-Length.
-		src = func(dctx context.Context) (io.ReadCloser, int64, error) {
-			body, size, err := c.Client.Tarball(dctx, url)
-			return cache.LimitBody(body, size, err, int64(c.Config.MaxTarballSize))
-		}
-		if ref.Source == 0 {
-			if spec == nil {
-				// Another request may have started a prefetch of this
-				// URL: the fill must use it, not download a second time.
-				spec = s.prefetch.Join(url)
-				defer f.Release(spec)
-			}
-			src = spec.Source(url, s.disk, src)
-		}
-	}
-	var fromUpstream bool
-	switch {
-	case s.bucket == nil || ref.Source == feed.SourceLocal:
-	case spec != nil:
-		// No replica had the package's document when this request came
-		// (see speculate): the bytes are on their way from upstream
-		// already, and the bucket is not worth a look.
-		fromUpstream = true
-	default:
-		src = s.fromShared(key, src, &fromUpstream)
-	}
-	result := feed.CacheMiss
-	onDone := func(err error) {
-		if errors.Is(err, cache.ErrIntegrity) {
-			s.metrics.integrity.WithLabelValues(source).Inc()
-		}
-		if err != nil {
-			s.log.Error("tarball download failed; nothing stored", "feed", f.Name, "package", r.Name,
-				"file", ref.File, "connector", source, "integrity_failure", errors.Is(err, cache.ErrIntegrity), "err", err)
-		} else if fromUpstream {
-			s.share(key)
-		}
-	}
-	wctx, cancel := context.WithTimeout(s.rctx(ctx), wait)
-	defer cancel()
-	body, size, err := s.fills.Fetch(wctx, key, expect, src, onDone)
+	body, size, err := f.OpenTarball(r.Name, ref, spec)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
+	result := feed.CacheMiss
 	if _, isFile := body.(interface{ Fd() uintptr }); isFile {
 		result = feed.CacheHit
 	}
 	s.sendTarball(ctx, body, size, etag, result)
-}
-
-// fromShared reads a tarball from the bucket replicas share, and only
-// when it is not there from fallback (the connector), noting in
-// *fromUpstream that the bytes must then be shared once verified. The
-// bytes from the bucket are verified like any others on their way to this
-// replica's disk.
-func (s *Server) fromShared(key string, fallback cache.Source, fromUpstream *bool) cache.Source {
-	return func(ctx context.Context) (io.ReadCloser, int64, error) {
-		body, info, err := s.bucket.Get(ctx, key)
-		if err == nil {
-			return body, info.Size, nil
-		}
-		if !errors.Is(err, cache.ErrNotFound) {
-			s.log.Warn("shared store: reading a tarball failed", "key", key, "err", err)
-		}
-		if fallback == nil {
-			return nil, 0, fmt.Errorf("stored tarball of a local package is missing: %w", err)
-		}
-		*fromUpstream = true
-		return fallback(ctx)
-	}
-}
-
-// share copies a verified tarball from this replica's disk to the bucket,
-// so other replicas need not download it again. The upload is whole or
-// absent (S3 semantics); a replica killed during it leaves nothing.
-func (s *Server) share(key string) {
-	f, size, err := s.disk.OpenBlob(key)
-	if err != nil {
-		s.log.Warn("shared store: stored tarball vanished before upload", "key", key, "err", err)
-		return
-	}
-	defer f.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	if err := s.bucket.Put(ctx, key, f, size); err != nil {
-		s.log.Error("shared store: uploading a tarball failed; other replicas will fetch it themselves", "key", key, "err", err)
-	}
 }
 
 func (s *Server) sendTarball(ctx *fasthttp.RequestCtx, body io.ReadCloser, size int64, etag, result string) {

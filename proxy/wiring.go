@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/policy"
 	"github.com/npmgate/npmgate/proxy/upstream"
+	"github.com/npmgate/npmgate/trustpub"
 )
 
 // New builds a server from a validated configuration: its stores, the
@@ -30,13 +32,22 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.metricsAccess = rules.Metrics
+	s.publishers.Store(&rules.Trusted)
+	if s.oidc, err = newVerifier(cfg); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.metrics = newMetrics(s)
 	s.largeBodies = semaphore.NewWeighted(int64(max(cfg.Publish.LargeBodies, 1)))
-	for _, step := range []func() error{s.openReplicasAndAuth, func() error { return s.buildFeeds(rules) }} {
+	for _, step := range []func() error{s.openReplicasAndAuth, func() error { return s.buildFeeds(rules) }, func() error { return s.openOSV(s.lifetime) }} {
 		if err := step(); err != nil {
 			s.Close()
 			return nil, err
 		}
+	}
+	if err := s.newUI(); err != nil {
+		s.Close()
+		return nil, err
 	}
 	s.http = s.newHTTPServer()
 	s.setCanonical(cfg.Listen)
@@ -63,6 +74,10 @@ func (s *Server) openStores() error {
 	return nil
 }
 
+// maxSnapshotsInFlight bounds the snapshot bytes waiting for the bucket;
+// past it, a load writes its snapshot before it answers.
+const maxSnapshotsInFlight = 256 << 20
+
 // openReplicasAndAuth connects to what replicas share, when configured
 // (then local packages, users, tokens, snapshots and tarballs live
 // there), and builds the credential service on the right stores.
@@ -78,7 +93,11 @@ func (s *Server) openReplicasAndAuth() error {
 		return err
 	}
 	if sh := s.sharedState; sh != nil {
-		s.bucket, s.snapshots, s.packages = sh.bucket, sh.bucket, sh.db.Packages()
+		// Snapshots are written to the bucket in the background: the
+		// document is in hand, and the snapshot only spares a later
+		// upstream request.
+		s.bucket, s.packages = sh.bucket, sh.db.Packages()
+		s.snapshots = cache.NewAsyncStore(sh.bucket, maxSnapshotsInFlight, s.log)
 		authOpts.Users, authOpts.Tokens = sh.db.Users(), sh.db.Tokens()
 	}
 	s.auth, err = auth.New(authOpts)
@@ -105,9 +124,19 @@ func (s *Server) buildFeeds(rules *policy.Rules) error {
 		tarballTimeout = max(tarballTimeout, c.TarballTimeout.D())
 	}
 	s.fills = cache.NewFills(s.disk, max(tarballTimeout, time.Minute))
+	local := cache.NewLocal(s.disk, s.fills)
+	s.blobs = local
+	if s.bucket != nil {
+		s.blobs = cache.NewTiered(local, s.bucket, s.log)
+	}
+	signer, err := cfg.LoadSigner()
+	if err != nil {
+		return err
+	}
 	s.feedDeps = &feed.Deps{
-		Mem: s.mem, Disk: s.disk, Snapshots: s.snapshots, Bucket: s.bucket, Packages: s.packages,
+		Mem: s.mem, Disk: s.disk, Snapshots: s.snapshots, Blobs: s.blobs, Packages: s.packages,
 		Users: s.auth.Users, Metrics: s.metrics, Log: s.log, Cache: cfg.Cache, Prefetch: &s.prefetch,
+		Signer: signer,
 	}
 	for name, fc := range cfg.Feeds {
 		f := &feed.Feed{Name: name, Deps: s.feedDeps, OwnedScopes: fc.OwnedScopes, MergeNames: fc.Merge, OwnedNames: fc.OwnedNames}
@@ -133,6 +162,12 @@ func (s *Server) buildFeeds(rules *policy.Rules) error {
 func auditTarget(cfg *config.Config, fc *config.Feed, f *feed.Feed, clients map[string]*upstream.Client) (*feed.AuditTarget, error) {
 	switch {
 	case fc.Audit == "off":
+	case fc.Audit == config.AuditLocal:
+		// Answered from the OSV database (proxy/audit.go): no client.
+		return &feed.AuditTarget{Local: true}, nil
+	case fc.Audit == config.AuditLocalConnector:
+		c := f.Connectors[0].Client
+		return &feed.AuditTarget{Local: true, Client: c, Base: c.BaseURL()}, nil
 	case fc.Audit == "" && len(f.Connectors) > 0:
 		return &feed.AuditTarget{Client: f.Connectors[0].Client, Base: f.Connectors[0].Client.BaseURL()}, nil
 	case cfg.Connectors[fc.Audit] != nil:
@@ -174,4 +209,18 @@ func (s *Server) newHTTPServer() *fasthttp.Server {
 		// headers, credentials included, in the log.
 		SecureErrorLogMessage: true,
 	}
+}
+
+// newVerifier is the verifier of trusted publishing's ID tokens, with
+// the keys of publishing.issuers read from their files.
+func newVerifier(cfg *config.Config) (*trustpub.Verifier, error) {
+	files := map[string]string{}
+	for _, is := range cfg.Publishing.Issuers {
+		files[is.Issuer] = is.JWKSFile
+	}
+	v, err := trustpub.NewVerifier(trustpub.Options{Files: files})
+	if err != nil {
+		return nil, fmt.Errorf("publishing.issuers: %w", err)
+	}
+	return v, nil
 }

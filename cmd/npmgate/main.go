@@ -44,6 +44,8 @@ Usage:
   npmgate gc --max-size 20GiB    evict least recently used cache files (never published packages)
   npmgate migrate [--config FILE] [--import-users HTPASSWD]
                                  create or update the shared database's schema (database.url)
+  npmgate signing-key generate [--base64] | show
+                                 make a registry signing key (PEM, or one line), or print the server's public key
   npmgate version                print the version
 
 Credential commands take --config FILE or --data DIR to find the data.
@@ -83,6 +85,8 @@ func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		return warmCmd(args[1:], stdout, stderr)
 	case "migrate":
 		return migrateCmd(args[1:], stdout, stderr)
+	case "signing-key":
+		return signingKeyCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "npmgate", proxy.Version)
 		return 0
@@ -257,6 +261,10 @@ func serve(args []string, stderr io.Writer) int {
 	logOut := newLogWriter(stderr, 200*time.Millisecond)
 	defer logOut.Close()
 	log := cfg.NewLogger(logOut)
+	if err := ensureSigningKey(cfg, log); err != nil {
+		log.Error("cannot make the registry signing key", "file", cfg.SigningKeyFile(), "err", err)
+		return 1
+	}
 	srv, err := proxy.New(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)

@@ -85,6 +85,36 @@ var rules = []rule{
 		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("pgstore"), local("cmd")},
 		why:       "the server takes compiled rules from policy, so policy must not depend on what serves them",
 	},
+	{
+		name:      "the advisory database is pure; its source has the HTTP",
+		from:      []string{local("osv") + "$"},
+		forbidden: append([]string{local("osv/source"), local("proxy") + "$", local("feed")}, storageAndHTTP...),
+		why:       "filters decide on advisories at render time, so the database is data; fetching and refreshing it is osv/source's",
+	},
+	{
+		name:      "vers is a leaf",
+		from:      []string{local("internal/vers")},
+		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("filter"), local("auth"), local("config"), local("policy"), local("osv"), local("pgstore")},
+		why:       "the one version parser of filter and osv depends on nothing of theirs",
+	},
+	{
+		name:      "sign is pure crypto",
+		from:      []string{local("sign")},
+		forbidden: []string{local("proxy"), local("feed"), local("cache"), local("config"), local("pgstore"), local("auth"), local("filter"), local("policy"), local("cmd"), "net/http", "github.com/valyala/fasthttp"},
+		why:       "signatures are made and checked the same way wherever the key comes from; the caller reads the configuration",
+	},
+	{
+		name:      "trustpub knows no other package of npmgate",
+		from:      []string{local("trustpub")},
+		forbidden: []string{local("auth"), local("cache"), local("cmd"), local("config"), local("feed"), local("filter"), local("internal/vers"), local("osv"), local("pgstore"), local("policy"), local("proxy"), local("warm")},
+		why:       "verifying an ID token and matching its claims is the same whoever serves the exchange",
+	},
+	{
+		name:      "the web UI reads feeds and never the edge or the stores' wiring",
+		from:      []string{local("ui")},
+		forbidden: []string{local("proxy") + "$", local("proxy/upstream"), local("pgstore"), local("cmd"), local("policy"), local("config")},
+		why:       "pages show what a feed serves through the feed; the edge routes to the UI and maps its errors",
+	},
 }
 
 // under reports whether path is pattern or below it.
@@ -177,6 +207,12 @@ func TestImportRuleCatches(t *testing.T) {
 		local("config") + " " + local("filter"),
 		local("feed") + " " + local("proxy/npm") + " " + local("proxy") + " github.com/valyala/fasthttp",
 		local("policy") + " " + local("config") + " " + local("filter") + " " + local("auth") + " " + local("cache"),
+		local("osv") + " " + local("proxy/npm") + " " + local("osv/source") + " net/http",
+		local("osv/source") + " " + local("osv") + " net/http",
+		local("internal/vers") + " strings " + local("filter"),
+		local("sign") + " crypto/ecdsa " + local("config"),
+		local("trustpub") + " " + local("trustpubish") + " " + local("config") + " net/http",
+		local("ui") + " " + local("feed") + " " + local("proxy") + " " + local("proxy/npm"),
 	}, "\n"))
 	want := map[string][]string{
 		"cache is below proxy and feed and beside filter and auth": {local("cache") + " imports " + local("proxy")},
@@ -195,6 +231,14 @@ func TestImportRuleCatches(t *testing.T) {
 			local("feed") + " imports github.com/valyala/fasthttp",
 		},
 		"policy compiles rules and opens nothing": {local("policy") + " imports " + local("cache")},
+		"the advisory database is pure; its source has the HTTP": {
+			local("osv") + " imports " + local("osv/source"),
+			local("osv") + " imports net/http",
+		},
+		"vers is a leaf":                             {local("internal/vers") + " imports " + local("filter")},
+		"sign is pure crypto":                        {local("sign") + " imports " + local("config")},
+		"trustpub knows no other package of npmgate": {local("trustpub") + " imports " + local("config")},
+		"the web UI reads feeds and never the edge or the stores' wiring": {local("ui") + " imports " + local("proxy")},
 	}
 	for _, r := range rules {
 		got := r.violations(fake)
