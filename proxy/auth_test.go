@@ -241,7 +241,7 @@ func TestCredentialStoreDownIs503(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), auth: svc}
+	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), auth: svc, cfg: &config.Config{}}
 	check := func(name string, ctx *fasthttp.RequestCtx) {
 		t.Helper()
 		body := ctx.Response.Body()
