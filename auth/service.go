@@ -32,6 +32,9 @@ type Options struct {
 	// (0: DefaultTokenTTL); MaxTTL caps what any new token may ask for
 	// (0: DefaultMaxTokenTTL). Read-only tokens may keep no expiry.
 	DefaultTTL, MaxTTL time.Duration
+	// TwoFactorFile keeps the users' second factors (TwoFactor); "" is
+	// none.
+	TwoFactorFile string
 }
 
 // Service authenticates requests and manages credentials.
@@ -69,6 +72,8 @@ type Service struct {
 	sameChecks    singleflight.Group
 
 	defaultTTL, maxTTL time.Duration
+	// TwoFactor is the users' second factors; nil when none is kept.
+	TwoFactor *TwoFactor
 	// touched remembers when each token's LastUsed was last stored, so
 	// it is written at most once a minute per token (lastUsedEvery).
 	touchMu sync.Mutex
@@ -112,6 +117,9 @@ func New(o Options) (*Service, error) {
 		checking:   map[string]bool{},
 		touched:    map[string]time.Time{},
 		defaultTTL: min(cmp.Or(o.DefaultTTL, DefaultTokenTTL), cmp.Or(o.MaxTTL, DefaultMaxTokenTTL)), maxTTL: cmp.Or(o.MaxTTL, DefaultMaxTokenTTL),
+	}
+	if o.TwoFactorFile != "" {
+		s.TwoFactor = OpenTwoFactor(o.TwoFactorFile)
 	}
 	for g, members := range o.Groups {
 		for _, m := range members {

@@ -41,6 +41,10 @@ func (c *Config) UsersFile() string {
 	return filepath.Join(c.Data, name)
 }
 
+// TwoFactorFile keeps the users' TOTP secrets and recovery codes (the
+// htpasswd file has no room for them).
+func (c *Config) TwoFactorFile() string { return filepath.Join(c.Data, "users-2fa.json") }
+
 // TokensFile is where tokens and API keys are stored (hashed).
 func (c *Config) TokensFile() string { return filepath.Join(c.Data, "auth", "tokens.json") }
 

@@ -145,12 +145,22 @@ func (s *Server) dispatchWrite(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix st
 			return
 		}
 		limit, hint = maxStarBody, "npm star without the publish right"
-	} else if err := s.auth.UseForWrite(p, writeAction(ctx), r.Name); err != nil {
-		// The token's own limits: packages, and uses.
+	} else if err := s.writeLimits(ctx, p, writeAction(ctx), r.Name); err != nil {
 		s.fail(ctx, authFailure(err))
 		return
 	}
 	s.withBody(ctx, true, limit, hint, func() { s.serveWrite(ctx, f, prefix, r, p) })
+}
+
+// writeLimits checks a write allowed by the feed against the user's
+// second factor (npm-otp) and the limits of the token it came with
+// (packages, uses). The code is checked first, so a write refused for it
+// spends no use of the token.
+func (s *Server) writeLimits(ctx *fasthttp.RequestCtx, p *auth.Principal, action, pkg string) error {
+	if err := s.auth.CheckOTP(p, string(ctx.Request.Header.Peek("npm-otp")), s.missClient(ctx)); err != nil {
+		return err
+	}
+	return s.auth.UseForWrite(p, action, pkg)
 }
 
 // writeAction names a write as a token limit refusing it says it.

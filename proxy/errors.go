@@ -55,7 +55,8 @@ func (e *upstreamStatus) Error() string { return e.msg }
 func authFailure(err error) error {
 	switch {
 	case errors.Is(err, auth.ErrUnavailable), errors.Is(err, auth.ErrForbidden),
-		errors.Is(err, auth.ErrThrottled), errors.Is(err, auth.ErrUnauthenticated):
+		errors.Is(err, auth.ErrThrottled), errors.Is(err, auth.ErrUnauthenticated),
+		errors.Is(err, auth.ErrOTPRequired):
 		return err
 	}
 	return &feed.Refusal{Kind: auth.ErrUnauthenticated, Msg: err.Error()}
@@ -74,7 +75,7 @@ func statusOf(err error) int {
 		return u.status
 	}
 	switch {
-	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, trustpub.ErrInvalidToken), errors.Is(err, trustpub.ErrReplayed):
+	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrOTPRequired), errors.Is(err, trustpub.ErrInvalidToken), errors.Is(err, trustpub.ErrReplayed):
 		return fasthttp.StatusUnauthorized
 	case errors.Is(err, trustpub.ErrUntrusted):
 		return fasthttp.StatusForbidden
@@ -143,6 +144,9 @@ func messageOf(err error, status int) string {
 // error: when to try again, and how to authenticate.
 func headersOf(h *fasthttp.ResponseHeader, err error, status int) {
 	switch {
+	case errors.Is(err, auth.ErrOTPRequired):
+		// What makes npm ask for a one-time password (EOTP).
+		h.Set(fasthttp.HeaderWWWAuthenticate, "OTP")
 	case status == fasthttp.StatusUnauthorized:
 		h.Set(fasthttp.HeaderWWWAuthenticate, `Basic realm="npmgate"`)
 	case errors.Is(err, auth.ErrThrottled):

@@ -87,6 +87,7 @@ func (s *Server) openReplicasAndAuth() error {
 		UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(),
 		Groups: cfg.Auth.Groups, AllowSignup: cfg.Auth.AllowSignup,
 		DefaultTTL: cfg.Auth.Tokens.DefaultTTL.D(), MaxTTL: cfg.Auth.Tokens.MaxTTL.D(),
+		TwoFactorFile: cfg.TwoFactorFile(),
 	}
 	var err error
 	if s.sharedState, err = openReplicas(context.Background(), cfg); err != nil {

@@ -65,7 +65,7 @@ func openAuth(sf *serveFlags) (s *auth.Service, cfg *config.Config, where string
 		return nil, nil, "", nil, err
 	}
 	opts := auth.Options{UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(), Groups: cfg.Auth.Groups,
-		DefaultTTL: cfg.Auth.Tokens.DefaultTTL.D(), MaxTTL: cfg.Auth.Tokens.MaxTTL.D()}
+		DefaultTTL: cfg.Auth.Tokens.DefaultTTL.D(), MaxTTL: cfg.Auth.Tokens.MaxTTL.D(), TwoFactorFile: cfg.TwoFactorFile()}
 	where, release = cfg.UsersFile(), func() {}
 	if cfg.Database.Enabled() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -110,7 +110,7 @@ func readPassword(stdin io.Reader, stderr io.Writer, prompt string) (string, err
 }
 
 func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	const usage = "usage: npmgate user add|passwd|rm|list [NAME] [--config FILE] [--data DIR]"
+	const usage = "usage: npmgate user add|passwd|rm|list [NAME] | user 2fa enable|disable NAME [--config FILE] [--data DIR]"
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
@@ -128,6 +128,9 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer closeAuth()
 	if args[0] == "list" {
 		return userList(s, stdout, stderr)
+	}
+	if args[0] == "2fa" && len(pos) == 2 && (pos[0] == "enable" || pos[0] == "disable") {
+		return userTwoFactor(s, pos[0] == "enable", pos[1], stdout, stderr)
 	}
 	if len(pos) != 1 || (args[0] != "add" && args[0] != "passwd" && args[0] != "rm") {
 		fmt.Fprintln(stderr, usage)
@@ -365,4 +368,38 @@ func limitsColumns(t *auth.Token) string {
 		last = t.LastUsed.Format(time.RFC3339)
 	}
 	return strings.Join([]string{cmp.Or(strings.Join(t.Packages, ","), "any"), cmp.Or(strings.Join(t.CIDRs, ","), "any"), uses, last}, "\t")
+}
+
+// userTwoFactor enrols a user in two-factor authentication, printing the
+// otpauth:// URI for an authenticator app and the recovery codes (shown
+// only now), or removes their second factor.
+func userTwoFactor(s *auth.Service, enable bool, name string, stdout, stderr io.Writer) int {
+	exists, err := s.Users.Exists(name)
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
+		return 1
+	}
+	if !exists {
+		fmt.Fprintf(stderr, "npmgate: no user %q\n", name)
+		return 1
+	}
+	if !enable {
+		if err := s.TwoFactor.Disable(name); err != nil {
+			fmt.Fprintf(stderr, "npmgate: %s has no second factor\n", name)
+			return 1
+		}
+		fmt.Fprintf(stdout, "two-factor authentication disabled for %s\n", name)
+		return 0
+	}
+	uri, codes, err := s.TwoFactor.Enable(name, "npmgate")
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, uri)
+	for _, c := range codes {
+		fmt.Fprintln(stdout, c)
+	}
+	fmt.Fprintf(stderr, "Add the otpauth:// URI to an authenticator app; the recovery codes each work once. Both are shown only now.\n")
+	return 0
 }

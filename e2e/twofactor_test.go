@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base32"
+	"encoding/binary"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// totpNow is the RFC 6238 code (SHA-1, 6 digits, 30 s) of an otpauth://
+// URI's secret, computed here rather than by npmgate's code.
+func totpNow(t *testing.T, uri string) string {
+	t.Helper()
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "otpauth" || u.Host != "totp" {
+		t.Fatalf("not an otpauth://totp URI: %q", uri)
+	}
+	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(u.Query().Get("secret"))
+	if err != nil {
+		t.Fatalf("otpauth secret: %v", err)
+	}
+	mac := hmac.New(sha1.New, key)
+	binary.Write(mac, binary.BigEndian, time.Now().Unix()/30)
+	sum := mac.Sum(nil)
+	off := sum[len(sum)-1] & 0x0f
+	return fmt.Sprintf("%06d", (binary.BigEndian.Uint32(sum[off:])&0x7fffffff)%1000000)
+}
+
+// TestTwoFactorWrites: once alice enrols (npmgate user 2fa enable), npm
+// publish with her token needs a one-time password: without one the 401
+// carries WWW-Authenticate: OTP (what makes npm prompt; without a TTY it
+// fails with EOTP), --otp with the current code publishes, the same code
+// again, a wrong code and an unknown recovery code are refused, a
+// recovery code works once, and an automation token needs none. The URI,
+// codes and tokens never reach the log or the data files but the 0600
+// side file, which holds only hashes of the codes (the watch scans).
+func TestTwoFactorWrites(t *testing.T) {
+	s := newAuthSetup(t)
+	sb, locked := s.sb, s.feed("locked")
+	out := gateCLI(t, s.cfg, s.g.Data, "", "user", "2fa", "enable", "alice")
+	lines := strings.Fields(out)
+	if len(lines) != 9 || !strings.HasPrefix(lines[0], "otpauth://totp/") {
+		t.Fatalf("npmgate user 2fa enable printed:\n%s", out)
+	}
+	uri, recovery := lines[0], lines[1:]
+	for _, c := range recovery {
+		s.watch.add("recovery code", c)
+	}
+	secret := cliToken(t, s.g, s.cfg, "--user", "alice")
+	s.watch.add("alice's token", secret)
+	publish := func(t *testing.T, token, version string, args ...string) result {
+		t.Helper()
+		sb.setUserrc(t, npmrcKey(locked)+":_authToken="+token)
+		pkg := sb.dir(t, "pkg-"+version)
+		writePublishable(t, pkg, "e2e-2fa", version, nil)
+		return sb.npm(t, pkg, locked, append([]string{"publish"}, args...)...)
+	}
+
+	mustFailWith(t, publish(t, secret, "1.0.0"), "npm error code EOTP")
+	r, err := putPublish(locked+"e2e-2fa", npmPublishBody(t, "e2e-2fa", "1.0.0", "latest", []byte("x")), "Authorization", "Bearer "+secret)
+	if err != nil || r.status != 401 || r.header.Get("WWW-Authenticate") != "OTP" || !strings.Contains(string(r.body), "one-time password") {
+		t.Errorf("PUT without npm-otp: %d %q %s %v, want 401 with WWW-Authenticate: OTP", r.status, r.header.Get("WWW-Authenticate"), r.body, err)
+	}
+
+	code := totpNow(t, uri)
+	mustSucceed(t, publish(t, secret, "1.0.0", "--otp="+code))
+	mustFailWith(t, publish(t, secret, "1.0.1", "--otp="+code), "npm error code EOTP") // replayed
+	mustFailWith(t, publish(t, secret, "1.0.1", "--otp=000000"), "npm error code EOTP")
+	mustFailWith(t, publish(t, secret, "1.0.1", "--otp=notarecoverycode"), "npm error code EOTP")
+	mustSucceed(t, publish(t, secret, "1.0.1", "--otp="+recovery[0]))
+	mustFailWith(t, publish(t, secret, "1.0.2", "--otp="+recovery[0]), "npm error code EOTP")
+
+	ci := cliToken(t, s.g, s.cfg, "--user", "alice", "--automation")
+	s.watch.add("alice's automation token", ci)
+	mustSucceed(t, publish(t, ci, "1.0.2"))
+
+	// bob has no second factor: his writes need none.
+	bobs := cliToken(t, s.g, s.cfg, "--user", "bob")
+	s.watch.add("bob's token", bobs)
+	sb.setUserrc(t, npmrcKey(locked)+":_authToken="+bobs)
+	pkg := sb.dir(t, "bob-pkg")
+	writePublishable(t, pkg, "e2e-2fa-bob", "1.0.0", nil)
+	mustSucceed(t, sb.npm(t, pkg, locked, "publish"))
+}
