@@ -57,6 +57,8 @@ type Tokens struct {
 	file  *fileReloader
 	mu    sync.RWMutex
 	byKey map[string]*Token
+	// updateMu serializes updates (update).
+	updateMu sync.Mutex
 
 	// A secret not found may have been created by the CLI since the last
 	// reload: the file is looked at again before answering no. Misses
@@ -272,6 +274,11 @@ func (t *Tokens) List(user string) ([]*Token, error) {
 }
 
 func (t *Tokens) update(change func(map[string]*Token) error) error {
+	// One update at a time, from the re-read on: an update re-reading
+	// the file while another writes it would write back what it read,
+	// and undo the other (a use of a one-use token counted twice).
+	t.updateMu.Lock()
+	defer t.updateMu.Unlock()
 	if err := t.reload(true); err != nil {
 		return err
 	}
