@@ -25,6 +25,10 @@ import (
 // one, or fail with EOTP when it cannot ask).
 var ErrOTPRequired = errors.New("one-time password required")
 
+// errNeeds2FA refuses a person's write to a feed that requires a second
+// factor they have not enrolled (403).
+var errNeeds2FA = &limitError{msg: "this feed requires two-factor authentication for publishers: enable two-factor authentication first: npm profile enable-2fa auth-and-writes (or an admin: npmgate user 2fa enable NAME)"}
+
 // otpError is ErrOTPRequired with what was wrong.
 type otpError struct{ msg string }
 
@@ -199,8 +203,17 @@ func hashCode(c string) string {
 // callers, automation tokens and users without a second factor; else
 // otp must be a good code. Failures count against the login throttle of
 // the user and address, so codes cannot be guessed faster than passwords.
-func (s *Service) CheckOTP(p *Principal, otp string, client netip.Addr) error {
-	if p == nil || p.Automation || p.Kind == KindAPIKey || s.TwoFactor == nil {
+//
+// With require (a feed's require_2fa), a person without a second factor
+// is refused.
+func (s *Service) CheckOTP(p *Principal, otp string, client netip.Addr, require bool) error {
+	if p == nil || p.Automation || p.Kind == KindAPIKey {
+		return nil
+	}
+	if s.TwoFactor == nil {
+		if require {
+			return errNeeds2FA
+		}
 		return nil
 	}
 	now := s.now()
@@ -210,8 +223,14 @@ func (s *Service) CheckOTP(p *Principal, otp string, client netip.Addr) error {
 	}
 	if otp == "" {
 		enrolled, err := s.TwoFactor.Enabled(p.Name)
-		if err != nil || !enrolled {
+		if err != nil {
 			return Unavailable(err)
+		}
+		if !enrolled {
+			if require {
+				return errNeeds2FA
+			}
+			return nil
 		}
 		return &otpError{msg: "this write needs a one-time password from your authenticator (npm --otp=CODE)"}
 	}
@@ -219,6 +238,8 @@ func (s *Service) CheckOTP(p *Principal, otp string, client netip.Addr) error {
 	switch {
 	case err != nil:
 		return Unavailable(err)
+	case !enrolled && require:
+		return errNeeds2FA
 	case !enrolled || ok:
 		return nil
 	}

@@ -32,6 +32,9 @@ type Feed struct {
 	// the feed as OwnedScopes claims scopes: they are never requested
 	// from a connector, and publishing them needs no admin.
 	OwnedNames []string `yaml:"owned_names"`
+	// Require2FA refuses writes by people (passwords, tokens that are
+	// not automation tokens) who have no second factor enrolled.
+	Require2FA bool `yaml:"require_2fa"`
 }
 
 // Access lists who may read a feed and who may publish to it. Entries are

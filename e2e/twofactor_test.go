@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -86,4 +87,44 @@ func TestTwoFactorWrites(t *testing.T) {
 	pkg := sb.dir(t, "bob-pkg")
 	writePublishable(t, pkg, "e2e-2fa-bob", "1.0.0", nil)
 	mustSucceed(t, sb.npm(t, pkg, locked, "publish"))
+}
+
+// TestRequire2FAFeed: a feed with require_2fa refuses npm publish by a
+// person without a second factor, saying how to enrol; once enrolled
+// the write needs a code; an automation token needs neither.
+func TestRequire2FAFeed(t *testing.T) {
+	w := watchSecrets(t)
+	w.addPassword("alice", alicePassword)
+	up := w.upstream(startUpstream(t, ""))
+	data := t.TempDir()
+	file := filepath.Join(t.TempDir(), "npmgate.yaml")
+	cfg := strings.Replace(strings.ReplaceAll(authConfig, "UPSTREAM", up.URL), "feeds:\n",
+		"feeds:\n  strict:\n    connectors: [npmjs]\n    require_2fa: true\n    access:\n      read: [$authenticated]\n      publish: [$authenticated]\n", 1)
+	writeFile(t, file, cfg)
+	addGateUser(t, file, data, "alice", alicePassword)
+	g := w.gate(t, startGate(t, up.URL, data, "--config", file))
+	sb := newSandbox(t)
+	strict := g.URL + "npm/strict/"
+	publish := func(t *testing.T, token, name string, args ...string) result {
+		t.Helper()
+		sb.setUserrc(t, npmrcKey(strict)+":_authToken="+token)
+		pkg := sb.dir(t, "pkg-"+name)
+		writePublishable(t, pkg, name, "1.0.0", nil)
+		return sb.npm(t, pkg, strict, append([]string{"publish"}, args...)...)
+	}
+	secret := cliToken(t, g, file, "--user", "alice")
+	w.add("alice's token", secret)
+	mustFailWith(t, publish(t, secret, "e2e-strict-a"), "npm error code E403", "npm profile enable-2fa auth-and-writes")
+
+	ci := cliToken(t, g, file, "--user", "alice", "--automation")
+	w.add("alice's automation token", ci)
+	mustSucceed(t, publish(t, ci, "e2e-strict-ci"))
+
+	out := gateCLI(t, file, data, "", "user", "2fa", "enable", "alice")
+	uri := strings.Fields(out)[0]
+	for _, c := range strings.Fields(out)[1:] {
+		w.add("recovery code", c)
+	}
+	mustFailWith(t, publish(t, secret, "e2e-strict-a"), "npm error code EOTP")
+	mustSucceed(t, publish(t, secret, "e2e-strict-a", "--otp="+totpNow(t, uri)))
 }

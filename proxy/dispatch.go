@@ -145,7 +145,7 @@ func (s *Server) dispatchWrite(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix st
 			return
 		}
 		limit, hint = maxStarBody, "npm star without the publish right"
-	} else if err := s.writeLimits(ctx, p, writeAction(ctx), r.Name); err != nil {
+	} else if err := s.writeLimits(ctx, f, p, writeAction(ctx), r.Name); err != nil {
 		s.fail(ctx, authFailure(err))
 		return
 	}
@@ -156,8 +156,12 @@ func (s *Server) dispatchWrite(ctx *fasthttp.RequestCtx, f *feed.Feed, prefix st
 // second factor (npm-otp) and the limits of the token it came with
 // (packages, uses). The code is checked first, so a write refused for it
 // spends no use of the token.
-func (s *Server) writeLimits(ctx *fasthttp.RequestCtx, p *auth.Principal, action, pkg string) error {
-	if err := s.auth.CheckOTP(p, string(ctx.Request.Header.Peek("npm-otp")), s.missClient(ctx)); err != nil {
+func (s *Server) writeLimits(ctx *fasthttp.RequestCtx, f *feed.Feed, p *auth.Principal, action, pkg string) error {
+	require := false
+	if fc := s.cfg.Feeds[f.Name]; fc != nil {
+		require = fc.Require2FA
+	}
+	if err := s.auth.CheckOTP(p, string(ctx.Request.Header.Peek("npm-otp")), s.missClient(ctx), require); err != nil {
 		return err
 	}
 	return s.auth.UseForWrite(p, action, pkg)

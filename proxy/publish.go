@@ -213,7 +213,7 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed.Feed, rest stri
 		s.fail(ctx, authFailure(err))
 		return
 	}
-	if err := s.writeLimits(ctx, p, "change the tags of", r.Name); err != nil {
+	if err := s.writeLimits(ctx, f, p, "change the tags of", r.Name); err != nil {
 		s.fail(ctx, authFailure(err))
 		return
 	}
