@@ -52,6 +52,9 @@ type twoFactorUser struct {
 	Secret   string   `json:"secret"`
 	Recovery []string `json:"recovery"`
 	LastStep int64    `json:"last_step"`
+	// Pending: npm profile enable-2fa started, and no code confirmed
+	// it yet; the user is not enrolled until one does.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // TwoFactor keeps the users' second factors in one JSON file (0600) beside
@@ -96,22 +99,90 @@ func (f *TwoFactor) Enabled(user string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return m[user] != nil, nil
+	return m[user] != nil && !m[user].Pending, nil
+}
+
+// Pending reports whether user started enrolling (Begin) and has not
+// confirmed it.
+func (f *TwoFactor) Pending(user string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, err := f.read()
+	if err != nil {
+		return false, err
+	}
+	return m[user] != nil && m[user].Pending, nil
+}
+
+// Begin starts npm profile enable-2fa: a new secret, pending until
+// Confirm; it returns the otpauth:// URI. An enrolled user's factor is
+// not replaced (ErrInvalid): they disable it first.
+func (f *TwoFactor) Begin(user, issuer string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, err := f.read()
+	if err != nil {
+		return "", err
+	}
+	if u := m[user]; u != nil && !u.Pending {
+		return "", fmt.Errorf("%w: two-factor authentication is enabled already; disable it first", ErrInvalid)
+	}
+	u := &twoFactorUser{Secret: newTOTPSecret(), Pending: true}
+	m[user] = u
+	if err := f.write(m); err != nil {
+		return "", err
+	}
+	return otpauthURI(issuer, user, u.Secret), nil
+}
+
+// Confirm ends a pending enrolment with a code of the new secret and
+// returns the recovery codes, shown once; ok is false for a wrong code.
+func (f *TwoFactor) Confirm(user, code string, now time.Time) (codes []string, ok bool, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, err := f.read()
+	if err != nil || m[user] == nil || !m[user].Pending {
+		return nil, false, err
+	}
+	u := m[user]
+	key, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(u.Secret)
+	step := now.Unix() / totpStep
+	for _, s := range []int64{step - 1, step, step + 1} {
+		if subtle.ConstantTimeCompare([]byte(totp(key, s)), []byte(strings.TrimSpace(code))) == 1 {
+			u.LastStep, u.Pending = s, false
+			codes, u.Recovery = newRecoveryCodes()
+			return codes, true, f.write(m)
+		}
+	}
+	return nil, false, nil
+}
+
+func newTOTPSecret() string {
+	key := make([]byte, 20)
+	rand.Read(key)
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(key)
+}
+
+func newRecoveryCodes() (codes, hashes []string) {
+	for range recoveryCodes {
+		c := strings.ToLower(rand.Text()[:16])
+		codes = append(codes, c)
+		hashes = append(hashes, hashCode(c))
+	}
+	return codes, hashes
+}
+
+func otpauthURI(issuer, user, secret string) string {
+	q := url.Values{"secret": {secret}, "issuer": {issuer}, "algorithm": {"SHA1"}, "digits": {"6"}, "period": {"30"}}
+	return "otpauth://totp/" + url.PathEscape(issuer+":"+user) + "?" + q.Encode()
 }
 
 // Enable gives user a new TOTP secret and recovery codes (replacing any
 // they had) and returns the otpauth:// URI for an authenticator app and
 // the codes, which are shown once.
 func (f *TwoFactor) Enable(user, issuer string) (uri string, codes []string, err error) {
-	key := make([]byte, 20)
-	rand.Read(key)
-	secret := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(key)
-	u := &twoFactorUser{Secret: secret}
-	for range recoveryCodes {
-		c := strings.ToLower(rand.Text()[:16])
-		codes = append(codes, c)
-		u.Recovery = append(u.Recovery, hashCode(c))
-	}
+	u := &twoFactorUser{Secret: newTOTPSecret()}
+	codes, u.Recovery = newRecoveryCodes()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	m, err := f.read()
@@ -122,8 +193,7 @@ func (f *TwoFactor) Enable(user, issuer string) (uri string, codes []string, err
 	if err := f.write(m); err != nil {
 		return "", nil, err
 	}
-	q := url.Values{"secret": {secret}, "issuer": {issuer}, "algorithm": {"SHA1"}, "digits": {"6"}, "period": {"30"}}
-	return "otpauth://totp/" + url.PathEscape(issuer+":"+user) + "?" + q.Encode(), codes, nil
+	return otpauthURI(issuer, user, u.Secret), codes, nil
 }
 
 // Disable removes user's second factor: ErrNoUser when there was none.
@@ -149,7 +219,7 @@ func (f *TwoFactor) verify(user, code string, now time.Time) (ok, enrolled bool,
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	m, err := f.read()
-	if err != nil || m[user] == nil {
+	if err != nil || m[user] == nil || m[user].Pending {
 		return false, false, err
 	}
 	u := m[user]

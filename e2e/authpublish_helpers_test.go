@@ -240,6 +240,17 @@ type cliPrompt struct{ question, answer string }
 // lines piped all at once would be swallowed by the first question.
 func (sb *sandbox) npmWithPrompts(t *testing.T, dir, registry string, prompts []cliPrompt, args ...string) result {
 	t.Helper()
+	questions := make([]string, len(prompts))
+	for i, p := range prompts {
+		questions[i] = p.question
+	}
+	return sb.npmAnswering(t, dir, registry, questions, func(i int, _ string) string { return prompts[i].answer }, args...)
+}
+
+// npmAnswering is npmWithPrompts with answers computed from the output
+// so far (a one-time password from a secret npm printed).
+func (sb *sandbox) npmAnswering(t *testing.T, dir, registry string, questions []string, answer func(i int, out string) string, args ...string) result {
+	t.Helper()
 	npm := onPath(t, "npm")
 	onPath(t, "node")
 	args = sb.npmArgs(t, registry, "http", args)
@@ -267,11 +278,11 @@ func (sb *sandbox) npmWithPrompts(t *testing.T, dir, registry string, prompts []
 		defer close(answered)
 		defer stdin.Close()
 		from := 0
-		for _, p := range prompts {
+		for n, q := range questions {
 			for {
 				s := out.String()
-				if i := strings.Index(s[from:], p.question); i >= 0 {
-					from += i + len(p.question)
+				if i := strings.Index(s[from:], q); i >= 0 {
+					from += i + len(q)
 					break
 				}
 				select {
@@ -280,7 +291,7 @@ func (sb *sandbox) npmWithPrompts(t *testing.T, dir, registry string, prompts []
 				case <-time.After(20 * time.Millisecond):
 				}
 			}
-			io.WriteString(stdin, p.answer+"\n")
+			io.WriteString(stdin, answer(n, out.String())+"\n")
 		}
 	}()
 	err = cmd.Wait()

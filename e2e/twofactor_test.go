@@ -128,3 +128,52 @@ func TestRequire2FAFeed(t *testing.T) {
 	mustFailWith(t, publish(t, secret, "e2e-strict-a"), "npm error code EOTP")
 	mustSucceed(t, publish(t, secret, "e2e-strict-a", "--otp="+totpNow(t, uri)))
 }
+
+// TestProfileEnable2FA: npm profile enable-2fa auth-and-writes as npm
+// sends it (the profile's tfa with mode and password, then a code of the
+// new secret) enrols bob, printing recovery codes; npm profile get shows
+// it; then npm publish needs --otp.
+func TestProfileEnable2FA(t *testing.T) {
+	s := newAuthSetup(t)
+	sb, locked := s.sb, s.feed("locked")
+	secret := cliToken(t, s.g, s.cfg, "--user", "bob")
+	s.watch.add("bob's token", secret)
+	sb.setUserrc(t, npmrcKey(locked)+":_authToken="+secret)
+	project := sb.dir(t, "project")
+	var otpSecret string
+	r := sb.npmAnswering(t, project, locked, []string{"npm password:", "OTP code from your authenticator:"}, func(i int, out string) string {
+		if i == 0 {
+			return bobPassword
+		}
+		_, rest, _ := strings.Cut(out, "Or enter code:")
+		otpSecret = strings.Fields(rest)[0]
+		s.watch.add("bob's TOTP secret (npm prints it)", otpSecret)
+		return totpNow(t, "otpauth://totp/x?secret="+otpSecret)
+	}, "profile", "enable-2fa", "auth-and-writes")
+	mustSucceed(t, r)
+	if !strings.Contains(r.out, "2FA successfully enabled") {
+		t.Fatalf("npm profile enable-2fa:\n%s", r)
+	}
+	_, codes, _ := strings.Cut(r.out, "please print these out.")
+	n := 0
+	for _, line := range strings.Split(codes, "\n") {
+		if c := strings.TrimSpace(line); len(c) == 16 {
+			s.watch.add("recovery code", c)
+			n++
+		}
+	}
+	if n != 8 {
+		t.Errorf("npm printed %d recovery codes:\n%s", n, r)
+	}
+	r = sb.npm(t, project, locked, "profile", "get", "--json")
+	mustSucceed(t, r)
+	if !strings.Contains(r.out, `"mode": "auth-and-writes"`) {
+		t.Errorf("npm profile get:\n%s", r)
+	}
+	pkg := sb.dir(t, "pkg")
+	writePublishable(t, pkg, "e2e-profile-2fa", "1.0.0", nil)
+	mustFailWith(t, sb.npm(t, pkg, locked, "publish"), "npm error code EOTP")
+	// The code the enrolment used is spent: the next step's is needed.
+	time.Sleep(time.Until(time.Unix((time.Now().Unix()/30+1)*30, 0)))
+	mustSucceed(t, sb.npm(t, pkg, locked, "publish", "--otp="+totpNow(t, "otpauth://totp/x?secret="+otpSecret)))
+}

@@ -80,6 +80,8 @@ func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *feed.Feed, api string, p 
 		// No web login: any 4xx makes npm fall back to the username and
 		// password prompt of the legacy flow.
 		s.fail(ctx, refused(errNoSuch, "web login is not available on this registry; npm falls back to the username and password prompt (npm login --auth-type=legacy)"))
+	case api == "/npm/v1/user" && (method == "GET" || method == "POST"):
+		s.profile(ctx, p) // npm profile: two-factor enrolment (otp.go)
 	case api == "/npm/v1/tokens" && method == "GET":
 		s.listTokens(ctx, p)
 	case api == "/npm/v1/tokens" && method == "POST":
