@@ -80,6 +80,16 @@ func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *feed.Feed, api string, p 
 		// No web login: any 4xx makes npm fall back to the username and
 		// password prompt of the legacy flow.
 		s.fail(ctx, refused(errNoSuch, "web login is not available on this registry; npm falls back to the username and password prompt (npm login --auth-type=legacy)"))
+	case strings.HasPrefix(api, "/npm/v1/") && s.serveNPMv1(ctx, api, method, p):
+	default:
+		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("not found: %s /-%s", method, api)))
+	}
+}
+
+// serveNPMv1 answers npm token's and npm profile's endpoints; false
+// for another.
+func (s *Server) serveNPMv1(ctx *fasthttp.RequestCtx, api, method string, p *auth.Principal) bool {
+	switch {
 	case api == "/npm/v1/user" && (method == "GET" || method == "POST"):
 		s.profile(ctx, p) // npm profile: two-factor enrolment (otp.go)
 	case api == "/npm/v1/tokens" && method == "GET":
@@ -89,8 +99,9 @@ func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, f *feed.Feed, api string, p 
 	case strings.HasPrefix(api, "/npm/v1/tokens/token/") && method == "DELETE":
 		s.revokeToken(ctx, strings.TrimPrefix(api, "/npm/v1/tokens/token/"), p)
 	default:
-		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("not found: %s /-%s", method, api)))
+		return false
 	}
+	return true
 }
 
 func writeJSONValue(ctx *fasthttp.RequestCtx, status int, v any) {
