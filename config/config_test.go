@@ -61,6 +61,7 @@ func TestErrorsNameTheLine(t *testing.T) {
 		{"bucket without database", "storage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: npmgate\nfeeds:\n  f: {}\n", 1, "set both"},
 		{"bad s3 endpoint", "database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: s3.example.com\n    bucket: npmgate\nfeeds:\n  f: {}\n", 5, "storage.s3.endpoint"},
 		{"bad bucket", "database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: No_Such\nfeeds:\n  f: {}\n", 6, "storage.s3.bucket"},
+		{"require_2fa with replicas", "database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: npmgate\nfeeds:\n  f:\n    require_2fa: true\n", 9, "not available with a database yet"},
 		{"half the keys", "database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: npmgate\n    access_key: k\nfeeds:\n  f: {}\n", 4, "access_key and secret_key"},
 	}
 	for _, tt := range tests {
@@ -160,5 +161,25 @@ func TestHardeningLimitDefaults(t *testing.T) {
 	}
 	if _, err := Parse([]byte("cache:\n  miss_limit:\n    client_burst: -1\nfeeds:\n  f: {}\n"), "t"); err == nil || !strings.Contains(err.Error(), "cache.miss_limit.client_burst") {
 		t.Errorf("negative client_burst: %v", err)
+	}
+}
+
+// TestNoTwoFactorFileWithReplicas: with a database, no replica keeps
+// second factors of its own (one enrolled on one replica would write
+// through another without a code).
+func TestNoTwoFactorFileWithReplicas(t *testing.T) {
+	one, err := Parse([]byte("data: /d\nfeeds:\n  f: {}\n"), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.TwoFactorFile() == "" {
+		t.Error("one machine keeps no second factors")
+	}
+	replicas, err := Parse([]byte("data: /d\ndatabase:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: npmgate\nfeeds:\n  f: {}\n"), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := replicas.TwoFactorFile(); f != "" {
+		t.Errorf("a replica keeps second factors in %s", f)
 	}
 }

@@ -374,6 +374,10 @@ func limitsColumns(t *auth.Token) string {
 // otpauth:// URI for an authenticator app and the recovery codes (shown
 // only now), or removes their second factor.
 func userTwoFactor(s *auth.Service, enable bool, name string, stdout, stderr io.Writer) int {
+	if s.TwoFactor == nil {
+		fmt.Fprintln(stderr, "npmgate: two-factor authentication is not available with a database yet: enrolments are kept per data directory, and replicas would not share them")
+		return 1
+	}
 	exists, err := s.Users.Exists(name)
 	if err != nil {
 		fmt.Fprintln(stderr, "npmgate:", err)
