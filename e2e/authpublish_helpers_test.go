@@ -319,13 +319,16 @@ type secretWatch struct {
 	gates   []*gate
 	ups     []*upstream
 	metrics []string // /metrics of each npmgate at the end
+	// files are each npmgate's data files, read when the test ends and
+	// before its data directory is removed (the check runs later still).
+	files map[string]string // "URL file" -> contents
 }
 
 // watchSecrets starts a watch. Call it before starting npmgate, so that
 // its check runs after npmgate's own cleanup stopped it.
 func watchSecrets(t *testing.T) *secretWatch {
 	t.Helper()
-	w := &secretWatch{secrets: map[string]string{}}
+	w := &secretWatch{secrets: map[string]string{}, files: map[string]string{}}
 	t.Cleanup(func() { w.check(t) })
 	return w
 }
@@ -363,6 +366,10 @@ func (w *secretWatch) gate(t *testing.T, g *gate) *gate {
 	defer w.mu.Unlock()
 	w.gates = append(w.gates, g)
 	t.Cleanup(func() {
+		// Registered after the data directory was made, so this runs
+		// before it is removed: the check, which runs last, would find
+		// nothing there.
+		w.readFiles(t, g)
 		select {
 		case <-g.done:
 			return // killed by the test
@@ -376,6 +383,28 @@ func (w *secretWatch) gate(t *testing.T, g *gate) *gate {
 		}
 	})
 	return g
+}
+
+// readFiles keeps the contents of g's data files for the check. A gate
+// with no data file at all is an error: the scan would check nothing.
+func (w *secretWatch) readFiles(t *testing.T, g *gate) {
+	files := filesUnder(t, g.Data)
+	if len(files) == 0 {
+		t.Errorf("secret watch: npmgate %s has no data files to scan in %s", g.URL, g.Data)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, f := range files {
+		if strings.HasSuffix(f, ".tgz") {
+			continue // package bytes, compressed: nothing of ours
+		}
+		b, err := os.ReadFile(filepath.Join(g.Data, filepath.FromSlash(f)))
+		if err != nil {
+			t.Errorf("reading %s: %v", f, err)
+			continue
+		}
+		w.files[g.URL+" "+f] = string(b)
+	}
 }
 
 func (w *secretWatch) upstream(up *upstream) *upstream {
@@ -405,17 +434,16 @@ func (w *secretWatch) check(t *testing.T) {
 		log := g.logText()
 		scanned += len(log)
 		find("npmgate's log ("+g.URL+")", log)
-		for _, f := range filesUnder(t, g.Data) {
-			b, err := os.ReadFile(filepath.Join(g.Data, filepath.FromSlash(f)))
-			if err != nil {
-				t.Errorf("reading %s: %v", f, err)
-				continue
-			}
-			if strings.HasSuffix(f, ".tgz") {
-				continue // package bytes, compressed: nothing of ours
-			}
-			find("npmgate's data file "+f, string(b))
+	}
+	for f, text := range w.files {
+		if strings.HasSuffix(f, " users-2fa.json") {
+			// The server computes codes from the TOTP secret, so it is
+			// kept as it is there (mode 0600); recovery codes are kept
+			// hashed and are looked for like everything else.
+			text = totpSecretsOut(text)
 		}
+		scanned += len(text)
+		find("npmgate's data file "+f, text)
 	}
 	for _, m := range w.metrics {
 		find("npmgate's /metrics", m)
@@ -518,4 +546,17 @@ func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	rand.NewChaCha8([32]byte{1, 2, 3}).Read(b)
 	return b
+}
+
+// totpSecretsOut removes the "secret" values of a users-2fa.json.
+func totpSecretsOut(text string) string {
+	var m map[string]map[string]any
+	if json.Unmarshal([]byte(text), &m) != nil {
+		return text
+	}
+	for _, u := range m {
+		delete(u, "secret")
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
 }
