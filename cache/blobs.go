@@ -25,9 +25,6 @@ type Blobs interface {
 	// Put stores data, already verified, under key (a published tarball):
 	// when Put returns, every replica can Open it.
 	Put(ctx context.Context, key string, data []byte) error
-	// Stat describes a stored tarball, wherever a later Open would find
-	// it without upstream; ErrNotFound when no store holds it.
-	Stat(ctx context.Context, key string) (Info, error)
 }
 
 // Fill says how to get a tarball that is not stored yet.
@@ -67,11 +64,6 @@ func (l *Local) Open(ctx context.Context, key string, fill Fill) (io.ReadCloser,
 		return f, size, nil
 	}
 	return l.fills.Fetch(ctx, key, fill.Want, fill.Upstream, fill.Done)
-}
-
-// Stat describes the tarball on disk.
-func (l *Local) Stat(ctx context.Context, key string) (Info, error) {
-	return l.disk.Stat(ctx, key)
 }
 
 func (l *Local) Put(ctx context.Context, key string, data []byte) error {
@@ -191,15 +183,6 @@ func (t *Tiered) upload(key string) {
 	if t.Uploaded != nil {
 		t.Uploaded(err)
 	}
-}
-
-// Stat describes the tarball on disk, else in the bucket.
-func (t *Tiered) Stat(ctx context.Context, key string) (Info, error) {
-	info, err := t.local.Stat(ctx, key)
-	if errors.Is(err, ErrNotFound) {
-		return t.bucket.Stat(ctx, key)
-	}
-	return info, err
 }
 
 // Put stores a published tarball in the bucket first (once the document

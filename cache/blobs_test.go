@@ -252,33 +252,6 @@ func TestAsyncStore(t *testing.T) {
 	}
 }
 
-func TestBlobsStat(t *testing.T) {
-	ctx := context.Background()
-	data := []byte("tarball bytes")
-	key := TarballKey("sha512", "dd")
-	tr := newTiers(t)
-	for name, b := range map[string]Blobs{"local": tr.local, "tiered": tr.tiered} {
-		if _, err := b.Stat(ctx, key); !errors.Is(err, ErrNotFound) {
-			t.Errorf("%s: Stat of an absent tarball: %v", name, err)
-		}
-	}
-	tr.bucket.Store.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
-	if info, err := tr.tiered.Stat(ctx, key); err != nil || info.Size != int64(len(data)) {
-		t.Errorf("tiered: Stat of a tarball in the bucket: %+v %v", info, err)
-	}
-	if _, err := tr.local.Stat(ctx, key); !errors.Is(err, ErrNotFound) {
-		t.Errorf("local: Stat of a tarball only in the bucket: %v", err)
-	}
-	if err := tr.local.Put(ctx, key, data); err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range map[string]Blobs{"local": tr.local, "tiered": tr.tiered} {
-		if info, err := b.Stat(ctx, key); err != nil || info.Size != int64(len(data)) {
-			t.Errorf("%s: Stat of a stored tarball: %+v %v", name, info, err)
-		}
-	}
-}
-
 // TestTieredConcurrentMisses: concurrent Opens of one missing tarball
 // cost one bucket look, one download and one upload, and every reader,
 // joining the download as it runs, gets the whole tarball.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
 
 	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/osv"
@@ -22,7 +21,7 @@ type advisoryDB struct {
 
 // openOSV builds the source of osv.source and loads it once (a URL's
 // cached copy first), so that the tools that build a server (explain)
-// decide with it too; refreshing is Run's (runOSV). A server whose first
+// decide with it too; refreshing is Run's (osv/source's Run, then afterOSVRefresh). A server whose first
 // load fails still starts: /readyz says it has no database, the next
 // refresh tries again.
 func (s *Server) openOSV(ctx context.Context) error {
@@ -70,25 +69,16 @@ func (s *Server) refreshOSV(ctx context.Context) error {
 		return errors.New("no osv.source configured")
 	}
 	err := s.osv.src.Refresh(ctx)
+	s.afterOSVRefresh(err)
+	return err
+}
+
+// afterOSVRefresh logs a failed refresh and hands the database over.
+func (s *Server) afterOSVRefresh(err error) {
 	if err != nil {
 		s.log.Warn("osv: refresh failed; the last good database stays", "source", s.osv.src.String(), "err", err)
 	}
 	s.handOverOSV()
-	return err
-}
-
-// runOSV refreshes every osv.refresh until ctx ends.
-func (s *Server) runOSV(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = s.refreshOSV(ctx)
-		}
-	}
 }
 
 // osvDB is the database the feeds decide with, nil for none.

@@ -27,7 +27,7 @@ func (s *Server) Run(ctx context.Context) {
 	go s.auth.Watch(ctx, time.Second, func(err error) { s.log.Error("reloading credentials", "err", err) })
 	go s.metrics.measureStore(ctx, s.cfg.Data, time.Minute)
 	if s.osv != nil {
-		go s.runOSV(ctx, s.cfg.OSV.Refresh.D())
+		go s.osv.src.Run(ctx, s.cfg.OSV.Refresh.D(), s.afterOSVRefresh)
 	}
 	if s.cfg.Cache.MaxSize > 0 {
 		go s.collectGarbage(ctx, int64(s.cfg.Cache.MaxSize), 5*time.Minute)

@@ -148,8 +148,9 @@ func (s *Source) Start(ctx context.Context) error {
 	return nil
 }
 
-// Run refreshes every interval until ctx ends.
-func (s *Source) Run(ctx context.Context, every time.Duration) {
+// Run refreshes every interval until ctx ends, calling after (if not
+// nil) with each refresh's result; the error is in Status too.
+func (s *Source) Run(ctx context.Context, every time.Duration, after func(error)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -157,7 +158,10 @@ func (s *Source) Run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_ = s.Refresh(ctx) // the error is in Status
+			err := s.Refresh(ctx)
+			if after != nil {
+				after(err)
+			}
 		}
 	}
 }

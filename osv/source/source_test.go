@@ -360,7 +360,7 @@ func TestSourceRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { src.Run(ctx, time.Millisecond); close(done) }()
+	go func() { src.Run(ctx, time.Millisecond, nil); close(done) }()
 	deadline := time.After(30 * time.Second) // a bound on the test, not an assertion on timing
 	for srv.requests.Load() < 3 {
 		select {
