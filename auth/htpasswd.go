@@ -112,11 +112,38 @@ func (u *Users) Exists(name string) (bool, error) {
 	return ok, nil
 }
 
-// List returns the user names in file order.
-func (u *Users) List() ([]string, error) {
+// List returns the users in file order.
+func (u *Users) List() ([]UserInfo, error) {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
-	return slices.Clone(u.order), nil
+	out := make([]UserInfo, len(u.order))
+	for i, name := range u.order {
+		out[i] = UserInfo{Name: name, Disabled: isLocked(u.hash[name])}
+	}
+	return out, nil
+}
+
+// Disabled reports whether the user is disabled (ErrNoUser when missing).
+func (u *Users) Disabled(name string) (bool, error) {
+	u.mu.RLock()
+	h, ok := u.hash[name]
+	u.mu.RUnlock()
+	if !ok {
+		return false, fmt.Errorf("%w: %q", ErrNoUser, name)
+	}
+	return isLocked(h), nil
+}
+
+// SetDisabled disables or enables a user, writing the file atomically.
+func (u *Users) SetDisabled(name string, disabled bool) error {
+	return u.update(func(hash map[string][]byte, order []string) ([]string, error) {
+		h, ok := hash[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: %q", ErrNoUser, name)
+		}
+		hash[name] = lock(h, disabled)
+		return order, nil
+	})
 }
 
 // Verify checks a password (VerifyPassword: an unknown user costs the
@@ -135,10 +162,11 @@ func (u *Users) Set(name, password string) error {
 		return err
 	}
 	return u.update(func(hash map[string][]byte, order []string) ([]string, error) {
-		if _, ok := hash[name]; !ok {
+		old, ok := hash[name]
+		if !ok {
 			order = append(order, name)
 		}
-		hash[name] = h
+		hash[name] = lock(h, isLocked(old)) // a new password does not enable a user
 		return order, nil
 	})
 }

@@ -62,7 +62,14 @@ func TestRefreshSeesAFileReplacedWithTheSameSizeAndTime(t *testing.T) {
 				if err != nil {
 					return nil, nil, err
 				}
-				return u.Refresh, func() []string { l, _ := u.List(); return l }, nil
+				return u.Refresh, func() []string {
+					l, _ := u.List()
+					names := make([]string, len(l))
+					for i, ui := range l {
+						names[i] = ui.Name
+					}
+					return names
+				}, nil
 			},
 		},
 		{

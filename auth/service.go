@@ -35,6 +35,8 @@ type Options struct {
 	// TwoFactorFile keeps the users' second factors (TwoFactor); "" is
 	// none.
 	TwoFactorFile string
+	// Admins may list, disable and enable users (auth.admins).
+	Admins Rule
 }
 
 // Service authenticates requests and manages credentials.
@@ -47,6 +49,10 @@ type Service struct {
 	groups      map[string][]string // user -> groups
 	allowSignup bool
 	now         func() time.Time
+	admins      Rule
+	// lookupChecksUsers: Tokens.Lookup refuses disabled users' tokens
+	// itself (UserAwareTokens).
+	lookupChecksUsers bool
 
 	// Failed passwords are throttled per user and client address (5 a
 	// minute: guessing one account, without letting an attacker elsewhere
@@ -117,7 +123,9 @@ func New(o Options) (*Service, error) {
 		checking:   map[string]bool{},
 		touched:    map[string]time.Time{},
 		defaultTTL: min(cmp.Or(o.DefaultTTL, DefaultTokenTTL), cmp.Or(o.MaxTTL, DefaultMaxTokenTTL)), maxTTL: cmp.Or(o.MaxTTL, DefaultMaxTokenTTL),
+		admins: o.Admins,
 	}
+	_, s.lookupChecksUsers = tokens.(UserAwareTokens)
 	if o.TwoFactorFile != "" {
 		s.TwoFactor = OpenTwoFactor(o.TwoFactorFile)
 	}
@@ -192,6 +200,9 @@ func (s *Service) byToken(secret string, client netip.Addr) (*Principal, error) 
 	if err != nil {
 		return nil, Unavailable(err)
 	}
+	if err := s.refuseDisabled(tk); err != nil {
+		return nil, err
+	}
 	if err := checkCIDRs(tk, client); err != nil {
 		return nil, err
 	}
@@ -212,11 +223,13 @@ func (s *Service) byPassword(name, password string, client netip.Addr) (*Princip
 	exp, ok := s.verified[id]
 	s.verifiedMu.Unlock()
 	if ok && now.Before(exp) {
-		exists, err := s.Users.Exists(name)
-		if err != nil {
+		// The password was right a moment ago; the user may have been
+		// removed or disabled since, here or by another process.
+		disabled, err := s.Users.Disabled(name)
+		if err != nil && !errors.Is(err, ErrNoUser) {
 			return nil, Unavailable(err)
 		}
-		if exists {
+		if err == nil && !disabled {
 			return p, nil
 		}
 	}
@@ -230,6 +243,24 @@ func (s *Service) byPassword(name, password string, client netip.Addr) (*Princip
 	s.verified[id] = now.Add(verifiedTTL)
 	s.verifiedMu.Unlock()
 	return p, nil
+}
+
+// refuseDisabled refuses a token whose user is disabled (a token acting
+// as no user, an API key's name, is not refused for that).
+func (s *Service) refuseDisabled(tk *Token) error {
+	if s.lookupChecksUsers {
+		return nil
+	}
+	disabled, err := s.Users.Disabled(tk.User)
+	switch {
+	case errors.Is(err, ErrNoUser):
+		return nil
+	case err != nil:
+		return Unavailable(err)
+	case disabled:
+		return fmt.Errorf("%w: unknown, expired or revoked token", ErrBadCredentials)
+	}
+	return nil
 }
 
 // CheckPassword verifies a password with throttling: after repeated

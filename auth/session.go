@@ -36,6 +36,11 @@ func (s *Service) BySession(secret string) (*Principal, error) {
 	if err != nil {
 		return nil, Unavailable(err)
 	}
+	if err := s.refuseDisabled(tk); errors.Is(err, ErrBadCredentials) {
+		return nil, fmt.Errorf("%w: the session is over; sign in again", ErrBadCredentials)
+	} else if err != nil {
+		return nil, err
+	}
 	return &Principal{Name: tk.User, Groups: s.groups[tk.User], Kind: KindToken, TokenKey: tk.Key}, nil
 }
 

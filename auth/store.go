@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -12,18 +13,55 @@ import (
 
 // UserStore keeps users and their bcrypt password hashes: the htpasswd
 // file (Users), or a database shared by replicas.
+//
+// A disabled user keeps their name (it cannot be registered again) but no
+// password of theirs verifies, and the Service refuses their tokens. Both
+// stores mark it as htpasswd locks an account: the hash with a "!" in
+// front, so a disabled user's file still reads as htpasswd, and a
+// database needs no new column.
 type UserStore interface {
 	Exists(name string) (bool, error)
-	// List returns the user names (file order, or name order).
-	List() ([]string, error)
-	// Verify checks a password; an unknown user is false, nil.
+	// List returns the users (file order, or name order).
+	List() ([]UserInfo, error)
+	// Verify checks a password; an unknown or disabled user is false, nil.
 	Verify(name, password string) (bool, error)
 	// Set adds a user or changes a password (ValidateUserName and
-	// ValidatePassword rules; errors matching ErrInvalid).
+	// ValidatePassword rules; errors matching ErrInvalid). A disabled
+	// user stays disabled.
 	Set(name, password string) error
 	Remove(name string) error // ErrNoUser when missing
-	Refresh() error           // re-read a changed file; a database store returns nil
+	// Disabled reports whether a user is disabled: ErrNoUser when there
+	// is no such user.
+	Disabled(name string) (bool, error)
+	// SetDisabled disables or enables a user: ErrNoUser when missing.
+	SetDisabled(name string, disabled bool) error
+	Refresh() error // re-read a changed file; a database store returns nil
 }
+
+// UserInfo is a user as List returns them.
+type UserInfo struct {
+	Name     string
+	Disabled bool
+}
+
+// lockMark is put before a disabled user's hash (htpasswd's convention
+// for a locked account).
+const lockMark = "!"
+
+// lock returns the stored form of a hash: marked when disabled.
+func lock(hash []byte, disabled bool) []byte {
+	h := unlocked(hash)
+	if disabled {
+		return append([]byte(lockMark), h...)
+	}
+	return h
+}
+
+// unlocked is a stored hash without its lock mark.
+func unlocked(hash []byte) []byte { return bytes.TrimPrefix(hash, []byte(lockMark)) }
+
+// isLocked reports whether a stored hash is a disabled user's.
+func isLocked(hash []byte) bool { return bytes.HasPrefix(hash, []byte(lockMark)) }
 
 // TokenStore keeps tokens and API keys (hashed; never the secret): the
 // JSON file (Tokens), or a database shared by replicas.
@@ -44,6 +82,14 @@ type TokenStore interface {
 	Use(key string, now time.Time) error
 	// Touch sets the LastUsed of the token of key.
 	Touch(key string, now time.Time) error
+}
+
+// UserAwareTokens is a TokenStore whose Lookup already answers ErrNoToken
+// for the tokens of disabled users (a database asks both in one query), so
+// the Service need not ask the UserStore again on every request.
+type UserAwareTokens interface {
+	TokenStore
+	LookupRefusesDisabled()
 }
 
 // ErrUnavailable: the user or token store failed (a database that cannot
@@ -113,20 +159,23 @@ func HashPassword(name, password string) ([]byte, error) {
 
 // VerifyPassword compares a password with a stored hash, in constant
 // time. A nil hash (no such user) costs the same as a real one, so timing
-// does not tell which names exist.
+// does not tell which names exist; so does a disabled user's, which never
+// verifies.
 func VerifyPassword(hash []byte, password string) bool {
 	if hash == nil {
 		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
 		return false
 	}
-	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+	ok := bcrypt.CompareHashAndPassword(unlocked(hash), []byte(password)) == nil
+	return ok && !isLocked(hash)
 }
 
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("npmgate-dummy"), bcryptCost)
 
-// CheckHash accepts the hashes a user store holds: bcrypt only.
+// CheckHash accepts the hashes a user store holds: bcrypt only, locked
+// (disabled) or not.
 func CheckHash(hash []byte) error {
-	_, err := bcrypt.Cost(hash)
+	_, err := bcrypt.Cost(unlocked(hash))
 	return err
 }
 

@@ -13,7 +13,9 @@ import (
 type downStore struct{ err error }
 
 func (d downStore) Exists(string) (bool, error)                        { return false, d.err }
-func (d downStore) List() ([]string, error)                            { return nil, d.err }
+func (d downStore) List() ([]UserInfo, error)                          { return nil, d.err }
+func (d downStore) Disabled(string) (bool, error)                      { return false, d.err }
+func (d downStore) SetDisabled(string, bool) error                     { return d.err }
 func (d downStore) Verify(string, string) (bool, error)                { return false, d.err }
 func (d downStore) Set(string, string) error                           { return d.err }
 func (d downStore) Remove(string) error                                { return d.err }

@@ -20,6 +20,10 @@ type Auth struct {
 	Groups map[string][]string `yaml:"groups"`
 	// Tokens sets the expiry of new tokens.
 	Tokens AuthTokens `yaml:"tokens"`
+	// Admins are the users and groups who manage users in the web UI
+	// (list, disable, enable). Default: none (the CLI, on the server's
+	// machine, always can). Never $all, $anonymous or $authenticated.
+	Admins []string `yaml:"admins"`
 }
 
 // AuthTokens sets the expiry of new tokens (npm token create, npmgate
@@ -68,6 +72,11 @@ func (a *Auth) validate(at atFunc) error {
 	for g := range a.Groups {
 		if strings.HasPrefix(g, "$") || g == "" {
 			return at(fmt.Sprintf("auth.groups: %q is not a group name", g), "auth", "groups", g)
+		}
+	}
+	for _, e := range a.Admins {
+		if strings.HasPrefix(e, "$") {
+			return at(fmt.Sprintf("auth.admins: %q: name users or groups; a subject such as $authenticated would let anyone who signs in disable everyone else", e), "auth", "admins")
 		}
 	}
 	return nil

@@ -62,6 +62,7 @@ func TestErrorsNameTheLine(t *testing.T) {
 		{"bad s3 endpoint", "database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: s3.example.com\n    bucket: npmgate\nfeeds:\n  f: {}\n", 5, "storage.s3.endpoint"},
 		{"bad bucket", "database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: No_Such\nfeeds:\n  f: {}\n", 6, "storage.s3.bucket"},
 		{"require_2fa with replicas", "database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: npmgate\nfeeds:\n  f:\n    require_2fa: true\n", 9, "not available with a database yet"},
+		{"anyone an admin", "auth:\n  admins: [alice, $authenticated]\nfeeds:\n  f: {}\n", 2, "would let anyone who signs in disable everyone else"},
 		{"half the keys", "database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: npmgate\n    access_key: k\nfeeds:\n  f: {}\n", 4, "access_key and secret_key"},
 	}
 	for _, tt := range tests {

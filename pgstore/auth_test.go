@@ -69,7 +69,7 @@ func TestUsers(t *testing.T) {
 			t.Errorf("Set(%q, %q) = %v, want ErrInvalid", bad[0], bad[1], err)
 		}
 	}
-	if list, err := u.List(); err != nil || !slices.Equal(list, []string{"alice", "bob"}) {
+	if list, err := u.List(); err != nil || !slices.Equal(list, []auth.UserInfo{{Name: "alice"}, {Name: "bob"}}) {
 		t.Errorf("List = %v, %v", list, err)
 	}
 	if ok, err := u.Exists("bob"); !ok || err != nil {
@@ -280,5 +280,77 @@ func TestDatabaseDownIsUnavailable(t *testing.T) {
 		if _, err := s.Authenticate(h, client); !errors.Is(err, auth.ErrUnavailable) {
 			t.Errorf("Authenticate(%q) with the database closed = %v", h, err)
 		}
+	}
+}
+
+// TestDisablingReachesEveryReplica: a user disabled on one replica is
+// locked out on another at once: the password replica two remembers, and
+// a token made after the sweep, which the token lookup refuses in the same
+// query. Users and their lock move between the file and the database.
+func TestDisablingReachesEveryReplica(t *testing.T) {
+	url := migrated(t)
+	c := &clock{t: time.Now()}
+	one, two := service(t, open(t, url), c), service(t, open(t, url), c)
+	if err := one.Users.Set("bob", "bob-password"); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := one.Login("bob", "bob-password", client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := two.Authenticate(basic("bob", "bob-password"), client); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := one.DisableUser("bob"); err != nil || n != 1 {
+		t.Fatalf("DisableUser = %d, %v", n, err)
+	}
+	late, _, _ := one.Tokens.Create(auth.NewToken{User: "bob", Name: "late"}, c.t)
+	for name, header := range map[string]string{"password": basic("bob", "bob-password"), "token": "Bearer " + tok, "late token": "Bearer " + late} {
+		if _, err := two.Authenticate(header, client); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Errorf("disabled bob's %s on replica two: %v", name, err)
+		}
+	}
+	if _, err := two.Tokens.Lookup(late, c.t); !errors.Is(err, auth.ErrNoToken) {
+		t.Errorf("Lookup of a disabled user's token: %v", err)
+	}
+	if err := two.Users.Set("bob", "another-password"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := two.Users.List()
+	if err != nil || !slices.Equal(list, []auth.UserInfo{{Name: "bob", Disabled: true}}) {
+		t.Errorf("List after a new password = %v, %v", list, err)
+	}
+	if d, err := two.Users.Disabled("nobody"); d || !errors.Is(err, auth.ErrNoUser) {
+		t.Errorf("Disabled(nobody) = %v, %v", d, err)
+	}
+	if err := two.Users.SetDisabled("nobody", true); !errors.Is(err, auth.ErrNoUser) {
+		t.Errorf("SetDisabled(nobody) = %v", err)
+	}
+
+	// The lock moves with the user: file to database.
+	path := filepath.Join(t.TempDir(), "htpasswd")
+	file, _ := auth.OpenUsers(path)
+	file.Set("carol", "carol-password")
+	file.SetDisabled("carol", true)
+	users, _ := auth.ReadHtpasswd(path)
+	db := open(t, url)
+	if _, err := db.ImportUsers(testCtx(t), users); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := db.Users().Disabled("carol"); !d || err != nil {
+		t.Errorf("imported disabled carol: %v, %v", d, err)
+	}
+	if ok, _ := db.Users().Verify("carol", "carol-password"); ok {
+		t.Error("imported disabled carol's password verifies")
+	}
+
+	if err := one.EnableUser("bob"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := two.Authenticate(basic("bob", "another-password"), client); err != nil || p.Name != "bob" {
+		t.Errorf("enabled bob on replica two: %v, %v", p, err)
+	}
+	if _, err := two.Authenticate("Bearer "+late, client); err != nil {
+		t.Errorf("a token that was never revoked works once its user is enabled: %v", err)
 	}
 }

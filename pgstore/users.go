@@ -25,12 +25,47 @@ func (u *Users) Exists(name string) (bool, error) {
 	return ok, err
 }
 
-// List returns the user names in name order.
-func (u *Users) List() ([]string, error) {
+// A disabled user's hash has a "!" in front, as in the htpasswd file
+// (auth.UserStore), so that users move between the two as they are.
+const sqlDisabled = "starts_with(users.hash, '!')"
+
+// List returns the users in name order.
+func (u *Users) List() ([]auth.UserInfo, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	rows, _ := u.db.pool.Query(ctx, "SELECT name FROM users ORDER BY name")
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	rows, _ := u.db.pool.Query(ctx, "SELECT name, "+sqlDisabled+" FROM users ORDER BY name")
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[auth.UserInfo])
+}
+
+// Disabled reports whether the user is disabled (auth.ErrNoUser when
+// missing).
+func (u *Users) Disabled(name string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	var disabled bool
+	err := u.db.pool.QueryRow(ctx, "SELECT "+sqlDisabled+" FROM users WHERE name = $1", name).Scan(&disabled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("%w: %q", auth.ErrNoUser, name)
+	}
+	return disabled, err
+}
+
+// SetDisabled disables or enables a user.
+func (u *Users) SetDisabled(name string, disabled bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	q := "UPDATE users SET hash = ltrim(hash, '!'), updated = now() WHERE name = $1"
+	if disabled {
+		q = "UPDATE users SET hash = '!' || ltrim(hash, '!'), updated = now() WHERE name = $1"
+	}
+	tag, err := u.db.pool.Exec(ctx, q, name)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: %q", auth.ErrNoUser, name)
+	}
+	return nil
 }
 
 // Verify checks a password; an unknown user costs a bcrypt comparison
@@ -47,7 +82,7 @@ func (u *Users) Verify(name, password string) (bool, error) {
 	return auth.VerifyPassword(hash, password), nil
 }
 
-// Set adds a user or changes a password.
+// Set adds a user or changes a password; a disabled user stays disabled.
 func (u *Users) Set(name, password string) error {
 	hash, err := auth.HashPassword(name, password)
 	if err != nil {
@@ -56,7 +91,7 @@ func (u *Users) Set(name, password string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	_, err = u.db.pool.Exec(ctx, `INSERT INTO users (name, hash) VALUES ($1, $2)
-		ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, updated = now()`, name, string(hash))
+		ON CONFLICT (name) DO UPDATE SET hash = CASE WHEN starts_with(users.hash, '!') THEN '!' || excluded.hash ELSE excluded.hash END, updated = now()`, name, string(hash))
 	return err
 }
 

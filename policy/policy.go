@@ -25,6 +25,8 @@ type Rules struct {
 	Feeds map[string]*Feed
 	// Metrics is metrics.access.
 	Metrics auth.Rule
+	// Admins is auth.admins: who manages users.
+	Admins auth.Rule
 	// Trusted are publishing.trusted, in order.
 	Trusted []trustpub.Publisher
 }
@@ -76,6 +78,9 @@ func Compile(c *config.Config) (*Rules, error) {
 	var err error
 	if r.Metrics, err = auth.CompileRule(c.Metrics.Access); err != nil {
 		return nil, c.At(fmt.Sprintf("metrics.access: %v", err), "metrics", "access")
+	}
+	if r.Admins, err = auth.CompileRule(c.Auth.Admins); err != nil {
+		return nil, c.At(fmt.Sprintf("auth.admins: %v", err), "auth", "admins")
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Connectors)) {
 		p, err := compileFilter(c, &c.Connectors[name].Filter, "connectors", name)

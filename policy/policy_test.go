@@ -91,6 +91,7 @@ func TestRuleDefaults(t *testing.T) {
 		{"feeds.f.access.publish alice", f.Access.Check(alice, auth.Publish) == nil, true},
 		{"feeds.f.access.admin alice", f.Access.Check(alice, auth.Admin) != nil, true},
 		{"metrics.access anonymous", r.Metrics.Allows(nil), true},
+		{"auth.admins: nobody", r.Admins.Allows(alice), false},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, tt.got, tt.want)

@@ -219,7 +219,9 @@ type downStore struct{}
 var errDown = errors.New("dial tcp 10.1.2.3:5432: connection refused")
 
 func (downStore) Exists(string) (bool, error)                   { return false, errDown }
-func (downStore) List() ([]string, error)                       { return nil, errDown }
+func (downStore) List() ([]auth.UserInfo, error)                { return nil, errDown }
+func (downStore) Disabled(string) (bool, error)                 { return false, errDown }
+func (downStore) SetDisabled(string, bool) error                { return errDown }
 func (downStore) Verify(string, string) (bool, error)           { return false, errDown }
 func (downStore) Set(string, string) error                      { return errDown }
 func (downStore) Remove(string) error                           { return errDown }

@@ -629,3 +629,106 @@ func TestUIHostileDocument(t *testing.T) {
 
 // strconvQuote is s as a JSON string.
 func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// TestUIAdminDisablesUser: the admins of auth.admins see the users and
+// disable one, which revokes everything of theirs at once; a feed's admin
+// is not an admin of users; the form needs the session's CSRF token; an
+// admin does not disable themselves; enabling brings the password back.
+func TestUIAdminDisablesUser(t *testing.T) {
+	up := fakeupstream.Start(t, fakeupstream.Dir())
+	g := startGate(t, up, func(c *config.Config) {
+		c.Feeds["main"].Access = config.Access{Read: []string{"$authenticated"}, Publish: []string{"$authenticated"}, Admin: []string{"carol"}}
+		c.Auth.Groups = map[string][]string{"ops": {"alice"}}
+		c.Auth.Admins = []string{"ops"}
+	})
+	for _, u := range []string{"alice", "bob", "carol"} {
+		if err := g.srv.auth.Users.Set(u, u+"-password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signIn := func(name string) (session, csrf string) {
+		t.Helper()
+		resp, _ := g.uiDo(t, "/-/ui/signin", "", url.Values{"username": {name}, "password": {name + "-password"}})
+		if resp.StatusCode != 303 {
+			t.Fatalf("%s signs in: %d", name, resp.StatusCode)
+		}
+		session = resp.Cookies()[0].Value
+		_, page := g.uiDo(t, "/-/ui/account", session, nil)
+		return session, csrfField.FindStringSubmatch(page)[1]
+	}
+	bobSession, _ := signIn("bob")
+	bobToken, _, _ := g.srv.auth.Tokens.Create(auth.NewToken{User: "bob", Name: "laptop"}, time.Now())
+	bobWorks := func() bool {
+		r, _ := g.do("GET", "/ms", "Bearer "+bobToken, nil)
+		return r.StatusCode == 200
+	}
+	if !bobWorks() {
+		t.Fatal("bob's token does not read")
+	}
+
+	// carol administers a feed, not users.
+	carol, carolCSRF := signIn("carol")
+	if _, page := g.uiDo(t, "/-/ui/account", carol, nil); strings.Contains(page, `id="users"`) {
+		t.Error("a feed's admin sees the users")
+	}
+	if resp, page := g.uiDo(t, "/-/ui/account/users/disable", carol, url.Values{"user": {"bob"}, "csrf": {carolCSRF}}); resp.StatusCode != 403 || !bobWorks() {
+		t.Errorf("carol disables bob: %d %.200s", resp.StatusCode, page)
+	}
+
+	alice, csrf := signIn("alice")
+	_, page := g.uiDo(t, "/-/ui/account", alice, nil)
+	for _, want := range []string{`<h2 id="users">Users</h2>`, `<th scope="row">alice (you)</th><td>active</td>`, `<th scope="row">bob</th><td>active</td>`, `aria-label="Disable bob"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("admin's account page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, `aria-label="Disable alice"`) {
+		t.Error("alice is offered to disable herself")
+	}
+	for _, tt := range []struct {
+		name   string
+		form   url.Values
+		status int
+	}{
+		{"no CSRF token", url.Values{"user": {"bob"}}, 403},
+		{"another session's token", url.Values{"user": {"bob"}, "csrf": {carolCSRF}}, 403},
+		{"herself", url.Values{"user": {"alice"}, "csrf": {csrf}}, 403},
+		{"nobody", url.Values{"user": {"nobody"}, "csrf": {csrf}}, 404},
+	} {
+		if resp, page := g.uiDo(t, "/-/ui/account/users/disable", alice, tt.form); resp.StatusCode != tt.status || !bobWorks() {
+			t.Errorf("%s: %d, want %d, and bob untouched: %.200s", tt.name, resp.StatusCode, tt.status, page)
+		}
+	}
+	if d, _ := g.srv.auth.Users.Disabled("alice"); d {
+		t.Fatal("alice disabled herself")
+	}
+
+	resp, page := g.uiDo(t, "/-/ui/account/users/disable", alice, url.Values{"user": {"bob"}, "csrf": {csrf}})
+	if resp.StatusCode != 200 || !strings.Contains(page, "User bob was disabled and 2 tokens revoked.") ||
+		!strings.Contains(page, `<th scope="row">bob</th><td>disabled</td>`) || !strings.Contains(page, `aria-label="Enable bob"`) {
+		t.Fatalf("disable bob: %d %.2000s", resp.StatusCode, page)
+	}
+	if bobWorks() {
+		t.Error("disabled bob's token still reads")
+	}
+	if r, _ := g.do("GET", "/ms", basicAuth("bob", "bob-password"), nil); r.StatusCode != 401 {
+		t.Errorf("disabled bob's password: %d", r.StatusCode)
+	}
+	if resp, _ := g.uiDo(t, "/-/ui/account", bobSession, nil); resp.StatusCode != 303 || resp.Header.Get("Location") != "/-/ui/signin" {
+		t.Errorf("disabled bob's web session: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := g.uiDo(t, "/-/ui/signin", "", url.Values{"username": {"bob"}, "password": {"bob-password"}}); resp.StatusCode != 401 {
+		t.Errorf("disabled bob signs in: %d", resp.StatusCode)
+	}
+
+	resp, page = g.uiDo(t, "/-/ui/account/users/enable", alice, url.Values{"user": {"bob"}, "csrf": {csrf}})
+	if resp.StatusCode != 200 || !strings.Contains(page, "User bob was enabled") {
+		t.Fatalf("enable bob: %d %.300s", resp.StatusCode, page)
+	}
+	if r, _ := g.do("GET", "/ms", basicAuth("bob", "bob-password"), nil); r.StatusCode != 200 {
+		t.Errorf("enabled bob's password: %d", r.StatusCode)
+	}
+	if bobWorks() {
+		t.Error("a token revoked by disabling came back")
+	}
+}

@@ -39,7 +39,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.metrics = newMetrics(s)
 	s.largeBodies = semaphore.NewWeighted(int64(max(cfg.Publish.LargeBodies, 1)))
-	for _, step := range []func() error{s.openReplicasAndAuth, func() error { return s.buildFeeds(rules) }, func() error { return s.openOSV(s.lifetime) }} {
+	for _, step := range []func() error{func() error { return s.openReplicasAndAuth(rules) }, func() error { return s.buildFeeds(rules) }, func() error { return s.openOSV(s.lifetime) }} {
 		if err := step(); err != nil {
 			s.Close()
 			return nil, err
@@ -81,13 +81,13 @@ const maxSnapshotsInFlight = 256 << 20
 // openReplicasAndAuth connects to what replicas share, when configured
 // (then local packages, users, tokens, snapshots and tarballs live
 // there), and builds the credential service on the right stores.
-func (s *Server) openReplicasAndAuth() error {
+func (s *Server) openReplicasAndAuth(rules *policy.Rules) error {
 	cfg := s.cfg
 	authOpts := auth.Options{
 		UsersFile: cfg.UsersFile(), TokensFile: cfg.TokensFile(),
 		Groups: cfg.Auth.Groups, AllowSignup: cfg.Auth.AllowSignup,
 		DefaultTTL: cfg.Auth.Tokens.DefaultTTL.D(), MaxTTL: cfg.Auth.Tokens.MaxTTL.D(),
-		TwoFactorFile: cfg.TwoFactorFile(),
+		TwoFactorFile: cfg.TwoFactorFile(), Admins: rules.Admins,
 	}
 	var err error
 	if s.sharedState, err = openReplicas(context.Background(), cfg); err != nil {

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"time"
@@ -147,14 +148,20 @@ type tokenRow struct {
 	Current                                   bool
 }
 
+type userRow struct {
+	Name     string
+	Disabled bool
+	Self     bool // the viewer, who cannot disable themselves here
+}
+
 type accountData struct {
 	CSRF      string
 	Tokens    []tokenRow
 	NewSecret string
 	NewName   string
 	Publish   []string
-	Users     []string
-	Admin     bool
+	Users     []userRow
+	Admin     bool // may manage users (auth.admins)
 	Message   string
 }
 
@@ -193,6 +200,15 @@ func (u *UI) serveAccount(ctx *fasthttp.RequestCtx, s session, action string) er
 			return err
 		}
 		d.Message = "The token was revoked."
+	case (action == "/users/disable" || action == "/users/enable") && ctx.IsPost():
+		if err := u.checkForm(ctx, s); err != nil {
+			return err
+		}
+		msg, err := u.setUserDisabled(s, string(ctx.PostArgs().Peek("user")), action == "/users/disable")
+		if err != nil {
+			return err
+		}
+		d.Message = msg
 	default:
 		return ErrNotFound
 	}
@@ -200,6 +216,34 @@ func (u *UI) serveAccount(ctx *fasthttp.RequestCtx, s session, action string) er
 		return err
 	}
 	return u.render(ctx, "account", u.newPage(s.p, "Your account", d))
+}
+
+// setUserDisabled disables or enables a user, for an admin only; an admin
+// does not disable themselves (they would lose the page doing it).
+func (u *UI) setUserDisabled(s session, name string, disable bool) (string, error) {
+	switch {
+	case !u.d.Auth.IsAdmin(s.p):
+		return "", refuse(auth.ErrForbidden, "only the admins named in auth.admins manage users")
+	case disable && name == s.p.Name:
+		return "", refuse(auth.ErrForbidden, "you cannot disable yourself; ask another admin, or use npmgate user disable on the server")
+	}
+	noUser := func(err error) error {
+		if errors.Is(err, auth.ErrNoUser) {
+			return refuse(feed.ErrNotFound, fmt.Sprintf("there is no user %q", name))
+		}
+		return err
+	}
+	if !disable {
+		if err := u.d.Auth.EnableUser(name); err != nil {
+			return "", noUser(err)
+		}
+		return "User " + name + " was enabled: their password works again (their revoked tokens stay revoked).", nil
+	}
+	n, err := u.d.Auth.DisableUser(name)
+	if err != nil {
+		return "", noUser(err)
+	}
+	return fmt.Sprintf("User %s was disabled and %d tokens revoked.", name, n), nil
 }
 
 // revokeOwn revokes one of the viewer's own tokens, never another's.
@@ -235,16 +279,15 @@ func (u *UI) fillAccount(d *accountData, s session) error {
 		if acc.Check(s.p, auth.Publish) == nil {
 			d.Publish = append(d.Publish, name)
 		}
-		if acc.Check(s.p, auth.Admin) == nil {
-			d.Admin = true
-		}
 	}
-	if d.Admin {
+	if d.Admin = u.d.Auth.IsAdmin(s.p); d.Admin {
 		users, err := u.d.Auth.Users.List()
 		if err != nil {
 			return auth.Unavailable(err)
 		}
-		d.Users = users
+		for _, us := range users {
+			d.Users = append(d.Users, userRow{Name: us.Name, Disabled: us.Disabled, Self: us.Name == s.p.Name})
+		}
 	}
 	return nil
 }

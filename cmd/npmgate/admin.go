@@ -110,7 +110,7 @@ func readPassword(stdin io.Reader, stderr io.Writer, prompt string) (string, err
 }
 
 func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	const usage = "usage: npmgate user add|passwd|rm|list [NAME] | user 2fa enable|disable NAME [--config FILE] [--data DIR]"
+	const usage = "usage: npmgate user add|passwd|rm|disable|enable|list [NAME] | user 2fa enable|disable NAME [--config FILE] [--data DIR]"
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
@@ -131,6 +131,9 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if args[0] == "2fa" && len(pos) == 2 && (pos[0] == "enable" || pos[0] == "disable") {
 		return userTwoFactor(s, pos[0] == "enable", pos[1], stdout, stderr)
+	}
+	if len(pos) == 1 && (args[0] == "disable" || args[0] == "enable") {
+		return userDisable(s, args[0] == "disable", pos[0], stdout, stderr)
 	}
 	if len(pos) != 1 || (args[0] != "add" && args[0] != "passwd" && args[0] != "rm") {
 		fmt.Fprintln(stderr, usage)
@@ -189,6 +192,25 @@ func userRemove(s *auth.Service, name string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// userDisable disables a user (revoking their tokens) or enables one.
+func userDisable(s *auth.Service, disable bool, name string, stdout, stderr io.Writer) int {
+	if !disable {
+		if err := s.EnableUser(name); err != nil {
+			fmt.Fprintln(stderr, "npmgate:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "user %s enabled: their password works again (their revoked tokens stay revoked)\n", name)
+		return 0
+	}
+	n, err := s.DisableUser(name)
+	if err != nil {
+		fmt.Fprintln(stderr, "npmgate:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "user %s disabled, and %d tokens revoked\n", name, n)
+	return 0
+}
+
 func userList(s *auth.Service, stdout, stderr io.Writer) int {
 	users, err := s.Users.List()
 	if err != nil {
@@ -196,7 +218,11 @@ func userList(s *auth.Service, stdout, stderr io.Writer) int {
 		return 1
 	}
 	for _, u := range users {
-		fmt.Fprintln(stdout, u)
+		if u.Disabled {
+			fmt.Fprintln(stdout, u.Name, "(disabled)")
+		} else {
+			fmt.Fprintln(stdout, u.Name)
+		}
 	}
 	return 0
 }

@@ -118,6 +118,27 @@ func TestCredentialCommands(t *testing.T) {
 	if code, out, _ := cli("", "token", "list"); code != 0 || strings.Contains(out, "alice") {
 		t.Errorf("revoked token still listed: %q", out)
 	}
+	// Disabling revokes the user's tokens; list marks them; enabling
+	// lets the password work again.
+	cli("", "token", "create", "--user", "alice")
+	if code, out, e := cli("", "user", "disable", "alice"); code != 0 || out != "user alice disabled, and 1 tokens revoked\n" {
+		t.Errorf("user disable: %d %q %s", code, out, e)
+	}
+	if code, out, _ := cli("", "user", "list"); code != 0 || out != "alice (disabled)\n" {
+		t.Errorf("user list of a disabled user: %q", out)
+	}
+	if code, out, _ := cli("", "token", "list", "--user", "alice"); code != 0 || strings.Count(out, "\n") > 1 {
+		t.Errorf("a disabled user's tokens: %q", out)
+	}
+	if code, _, _ := cli("", "user", "disable", "nobody"); code != 1 {
+		t.Error("disabling a missing user succeeded")
+	}
+	if code, _, e := cli("", "user", "enable", "alice"); code != 0 {
+		t.Errorf("user enable: %d %s", code, e)
+	}
+	if code, out, _ := cli("", "user", "list"); out != "alice\n" {
+		t.Errorf("user list after enable: %d %q", code, out)
+	}
 	if code, _, _ := cli("", "user", "rm", "alice"); code != 0 {
 		t.Error("user rm")
 	}
