@@ -179,8 +179,10 @@ func mustContain(t *testing.T, where, text string, wants ...string) {
 func TestUIInABrowser(t *testing.T) {
 	chromiumPath(t)
 	up := startUpstream(t, "")
-	g, cfgFile := fltStartGate(t, up.URL, fltConfig(up.URL, `block: ["ms@<2.1.0"]`, "min_release_age: 1d"))
+	g, cfgFile := fltStartGate(t, up.URL, fltConfig(up.URL, `block: ["ms@<2.1.0"]`, "min_release_age: 1d")+"auth:\n  admins: [alice]\n")
 	addGateUser(t, cfgFile, g.Data, "alice", alicePassword)
+	addGateUser(t, cfgFile, g.Data, "bob", "bob's password")
+	bobToken := cliToken(t, g, cfgFile, "--user", "bob")
 	// What npm installed before: the packages the feed has cached.
 	for _, name := range []string{"ms", "debug", "chalk"} {
 		if r := get(t, g.URL+name, "Accept", "application/json"); r.status != 200 {
@@ -239,6 +241,18 @@ func TestUIInABrowser(t *testing.T) {
 	mustContain(t, "revoked", b.text(t), "The token was revoked.")
 	if r := get(t, g.URL+"ms", "Authorization", "Bearer "+secret); r.status != 401 {
 		t.Errorf("the revoked token still works: %d", r.status)
+	}
+	// alice, an admin, disables bob: his token stops working at once.
+	if r := get(t, g.URL+"ms", "Authorization", "Bearer "+bobToken); r.status != 200 {
+		t.Fatalf("bob's token before: %d %s", r.status, r.body)
+	}
+	b.do(t, "disable bob", chromedp.Click(chromedp.CSS(`button[aria-label="Disable bob"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`button[aria-label="Enable bob"]`)))
+	mustContain(t, "user disabled", b.text(t), "User bob was disabled and 1 token revoked.", "bob", "disabled", "alice (you)")
+	b.accessible(t, "users")
+	b.shot(t, "user-disabled")
+	if r := get(t, g.URL+"ms", "Authorization", "Bearer "+bobToken); r.status != 401 {
+		t.Errorf("disabled bob's token: %d", r.status)
 	}
 	b.do(t, "sign out", chromedp.Click(chromedp.CSS(`form[action="/-/ui/signout"] button`)),
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/-/ui/signin"]`)))

@@ -243,7 +243,15 @@ func (u *UI) setUserDisabled(s session, name string, disable bool) (string, erro
 	if err != nil {
 		return "", noUser(err)
 	}
-	return fmt.Sprintf("User %s was disabled and %d tokens revoked.", name, n), nil
+	return fmt.Sprintf("User %s was disabled and %s revoked.", name, tokensCount(n)), nil
+}
+
+// tokensCount is "1 token", "2 tokens".
+func tokensCount(n int) string {
+	if n == 1 {
+		return "1 token"
+	}
+	return fmt.Sprintf("%d tokens", n)
 }
 
 // revokeOwn revokes one of the viewer's own tokens, never another's.

@@ -207,7 +207,11 @@ func userDisable(s *auth.Service, disable bool, name string, stdout, stderr io.W
 		fmt.Fprintln(stderr, "npmgate:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "user %s disabled, and %d tokens revoked\n", name, n)
+	tokens := "tokens"
+	if n == 1 {
+		tokens = "token"
+	}
+	fmt.Fprintf(stdout, "user %s disabled, and %d %s revoked\n", name, n, tokens)
 	return 0
 }
 

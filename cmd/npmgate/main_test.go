@@ -121,7 +121,7 @@ func TestCredentialCommands(t *testing.T) {
 	// Disabling revokes the user's tokens; list marks them; enabling
 	// lets the password work again.
 	cli("", "token", "create", "--user", "alice")
-	if code, out, e := cli("", "user", "disable", "alice"); code != 0 || out != "user alice disabled, and 1 tokens revoked\n" {
+	if code, out, e := cli("", "user", "disable", "alice"); code != 0 || out != "user alice disabled, and 1 token revoked\n" {
 		t.Errorf("user disable: %d %q %s", code, out, e)
 	}
 	if code, out, _ := cli("", "user", "list"); code != 0 || out != "alice (disabled)\n" {
