@@ -237,13 +237,22 @@ func (u *UI) setUserDisabled(s session, name string, disable bool) (string, erro
 		if err := u.d.Auth.EnableUser(name); err != nil {
 			return "", noUser(err)
 		}
+		u.logAdmin("user enabled", name, s, 0)
 		return "User " + name + " was enabled: their password works again (their revoked tokens stay revoked).", nil
 	}
 	n, err := u.d.Auth.DisableUser(name)
 	if err != nil {
 		return "", noUser(err)
 	}
+	u.logAdmin("user disabled", name, s, n)
 	return fmt.Sprintf("User %s was disabled and %s revoked.", name, tokensCount(n)), nil
+}
+
+// logAdmin records who changed a user: the log is the audit trail.
+func (u *UI) logAdmin(msg, user string, s session, revoked int) {
+	if u.d.Log != nil {
+		u.d.Log.Info(msg, "user", user, "by", s.p.Name, "tokens_revoked", revoked)
+	}
 }
 
 // tokensCount is "1 token", "2 tokens".
