@@ -42,11 +42,28 @@ func (l *leaf) describe() []string {
 		}
 		add("Known-malicious versions denied: %s.", quoted(texts))
 	}
+	if r := l.malicious; r != nil {
+		s := "Versions the advisory database (OSV) records as malware are blocked, whatever else allows them."
+		if len(r.ExemptIDs) > 0 {
+			s += fmt.Sprintf(" Advisories judged not to apply: %s.", quoted(r.ExemptIDs))
+		}
+		out = append(out, s)
+	}
 	if len(l.allow) > 0 {
 		add("Always allowed (other version rules skipped): %s.", quoted(rangeTexts(l.allow)))
 	}
 	if len(l.block) > 0 {
 		add("Blocked version ranges: %s.", quoted(rangeTexts(l.block)))
+	}
+	if r := l.vulnerable; r != nil {
+		s := fmt.Sprintf("Versions with a known vulnerability of severity %s or higher are blocked.", l.vulnerable.MinSeverity)
+		if len(r.ExemptIDs) > 0 {
+			s += fmt.Sprintf(" Advisories judged not to apply: %s.", quoted(r.ExemptIDs))
+		}
+		if len(r.ExemptNames) > 0 {
+			s += fmt.Sprintf(" Exempt packages: %s.", quoted(r.ExemptNames))
+		}
+		out = append(out, s)
 	}
 	if l.age > 0 {
 		s := fmt.Sprintf("Cooldown: versions are served %s after they are published.", days(l.age))

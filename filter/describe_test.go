@@ -22,6 +22,12 @@ func TestDescribe(t *testing.T) {
 			[]string{"Deprecated versions are hidden.", "Versions with install scripts are blocked. Exempt: esbuild."}},
 		{&Spec{InstallScripts: "no-new", Provenance: "no-downgrade"},
 			[]string{"A version that adds install scripts its previous release did not have is blocked.", "A version without provenance is blocked when an earlier release of its major line had it."}},
+		{&Spec{Malicious: "block", MaliciousExempt: []string{"MAL-2025-1"}, Block: []string{"ms@<2"},
+			Vulnerable: &VulnerableSpec{MinSeverity: "high", ExemptIDs: []string{"CVE-2022-25883"}, ExemptNames: []string{"semver"}}},
+			[]string{"Versions the advisory database (OSV) records as malware are blocked, whatever else allows them. Advisories judged not to apply: MAL-2025-1.",
+				"Blocked version ranges: ms@<2.",
+				"Versions with a known vulnerability of severity high or higher are blocked. Advisories judged not to apply: CVE-2022-25883. Exempt packages: semver."}},
+		{&Spec{Vulnerable: &VulnerableSpec{MinSeverity: "medium"}}, []string{"Versions with a known vulnerability of severity moderate or higher are blocked."}},
 		{&Spec{Licenses: &LicenseSpec{Allow: []string{"MIT", "ISC"}, Unknown: "block"}},
 			[]string{"Licences allowed: MIT, ISC.", "Versions without a recognised licence are blocked."}},
 	} {
