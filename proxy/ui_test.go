@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/net/html"
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/config"
@@ -70,7 +71,8 @@ func TestUIRoutesBrowsersOnly(t *testing.T) {
 
 // hostileReadme holds what a malicious package author would put in a
 // README: scripts, event handlers, javascript: links, frames, SVG with
-// onload, CSS url(), remote images and markup meant to break the page.
+// onload, CSS url(), remote images (plain, in a badge's link, behind a
+// <picture>'s sources) and markup meant to break the page.
 const hostileReadme = "# evil\n\n" +
 	"<script>alert('script')</script>\n\n" +
 	"<img src=x onerror=\"alert('onerror')\">\n\n" +
@@ -82,6 +84,8 @@ const hostileReadme = "# evil\n\n" +
 	"<style>body{background:url(https://evil.example/css.png)}</style>\n\n" +
 	"![tracker](https://evil.example/pixel.gif)\n\n" +
 	"<img src=\"https://evil.example/remote.png\" alt=\"remote\">\n\n" +
+	"[![build](https://evil.example/badge.svg)](https://ci.example/job)\n\n" +
+	"<picture><source srcset=\"https://evil.example/s.png\"><img src=\"https://evil.example/fallback.png\" alt=\"fallback\"></picture>\n\n" +
 	"<form action=\"https://evil.example/phish\"><input name=p></form>\n\n" +
 	"<object data=\"https://evil.example/x.swf\"></object><embed src=\"https://evil.example/e\">\n\n" +
 	"<meta http-equiv=\"refresh\" content=\"0;url=https://evil.example/\">\n\n" +
@@ -163,6 +167,12 @@ func TestUIPackagePageGolden(t *testing.T) {
 		"provenance", "install scripts",
 		"A &lt;b&gt;package&lt;/b&gt; &amp; its &#34;README&#34;",
 		`<a href="https://example.com/docs" rel="nofollow noreferrer noopener" target="_blank">a fine link</a>`,
+		// Images are links the viewer may follow, never loaded.
+		`<a class="remote-image" href="https://evil.example/pixel.gif" rel="nofollow noreferrer noopener" target="_blank">Image: tracker (from evil.example)</a>`,
+		`<a class="remote-image" href="https://evil.example/remote.png" rel="nofollow noreferrer noopener" target="_blank">Image: remote (from evil.example)</a>`,
+		`<a class="remote-image" href="https://evil.example/fallback.png" rel="nofollow noreferrer noopener" target="_blank">Image: fallback (from evil.example)</a>`,
+		`<a href="https://ci.example/job" rel="nofollow noreferrer noopener" target="_blank">Image: build (from evil.example)</a>`,
+		"Image: untitled",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
@@ -176,16 +186,28 @@ func TestUIPackagePageGolden(t *testing.T) {
 func assertHarmless(t *testing.T, page string) {
 	t.Helper()
 	lower := strings.ToLower(page)
-	for _, bad := range []string{"<script", "onerror", "onload", "javascript:", "<iframe", "<svg", "<style", "url(", "<form action=\"https", "<object", "<embed", "http-equiv", "evil.example/pixel", "src=\"https://", "src=\"http://", "src=x"} {
+	for _, bad := range []string{"<script", "onerror", "onload", "javascript:", "<iframe", "<svg", "<style", "url(", "<form action=\"https", "<object", "<embed", "http-equiv", "<img", "<picture", "<source", "src=", "srcset"} {
 		if strings.Contains(lower, bad) {
 			t.Errorf("the page holds %q", bad)
 		}
 	}
+	// evil.example may be where a link goes, the viewer's to follow; in
+	// any other attribute (src, srcset, style, action, a <link>'s href)
+	// the browser would go there itself.
+	z := html.NewTokenizer(strings.NewReader(page))
+	for tt := z.Next(); tt != html.ErrorToken; tt = z.Next() {
+		if tt != html.StartTagToken && tt != html.SelfClosingTagToken {
+			continue
+		}
+		tok := z.Token()
+		for _, a := range tok.Attr {
+			if strings.Contains(strings.ToLower(a.Val), "evil.example") && (tok.Data != "a" || a.Key != "href") {
+				t.Errorf("the page loads from evil.example: <%s %s=%q>", tok.Data, a.Key, a.Val)
+			}
+		}
+	}
 	if strings.Count(lower, "</main>") != 1 || strings.Count(lower, "</body>") != 1 {
 		t.Error("the README closed the page's elements")
-	}
-	if !strings.Contains(lower, "/-/ui/static/no-image.svg") {
-		t.Error("remote images were not replaced by the local placeholder")
 	}
 }
 
@@ -243,7 +265,7 @@ func TestUISearch(t *testing.T) {
 
 func TestUISecurityHeaders(t *testing.T) {
 	g := uiGate(t)
-	for _, path := range []string{"/", "/evil", "/-/ui/", "/-/ui/search?q=e", "/-/ui/package/main/evil", "/-/ui/static/style.css", "/-/ui/static/no-image.svg", "/-/ui/nowhere", "/-/ui/package/nofeed/evil", "/no-such-package-here"} {
+	for _, path := range []string{"/", "/evil", "/-/ui/", "/-/ui/search?q=e", "/-/ui/package/main/evil", "/-/ui/static/style.css", "/-/ui/nowhere", "/-/ui/package/nofeed/evil", "/no-such-package-here"} {
 		resp, body := g.get(path, "Accept", browserAccept)
 		h := resp.Header
 		csp := h.Get("Content-Security-Policy")

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"html/template"
 	"net/url"
+	"regexp"
+	"strings"
 
 	"github.com/microcosm-cc/bluemonday"
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/extension"
-	"github.com/yuin/goldmark/renderer/html"
+	gmhtml "github.com/yuin/goldmark/renderer/html"
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
 )
 
 // maxReadme bounds the README rendered; the rest is cut (npm itself keeps
@@ -21,14 +25,18 @@ const maxReadme = 512 << 10
 // and made safe by the sanitiser: goldmark alone is no defence.
 var markdown = goldmark.New(
 	goldmark.WithExtensions(extension.GFM),
-	goldmark.WithRendererOptions(html.WithUnsafe()),
+	goldmark.WithRendererOptions(gmhtml.WithUnsafe()),
 )
 
-// sanitiser is bluemonday's policy for user content, plus: no image is
-// loaded from elsewhere without the viewer's consent (every img src
-// becomes a local placeholder, the original kept as a link's title), and
-// every link is rel="nofollow noreferrer", opening other sites in a new
-// tab with noopener.
+// remoteImageClass marks the link an image became (see consentImages): the
+// one class the sanitiser lets through, so the stylesheet can show the
+// link as a stand-in for the image.
+const remoteImageClass = "remote-image"
+
+// sanitiser is bluemonday's policy for user content, plus: every link is
+// rel="nofollow noreferrer", opening other sites in a new tab with
+// noopener, and links keep the class consentImages gives them (no other
+// class: authors do not style the page).
 var sanitiser = func() *bluemonday.Policy {
 	p := bluemonday.UGCPolicy()
 	p.RequireNoFollowOnLinks(true)
@@ -36,14 +44,17 @@ var sanitiser = func() *bluemonday.Policy {
 	p.AddTargetBlankToFullyQualifiedLinks(true)
 	p.RequireParseableURLs(true)
 	p.AllowURLSchemes("http", "https", "mailto")
-	p.RewriteSrc(func(u *url.URL) {
-		*u = url.URL{Path: Prefix + "static/no-image.svg"}
-	})
+	p.AllowAttrs("class").Matching(regexp.MustCompile(`^` + remoteImageClass + `$`)).OnElements("a")
+	// consentImages leaves no img. Should bluemonday's tokenizer ever see
+	// one the tree did not hold, it must still load nothing: its src is
+	// emptied, which a browser does not fetch.
+	p.RewriteSrc(func(u *url.URL) { *u = url.URL{} })
 	return p
 }()
 
 // renderReadme turns a package's README into HTML that cannot run script,
-// load anything from another origin or escape its container.
+// load anything from another origin or escape its container. An image is
+// never loaded: it becomes a link the viewer may follow to see it.
 func renderReadme(md string) template.HTML {
 	if md == "" {
 		return ""
@@ -55,5 +66,128 @@ func renderReadme(md string) template.HTML {
 	if err := markdown.Convert([]byte(md), &b); err != nil {
 		return template.HTML(template.HTMLEscapeString(md))
 	}
-	return template.HTML(sanitiser.SanitizeBytes(b.Bytes()))
+	// The parser refuses markup nested deeper than 512 elements, which no
+	// README needs: such a README is shown as its text.
+	out, err := consentImages(b.Bytes())
+	if err != nil {
+		return template.HTML(template.HTMLEscapeString(md))
+	}
+	return template.HTML(sanitiser.SanitizeBytes(out))
+}
+
+// readmeContext is where a README's HTML is parsed: inside the page's
+// <div class="markdown">, as the browser will see it.
+var readmeContext = &html.Node{Type: html.ElementNode, Data: "div", DataAtom: atom.Div}
+
+// consentImages replaces every image in src, HTML goldmark produced, with
+// text saying what it was; an image from an http(s) URL becomes a link to
+// it, so loading it is the viewer's choice (the page's CSP would refuse
+// it anyway). It works on the parsed tree, not on text, so whatever the
+// markup (raw <img>, <image>, <picture>, attributes unquoted), an image
+// is found as the browser would find it. The sanitiser still has the last
+// word.
+func consentImages(src []byte) ([]byte, error) {
+	nodes, err := html.ParseFragment(bytes.NewReader(src), readmeContext)
+	if err != nil {
+		return nil, err
+	}
+	// Under one parent, so that an image at the top level is replaced
+	// as any other.
+	root := &html.Node{Type: html.ElementNode, Data: "div", DataAtom: atom.Div}
+	for _, n := range nodes {
+		root.AppendChild(n)
+	}
+	replaceImages(root, false)
+	var out bytes.Buffer
+	out.Grow(len(src))
+	for n := root.FirstChild; n != nil; n = n.NextSibling {
+		if err := html.Render(&out, n); err != nil {
+			return nil, err
+		}
+	}
+	return out.Bytes(), nil
+}
+
+// replaceImages replaces the images under n (n itself included). inLink
+// says whether n is inside an <a>: an image there becomes the link's
+// text, since anchors must not nest. Each node is visited once.
+func replaceImages(n *html.Node, inLink bool) {
+	if n.Type != html.ElementNode {
+		return
+	}
+	// By name, whatever the namespace: the sanitiser tells elements apart
+	// by name alone.
+	if n.Data == "img" {
+		n.Parent.InsertBefore(imageStandIn(n, inLink), n)
+		n.Parent.RemoveChild(n)
+		return
+	}
+	// The author's classes go: an author's own <a class="remote-image">
+	// would pass for one of ours, its text claiming a host its href is
+	// not.
+	removeAttr(n, "class")
+	inLink = inLink || n.Data == "a"
+	for c := n.FirstChild; c != nil; {
+		next := c.NextSibling
+		replaceImages(c, inLink)
+		c = next
+	}
+}
+
+// imageStandIn is what img becomes: a link to a remote image, or the text
+// describing it inside a link or when it is not an http(s) URL (relative
+// paths point into a repository this server does not serve; data: and
+// the rest are not followed).
+func imageStandIn(img *html.Node, inLink bool) *html.Node {
+	alt := strings.Join(strings.Fields(attr(img, "alt")), " ")
+	if alt == "" {
+		alt = "untitled"
+	}
+	u := remoteURL(attr(img, "src"))
+	if u == nil {
+		return &html.Node{Type: html.TextNode, Data: "Image: " + alt}
+	}
+	text := &html.Node{Type: html.TextNode, Data: "Image: " + alt + " (from " + strings.ToLower(u.Host) + ")"}
+	if inLink {
+		return text
+	}
+	a := &html.Node{Type: html.ElementNode, Data: "a", DataAtom: atom.A, Attr: []html.Attribute{
+		{Key: "class", Val: remoteImageClass},
+		{Key: "href", Val: u.String()},
+		{Key: "rel", Val: "nofollow noreferrer noopener"},
+		{Key: "target", Val: "_blank"},
+	}}
+	a.AppendChild(text)
+	return a
+}
+
+// remoteURL is src when it is an absolute http or https URL with a host,
+// else nil. Surrounding whitespace is dropped, as browsers drop it.
+func remoteURL(src string) *url.URL {
+	u, err := url.Parse(strings.Trim(src, " \t\n\f\r"))
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil
+	}
+	return u
+}
+
+// attr is the value of n's attribute key, "" when it has none.
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Namespace == "" && a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+// removeAttr removes every attribute key of n.
+func removeAttr(n *html.Node, key string) {
+	kept := n.Attr[:0]
+	for _, a := range n.Attr {
+		if a.Key != key {
+			kept = append(kept, a)
+		}
+	}
+	n.Attr = kept
 }

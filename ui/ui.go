@@ -229,11 +229,6 @@ func (u *UI) Serve(ctx *fasthttp.RequestCtx, rc context.Context, header *auth.Pr
 		ctx.SetContentType("text/css; charset=utf-8")
 		ctx.SetBody(styleCSS)
 		return nil
-	case rest == "/static/no-image.svg":
-		ctx.Response.Header.Set("Cache-Control", "public, max-age=3600")
-		ctx.SetContentType("image/svg+xml")
-		ctx.SetBodyString(noImageSVG)
-		return nil
 	case rest == "/search":
 		return u.serveSearch(ctx, rc, p)
 	case strings.HasPrefix(rest, "/package/"):
@@ -360,8 +355,6 @@ func (u *UI) Error(ctx *fasthttp.RequestCtx, p *auth.Principal, status int, msg 
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	ctx.SetBody(b.Bytes())
 }
-
-const noImageSVG = `<svg xmlns="http://www.w3.org/2000/svg" width="120" height="24" viewBox="0 0 120 24"><rect width="120" height="24" rx="3" fill="#888" opacity=".25"/><text x="60" y="16" font-family="sans-serif" font-size="11" text-anchor="middle" fill="#555">remote image</text></svg>`
 
 // redirect sends the browser to a path of this server: a relative
 // Location, never built from the request's Host.
