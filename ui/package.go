@@ -123,18 +123,36 @@ func (u *UI) view(ctx context.Context, f *feed.Feed, admit feed.AdmitFunc, name 
 	if err != nil {
 		return nil, err
 	}
-	if it, ok := u.d.Mem.Get(key); ok {
-		if v, ok := it.Value.(*pkgView); ok {
+	if v := u.cachedView(key); v != nil {
+		return v, nil
+	}
+	// Many viewers of one new package (a link in a chat) build its view
+	// once: a build renders the README, which is bounded but not free.
+	v, err, _ := u.builds.Do(key, func() (any, error) {
+		if v := u.cachedView(key); v != nil {
 			return v, nil
 		}
-	}
-	pv, err := f.View(ctx, name)
+		pv, err := f.View(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		v := buildView(f.Name, u.mount(f.Name), pv)
+		u.d.Mem.Set(key, &cache.Item{Expires: expires, Value: v}, v.cost())
+		return v, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	v := buildView(f.Name, u.mount(f.Name), pv)
-	u.d.Mem.Set(key, &cache.Item{Expires: expires, Value: v}, v.cost())
-	return v, nil
+	return v.(*pkgView), nil
+}
+
+func (u *UI) cachedView(key string) *pkgView {
+	if it, ok := u.d.Mem.Get(key); ok {
+		if v, ok := it.Value.(*pkgView); ok {
+			return v
+		}
+	}
+	return nil
 }
 
 func (v *pkgView) cost() int64 {

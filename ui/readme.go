@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"errors"
 	"html/template"
 	"net/url"
 	"regexp"
@@ -15,10 +16,27 @@ import (
 	"golang.org/x/net/html/atom"
 )
 
-// maxReadme bounds the README rendered; the rest is cut (npm itself keeps
-// READMEs under 64 KiB in abbreviated documents, but full ones can be
-// large).
-const maxReadme = 512 << 10
+// A README is an author's input, rendered by a server other people's
+// installs depend on, and Markdown's worst cases grow faster than their
+// input: a GFM table pads every row to its header's width (64 KiB of
+// "|" lines under a 100-column header made 33 MB of HTML and 1.9 GB of
+// garbage), a reference link repeats its destination wherever it is used
+// (64 KiB made 179 MB), and deeply nested quotes or brackets cost goldmark
+// quadratic time. So a README is cut at maxReadme (past it, the slowest
+// of these took seconds and the largest gigabytes), a table is measured
+// before it is parsed (maxTableCells), goldmark's output is bounded
+// (maxReadmeHTML), and one README is rendered at a time (readmeSlot): a
+// hostile package costs at most about a second of one core, once, since
+// the page is cached.
+const (
+	maxReadme     = 64 << 10
+	maxTableCells = 50_000
+	maxReadmeHTML = 4 << 20
+)
+
+// readmeSlot lets one README render at a time, so that renders never take
+// the core the npm API needs.
+var readmeSlot = make(chan struct{}, 1)
 
 // markdown renders READMEs as GitHub does (tables, strikethrough, task
 // lists, autolinks). Raw HTML is passed through, as npm's site shows it,
@@ -60,19 +78,110 @@ func renderReadme(md string) template.HTML {
 		return ""
 	}
 	if len(md) > maxReadme {
-		md = md[:maxReadme]
+		// At a line's end, so that no construct is cut in half.
+		cut := md[:maxReadme]
+		if i := strings.LastIndexByte(cut, '\n'); i > 0 {
+			cut = cut[:i+1]
+		}
+		md = cut
 	}
-	var b bytes.Buffer
-	if err := markdown.Convert([]byte(md), &b); err != nil {
-		return template.HTML(template.HTMLEscapeString(md))
+	if tableCells(md) > maxTableCells {
+		return plainReadme(md)
+	}
+	readmeSlot <- struct{}{}
+	defer func() { <-readmeSlot }()
+	b := &boundedBuffer{max: maxReadmeHTML}
+	if err := markdown.Convert([]byte(md), b); err != nil || b.over {
+		return plainReadme(md)
 	}
 	// The parser refuses markup nested deeper than 512 elements, which no
 	// README needs: such a README is shown as its text.
 	out, err := consentImages(b.Bytes())
 	if err != nil {
-		return template.HTML(template.HTMLEscapeString(md))
+		return plainReadme(md)
 	}
 	return template.HTML(sanitiser.SanitizeBytes(out))
+}
+
+// plainReadme is a README shown as its text, for one whose Markdown is
+// past what the page renders.
+func plainReadme(md string) template.HTML {
+	return template.HTML(`<p class="muted">This README is shown as plain text: its Markdown is larger, once rendered, than this page shows.</p><pre class="readme-text">` +
+		template.HTMLEscapeString(md) + `</pre>`)
+}
+
+// boundedBuffer is goldmark's output, refused past max bytes: writes fail
+// from then on, which stops goldmark's buffered writer from copying more.
+type boundedBuffer struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+var errReadmeTooLarge = errors.New("rendered README too large")
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if b.over || b.Len()+len(p) > b.max {
+		b.over = true
+		return 0, errReadmeTooLarge
+	}
+	return b.Buffer.Write(p)
+}
+
+// tableCells bounds from above the cells the GFM tables of md make,
+// without parsing it: in a paragraph (lines up to a blank one), from the
+// first line shaped like a delimiter row ("|---|:-:|"), every line is a
+// row as wide as the widest such line. Quote and list markers before a
+// line are passed over, since tables nest in both.
+func tableCells(md string) int {
+	cells, cols := 0, 0
+	for line := range strings.Lines(md) {
+		t := stripContainers(line)
+		if t == "" {
+			cols = 0
+			continue
+		}
+		cols = max(cols, delimiterColumns(t))
+		cells += cols
+	}
+	return cells
+}
+
+// listMarker is a list item's marker at the start of a line.
+var listMarker = regexp.MustCompile(`^(?:[-+*]|[0-9]{1,9}[.)])[ \t]+`)
+
+// stripContainers is a line without its indentation and the block quote
+// and list markers before its content.
+func stripContainers(line string) string {
+	t := strings.TrimSpace(line)
+	for {
+		next := strings.TrimLeft(t, "> \t")
+		if m := listMarker.FindStringIndex(next); m != nil {
+			next = next[m[1]:]
+		}
+		if next == t {
+			return t
+		}
+		t = next
+	}
+}
+
+// delimiterColumns is the number of columns of a GFM delimiter row, 0
+// when t is not one.
+func delimiterColumns(t string) int {
+	if !strings.Contains(t, "-") || strings.Trim(t, "|-: \t") != "" {
+		return 0
+	}
+	t = strings.TrimPrefix(strings.TrimSuffix(t, "|"), "|")
+	n := 0
+	for cell := range strings.SplitSeq(t, "|") {
+		c := strings.Trim(strings.TrimSpace(cell), ":")
+		if c == "" || strings.Trim(c, "-") != "" {
+			return 0
+		}
+		n++
+	}
+	return n
 }
 
 // readmeContext is where a README's HTML is parsed: inside the page's

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 
@@ -175,4 +176,71 @@ func urlish(v string) string {
 		}
 		return r
 	}, strings.ToLower(v))
+}
+
+// TestReadmeAmplificationIsBounded: READMEs whose Markdown grows far
+// faster than its text, each a way to make the server allocate gigabytes
+// from one package's page, are shown as plain text, or cut, within a
+// bounded allocation. (Before the bounds, the table made 33 MB of HTML and
+// allocated 1.9 GB; the references 179 MB and 3.3 GB.)
+func TestReadmeAmplificationIsBounded(t *testing.T) {
+	wideHeader := "|" + strings.Repeat("a|", 100) + "\n|" + strings.Repeat("-|", 100) + "\n"
+	for _, tt := range []struct {
+		name, md string
+		plain    bool
+	}{
+		{"table rows padded to a wide header", wideHeader + strings.Repeat("|\n", 32<<10), true},
+		{"the same table in a quote", strings.ReplaceAll(wideHeader+strings.Repeat("|\n", 32<<10), "\n", "\n> ")[:len(wideHeader)+64<<10], true},
+		{"the same table in a list", "- " + strings.ReplaceAll(wideHeader+strings.Repeat("|\n", 20<<10), "\n", "\n  "), true},
+		{"a reference used everywhere", "[a]: http://x/" + strings.Repeat("b", 32<<10) + "\n\n" + strings.Repeat("[a]", 10<<10), true},
+		{"past the size limit", strings.Repeat("word ", 200<<10) + "THE END", false},
+		{"nested quotes (deeper than the HTML parser goes)", strings.Repeat(">", 64<<10), true},
+		{"open brackets", strings.Repeat("[a](", 16<<10), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			out := string(renderReadme(tt.md))
+			runtime.ReadMemStats(&after)
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 256<<20 {
+				t.Errorf("rendering allocated %d MiB", alloc>>20)
+			}
+			if len(out) > maxReadmeHTML+maxReadme*6 {
+				t.Errorf("%d bytes of HTML", len(out))
+			}
+			if strings.Contains(out, "THE END") {
+				t.Error("the README was not cut")
+			}
+			if plain := strings.Contains(out, `<pre class="readme-text">`); plain != tt.plain {
+				t.Errorf("shown as plain text: %v, want %v: %.300s", plain, tt.plain, out)
+			}
+		})
+	}
+}
+
+// TestReadmeTablesStillRender: real tables, also in quotes and lists, are
+// tables; the bound counts generously but not absurdly.
+func TestReadmeTablesStillRender(t *testing.T) {
+	table := "| option | default | meaning |\n|:--|:-:|--:|\n" + strings.Repeat("| `x` | 1 | a thing |\n", 300)
+	for name, md := range map[string]string{"top level": table, "in a quote": "> " + strings.ReplaceAll(table, "\n", "\n> "), "in a list": "- item\n\n  " + strings.ReplaceAll(table, "\n", "\n  ")} {
+		out := string(renderReadme(md))
+		if !strings.Contains(out, "<table>") || strings.Contains(out, "readme-text") {
+			t.Errorf("%s: %.300s", name, out)
+		}
+	}
+	for _, tt := range []struct {
+		md   string
+		want int
+	}{
+		{"|a|b|\n|-|-|\n|1|2|\n\n|c|\n|--|\n|3|\n", 2 + 2 + 1 + 1},
+		{"---\ntext\n", 2},
+		{"a | b\n--- | ---\n1 | 2\n2 | 3\n", 6},
+		{"> |a|\n> |:-:|\n> |1|\n>\n> more\n", 2},
+		{"no tables | here\njust text\n", 0},
+	} {
+		if got := tableCells(tt.md); got != tt.want {
+			t.Errorf("tableCells(%q) = %d, want %d", tt.md, got, tt.want)
+		}
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/npmgate/npmgate/auth"
 	"github.com/npmgate/npmgate/cache"
@@ -62,6 +63,8 @@ type UI struct {
 	names []string // feeds, sorted
 	tmpl  map[string]*template.Template
 	index *cachedIndex
+	// builds makes each package view once, however many ask at once.
+	builds singleflight.Group
 }
 
 // New parses the templates.
