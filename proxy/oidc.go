@@ -128,7 +128,7 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, x *exchange, escaped string)
 	if err != nil {
 		return err
 	}
-	if err := s.oidc.Use(x.id); err != nil {
+	if err := s.oidc.Use(s.rctx(ctx), x.id); err != nil {
 		return err
 	}
 	x.feed, x.user = cmpOr(pub.Feed, s.def.Name), pub.Principal()

@@ -33,13 +33,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.metricsAccess = rules.Metrics
 	s.publishers.Store(&rules.Trusted)
-	if s.oidc, err = newVerifier(cfg); err != nil {
-		s.Close()
-		return nil, err
-	}
 	s.metrics = newMetrics(s)
 	s.largeBodies = semaphore.NewWeighted(int64(max(cfg.Publish.LargeBodies, 1)))
-	for _, step := range []func() error{func() error { return s.openReplicasAndAuth(rules) }, func() error { return s.buildFeeds(rules) }, func() error { return s.openOSV(s.lifetime) }} {
+	for _, step := range []func() error{func() error { return s.openReplicasAndAuth(rules) }, s.newVerifier, func() error { return s.buildFeeds(rules) }, func() error { return s.openOSV(s.lifetime) }} {
 		if err := step(); err != nil {
 			s.Close()
 			return nil, err
@@ -212,16 +208,23 @@ func (s *Server) newHTTPServer() *fasthttp.Server {
 	}
 }
 
-// newVerifier is the verifier of trusted publishing's ID tokens, with
+// newVerifier makes the verifier of trusted publishing's ID tokens, with
 // the keys of publishing.issuers read from their files.
-func newVerifier(cfg *config.Config) (*trustpub.Verifier, error) {
+// With replicas, the ID tokens exchanged are remembered in the database,
+// so that one is exchanged once whichever replica it is taken to.
+func (s *Server) newVerifier() error {
 	files := map[string]string{}
-	for _, is := range cfg.Publishing.Issuers {
+	for _, is := range s.cfg.Publishing.Issuers {
 		files[is.Issuer] = is.JWKSFile
 	}
-	v, err := trustpub.NewVerifier(trustpub.Options{Files: files})
-	if err != nil {
-		return nil, fmt.Errorf("publishing.issuers: %w", err)
+	o := trustpub.Options{Files: files}
+	if s.sharedState != nil {
+		o.Replays = s.sharedState.db.Replays()
 	}
-	return v, nil
+	v, err := trustpub.NewVerifier(o)
+	if err != nil {
+		return fmt.Errorf("publishing.issuers: %w", err)
+	}
+	s.oidc = v
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -238,13 +239,13 @@ func TestReplay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := v.Use(id); err != nil {
+		if err := v.Use(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := v.Verify(context.Background(), raw, issuers, audiences); !errors.Is(err, ErrReplayed) {
 			t.Fatalf("second use: %v, want ErrReplayed", err)
 		}
-		if err := v.Use(id); !errors.Is(err, ErrReplayed) {
+		if err := v.Use(context.Background(), id); !errors.Is(err, ErrReplayed) {
 			t.Fatalf("second Use (a concurrent exchange): %v, want ErrReplayed", err)
 		}
 	}
@@ -392,4 +393,63 @@ func TestReplayMemoryBound(t *testing.T) {
 		t.Logf("replay memory of %d tokens: %.1f MiB of heap", len(r.m), float64(grown)/(1<<20))
 	}
 	runtime.KeepAlive(&r)
+}
+
+// sharedReplays is a Replays as a database keeps them, or one that is
+// down.
+type sharedReplays struct {
+	mu   sync.Mutex
+	m    map[string]time.Time
+	down error
+}
+
+func (s *sharedReplays) Remember(_ context.Context, key string, expires time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down != nil {
+		return false, s.down
+	}
+	if until, ok := s.m[key]; ok && now.Before(until) {
+		return false, nil
+	}
+	s.m[key] = expires
+	return true, nil
+}
+
+// TestSharedReplays: with a shared memory, a token used through one
+// verifier (one replica) is refused through another; the key is a hash of
+// fixed size, and a memory that cannot be reached refuses (503), never
+// lets a token through twice.
+func TestSharedReplays(t *testing.T) {
+	shared := &sharedReplays{m: map[string]time.Time{}}
+	one, two := newVerifier(t), newVerifier(t)
+	one.shared, two.shared = shared, shared
+	raw := sign(t, rsaKey, "k1", githubClaims(nil))
+	id, err := one.Verify(context.Background(), raw, issuers, audiences)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := one.Use(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	id2, err := two.Verify(context.Background(), raw, issuers, audiences)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := two.Use(context.Background(), id2); !errors.Is(err, ErrReplayed) {
+		t.Errorf("the token at the second replica: %v, want ErrReplayed", err)
+	}
+	for k, until := range shared.m {
+		if len(k) != 64 || !until.After(id.Expires) {
+			t.Errorf("remembered %q until %v (token expires %v)", k, until, id.Expires)
+		}
+	}
+	if len(one.seen.m) != 0 {
+		t.Error("a verifier with a shared memory kept its own too")
+	}
+	shared.down = errors.New("connection refused")
+	fresh, _ := two.Verify(context.Background(), sign(t, rsaKey, "k1", githubClaims(func(c map[string]any) { c["jti"] = "other" })), issuers, audiences)
+	if err := two.Use(context.Background(), fresh); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("with the shared memory down: %v, want ErrUnavailable", err)
+	}
 }

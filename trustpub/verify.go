@@ -53,6 +53,19 @@ type Options struct {
 	Now func() time.Time
 	// Remembered bounds the tokens remembered against replay (0: 100,000).
 	Remembered int
+	// Replays, when set, remembers the tokens exchanged instead of this
+	// process: the database replicas share, so that a token exchanged at
+	// one replica is refused at every other.
+	Replays Replays
+}
+
+// Replays remembers the ID tokens exchanged, wherever all the servers
+// that accept them can see it.
+type Replays interface {
+	// Remember records key as used until expires and reports whether it
+	// is new: false when a use of key has not expired yet. Of two
+	// concurrent calls with one key, one is new.
+	Remember(ctx context.Context, key string, expires time.Time) (bool, error)
 }
 
 // Verifier checks ID tokens: signature against the issuer's keys, issuer,
@@ -63,6 +76,7 @@ type Verifier struct {
 	mu     sync.Mutex
 	sets   map[string]*keySet
 	seen   replay
+	shared Replays // when set, instead of seen
 }
 
 // keySet is one issuer's keys: from a file, or fetched through its
@@ -77,7 +91,7 @@ type keySet struct {
 
 // NewVerifier reads the configured JWKS files.
 func NewVerifier(o Options) (*Verifier, error) {
-	v := &Verifier{client: o.Client, now: o.Now, sets: map[string]*keySet{}}
+	v := &Verifier{client: o.Client, now: o.Now, sets: map[string]*keySet{}, shared: o.Replays}
 	if v.client == nil {
 		v.client = &http.Client{Timeout: fetchTimeout}
 	}
@@ -166,7 +180,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string, issuers, audiences []
 	}
 	id := identity(&c, raw)
 	id.Expires = c.Expiry.Time()
-	if v.seen.used(id.replayKey(), now) {
+	// A shared memory is asked once, by Use: the insert that records a
+	// token is what tells a replay.
+	if v.shared == nil && v.seen.used(id.replayKey(), now) {
 		return nil, errReplayed()
 	}
 	return id, nil
@@ -177,8 +193,20 @@ func (v *Verifier) Verify(ctx context.Context, raw string, issuers, audiences []
 // that only tokens of trusted jobs take memory (anyone's CI can mint a
 // genuine token for this audience); of two concurrent exchanges of one
 // token, the second gets ErrReplayed.
-func (v *Verifier) Use(id *Identity) error {
-	return v.seen.use(id.replayKey(), id.Expires, v.now())
+func (v *Verifier) Use(ctx context.Context, id *Identity) error {
+	if v.shared == nil {
+		return v.seen.use(id.replayKey(), id.Expires, v.now())
+	}
+	// Hashed: a key of fixed size and alphabet, whatever the jti holds.
+	sum := sha256.Sum256([]byte(id.replayKey()))
+	fresh, err := v.shared.Remember(ctx, hex.EncodeToString(sum[:]), id.Expires.Add(skew))
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: remembering the ID token: %v", ErrUnavailable, err)
+	case !fresh:
+		return errReplayed()
+	}
+	return nil
 }
 
 func (id *Identity) replayKey() string { return id.Issuer + "\x00" + id.ID }
