@@ -128,9 +128,9 @@ func TestTOTP(t *testing.T) {
 	if err != nil || len(codes) != recoveryCodes {
 		t.Fatal(uri, codes, err)
 	}
-	m, _ := f.read()
+	alice, _ := f.get("alice")
 	now := time.Unix(1700000000, 0)
-	code, _ := TOTPCode(m["alice"].Secret, now)
+	code, _ := TOTPCode(alice.Secret, now)
 	for i, tc := range []struct {
 		code string
 		ok   bool

@@ -33,8 +33,10 @@ type Options struct {
 	// (0: DefaultMaxTokenTTL). Read-only tokens may keep no expiry.
 	DefaultTTL, MaxTTL time.Duration
 	// TwoFactorFile keeps the users' second factors (TwoFactor); "" is
-	// none.
-	TwoFactorFile string
+	// none, unless TwoFactorStore is set (a database), which is used
+	// instead.
+	TwoFactorFile  string
+	TwoFactorStore TwoFactorStore
 	// Admins may list, disable and enable users (auth.admins).
 	Admins Rule
 }
@@ -126,7 +128,10 @@ func New(o Options) (*Service, error) {
 		admins: o.Admins,
 	}
 	_, s.lookupChecksUsers = tokens.(UserAwareTokens)
-	if o.TwoFactorFile != "" {
+	switch {
+	case o.TwoFactorStore != nil:
+		s.TwoFactor = NewTwoFactor(o.TwoFactorStore)
+	case o.TwoFactorFile != "":
 		s.TwoFactor = OpenTwoFactor(o.TwoFactorFile)
 	}
 	for g, members := range o.Groups {

@@ -57,104 +57,132 @@ type twoFactorUser struct {
 	Pending bool `json:"pending,omitempty"`
 }
 
-// TwoFactor keeps the users' second factors in one JSON file (0600) beside
-// the htpasswd file, which has no room for them. It is read on every
-// check: writes needing a code are rare, and the CLI changes it.
-type TwoFactor struct {
-	path string
-	mu   sync.Mutex
+// TwoFactorStore keeps each user's second factor as a record it does not
+// read (twoFactorUser as JSON): the JSON file beside the htpasswd file,
+// which has no room for it (OpenTwoFactor), or the database replicas
+// share, so that an enrolment made through one replica is asked for by
+// every other.
+type TwoFactorStore interface {
+	// Get is user's record; nil when they have none.
+	Get(user string) ([]byte, error)
+	// Update applies change to user's record (nil: none) and stores what
+	// it returns (nil: delete), with no other Update of user between the
+	// read and the write, whatever the process. An error of change is
+	// returned, and nothing is stored.
+	Update(user string, change func(old []byte) ([]byte, error)) error
 }
 
-// OpenTwoFactor is the store in path (missing: nobody enrolled).
-func OpenTwoFactor(path string) *TwoFactor { return &TwoFactor{path: path} }
+// TwoFactor is the users' second factors, on a TwoFactorStore. The store
+// is read on every check: writes needing a code are rare, and the CLI
+// changes it.
+type TwoFactor struct {
+	store TwoFactorStore
+}
 
-func (f *TwoFactor) read() (map[string]*twoFactorUser, error) {
-	m := map[string]*twoFactorUser{}
-	b, err := os.ReadFile(f.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return m, nil
-	}
-	if err != nil {
+// NewTwoFactor keeps the second factors in store.
+func NewTwoFactor(store TwoFactorStore) *TwoFactor { return &TwoFactor{store: store} }
+
+// OpenTwoFactor keeps them in the JSON file at path, mode 0600 (missing:
+// nobody enrolled).
+func OpenTwoFactor(path string) *TwoFactor { return NewTwoFactor(&twoFactorFile{path: path}) }
+
+// errUnchanged ends an update that changes nothing, without a write.
+var errUnchanged = errors.New("unchanged")
+
+func (f *TwoFactor) get(user string) (*twoFactorUser, error) {
+	b, err := f.store.Get(user)
+	if err != nil || b == nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", f.path, err)
+	var u twoFactorUser
+	if err := json.Unmarshal(b, &u); err != nil {
+		return nil, fmt.Errorf("second factor of %q: %w", user, err)
 	}
-	return m, nil
+	return &u, nil
 }
 
-func (f *TwoFactor) write(m map[string]*twoFactorUser) error {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
+// update applies change to user's record (nil: none); it stores what
+// change returns (nil: delete) when changed is true, and nothing else.
+func (f *TwoFactor) update(user string, change func(u *twoFactorUser) (next *twoFactorUser, changed bool, err error)) error {
+	err := f.store.Update(user, func(old []byte) ([]byte, error) {
+		var u *twoFactorUser
+		if old != nil {
+			u = &twoFactorUser{}
+			if err := json.Unmarshal(old, u); err != nil {
+				return nil, fmt.Errorf("second factor of %q: %w", user, err)
+			}
+		}
+		next, changed, err := change(u)
+		switch {
+		case err != nil:
+			return nil, err
+		case !changed:
+			return nil, errUnchanged
+		case next == nil:
+			return nil, nil
+		}
+		return json.Marshal(next)
+	})
+	if errors.Is(err, errUnchanged) {
+		return nil
 	}
-	return writeFileAtomic(f.path, b, 0o600)
+	return err
 }
 
 // Enabled reports whether user has a second factor.
 func (f *TwoFactor) Enabled(user string) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m, err := f.read()
-	if err != nil {
-		return false, err
-	}
-	return m[user] != nil && !m[user].Pending, nil
+	u, err := f.get(user)
+	return u != nil && !u.Pending, err
 }
 
 // Pending reports whether user started enrolling (Begin) and has not
 // confirmed it.
 func (f *TwoFactor) Pending(user string) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m, err := f.read()
-	if err != nil {
-		return false, err
-	}
-	return m[user] != nil && m[user].Pending, nil
+	u, err := f.get(user)
+	return u != nil && u.Pending, err
 }
 
 // Begin starts npm profile enable-2fa: a new secret, pending until
 // Confirm; it returns the otpauth:// URI. An enrolled user's factor is
 // not replaced (ErrInvalid): they disable it first.
-func (f *TwoFactor) Begin(user, issuer string) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m, err := f.read()
+func (f *TwoFactor) Begin(user, issuer string) (uri string, err error) {
+	err = f.update(user, func(u *twoFactorUser) (*twoFactorUser, bool, error) {
+		if u != nil && !u.Pending {
+			return nil, false, fmt.Errorf("%w: two-factor authentication is enabled already; disable it first", ErrInvalid)
+		}
+		next := &twoFactorUser{Secret: newTOTPSecret(), Pending: true}
+		uri = otpauthURI(issuer, user, next.Secret)
+		return next, true, nil
+	})
 	if err != nil {
 		return "", err
 	}
-	if u := m[user]; u != nil && !u.Pending {
-		return "", fmt.Errorf("%w: two-factor authentication is enabled already; disable it first", ErrInvalid)
-	}
-	u := &twoFactorUser{Secret: newTOTPSecret(), Pending: true}
-	m[user] = u
-	if err := f.write(m); err != nil {
-		return "", err
-	}
-	return otpauthURI(issuer, user, u.Secret), nil
+	return uri, nil
 }
 
 // Confirm ends a pending enrolment with a code of the new secret and
 // returns the recovery codes, shown once; ok is false for a wrong code.
 func (f *TwoFactor) Confirm(user, code string, now time.Time) (codes []string, ok bool, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m, err := f.read()
-	if err != nil || m[user] == nil || !m[user].Pending {
+	err = f.update(user, func(u *twoFactorUser) (*twoFactorUser, bool, error) {
+		if u == nil || !u.Pending {
+			return u, false, nil
+		}
+		key, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(u.Secret)
+		step := now.Unix() / totpStep
+		for _, s := range []int64{step - 1, step, step + 1} {
+			if subtle.ConstantTimeCompare([]byte(totp(key, s)), []byte(strings.TrimSpace(code))) == 1 {
+				u.LastStep, u.Pending = s, false
+				codes, u.Recovery = newRecoveryCodes()
+				ok = true
+				return u, true, nil
+			}
+		}
+		return u, false, nil
+	})
+	if err != nil {
 		return nil, false, err
 	}
-	u := m[user]
-	key, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(u.Secret)
-	step := now.Unix() / totpStep
-	for _, s := range []int64{step - 1, step, step + 1} {
-		if subtle.ConstantTimeCompare([]byte(totp(key, s)), []byte(strings.TrimSpace(code))) == 1 {
-			u.LastStep, u.Pending = s, false
-			codes, u.Recovery = newRecoveryCodes()
-			return codes, true, f.write(m)
-		}
-	}
-	return nil, false, nil
+	return codes, ok, nil
 }
 
 func newTOTPSecret() string {
@@ -181,67 +209,117 @@ func otpauthURI(issuer, user, secret string) string {
 // they had) and returns the otpauth:// URI for an authenticator app and
 // the codes, which are shown once.
 func (f *TwoFactor) Enable(user, issuer string) (uri string, codes []string, err error) {
-	u := &twoFactorUser{Secret: newTOTPSecret()}
-	codes, u.Recovery = newRecoveryCodes()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m, err := f.read()
-	if err != nil {
+	next := &twoFactorUser{Secret: newTOTPSecret()}
+	codes, next.Recovery = newRecoveryCodes()
+	if err := f.update(user, func(*twoFactorUser) (*twoFactorUser, bool, error) { return next, true, nil }); err != nil {
 		return "", nil, err
 	}
-	m[user] = u
-	if err := f.write(m); err != nil {
-		return "", nil, err
-	}
-	return otpauthURI(issuer, user, u.Secret), codes, nil
+	return otpauthURI(issuer, user, next.Secret), codes, nil
 }
 
 // Disable removes user's second factor: ErrNoUser when there was none.
 func (f *TwoFactor) Disable(user string) error {
+	return f.update(user, func(u *twoFactorUser) (*twoFactorUser, bool, error) {
+		if u == nil {
+			return nil, false, ErrNoUser
+		}
+		return nil, true, nil
+	})
+}
+
+// verify checks a code of user: a TOTP code not used before (within a
+// step of now), or an unused recovery code, which is then spent. ok is
+// false for a wrong or replayed code; enrolled false when user has no
+// second factor. Of two checks of one code at once, on any replica, one
+// passes: the store's Update runs one at a time per user.
+func (f *TwoFactor) verify(user, code string, now time.Time) (ok, enrolled bool, err error) {
+	err = f.update(user, func(u *twoFactorUser) (*twoFactorUser, bool, error) {
+		if u == nil || u.Pending {
+			return u, false, nil
+		}
+		enrolled = true
+		code = strings.TrimSpace(code)
+		step := now.Unix() / totpStep
+		key, kerr := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(u.Secret)
+		if kerr == nil && len(code) == totpDigits {
+			for _, s := range []int64{step - 1, step, step + 1} {
+				if s > u.LastStep && subtle.ConstantTimeCompare([]byte(totp(key, s)), []byte(code)) == 1 {
+					u.LastStep, ok = s, true
+					return u, true, nil
+				}
+			}
+		}
+		h := hashCode(strings.ToLower(code))
+		for i, r := range u.Recovery {
+			if subtle.ConstantTimeCompare([]byte(r), []byte(h)) == 1 {
+				u.Recovery, ok = append(u.Recovery[:i:i], u.Recovery[i+1:]...), true
+				return u, true, nil
+			}
+		}
+		return u, false, nil
+	})
+	if err != nil {
+		return false, false, err
+	}
+	return ok, enrolled, nil
+}
+
+// twoFactorFile is the JSON file of the users' records, by name.
+type twoFactorFile struct {
+	path string
+	mu   sync.Mutex
+}
+
+func (f *twoFactorFile) read() (map[string]json.RawMessage, error) {
+	m := map[string]json.RawMessage{}
+	b, err := os.ReadFile(f.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", f.path, err)
+	}
+	return m, nil
+}
+
+// Get reads the file: the CLI may have changed it.
+func (f *twoFactorFile) Get(user string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, err := f.read()
+	if err != nil {
+		return nil, err
+	}
+	return m[user], nil
+}
+
+// Update rewrites the file atomically. (The lock is this process's: the
+// CLI and a server change the file rarely and never at once for one
+// user.)
+func (f *twoFactorFile) Update(user string, change func([]byte) ([]byte, error)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	m, err := f.read()
 	if err != nil {
 		return err
 	}
-	if m[user] == nil {
-		return ErrNoUser
+	next, err := change(m[user])
+	if err != nil {
+		return err
 	}
-	delete(m, user)
-	return f.write(m)
-}
-
-// verify checks a code of user: a TOTP code not used before (within a
-// step of now), or an unused recovery code, which is then spent. ok is
-// false for a wrong or replayed code; enrolled false when user has no
-// second factor.
-func (f *TwoFactor) verify(user, code string, now time.Time) (ok, enrolled bool, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m, err := f.read()
-	if err != nil || m[user] == nil || m[user].Pending {
-		return false, false, err
+	if next == nil {
+		delete(m, user)
+	} else {
+		m[user] = next
 	}
-	u := m[user]
-	code = strings.TrimSpace(code)
-	step := now.Unix() / totpStep
-	key, kerr := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(u.Secret)
-	if kerr == nil && len(code) == totpDigits {
-		for _, s := range []int64{step - 1, step, step + 1} {
-			if s > u.LastStep && subtle.ConstantTimeCompare([]byte(totp(key, s)), []byte(code)) == 1 {
-				u.LastStep = s
-				return true, true, f.write(m)
-			}
-		}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
 	}
-	h := hashCode(strings.ToLower(code))
-	for i, r := range u.Recovery {
-		if subtle.ConstantTimeCompare([]byte(r), []byte(h)) == 1 {
-			u.Recovery = append(u.Recovery[:i:i], u.Recovery[i+1:]...)
-			return true, true, f.write(m)
-		}
-	}
-	return false, true, nil
+	return writeFileAtomic(f.path, b, 0o600)
 }
 
 // totp is the code of key for a time step (RFC 6238 over RFC 4226).

@@ -2,9 +2,7 @@ package config
 
 import (
 	"fmt"
-	"maps"
 	"path/filepath"
-	"slices"
 	"strings"
 )
 
@@ -50,11 +48,9 @@ func (c *Config) UsersFile() string {
 // TwoFactorFile keeps the users' TOTP secrets and recovery codes (the
 // htpasswd file has no room for them).
 //
-// With a database there is none: enrolments are kept per data directory,
-// and an enrolment one replica knows and another does not would let a
-// write through the other without a code. Two-factor writes are not
-// offered with replicas until the database keeps them (require_2fa is
-// refused there).
+// With a database there is none: the database keeps them, since an
+// enrolment one replica knew and another did not would let a write
+// through the other without a code.
 func (c *Config) TwoFactorFile() string {
 	if c.Database.Enabled() {
 		return ""
@@ -88,20 +84,6 @@ func (t *AuthTokens) validate(at atFunc) error {
 		return at("auth.tokens: default_ttl and max_ttl are positive durations (720h)", "auth", "tokens")
 	case t.MaxTTL > 0 && t.DefaultTTL > t.MaxTTL:
 		return at("auth.tokens.default_ttl is longer than max_ttl", "auth", "tokens", "default_ttl")
-	}
-	return nil
-}
-
-// validateTwoFactor refuses require_2fa where second factors cannot be
-// kept consistently (see TwoFactorFile).
-func (c *Config) validateTwoFactor(at atFunc) error {
-	if !c.Database.Enabled() {
-		return nil
-	}
-	for _, name := range slices.Sorted(maps.Keys(c.Feeds)) {
-		if c.Feeds[name].Require2FA {
-			return at(fmt.Sprintf("feeds.%s.require_2fa: two-factor writes are not available with a database yet: enrolments are kept per data directory, and replicas would not share them", name), "feeds", name, "require_2fa")
-		}
 	}
 	return nil
 }

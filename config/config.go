@@ -128,7 +128,6 @@ func (c *Config) validate(root *yaml.Node) error {
 		c.validateSigning,
 		c.validatePublishing,
 		c.validateOSV,
-		c.validateTwoFactor,
 	} {
 		if err := check(at); err != nil {
 			return err

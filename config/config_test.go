@@ -61,7 +61,6 @@ func TestErrorsNameTheLine(t *testing.T) {
 		{"bucket without database", "storage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: npmgate\nfeeds:\n  f: {}\n", 1, "set both"},
 		{"bad s3 endpoint", "database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: s3.example.com\n    bucket: npmgate\nfeeds:\n  f: {}\n", 5, "storage.s3.endpoint"},
 		{"bad bucket", "database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: No_Such\nfeeds:\n  f: {}\n", 6, "storage.s3.bucket"},
-		{"require_2fa with replicas", "database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: npmgate\nfeeds:\n  f:\n    require_2fa: true\n", 9, "not available with a database yet"},
 		{"anyone an admin", "auth:\n  admins: [alice, $authenticated]\nfeeds:\n  f: {}\n", 2, "would let anyone who signs in disable everyone else"},
 		{"half the keys", "database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: npmgate\n    access_key: k\nfeeds:\n  f: {}\n", 4, "access_key and secret_key"},
 	}
@@ -167,7 +166,8 @@ func TestHardeningLimitDefaults(t *testing.T) {
 
 // TestNoTwoFactorFileWithReplicas: with a database, no replica keeps
 // second factors of its own (one enrolled on one replica would write
-// through another without a code).
+// through another without a code): the database keeps them, and feeds
+// may require them.
 func TestNoTwoFactorFileWithReplicas(t *testing.T) {
 	one, err := Parse([]byte("data: /d\nfeeds:\n  f: {}\n"), "f")
 	if err != nil {
@@ -182,5 +182,8 @@ func TestNoTwoFactorFileWithReplicas(t *testing.T) {
 	}
 	if f := replicas.TwoFactorFile(); f != "" {
 		t.Errorf("a replica keeps second factors in %s", f)
+	}
+	if _, err := Parse([]byte("database:\n  url: postgres://db/npmgate\nstorage:\n  s3:\n    endpoint: http://s3:9000\n    bucket: npmgate\nfeeds:\n  f:\n    require_2fa: true\n"), "f"); err != nil {
+		t.Errorf("require_2fa with replicas: %v", err)
 	}
 }

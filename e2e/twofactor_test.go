@@ -177,3 +177,57 @@ func TestProfileEnable2FA(t *testing.T) {
 	time.Sleep(time.Until(time.Unix((time.Now().Unix()/30+1)*30, 0)))
 	mustSucceed(t, sb.npm(t, pkg, locked, "publish", "--otp="+totpNow(t, "otpauth://totp/x?secret="+otpSecret)))
 }
+
+// TestScaleOutTwoFactor: with replicas, second factors live in the
+// database: alice enrolled with the CLI (which writes there) is asked for
+// a code by every replica, not only the one that might have kept her
+// enrolment; a code accepted at one replica is refused at another; a
+// recovery code spent at one is spent at all.
+func TestScaleOutTwoFactor(t *testing.T) {
+	up := startUpstream(t, "")
+	c := startCluster(t, up.URL)
+	r1, r2, r3 := c.replicas[0], c.replicas[1], c.replicas[2]
+	token := c.token(t, "alice", alicePassword)
+	out := gateCLI(t, c.cfg, t.TempDir(), "", "user", "2fa", "enable", "alice")
+	fields := strings.Fields(out)
+	if len(fields) != 9 || !strings.HasPrefix(fields[0], "otpauth://totp/") {
+		t.Fatalf("npmgate user 2fa enable with a database printed:\n%s", out)
+	}
+	uri, recovery := fields[0], fields[1:]
+
+	sb := newSandbox(t)
+	sb.setUserrc(t, npmrcKey(r2.URL)+":_authToken="+token)
+	pkg := sb.dir(t, "pkg")
+	writePublishable(t, pkg, "@corp/twofa", "1.0.0", nil)
+	mustFailWith(t, sb.npm(t, pkg, r2.URL, "publish"), "npm error code EOTP")
+	code := totpNow(t, uri)
+	mustSucceed(t, sb.npm(t, pkg, r2.URL, "publish", "--otp="+code))
+
+	publish := func(g *gate, version string, otp string) response {
+		t.Helper()
+		r, err := putPublish(g.URL+"@corp%2ftwofa", npmPublishBody(t, "@corp/twofa", version, "latest", npmTarball(t, "@corp/twofa", version)),
+			"Authorization", "Bearer "+token, "npm-otp", otp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for i, tt := range []struct {
+		g      *gate
+		otp    string
+		status int
+	}{
+		{r3, code, 401},        // the code replica two accepted
+		{r1, recovery[0], 200}, // a recovery code, at replica one
+		{r3, recovery[0], 401}, // spent, at replica three
+		{r1, "", 401},
+	} {
+		if r := publish(tt.g, fmt.Sprintf("1.0.%d", i+1), tt.otp); r.status != tt.status {
+			t.Errorf("write %d (npm-otp %q): %d %s, want %d", i, tt.otp, r.status, r.body, tt.status)
+		}
+	}
+	gateCLI(t, c.cfg, t.TempDir(), "", "user", "2fa", "disable", "alice")
+	if r := publish(r3, "1.1.0", ""); r.status != 200 {
+		t.Errorf("after the CLI disabled alice's second factor: %d %s", r.status, r.body)
+	}
+}

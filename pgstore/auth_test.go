@@ -4,9 +4,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/netip"
+	neturl "net/url"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,7 +29,7 @@ func (c *clock) now() time.Time { return c.t }
 // service is the auth service of one replica, on the database's stores.
 func service(t *testing.T, db *DB, c *clock) *auth.Service {
 	t.Helper()
-	s, err := auth.New(auth.Options{Users: db.Users(), Tokens: db.Tokens(), Groups: map[string][]string{"admins": {"alice"}}, Now: c.now})
+	s, err := auth.New(auth.Options{Users: db.Users(), Tokens: db.Tokens(), TwoFactorStore: db.TwoFactor(), Groups: map[string][]string{"admins": {"alice"}}, Now: c.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,5 +355,61 @@ func TestDisablingReachesEveryReplica(t *testing.T) {
 	}
 	if _, err := two.Authenticate("Bearer "+late, client); err != nil {
 		t.Errorf("a token that was never revoked works once its user is enabled: %v", err)
+	}
+}
+
+// TestTwoFactorAcrossReplicas: a second factor enrolled through one
+// replica is asked for by another; of the same code sent to two replicas
+// at once, one is accepted; a recovery code is spent everywhere; a
+// disabled factor is gone everywhere.
+func TestTwoFactorAcrossReplicas(t *testing.T) {
+	url := migrated(t)
+	c := &clock{t: time.Now()}
+	one, two := service(t, open(t, url), c), service(t, open(t, url), c)
+	alice := &auth.Principal{Name: "alice", Kind: auth.KindToken}
+	if err := two.CheckOTP(alice, "", client, false); err != nil {
+		t.Fatalf("before enrolment: %v", err)
+	}
+	uri, codes, err := one.TwoFactor.Enable("alice", "npmgate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := two.CheckOTP(alice, "", client, false); !errors.Is(err, auth.ErrOTPRequired) {
+		t.Errorf("replica two, no code: %v, want ErrOTPRequired", err)
+	}
+	u, err := neturl.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := auth.TOTPCode(u.Query().Get("secret"), c.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var accepted atomic.Int32
+	for _, s := range []*auth.Service{one, two, one, two} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s.CheckOTP(alice, code, client, false) == nil {
+				accepted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if accepted.Load() != 1 {
+		t.Errorf("one code sent to both replicas four times was accepted %d times", accepted.Load())
+	}
+	if err := one.CheckOTP(alice, codes[0], client, false); err != nil {
+		t.Errorf("a recovery code at replica one: %v", err)
+	}
+	if err := two.CheckOTP(alice, codes[0], client, false); !errors.Is(err, auth.ErrOTPRequired) {
+		t.Errorf("the spent recovery code at replica two: %v", err)
+	}
+	if err := two.TwoFactor.Disable("alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := one.CheckOTP(alice, "", client, true); err == nil || errors.Is(err, auth.ErrOTPRequired) {
+		t.Errorf("replica one after replica two disabled it, with require_2fa: %v, want the refusal to enrol", err)
 	}
 }

@@ -95,7 +95,7 @@ func (s *Server) openReplicasAndAuth(rules *policy.Rules) error {
 		// upstream request.
 		s.bucket, s.packages = sh.bucket, sh.db.Packages()
 		s.snapshots = cache.NewAsyncStore(sh.bucket, maxSnapshotsInFlight, s.log)
-		authOpts.Users, authOpts.Tokens = sh.db.Users(), sh.db.Tokens()
+		authOpts.Users, authOpts.Tokens, authOpts.TwoFactorStore = sh.db.Users(), sh.db.Tokens(), sh.db.TwoFactor()
 	}
 	s.auth, err = auth.New(authOpts)
 	return err

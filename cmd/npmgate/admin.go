@@ -74,7 +74,7 @@ func openAuth(sf *serveFlags) (s *auth.Service, cfg *config.Config, where string
 		if err != nil {
 			return nil, nil, "", nil, fmt.Errorf("database: %w", err)
 		}
-		opts.Users, opts.Tokens = db.Users(), db.Tokens()
+		opts.Users, opts.Tokens, opts.TwoFactorStore = db.Users(), db.Tokens(), db.TwoFactor()
 		where, release = "the database", db.Close
 	}
 	s, err = auth.New(opts)
@@ -405,7 +405,7 @@ func limitsColumns(t *auth.Token) string {
 // only now), or removes their second factor.
 func userTwoFactor(s *auth.Service, enable bool, name string, stdout, stderr io.Writer) int {
 	if s.TwoFactor == nil {
-		fmt.Fprintln(stderr, "npmgate: two-factor authentication is not available with a database yet: enrolments are kept per data directory, and replicas would not share them")
+		fmt.Fprintln(stderr, "npmgate: this configuration keeps no second factors")
 		return 1
 	}
 	exists, err := s.Users.Exists(name)
