@@ -203,3 +203,27 @@ func TestIsAdmin(t *testing.T) {
 		t.Error("with no auth.admins, someone is an admin")
 	}
 }
+
+// TestExpiredTokensArePruned: tokens expired for ExpiredKept are deleted
+// when a token is made (a web session per sign-in, a five-minute token per
+// CI publish would otherwise grow the file for ever); live tokens stay.
+func TestExpiredTokensArePruned(t *testing.T) {
+	tokens, err := OpenTokens(filepath.Join(t.TempDir(), "tokens.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	_, short, _ := tokens.Create(NewToken{User: "ci", TTL: 5 * time.Minute}, t0)
+	_, forever, _ := tokens.Create(NewToken{User: "alice"}, t0)
+	_, recent, _ := tokens.Create(NewToken{User: "bob", TTL: 5 * time.Minute}, t0.Add(ExpiredKept))
+	tokens.Create(NewToken{User: "carol"}, t0.Add(ExpiredKept+time.Hour))
+	keys := map[string]bool{}
+	list, _ := tokens.List("")
+	for _, tk := range list {
+		keys[tk.Key] = true
+	}
+	if keys[short.Key] || !keys[forever.Key] || !keys[recent.Key] || len(list) != 3 {
+		t.Errorf("after a day: %d tokens; the one expired a day ago kept: %v, the live one: %v, the one expired an hour ago: %v",
+			len(list), keys[short.Key], keys[forever.Key], keys[recent.Key])
+	}
+}

@@ -189,10 +189,22 @@ type NewToken struct {
 	Session bool
 }
 
-// Create makes a new token and returns its secret, which is shown once.
+// ExpiredKept is how long a store keeps a token past its expiry (listed
+// as expired) before deleting it as it makes new ones: web sessions and
+// trusted publishing's five-minute tokens would otherwise pile up, one per
+// sign-in and per CI publish, in a file rewritten on every change.
+const ExpiredKept = 24 * time.Hour
+
+// Create makes a new token and returns its secret, which is shown once;
+// tokens expired for ExpiredKept go.
 func (t *Tokens) Create(n NewToken, now time.Time) (string, *Token, error) {
 	secret, tk := NewSecret(n, now)
 	err := t.update(func(m map[string]*Token) error {
+		for k, old := range m {
+			if old.Expired(now.Add(-ExpiredKept)) {
+				delete(m, k)
+			}
+		}
 		m[tk.Key] = tk
 		return nil
 	})

@@ -413,3 +413,22 @@ func TestTwoFactorAcrossReplicas(t *testing.T) {
 		t.Errorf("replica one after replica two disabled it, with require_2fa: %v, want the refusal to enrol", err)
 	}
 }
+
+// TestExpiredTokensArePrunedInTheDatabase: as the file store, at most once
+// a minute per replica.
+func TestExpiredTokensArePrunedInTheDatabase(t *testing.T) {
+	db := open(t, migrated(t))
+	tokens := db.Tokens()
+	t0 := time.Now().Add(-48 * time.Hour)
+	_, short, _ := tokens.Create(auth.NewToken{User: "ci", TTL: 5 * time.Minute}, t0)
+	_, forever, _ := tokens.Create(auth.NewToken{User: "alice"}, t0)
+	db.tokensPruned.Store(0)
+	tokens.Create(auth.NewToken{User: "carol"}, time.Now())
+	list, err := tokens.List("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Key != forever.Key {
+		t.Errorf("after pruning: %d tokens (%v); the token expired two days ago (%s…) must go", len(list), list, short.Key[:8])
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,6 +27,9 @@ import (
 // DB is a pool of connections to the shared database.
 type DB struct {
 	pool *pgxpool.Pool
+	// tokensPruned is when this replica last deleted expired tokens
+	// (Unix seconds; Tokens.prune).
+	tokensPruned atomic.Int64
 }
 
 // opTimeout bounds one operation of the user and token stores, whose

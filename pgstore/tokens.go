@@ -94,7 +94,19 @@ func (t *Tokens) Create(n auth.NewToken, now time.Time) (string, *auth.Token, er
 	if err != nil {
 		return "", nil, err
 	}
+	t.prune(ctx, now)
 	return secret, tk, nil
+}
+
+// prune deletes the tokens expired for auth.ExpiredKept, at most once a
+// minute per replica, as the file store does on every Create.
+func (t *Tokens) prune(ctx context.Context, now time.Time) {
+	last := t.db.tokensPruned.Load()
+	if now.Unix()-last < int64(pruneEvery/time.Second) || !t.db.tokensPruned.CompareAndSwap(last, now.Unix()) {
+		return
+	}
+	// Best effort: a token left behind is refused at lookup all the same.
+	_, _ = t.db.pool.Exec(ctx, "DELETE FROM tokens WHERE expires < $1", now.Add(-auth.ExpiredKept).UTC())
 }
 
 // Revoke deletes the token that key names: its key, or a unique prefix of

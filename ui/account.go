@@ -283,7 +283,11 @@ func (u *UI) fillAccount(d *accountData, s session) error {
 	if err != nil {
 		return auth.Unavailable(err)
 	}
+	now := time.Now()
 	for _, tk := range tokens {
+		if tk.Expired(now) {
+			continue // over: nothing to revoke (the store deletes it later)
+		}
 		r := tokenRow{Key: tk.Key, Prefix: tk.Prefix, Kind: tk.Kind, Name: tk.Name, ReadOnly: tk.ReadOnly, Feeds: tk.Feeds,
 			Created: tk.Created.UTC().Format("2006-01-02 15:04 UTC"), Current: tk.Key == s.p.TokenKey}
 		if !tk.Expires.IsZero() {
