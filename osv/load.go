@@ -3,6 +3,8 @@ package osv
 import (
 	"archive/zip"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -106,6 +108,44 @@ func inflate(f *zip.File, buf *bytes.Buffer, lim Limits) (big bool, err error) {
 	return n > lim.RecordBytes, nil
 }
 
+// isRecordFile reports whether LoadDir reads the entry.
+func isRecordFile(d fs.DirEntry) bool {
+	return !d.IsDir() && strings.HasSuffix(strings.ToLower(d.Name()), ".json") && d.Type().IsRegular()
+}
+
+// DirStamp is a digest of the names, sizes and modification times of the
+// files LoadDir would read below dir: when it is unchanged, so is the
+// database, and a refresh need not load it (and make every document be
+// rendered again). A directory's own time does not move when a file in
+// it is edited, hence every file's. At most lim.Entries files are looked
+// at, as LoadDir reads.
+func DirStamp(dir string, lim Limits) (string, error) {
+	lim = lim.withDefaults()
+	h := sha256.New()
+	files := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !isRecordFile(d) {
+			return nil
+		}
+		if files++; files > lim.Entries {
+			return fmt.Errorf("%w: more than %d files", ErrTooMany, lim.Entries)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00%d\n", path, info.Size(), info.ModTime().UnixNano())
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // LoadDir reads every .json file below dir.
 func LoadDir(dir string, lim Limits) (*DB, error) {
 	b := newBuilder(lim)
@@ -114,7 +154,7 @@ func LoadDir(dir string, lim Limits) (*DB, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || !strings.HasSuffix(strings.ToLower(d.Name()), ".json") || !d.Type().IsRegular() {
+		if !isRecordFile(d) {
 			return nil
 		}
 		if files++; files > b.lim.Entries {

@@ -74,7 +74,7 @@ type Source struct {
 
 	mu        sync.Mutex // one refresh at a time; guards what follows
 	validator validators
-	fileStamp string // size and mtime of a local path at its last load
+	fileStamp string // size and mtime of a local file (osv.DirStamp of a directory) at its last load
 }
 
 // The results of a refresh, as the metric counts them.
@@ -221,9 +221,14 @@ func (s *Source) reload() (*osv.DB, error) {
 		return nil, fmt.Errorf("%w: %s", osv.ErrNotFound, s.opts.Location)
 	}
 	stamp := fmt.Sprint(info.Size(), info.ModTime().UnixNano())
-	// A directory's own time moves when a file is added or removed, not
-	// when one is edited: directories are always read again.
-	if !info.IsDir() && stamp == s.fileStamp && s.db.Load() != nil {
+	if info.IsDir() {
+		// A directory's own time moves when a file is added or removed,
+		// not when one is edited: every file's is looked at.
+		if stamp, err = osv.DirStamp(s.opts.Location, s.opts.Limits); err != nil {
+			return nil, err
+		}
+	}
+	if stamp == s.fileStamp && s.db.Load() != nil {
 		return nil, nil
 	}
 	db, err := osv.Load(s.opts.Location, s.opts.Limits)

@@ -423,3 +423,47 @@ func TestSourceMetricsAndReady(t *testing.T) {
 		t.Errorf("no success time: %v", got)
 	}
 }
+
+// TestSourceDirectoryUnchangedIsNotReloaded: a directory whose files did
+// not change is not loaded again (a new database would make every
+// document be rendered again at each refresh); an edited, added or
+// removed record is loaded.
+func TestSourceDirectoryUnchangedIsNotReloaded(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string][]byte{"a.json": rec("GHSA-a", "a"), "b.json": rec("GHSA-b", "b")} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := New(Options{Location: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := src.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := src.DB()
+	for range 3 {
+		if err := src.Refresh(ctx); err != nil || src.DB() != first {
+			t.Fatalf("an unchanged directory was loaded again: %v", err)
+		}
+	}
+	later := time.Now().Add(time.Minute)
+	for _, change := range []func() error{
+		func() error { return os.Chtimes(filepath.Join(dir, "a.json"), later, later) }, // edited in place
+		func() error { return os.WriteFile(filepath.Join(dir, "c.json"), rec("GHSA-c", "c"), 0o644) },
+		func() error { return os.Remove(filepath.Join(dir, "b.json")) },
+	} {
+		before := src.DB()
+		if err := change(); err != nil {
+			t.Fatal(err)
+		}
+		if err := src.Refresh(ctx); err != nil || src.DB() == before {
+			t.Errorf("a changed directory was not loaded again: %v", err)
+		}
+	}
+	if st := src.Status(); st.Records != 2 {
+		t.Errorf("records after the changes: %d, want 2 (a and c)", st.Records)
+	}
+}
