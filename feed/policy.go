@@ -17,6 +17,9 @@ import (
 // connector's own rules, then the feed's. It is swapped whole on reload.
 type Policy struct {
 	PerConnector []*filter.Policy
+	// Own is the feed's own filter, with the advisories: what decides on
+	// local packages' publishes (CheckMalware).
+	Own *filter.Policy
 	// fingerprint is part of every cache key of the feed, so documents
 	// filtered by old rules are never served after a reload.
 	fingerprint string
@@ -30,7 +33,10 @@ type Advisories struct {
 }
 
 func newFeedPolicy(feed *filter.Policy, connectors []*filter.Policy, adv *Advisories) *Policy {
-	fp := &Policy{}
+	fp := &Policy{Own: feed}
+	if feed.UsesAdvisories() && adv != nil && adv.DB != nil {
+		fp.Own = feed.WithAdvisories(adv.DB)
+	}
 	var b strings.Builder
 	uses := false
 	for _, c := range connectors {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/npmgate/npmgate/auth"
+	"github.com/npmgate/npmgate/filter"
 	"github.com/npmgate/npmgate/proxy/npm"
 )
 
@@ -42,6 +43,22 @@ func (f *Feed) CheckConnectors(ctx context.Context, name string, p *auth.Princip
 			}
 			return Refuse(ErrConnectorServes, "%s is served by connector %q of feed %q: publishing it here would %s for everyone using the feed. To publish your own package under this name, claim it in feeds.%s.owned_names (or use an owned scope); or have an admin of the feed publish it",
 				name, c.Name, f.Name, effect, f.Name)
+		}
+	}
+	return nil
+}
+
+// CheckMalware refuses to publish a version an OSV malicious-package
+// record names, under the advisory rules of the feed or of any of its
+// connectors (malicious: block, with their exemptions): a name npm took
+// down is free to publish here, and the feed would then be where the
+// malware is installed from. Admins are refused too: nobody hosts
+// known malware by mistake.
+func (f *Feed) CheckMalware(name, version string) error {
+	pol := f.Rules.Load()
+	for _, p := range append([]*filter.Policy{pol.Own}, pol.PerConnector...) {
+		if why := p.Malware(name, version); why != "" {
+			return Refuse(ErrBlocked, "%s: a version the advisory database records as malware is not published to feed %q", why, f.Name)
 		}
 	}
 	return nil

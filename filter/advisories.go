@@ -77,6 +77,24 @@ func (l *leaf) advisory(r *osv.Rule, name string, f *Facts) *osv.Advisory {
 	return r.Blocking(l.db, name, f.Version)
 }
 
+// Malware is why a malicious-package rule of p blocks version of name, ""
+// when none does: what a publish of that version is refused for, since a
+// registry that hides the version from every connector must not host it
+// either. Only the malicious rules decide (with their exemptions): a
+// vulnerability is no reason to refuse a fix's author.
+func (p *Policy) Malware(name, version string) string {
+	if p == nil {
+		return ""
+	}
+	f := &Facts{Version: version}
+	for _, l := range p.leaves {
+		if a := l.advisory(l.malicious, name, f); a != nil {
+			return l.advisoryReason(ruleMalicious, name+"@"+version, a)
+		}
+	}
+	return ""
+}
+
 // advisoryReason is the Reason of a malicious or vulnerable outcome.
 func (l *leaf) advisoryReason(rule uint8, pkg string, a *osv.Advisory) string {
 	if rule == ruleMalicious {

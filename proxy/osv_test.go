@@ -255,3 +255,27 @@ func TestOSVReload(t *testing.T) {
 		t.Errorf("a reload changing osv.source: %v", err)
 	}
 }
+
+// TestOSVMaliciousPublishRefused: a version a malicious-package record
+// names is not published (npm took the name down, so no connector serves
+// it, and the feed would be where the malware is installed from): 403
+// naming the advisory, nothing stored; a version the record does not
+// name, and any version with the rule off, are published.
+func TestOSVMaliciousPublishRefused(t *testing.T) {
+	p := publishGate(t, withOSV(osvDir(t)))
+	status, body := p.publish("npmgate-e2e-malware", "1.0.0", nil)
+	if status != 403 || !strings.Contains(body, "MAL-0000-npmgate-e2e-malware") || !strings.Contains(body, "not published") {
+		t.Errorf("publish of a recorded malware version: %d %s", status, body)
+	}
+	if _, err := os.Stat(p.localFile("npmgate-e2e-malware")); !os.IsNotExist(err) {
+		t.Errorf("the refused publish stored a document: %v", err)
+	}
+	if status, body := p.publish("ms-local-fine", "1.0.0", nil); status != 200 {
+		t.Errorf("an unrecorded name: %d %s", status, body)
+	}
+
+	off := publishGate(t, withOSV(osvDir(t)), withFeedFilter(t, &filter.Spec{Malicious: "off"}), withFilter(t, "up", &filter.Spec{Malicious: "off"}))
+	if status, body := off.publish("npmgate-e2e-malware", "1.0.0", nil); status != 200 {
+		t.Errorf("with malicious: off everywhere: %d %s", status, body)
+	}
+}

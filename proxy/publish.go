@@ -132,6 +132,9 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed.Feed, body *feed.Writ
 			return err
 		}
 	}
+	if err := f.CheckMalware(pub.Name, pub.Version); err != nil {
+		return err
+	}
 	existing, err := f.ReadLocal(s.rctx(ctx), pub.Name)
 	if err != nil {
 		return err
