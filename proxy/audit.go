@@ -248,39 +248,41 @@ func passThrough(ctx *fasthttp.RequestCtx, res *upstream.Response) {
 	ctx.SetBody(res.Body)
 }
 
-// keys answers /-/npm/v1/keys: the first connector's signing keys, so
-// npm audit signatures verifies connector packages (whose
+// keys answers /-/npm/v1/keys: every connector's signing keys, so npm
+// audit signatures verifies each connector's packages (whose
 // dist.signatures npmgate keeps unchanged), with npmgate's own key, which
 // signs the local packages. npm asks the registry it installed from, the
-// feed, so one answer must hold both. A feed without connectors answers
-// its own key alone.
+// feed, so one answer must hold them all. A feed of one connector and no
+// key of its own passes the connector's answer through; a feed without
+// connectors answers its own key alone.
 func (s *Server) keys(ctx *fasthttp.RequestCtx, f *feed.Feed) {
 	var own []json.RawMessage
 	if sg := f.Deps.Signer; sg != nil {
 		own = append(own, npm.MustJSON(sg.PublicKey()))
 	}
-	c := f.FirstConnector()
-	if c == nil && own == nil {
+	if len(f.Connectors) == 0 && own == nil {
 		s.fail(ctx, refused(errNoSuch, "this feed has no connector and no signing keys"))
 		return
 	}
-	var upstreamKeys []json.RawMessage
-	if c != nil {
+	var connectorKeys []json.RawMessage
+	for _, c := range f.Connectors {
 		res, err := s.connectorKeys(ctx, c)
 		if err != nil {
 			s.fail(ctx, err)
 			return
 		}
-		if own == nil {
+		if own == nil && len(f.Connectors) == 1 {
 			passThrough(ctx, res)
 			return
 		}
-		if upstreamKeys, err = keysOf(c, res); err != nil {
+		keys, err := keysOf(c, res)
+		if err != nil {
 			s.fail(ctx, err)
 			return
 		}
+		connectorKeys = append(connectorKeys, keys...)
 	}
-	writeJSONValue(ctx, fasthttp.StatusOK, map[string][]json.RawMessage{"keys": mergeKeys(upstreamKeys, own)})
+	writeJSONValue(ctx, fasthttp.StatusOK, map[string][]json.RawMessage{"keys": mergeKeys(connectorKeys, own)})
 }
 
 // connectorKeys is a connector's keys answer, kept an hour when good.
@@ -319,8 +321,9 @@ func keysOf(c *feed.Connector, res *upstream.Response) ([]json.RawMessage, error
 	return doc.Keys, nil
 }
 
-// mergeKeys is the connector's keys, then ours, each key id once (the
-// connector's entry wins).
+// mergeKeys is the connectors' keys in the feed's order, then ours, each
+// key id once (the first entry wins: two connectors mirroring npm send
+// npm's keys twice).
 func mergeKeys(upstreamKeys, own []json.RawMessage) []json.RawMessage {
 	out := make([]json.RawMessage, 0, len(upstreamKeys)+len(own))
 	seen := map[string]bool{}

@@ -300,6 +300,30 @@ func TestKeysMergeConnectorAndOwn(t *testing.T) {
 			t.Errorf("the connector was asked for its keys %d times, want once", n)
 		}
 	})
+	// Each connector's packages carry its own signatures: npm verifies
+	// those of the second connector only if its keys are in the answer.
+	t.Run("two connectors", func(t *testing.T) {
+		const otherKey = `{"expires":null,"keyid":"SHA256:other","keytype":"ecdsa-sha2-nistp256","scheme":"ecdsa-sha2-nistp256","key":"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE1Olb3zMAFFxXKHiIkQO5cJ3Yhl5i6UPp+IhuteBJbuHcA5UogKo0EWtlWwW6KSaKoTNEYL7JlCQiVnkhBktUgg=="}`
+		up, _ := keysUpstream(t, `{"keys":[`+upstreamKey+`]}`)
+		other, _ := keysUpstream(t, `{"keys":[`+otherKey+`,`+upstreamKey+`]}`)
+		two := func(cfg *config.Config) {
+			cfg.Connectors["other"] = &config.Connector{URL: other.URL, Timeout: config.Duration(10 * time.Second), TarballTimeout: config.Duration(time.Minute), Retries: new(int)}
+			cfg.Feeds["main"].Connectors = []string{"up", "other"}
+		}
+		p, pub := signedGate(t, up.URL, two)
+		doc := answer(t, p.gate)
+		if len(doc.Keys) != 3 {
+			t.Fatalf("keys %s, want the first connector's, the second's (npm's key once) and npmgate's", doc.Keys)
+		}
+		same(t, doc.Keys[0], upstreamKey)
+		same(t, doc.Keys[1], otherKey)
+		same(t, doc.Keys[2], ownEntry(t, pub, ""))
+
+		unsigned := startGate(t, fakeupstream.Start(t, fakeupstream.Dir()), func(cfg *config.Config) { cfg.Connectors["up"].URL = up.URL }, two)
+		if doc := answer(t, unsigned); len(doc.Keys) != 2 {
+			t.Errorf("two connectors, no key of npmgate's: %s, want both connectors' keys", doc.Keys)
+		}
+	})
 	t.Run("connector without keys", func(t *testing.T) {
 		up, _ := keysUpstream(t, "")
 		p, pub := signedGate(t, up.URL)
