@@ -360,15 +360,27 @@ func (s *Server) attestations(ctx *fasthttp.RequestCtx, f *feed.Feed, api string
 		s.fail(ctx, refused(errBadRequest, "bad version"))
 		return
 	}
-	c := f.FirstConnector()
-	if c == nil || f.Private(s.rctx(ctx), name) {
-		s.fail(ctx, refused(errNoSuch, fmt.Sprintf("no attestations for %s@%s", name, version)))
+	none := refused(errNoSuch, fmt.Sprintf("no attestations for %s@%s", name, version))
+	if f.Private(s.rctx(ctx), name) {
+		s.fail(ctx, none)
 		return
 	}
-	res, err := c.Client.Do(s.rctx(ctx), "GET", c.Client.BaseURL()+"/-/npm/v1/attestations/"+strings.Replace(name, "/", "%2f", 1)+"@"+version, nil, "")
-	if err != nil {
-		s.fail(ctx, err)
-		return
+	// The connectors in the feed's order, as a package's versions are
+	// looked for: the first that has attestations for the version answers.
+	pol := f.Rules.Load()
+	for i, c := range f.Connectors {
+		if !pol.PerConnector[i].Name(name).Allowed {
+			continue
+		}
+		res, err := c.Client.Do(s.rctx(ctx), "GET", c.Client.BaseURL()+"/-/npm/v1/attestations/"+strings.Replace(name, "/", "%2f", 1)+"@"+version, nil, "")
+		if err != nil {
+			s.fail(ctx, err)
+			return
+		}
+		if res.Status != fasthttp.StatusNotFound {
+			passThrough(ctx, res)
+			return
+		}
 	}
-	passThrough(ctx, res)
+	s.fail(ctx, none)
 }

@@ -387,3 +387,32 @@ func TestReloadRefusesASigningChange(t *testing.T) {
 		t.Errorf("after the refused reload: dist.signatures %+v, want the running key's", d.Signatures)
 	}
 }
+
+// TestAttestationsFromTheConnectorThatHasThem: attestations are asked of
+// the feed's connectors in order, the first not answering 404 answers
+// (the second connector's packages have provenance too); none: 404.
+func TestAttestationsFromTheConnectorThatHasThem(t *testing.T) {
+	const body = `{"attestations":[{"predicateType":"https://slsa.dev/provenance/v1","bundle":{}}]}`
+	second := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/-/npm/v1/attestations/@corp/lib@1.0.0" || r.URL.EscapedPath() == "/-/npm/v1/attestations/@corp%2flib@1.0.0" {
+			w.Write([]byte(body))
+			return
+		}
+		w.WriteHeader(404)
+		w.Write([]byte(`{"error":"Not found"}`))
+	}))
+	t.Cleanup(second.Close)
+	first, _ := keysUpstream(t, "")
+	g := startGate(t, fakeupstream.Start(t, fakeupstream.Dir()), func(cfg *config.Config) {
+		cfg.Connectors["up"].URL = first.URL
+		cfg.Connectors["second"] = &config.Connector{URL: second.URL, Timeout: config.Duration(10 * time.Second), TarballTimeout: config.Duration(time.Minute), Retries: new(int)}
+		cfg.Feeds["main"].Connectors = []string{"up", "second"}
+	})
+	if resp, got := g.get("/-/npm/v1/attestations/@corp%2flib@1.0.0"); resp.StatusCode != 200 || string(got) != body {
+		t.Errorf("attestations only the second connector has: %d %s", resp.StatusCode, got)
+	}
+	if resp, got := g.get("/-/npm/v1/attestations/nobody-has@1.0.0"); resp.StatusCode != 404 || !strings.Contains(string(got), "no attestations") {
+		t.Errorf("attestations nobody has: %d %s", resp.StatusCode, got)
+	}
+}
