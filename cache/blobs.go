@@ -97,12 +97,15 @@ type Tiered struct {
 	Uploaded func(error)
 }
 
+// maxUploads bounds the background uploads in flight.
+const maxUploads = 4
+
 // uploadTimeout bounds one upload of a tarball to the bucket.
 const uploadTimeout = 10 * time.Minute
 
 // NewTiered puts local in front of bucket.
 func NewTiered(local *Local, bucket Store, log *slog.Logger) *Tiered {
-	return &Tiered{local: local, bucket: bucket, log: log, uploads: semaphore.NewWeighted(4)}
+	return &Tiered{local: local, bucket: bucket, log: log, uploads: semaphore.NewWeighted(maxUploads)}
 }
 
 func (t *Tiered) Open(ctx context.Context, key string, fill Fill) (io.ReadCloser, int64, error) {
@@ -183,6 +186,17 @@ func (t *Tiered) upload(key string) {
 	if t.Uploaded != nil {
 		t.Uploaded(err)
 	}
+}
+
+// Flush waits, until ctx ends, for the uploads running in the background
+// (at shutdown: a replica stopping should not leave the others to
+// download again what it has just verified).
+func (t *Tiered) Flush(ctx context.Context) error {
+	if err := t.uploads.Acquire(ctx, maxUploads); err != nil {
+		return err
+	}
+	t.uploads.Release(maxUploads)
+	return nil
 }
 
 // Put stores a published tarball in the bucket first (once the document

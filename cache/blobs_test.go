@@ -394,3 +394,44 @@ func TestTieredOpenWarmAllocations(t *testing.T) {
 		t.Errorf("Tiered.Open allocates %v times, Disk.OpenBlob %v", blobs, disk)
 	}
 }
+
+// gatedStore holds every Put until gate is closed, saying on entered
+// that one began.
+type gatedStore struct {
+	Store
+	entered, gate chan struct{}
+}
+
+func (g *gatedStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	g.entered <- struct{}{}
+	<-g.gate
+	return g.Store.Put(ctx, key, r, size)
+}
+
+// TestTieredFlushWaitsForUploads: Flush returns once the background
+// uploads landed, or when its context ends first.
+func TestTieredFlushWaitsForUploads(t *testing.T) {
+	ctx := context.Background()
+	tr := newTiers(t)
+	gated := &gatedStore{Store: tr.bucket, entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	tiered := NewTiered(tr.local, gated, slog.New(slog.DiscardHandler))
+	data := []byte("shared on shutdown")
+	key := TarballKey("sha512", "ff")
+	var calls atomic.Int32
+	r, _, err := tiered.Open(ctx, key, Fill{Want: expect(data), Upstream: source(data, &calls)})
+	readBlob(t, r, err)
+	<-gated.entered // the upload is under way
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := tiered.Flush(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush with the upload held: %v, want the context's end", err)
+	}
+	close(gated.gate)
+	if err := tiered.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := tr.bucket.Store.Get(ctx, key)
+	if b := readBlob(t, got, err); !bytes.Equal(b, data) {
+		t.Errorf("after Flush the bucket holds %q", b)
+	}
+}

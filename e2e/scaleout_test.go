@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -476,6 +477,23 @@ func TestScaleOutUpstreamOncePerReplica(t *testing.T) {
 	t.Logf("upstream requests: %d for the packument, %d for the tarball", docs, tarballs)
 	if docs > 3 || tarballs > 3 {
 		t.Errorf("upstream saw %d packument and %d tarball requests from 3 replicas, want at most 3 each\n%v", docs, tarballs, up.Requests().Paths)
+	}
+	// The replicas that downloaded the tarball shared it, and say so.
+	uploads := func() int {
+		n := 0
+		for _, g := range c.replicas {
+			for _, line := range strings.Split(string(get(t, g.URL+"metrics").body), "\n") {
+				if v, ok := strings.CutPrefix(line, `npmgate_shared_uploads_total{result="ok"} `); ok {
+					k, _ := strconv.Atoi(v)
+					n += k
+				}
+			}
+		}
+		return n
+	}
+	waitUntil(t, 10*time.Second, "a shared upload is counted", func() bool { return uploads() >= 1 })
+	if n := uploads(); n > tarballs {
+		t.Errorf("npmgate_shared_uploads_total{result=\"ok\"} over the replicas: %d, for %d downloads", n, tarballs)
 	}
 }
 

@@ -47,6 +47,7 @@ type metrics struct {
 	missLimited   *prometheus.CounterVec
 	oidcExchanges *prometheus.CounterVec
 	takedowns     *prometheus.CounterVec
+	sharedUploads *prometheus.CounterVec
 	handler       fasthttp.RequestHandler
 	all           []prometheus.Collector
 
@@ -114,7 +115,10 @@ func newMetrics(s *Server) *metrics {
 	m.takedowns = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "npmgate_takedowns_total", Help: "Versions a connector stopped listing (taken down upstream): no longer served, tarball quarantined.",
 	}, []string{"connector"})
-	m.all = []prometheus.Collector{m.oidcExchanges, m.takedowns, m.renders, m.spliced, m.missLimited, m.requests, m.duration, m.respBytes, m.cacheLookups, m.upstreamReqs,
+	m.sharedUploads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "npmgate_shared_uploads_total", Help: "Tarballs downloaded from upstream and uploaded to the bucket replicas share, by result (ok, error: the other replicas then download it themselves).",
+	}, []string{"result"})
+	m.all = []prometheus.Collector{m.sharedUploads, m.oidcExchanges, m.takedowns, m.renders, m.spliced, m.missLimited, m.requests, m.duration, m.respBytes, m.cacheLookups, m.upstreamReqs,
 		m.upstreamDur, m.upstreamBytes, m.coalesced, m.integrity, m.filterBlocks, m.auditWithheld, m.storeBytes, m.storeFiles,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "npmgate_tarball_downloads_joined_total", Help: "Tarball requests served from a download already running.",
@@ -324,6 +328,15 @@ func hidesFeed(m *dto.Metric, hidden map[string]bool) bool {
 func (m *metrics) CountCoalesced(resource string) { m.coalesced.WithLabelValues(resource).Inc() }
 func (m *metrics) CountFilterBlock(rule string)   { m.filterBlocks.WithLabelValues(rule).Inc() }
 func (m *metrics) CountTakedown(connector string) { m.takedowns.WithLabelValues(connector).Inc() }
+
+// CountSharedUpload counts an upload of a tarball to the shared bucket.
+func (m *metrics) CountSharedUpload(err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.sharedUploads.WithLabelValues(result).Inc()
+}
 func (m *metrics) CountIntegrityFailure(connector string) {
 	m.integrity.WithLabelValues(connector).Inc()
 }

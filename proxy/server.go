@@ -11,6 +11,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -164,14 +165,40 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.http.ShutdownWithContext(ctx)
 }
 
-// Close releases the caches. Call it after Shutdown.
+// Close releases the caches. Call it after Shutdown. With replicas, it
+// first lets the writes to the bucket under way land (for at most
+// flushTimeout): snapshots written in the background, and tarballs being
+// shared.
 func (s *Server) Close() {
 	s.stop()
 	s.endLifetime()
+	s.flushShared()
 	s.mem.Close()
 	s.disk.Close()
 	if s.sharedState != nil {
 		s.sharedState.db.Close()
+	}
+}
+
+// flushTimeout bounds how long Close waits for the bucket.
+const flushTimeout = 30 * time.Second
+
+func (s *Server) flushShared() {
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	if a, ok := s.snapshots.(*cache.AsyncStore); ok {
+		wg.Go(a.Flush)
+	}
+	if t, ok := s.blobs.(*cache.Tiered); ok {
+		wg.Go(func() { _ = t.Flush(ctx) })
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.Warn("shutdown: writes to the shared bucket still under way were left; other replicas will fetch what they miss")
 	}
 }
 

@@ -124,7 +124,9 @@ func (s *Server) buildFeeds(rules *policy.Rules) error {
 	local := cache.NewLocal(s.disk, s.fills)
 	s.blobs = local
 	if s.bucket != nil {
-		s.blobs = cache.NewTiered(local, s.bucket, s.log)
+		t := cache.NewTiered(local, s.bucket, s.log)
+		t.Uploaded = s.metrics.CountSharedUpload
+		s.blobs = t
 	}
 	signer, err := cfg.LoadSigner()
 	if err != nil {
