@@ -192,6 +192,15 @@ func (f *Feed) mergeSources(ctx context.Context, pol *Policy, name string, offli
 		if err != nil {
 			return nil, err
 		}
+		// Only malware rules touch the feed's own packages: a version
+		// published before a record named it goes from the document, and
+		// its tarball is refused.
+		hidden, _ := applyPolicy(pol.Local, name, doc, now)
+		m.blocked = append(m.blocked, hidden...)
+		for _, b := range hidden {
+			f.Deps.Metrics.CountFilterBlock(b.decision.Rule)
+			m.h.WriteString(b.v.Version + ",")
+		}
 		m.docs = append(m.docs, doc)
 		m.found = true
 		m.h.Write(strconv.AppendUint(nil, xxhash.Sum64(raw), 16))

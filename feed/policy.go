@@ -17,9 +17,11 @@ import (
 // connector's own rules, then the feed's. It is swapped whole on reload.
 type Policy struct {
 	PerConnector []*filter.Policy
-	// Own is the feed's own filter, with the advisories: what decides on
-	// local packages' publishes (CheckMalware).
-	Own *filter.Policy
+	// Local is the malicious-package rules of the feed's filter and of
+	// its connectors', with the advisories (nil when none has one): what
+	// decides on the feed's own packages, their publishes (CheckMalware)
+	// and the versions stored before a record named them.
+	Local *filter.Policy
 	// fingerprint is part of every cache key of the feed, so documents
 	// filtered by old rules are never served after a reload.
 	fingerprint string
@@ -33,23 +35,29 @@ type Advisories struct {
 }
 
 func newFeedPolicy(feed *filter.Policy, connectors []*filter.Policy, adv *Advisories) *Policy {
-	fp := &Policy{Own: feed}
-	if feed.UsesAdvisories() && adv != nil && adv.DB != nil {
-		fp.Own = feed.WithAdvisories(adv.DB)
-	}
+	fp := &Policy{}
 	var b strings.Builder
-	uses := false
+	withDB := func(p *filter.Policy) *filter.Policy {
+		if adv != nil && adv.DB != nil {
+			return p.WithAdvisories(adv.DB)
+		}
+		return p
+	}
+	uses := feed.UsesAdvisories()
+	locals := []*filter.Policy{withDB(feed).MalwareOnly()}
 	for _, c := range connectors {
 		p := filter.Chain(c, feed)
 		if p.UsesAdvisories() {
 			uses = true
-			if adv != nil && adv.DB != nil {
-				p = p.WithAdvisories(adv.DB)
-			}
+			p = withDB(p)
 		}
 		fp.PerConnector = append(fp.PerConnector, p)
+		locals = append(locals, p.MalwareOnly())
 		b.WriteString(p.Fingerprint())
 		b.WriteByte(';')
+	}
+	if local := filter.Chain(locals...); !local.Empty() {
+		fp.Local = local
 	}
 	// Decisions on advisories are made at render time like the others:
 	// a new database is a new fingerprint, so every document is rendered

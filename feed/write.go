@@ -11,7 +11,6 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/npmgate/npmgate/auth"
-	"github.com/npmgate/npmgate/filter"
 	"github.com/npmgate/npmgate/proxy/npm"
 )
 
@@ -55,11 +54,8 @@ func (f *Feed) CheckConnectors(ctx context.Context, name string, p *auth.Princip
 // malware is installed from. Admins are refused too: nobody hosts
 // known malware by mistake.
 func (f *Feed) CheckMalware(name, version string) error {
-	pol := f.Rules.Load()
-	for _, p := range append([]*filter.Policy{pol.Own}, pol.PerConnector...) {
-		if why := p.Malware(name, version); why != "" {
-			return Refuse(ErrBlocked, "%s: a version the advisory database records as malware is not published to feed %q", why, f.Name)
-		}
+	if why := f.Rules.Load().Local.Malware(name, version); why != "" {
+		return Refuse(ErrBlocked, "%s: a version the advisory database records as malware is not published to feed %q", why, f.Name)
 	}
 	return nil
 }

@@ -77,6 +77,27 @@ func (l *leaf) advisory(r *osv.Rule, name string, f *Facts) *osv.Advisory {
 	return r.Blocking(l.db, name, f.Version)
 }
 
+// MalwareOnly is p's malicious-package rules alone, with their database
+// and exemptions; nil when p has none. It is what decides on a feed's own
+// packages, which no other rule touches (cooldowns, scripts, licences and
+// ranges are for what connectors bring).
+func (p *Policy) MalwareOnly() *Policy {
+	if p == nil {
+		return nil
+	}
+	out := &Policy{}
+	for _, l := range p.leaves {
+		if l.malicious != nil {
+			out.leaves = append(out.leaves, &leaf{label: l.label, malicious: l.malicious, db: l.db, fp: l.fp})
+		}
+	}
+	if len(out.leaves) == 0 {
+		return nil
+	}
+	out.fp = fingerprintOf(out.leaves)
+	return out
+}
+
 // Malware is why a malicious-package rule of p blocks version of name, ""
 // when none does: what a publish of that version is refused for, since a
 // registry that hides the version from every connector must not host it

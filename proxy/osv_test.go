@@ -279,3 +279,41 @@ func TestOSVMaliciousPublishRefused(t *testing.T) {
 		t.Errorf("with malicious: off everywhere: %d %s", status, body)
 	}
 }
+
+// TestOSVMaliciousLocalVersionHidden: a local version published before a
+// malicious-package record named it is hidden from the document once the
+// record is loaded, and its tarball refused; the package's other versions
+// stay.
+func TestOSVMaliciousLocalVersionHidden(t *testing.T) {
+	dir := osvDir(t)
+	record, err := os.ReadFile(filepath.Join(dir, "MAL-0000-npmgate-e2e-malware.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "MAL-0000-npmgate-e2e-malware.json"))
+	// The record names every version; this one names 2.0.0 alone.
+	record = []byte(strings.Replace(string(record), `"introduced": "0"`, `"introduced": "2.0.0"`, 1))
+	p := publishGate(t, withOSV(dir))
+	for _, v := range []string{"1.0.0", "2.0.0"} {
+		if status, body := p.publish("npmgate-e2e-malware", v, nil); status != 200 {
+			t.Fatalf("publish %s before the record: %d %s", v, status, body)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "MAL-0000-npmgate-e2e-malware.json"), record, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.srv.refreshOSV(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := p.get("/npmgate-e2e-malware")
+	vs, tags := versionsOf(t, body)
+	if resp.StatusCode != 200 || !slices.Equal(vs, []string{"1.0.0"}) || tags["latest"] != "1.0.0" {
+		t.Errorf("the document after the record: %d versions %v tags %v", resp.StatusCode, vs, tags)
+	}
+	if resp, body := p.get("/npmgate-e2e-malware/-/npmgate-e2e-malware-2.0.0.tgz"); resp.StatusCode != 403 || !strings.Contains(string(body), "MAL-0000-npmgate-e2e-malware") {
+		t.Errorf("the recorded version's tarball: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := p.get("/npmgate-e2e-malware/-/npmgate-e2e-malware-1.0.0.tgz"); resp.StatusCode != 200 {
+		t.Errorf("the other version's tarball: %d", resp.StatusCode)
+	}
+}
