@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/npmgate/npmgate/auth"
+	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/proxy/npm"
 )
 
@@ -44,6 +46,62 @@ func (f *Feed) CheckConnectors(ctx context.Context, name string, p *auth.Princip
 				name, c.Name, f.Name, effect, f.Name)
 		}
 	}
+	return nil
+}
+
+// Publish stores a new version, parsed and checked against itself
+// (npm.ParsePublish), for p: signed, refused if malware, if a connector
+// serves a new name, or if the document as it is does not take it
+// (Publishable, decided again under the package's lock); tags are the
+// dist-tags the client sent.
+func (f *Feed) Publish(ctx context.Context, pub *npm.Publish, tags map[string]string, p *auth.Principal) error {
+	pub.Doc["_npmUser"] = npm.MustJSON(Maintainer{Name: p.Name})
+	// Signed now and stored, so every replica serves the one signature.
+	if sg := f.Deps.Signer; sg != nil {
+		if err := SignVersion(sg, pub.Doc); err != nil {
+			return err
+		}
+	}
+	if err := f.CheckMalware(pub.Name, pub.Version); err != nil {
+		return err
+	}
+	existing, err := f.ReadLocal(ctx, pub.Name)
+	if err != nil {
+		return err
+	}
+	if existing == nil || existing.Packument == nil {
+		// A name already local is not asked about again: it is the
+		// feed's, and its maintainers decide.
+		if err := f.CheckConnectors(ctx, pub.Name, p); err != nil {
+			return err
+		}
+	}
+	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	// A publish refused by the document as it is now stores nothing.
+	if _, err := Publishable(f, p, existing, pub, now); err != nil {
+		return err
+	}
+	// The tarball first, and outside the document's update (with replicas
+	// a database transaction holding the package's row lock): a crash now
+	// leaves an unreferenced, content-addressed file, never a document
+	// that points at missing bytes, and no upload holds the lock.
+	if err := f.Deps.Blobs.Put(ctx, cache.TarballKey("sha512", hex.EncodeToString(pub.Sum512)), pub.Tarball); err != nil {
+		return err
+	}
+	err = f.UpdateLocal(ctx, pub.Name, func(d *LocalDoc) (*LocalDoc, error) {
+		// Decided again on the locked document: another publish may
+		// have landed since.
+		d, err := Publishable(f, p, d, pub, now)
+		if err != nil {
+			return nil, err
+		}
+		d.AddVersion(pub, tags, p.Name, now)
+		return d, nil
+	})
+	if err != nil {
+		return err
+	}
+	f.Deps.Log.Info("published", "feed", f.Name, "package", pub.Name, "version", pub.Version, "user", p.Name, "bytes", len(pub.Tarball))
 	return nil
 }
 

@@ -1,17 +1,13 @@
 package proxy
 
 import (
-	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/npmgate/npmgate/auth"
-	"github.com/npmgate/npmgate/cache"
 	"github.com/npmgate/npmgate/feed"
 	"github.com/npmgate/npmgate/proxy/npm"
 )
@@ -117,7 +113,8 @@ func (s *Server) put(ctx *fasthttp.RequestCtx, f *feed.Feed, r Route, p *auth.Pr
 	})
 }
 
-// publish validates and stores a new version.
+// publish reads a new version from the body (the edge's part: the
+// request's limits) and has the feed store it.
 func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed.Feed, body *feed.WriteBody, p *auth.Principal) error {
 	pub, err := npm.ParsePublish(npm.PublishRequest{
 		Name: body.Name, DistTags: body.DistTags, Versions: body.Versions, Attachments: body.Attachments,
@@ -125,58 +122,7 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx, f *feed.Feed, body *feed.Writ
 	if err != nil {
 		return err
 	}
-	pub.Doc["_npmUser"] = npm.MustJSON(feed.Maintainer{Name: p.Name})
-	// Signed now and stored, so every replica serves the one signature.
-	if sg := f.Deps.Signer; sg != nil {
-		if err := feed.SignVersion(sg, pub.Doc); err != nil {
-			return err
-		}
-	}
-	if err := f.CheckMalware(pub.Name, pub.Version); err != nil {
-		return err
-	}
-	existing, err := f.ReadLocal(s.rctx(ctx), pub.Name)
-	if err != nil {
-		return err
-	}
-	if existing == nil || existing.Packument == nil {
-		// A name already local is not asked about again: it is the
-		// feed's, and its maintainers decide.
-		if err := f.CheckConnectors(s.rctx(ctx), pub.Name, p); err != nil {
-			return err
-		}
-	}
-	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-	// A publish refused by the document as it is now stores nothing.
-	if _, err := feed.Publishable(f, p, existing, pub, now); err != nil {
-		return err
-	}
-	// The tarball first, and outside the document's update (with replicas
-	// a database transaction holding the package's row lock): a crash now
-	// leaves an unreferenced, content-addressed file, never a document
-	// that points at missing bytes, and no upload holds the lock.
-	if err := s.storeTarball(s.rctx(ctx), pub.Tarball, pub.Sum512); err != nil {
-		return err
-	}
-	err = f.UpdateLocal(s.rctx(ctx), pub.Name, func(d *feed.LocalDoc) (*feed.LocalDoc, error) {
-		// Decided again on the locked document: another publish may
-		// have landed since.
-		d, err := feed.Publishable(f, p, d, pub, now)
-		if err != nil {
-			return nil, err
-		}
-		d.AddVersion(pub, body.DistTags, p.Name, now)
-		return d, nil
-	})
-	if err != nil {
-		return err
-	}
-	s.log.Info("published", "feed", f.Name, "package", pub.Name, "version", pub.Version, "user", p.Name, "bytes", len(pub.Tarball))
-	return nil
-}
-
-func (s *Server) storeTarball(ctx context.Context, data, sum []byte) error {
-	return s.blobs.Put(ctx, cache.TarballKey("sha512", hex.EncodeToString(sum)), data)
+	return f.Publish(s.rctx(ctx), pub, body.DistTags, p)
 }
 
 // serveDistTags answers /-/package/{name}/dist-tags[/{tag}].

@@ -492,6 +492,7 @@ func TestPublishUploadsOutsideTheDocumentUpdate(t *testing.T) {
 	var inUpdate atomic.Bool
 	bucket := &lockWatchingBucket{inUpdate: &inUpdate}
 	p.srv.blobs = cache.NewTiered(p.srv.blobs.(*cache.Local), bucket, p.srv.log)
+	p.srv.feedDeps.Blobs = p.srv.blobs
 	p.srv.feedDeps.Packages = txPackages{Packages: p.srv.packages, inUpdate: &inUpdate}
 	if status, body := p.publish("tx-pkg", "1.0.0", nil); status != 200 && status != 201 {
 		t.Fatalf("publish: %d %s", status, body)
