@@ -105,6 +105,66 @@ func (f *Feed) Publish(ctx context.Context, pub *npm.Publish, tags map[string]st
 	return nil
 }
 
+// SetDistTag points a dist-tag of a local package at one of its versions
+// (npm dist-tag add), for a maintainer or admin p.
+func (f *Feed) SetDistTag(ctx context.Context, p *auth.Principal, name, tag, version string) error {
+	return f.UpdateAs(ctx, p, name, "", func(d *LocalDoc) error {
+		if _, ok := d.Packument.Versions[version]; !ok {
+			return Refuse(ErrNotFound, "%s@%s does not exist", name, version)
+		}
+		d.Packument.DistTags[tag] = version
+		return nil
+	})
+}
+
+// RemoveDistTag removes a dist-tag of a local package (npm dist-tag rm).
+func (f *Feed) RemoveDistTag(ctx context.Context, p *auth.Principal, name, tag string) error {
+	return f.UpdateAs(ctx, p, name, "", func(d *LocalDoc) error {
+		if _, ok := d.Packument.DistTags[tag]; !ok {
+			return Refuse(ErrNotFound, "%s has no dist-tag %q", name, tag)
+		}
+		delete(d.Packument.DistTags, tag)
+		return nil
+	})
+}
+
+// Star applies npm star or unstar by p, who may read the feed: their own
+// entry in the package's users, and nothing else. Only packages published
+// to the feed keep stars (a connector's package is starred on its own
+// registry).
+func (f *Feed) Star(ctx context.Context, name string, body *WriteBody, p *auth.Principal) error {
+	starred := body.Users[p.Name]
+	return f.UpdateLocal(ctx, name, func(d *LocalDoc) (*LocalDoc, error) {
+		if d == nil || d.Packument == nil {
+			return nil, Refuse(ErrNotLocal, "%s is not a package published to feed %q; only local packages can be starred here (star a connector's package on its own registry)", name, f.Name)
+		}
+		lp := d.Packument
+		if body.Rev != "" && body.Rev != lp.Rev {
+			return nil, Refuse(ErrConflict, "document revision %s is not the current one (%s); fetch it again", body.Rev, lp.Rev)
+		}
+		for u := range body.Users {
+			if u != p.Name && body.Users[u] != lp.Users[u] {
+				return nil, Refuse(auth.ErrForbidden, "a star changes only your own entry in users, not %q's", u)
+			}
+		}
+		for u := range lp.Users {
+			if _, kept := body.Users[u]; !kept && u != p.Name {
+				return nil, Refuse(auth.ErrForbidden, "a star changes only your own entry in users, not %q's", u)
+			}
+		}
+		if starred {
+			if lp.Users == nil {
+				lp.Users = map[string]bool{}
+			}
+			lp.Users[p.Name] = true
+		} else {
+			delete(lp.Users, p.Name)
+		}
+		lp.Rev = NextRev(lp.Rev)
+		return d, nil
+	})
+}
+
 // CheckMalware refuses to publish a version an OSV malicious-package
 // record names, under the advisory rules of the feed or of any of its
 // connectors (malicious: block, with their exemptions): a name npm took

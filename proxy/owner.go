@@ -36,36 +36,7 @@ func (s *Server) star(ctx context.Context, f *feed.Feed, r Route, body *feed.Wri
 		}
 		return feed.Refuse(auth.ErrUnauthenticated, "%v", err)
 	}
-	starred := body.Users[p.Name]
-	return f.UpdateLocal(ctx, r.Name, func(d *feed.LocalDoc) (*feed.LocalDoc, error) {
-		if d == nil || d.Packument == nil {
-			return nil, feed.Refuse(feed.ErrNotLocal, "%s is not a package published to feed %q; only local packages can be starred here (star a connector's package on its own registry)", r.Name, f.Name)
-		}
-		lp := d.Packument
-		if body.Rev != "" && body.Rev != lp.Rev {
-			return nil, feed.Refuse(feed.ErrConflict, "document revision %s is not the current one (%s); fetch it again", body.Rev, lp.Rev)
-		}
-		for u := range body.Users {
-			if u != p.Name && body.Users[u] != lp.Users[u] {
-				return nil, feed.Refuse(auth.ErrForbidden, "a star changes only your own entry in users, not %q's", u)
-			}
-		}
-		for u := range lp.Users {
-			if _, kept := body.Users[u]; !kept && u != p.Name {
-				return nil, feed.Refuse(auth.ErrForbidden, "a star changes only your own entry in users, not %q's", u)
-			}
-		}
-		if starred {
-			if lp.Users == nil {
-				lp.Users = map[string]bool{}
-			}
-			lp.Users[p.Name] = true
-		} else {
-			delete(lp.Users, p.Name)
-		}
-		lp.Rev = feed.NextRev(lp.Rev)
-		return d, nil
-	})
+	return f.Star(ctx, r.Name, body, p)
 }
 
 // starredByUser answers npm stars: GET /-/_view/starredByUser?key="USER",

@@ -174,26 +174,14 @@ func (s *Server) serveDistTags(ctx *fasthttp.RequestCtx, f *feed.Feed, rest stri
 		}
 		err = npm.ValidateTag(tag)
 		if err == nil {
-			err = f.UpdateAs(s.rctx(ctx), p, r.Name, "", func(d *feed.LocalDoc) error {
-				if _, ok := d.Packument.Versions[version]; !ok {
-					return feed.Refuse(feed.ErrNotFound, "%s@%s does not exist", r.Name, version)
-				}
-				d.Packument.DistTags[tag] = version
-				return nil
-			})
+			err = f.SetDistTag(s.rctx(ctx), p, r.Name, tag, version)
 		}
 	case ctx.IsDelete() && tag != "":
 		if tag == "latest" {
 			s.fail(ctx, refused(errBadRequest, "the latest tag cannot be removed"))
 			return
 		}
-		err = f.UpdateAs(s.rctx(ctx), p, r.Name, "", func(d *feed.LocalDoc) error {
-			if _, ok := d.Packument.DistTags[tag]; !ok {
-				return feed.Refuse(feed.ErrNotFound, "%s has no dist-tag %q", r.Name, tag)
-			}
-			delete(d.Packument.DistTags, tag)
-			return nil
-		})
+		err = f.RemoveDistTag(s.rctx(ctx), p, r.Name, tag)
 	default:
 		s.fail(ctx, refused(errMethod, "use GET, PUT or DELETE"))
 		return
