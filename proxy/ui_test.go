@@ -707,6 +707,14 @@ func TestUIAdminDisablesUser(t *testing.T) {
 	if strings.Contains(page, `aria-label="Disable alice"`) {
 		t.Error("alice is offered to disable herself")
 	}
+	if !strings.Contains(page, "<p>3 users.</p>") {
+		t.Error("the users section does not count the users")
+	}
+	if _, found := g.uiDo(t, "/-/ui/account?user=BO", alice, nil); !strings.Contains(found, `1 user matches “BO”`) {
+		t.Errorf("finding a user: %.3000s", found)
+	} else if strings.Contains(found, `<th scope="row">carol</th>`) || !strings.Contains(found, `<th scope="row">bob</th>`) {
+		t.Error("the filter did not filter")
+	}
 	for _, tt := range []struct {
 		name   string
 		form   url.Values

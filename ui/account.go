@@ -148,6 +148,10 @@ type tokenRow struct {
 	Current                                   bool
 }
 
+// maxUsersShown bounds the users the account page lists; the others are
+// found by name.
+const maxUsersShown = 100
+
 type userRow struct {
 	Name     string
 	Disabled bool
@@ -161,6 +165,10 @@ type accountData struct {
 	NewName   string
 	Publish   []string
 	Users     []userRow
+	// UserFilter is the name part the users are filtered by; UsersTotal
+	// how many match it, of which Users holds at most maxUsersShown.
+	UserFilter string
+	UsersTotal int
 	Admin     bool // may manage users (auth.admins)
 	Message   string
 }
@@ -212,6 +220,7 @@ func (u *UI) serveAccount(ctx *fasthttp.RequestCtx, s session, action string) er
 	default:
 		return ErrNotFound
 	}
+	d.UserFilter = strings.TrimSpace(string(ctx.QueryArgs().Peek("user")))
 	if err := u.fillAccount(d, s); err != nil {
 		return err
 	}
@@ -306,8 +315,14 @@ func (u *UI) fillAccount(d *accountData, s session) error {
 		if err != nil {
 			return auth.Unavailable(err)
 		}
+		filter := strings.ToLower(d.UserFilter)
 		for _, us := range users {
-			d.Users = append(d.Users, userRow{Name: us.Name, Disabled: us.Disabled, Self: us.Name == s.p.Name})
+			if !strings.Contains(strings.ToLower(us.Name), filter) {
+				continue
+			}
+			if d.UsersTotal++; d.UsersTotal <= maxUsersShown {
+				d.Users = append(d.Users, userRow{Name: us.Name, Disabled: us.Disabled, Self: us.Name == s.p.Name})
+			}
 		}
 	}
 	return nil
