@@ -169,8 +169,8 @@ type accountData struct {
 	// how many match it, of which Users holds at most maxUsersShown.
 	UserFilter string
 	UsersTotal int
-	Admin     bool // may manage users (auth.admins)
-	Message   string
+	Admin      bool // may manage users (auth.admins)
+	Message    string
 }
 
 // serveAccount is the signed-in viewer's page: their tokens (revoke, or
