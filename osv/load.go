@@ -108,9 +108,22 @@ func inflate(f *zip.File, buf *bytes.Buffer, lim Limits) (big bool, err error) {
 	return n > lim.RecordBytes, nil
 }
 
-// isRecordFile reports whether LoadDir reads the entry.
-func isRecordFile(d fs.DirEntry) bool {
-	return !d.IsDir() && strings.HasSuffix(strings.ToLower(d.Name()), ".json") && d.Type().IsRegular()
+// walkRecords calls fn with every record file below dir (.json, regular),
+// at most limit of them: past that it fails with ErrTooMany.
+func walkRecords(dir string, limit int, fn func(path string, d fs.DirEntry) error) error {
+	files := 0
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(strings.ToLower(d.Name()), ".json") || !d.Type().IsRegular() {
+			return nil
+		}
+		if files++; files > limit {
+			return fmt.Errorf("%w: more than %d files", ErrTooMany, limit)
+		}
+		return fn(path, d)
+	})
 }
 
 // DirStamp is a digest of the names, sizes and modification times of the
@@ -120,19 +133,8 @@ func isRecordFile(d fs.DirEntry) bool {
 // it is edited, hence every file's. At most lim.Entries files are looked
 // at, as LoadDir reads.
 func DirStamp(dir string, lim Limits) (string, error) {
-	lim = lim.withDefaults()
 	h := sha256.New()
-	files := 0
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !isRecordFile(d) {
-			return nil
-		}
-		if files++; files > lim.Entries {
-			return fmt.Errorf("%w: more than %d files", ErrTooMany, lim.Entries)
-		}
+	err := walkRecords(dir, lim.withDefaults().Entries, func(path string, d fs.DirEntry) error {
 		info, err := d.Info()
 		if err != nil {
 			return err
@@ -149,17 +151,7 @@ func DirStamp(dir string, lim Limits) (string, error) {
 // LoadDir reads every .json file below dir.
 func LoadDir(dir string, lim Limits) (*DB, error) {
 	b := newBuilder(lim)
-	files := 0
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !isRecordFile(d) {
-			return nil
-		}
-		if files++; files > b.lim.Entries {
-			return fmt.Errorf("%w: more than %d files", ErrTooMany, b.lim.Entries)
-		}
+	err := walkRecords(dir, b.lim.Entries, func(path string, _ fs.DirEntry) error {
 		data, err := readBounded(path, b.lim.RecordBytes)
 		if errors.Is(err, ErrTooLarge) {
 			b.stats.TooLarge++
