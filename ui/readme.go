@@ -32,6 +32,10 @@ const (
 	maxReadme     = 64 << 10
 	maxTableCells = 50_000
 	maxReadmeHTML = 4 << 20
+	// maxQuoteDepth bounds block quotes nested in quotes, whose cost in
+	// goldmark grows with the square of their depth (and which the HTML
+	// step refuses past 512 anyway): no README needs more than a few.
+	maxQuoteDepth = 64
 )
 
 // readmeSlot lets one README render at a time, so that renders never take
@@ -85,7 +89,7 @@ func renderReadme(md string) template.HTML {
 		}
 		md = cut
 	}
-	if tableCells(md) > maxTableCells {
+	if tableCells(md) > maxTableCells || quoteDepth(md) > maxQuoteDepth {
 		return plainReadme(md)
 	}
 	readmeSlot <- struct{}{}
@@ -145,6 +149,24 @@ func tableCells(md string) int {
 		cells += cols
 	}
 	return cells
+}
+
+// quoteDepth is the deepest nesting of block quotes in md, as the quote
+// markers before a line's content count it.
+func quoteDepth(md string) int {
+	deepest := 0
+	for line := range strings.Lines(md) {
+		n := 0
+		for _, c := range []byte(line) {
+			if c == '>' {
+				n++
+			} else if c != ' ' && c != '\t' {
+				break
+			}
+		}
+		deepest = max(deepest, n)
+	}
+	return deepest
 }
 
 // listMarker is a list item's marker at the start of a line.

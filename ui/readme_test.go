@@ -220,7 +220,8 @@ func TestReadmeAmplificationIsBounded(t *testing.T) {
 }
 
 // TestReadmeTablesStillRender: real tables, also in quotes and lists, are
-// tables; the bound counts generously but not absurdly.
+// tables, and quotes a few deep are quotes: the bounds count generously
+// but not absurdly.
 func TestReadmeTablesStillRender(t *testing.T) {
 	table := "| option | default | meaning |\n|:--|:-:|--:|\n" + strings.Repeat("| `x` | 1 | a thing |\n", 300)
 	for name, md := range map[string]string{"top level": table, "in a quote": "> " + strings.ReplaceAll(table, "\n", "\n> "), "in a list": "- item\n\n  " + strings.ReplaceAll(table, "\n", "\n  ")} {
@@ -242,5 +243,13 @@ func TestReadmeTablesStillRender(t *testing.T) {
 		if got := tableCells(tt.md); got != tt.want {
 			t.Errorf("tableCells(%q) = %d, want %d", tt.md, got, tt.want)
 		}
+	}
+	for md, want := range map[string]int{"text\n": 0, "> a\n>> b\n> > > c\n": 3, "x > y\n": 0, "\t>\t>d\n": 2} {
+		if got := quoteDepth(md); got != want {
+			t.Errorf("quoteDepth(%q) = %d, want %d", md, got, want)
+		}
+	}
+	if out := string(renderReadme(strings.Repeat("> ", 20) + "deep but fine\n")); !strings.Contains(out, "<blockquote>") {
+		t.Errorf("20 nested quotes: %.200s", out)
 	}
 }
