@@ -38,20 +38,21 @@ func OpenUsers(path string) (*Users, error) {
 // Refresh re-reads the file if it changed since the last read.
 func (u *Users) Refresh() error { return u.reload(false) }
 
-func (u *Users) reload(force bool) error {
-	return u.file.load(force, func(data []byte, found bool) error {
-		hash, order := map[string][]byte{}, []string(nil)
-		if found {
-			var err error
-			if hash, order, err = parseHtpasswd(data, u.path); err != nil {
-				return err
-			}
+func (u *Users) reload(force bool) error { return u.file.load(force, u.apply) }
+
+// apply takes the file's contents as the users.
+func (u *Users) apply(data []byte, found bool) error {
+	hash, order := map[string][]byte{}, []string(nil)
+	if found {
+		var err error
+		if hash, order, err = parseHtpasswd(data, u.path); err != nil {
+			return err
 		}
-		u.mu.Lock()
-		u.hash, u.order = hash, order
-		u.mu.Unlock()
-		return nil
-	})
+	}
+	u.mu.Lock()
+	u.hash, u.order = hash, order
+	u.mu.Unlock()
+	return nil
 }
 
 func parseHtpasswd(data []byte, path string) (map[string][]byte, []string, error) {
@@ -184,27 +185,25 @@ func (u *Users) Remove(name string) error {
 
 // update applies a change to a fresh read of the file and writes it back.
 func (u *Users) update(change func(map[string][]byte, []string) ([]string, error)) error {
-	if err := u.reload(true); err != nil {
-		return err
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	hash := make(map[string][]byte, len(u.hash))
-	for k, v := range u.hash {
-		hash[k] = v
-	}
-	order, err := change(hash, slices.Clone(u.order))
-	if err != nil {
-		return err
-	}
-	var b bytes.Buffer
-	for _, name := range order {
-		fmt.Fprintf(&b, "%s:%s\n", name, hash[name])
-	}
-	if err := writeFileAtomic(u.path, b.Bytes(), 0o600); err != nil {
-		return err
-	}
-	u.hash, u.order = hash, order
-	u.file.wrote()
-	return nil
+	return u.file.update(u.apply, func() error {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		hash := make(map[string][]byte, len(u.hash))
+		for k, v := range u.hash {
+			hash[k] = v
+		}
+		order, err := change(hash, slices.Clone(u.order))
+		if err != nil {
+			return err
+		}
+		var b bytes.Buffer
+		for _, name := range order {
+			fmt.Fprintf(&b, "%s:%s\n", name, hash[name])
+		}
+		if err := writeFileAtomic(u.path, b.Bytes(), 0o600); err != nil {
+			return err
+		}
+		u.hash, u.order = hash, order
+		return nil
+	})
 }

@@ -42,20 +42,29 @@ type fileReloader struct {
 // last load (or always, with force), and with found false when it does
 // not exist (an empty store). An error, from reading or from apply, is
 // returned and leaves the last stamp, so the next load tries again.
+//
+// Loads and updates hold the reloader's lock from the file's stat to the
+// contents' application, so that no load applies contents read before a
+// write after that write: the first token made in a new data directory
+// was lost so (a load that found no file applied "no tokens" just after
+// the write), and the file, unchanged since, was never read again.
 func (r *fileReloader) load(force bool, apply func(data []byte, found bool) error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.loadLocked(force, apply)
+}
+
+func (r *fileReloader) loadLocked(force bool, apply func(data []byte, found bool) error) error {
 	fi, err := os.Stat(r.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		r.set(fileStamp{})
+		r.last = fileStamp{}
 		return apply(nil, false)
 	}
 	if err != nil {
 		return err
 	}
 	st := stampOf(fi)
-	r.mu.Lock()
-	same := st.same(r.last)
-	r.mu.Unlock()
-	if same && !force {
+	if st.same(r.last) && !force {
 		return nil
 	}
 	data, err := os.ReadFile(r.path)
@@ -65,20 +74,24 @@ func (r *fileReloader) load(force bool, apply func(data []byte, found bool) erro
 	if err := apply(data, true); err != nil {
 		return err
 	}
-	r.set(st)
+	r.last = st
 	return nil
 }
 
-// wrote records the file as this process just wrote it, so that the next
-// load does not read it back.
-func (r *fileReloader) wrote() {
-	if fi, err := os.Stat(r.path); err == nil {
-		r.set(stampOf(fi))
-	}
-}
-
-func (r *fileReloader) set(st fileStamp) {
+// update reads the file afresh (apply), then has write replace it, and
+// records the file as this process wrote it, so that the next load does
+// not read it back: all under the reloader's lock (see load).
+func (r *fileReloader) update(apply func(data []byte, found bool) error, write func() error) error {
 	r.mu.Lock()
-	r.last = st
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	if err := r.loadLocked(true, apply); err != nil {
+		return err
+	}
+	if err := write(); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(r.path); err == nil {
+		r.last = stampOf(fi)
+	}
+	return nil
 }

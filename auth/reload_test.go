@@ -113,3 +113,39 @@ func TestRefreshSeesAFileReplacedWithTheSameSizeAndTime(t *testing.T) {
 		})
 	}
 }
+
+// TestFirstTokenSurvivesAConcurrentReload: a reload that finds no file
+// yet (the watch of a new data directory) must not apply "no tokens"
+// over the first token, written meanwhile: the token was lost so, and the
+// file, unchanged since, was never read again (a trusted-publishing token
+// refused 3 ms after it was made).
+func TestFirstTokenSurvivesAConcurrentReload(t *testing.T) {
+	for i := range 50 {
+		tokens, err := OpenTokens(filepath.Join(t.TempDir(), "auth", "tokens.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					tokens.Refresh()
+				}
+			}
+		}()
+		secret, _, err := tokens.Create(NewToken{User: "ci"}, time.Now())
+		close(stop)
+		<-done
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tokens.Lookup(secret, time.Now()); err != nil {
+			t.Fatalf("round %d: the first token, just made, is unknown: %v", i, err)
+		}
+	}
+}

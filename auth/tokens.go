@@ -93,23 +93,24 @@ func OpenTokens(path string) (*Tokens, error) {
 // Refresh re-reads the file if it changed.
 func (t *Tokens) Refresh() error { return t.reload(false) }
 
-func (t *Tokens) reload(force bool) error {
-	return t.file.load(force, func(data []byte, found bool) error {
-		var list []*Token
-		if found {
-			if err := json.Unmarshal(data, &list); err != nil {
-				return fmt.Errorf("%s: %w", t.path, err)
-			}
+func (t *Tokens) reload(force bool) error { return t.file.load(force, t.apply) }
+
+// apply takes the file's contents as the tokens.
+func (t *Tokens) apply(data []byte, found bool) error {
+	var list []*Token
+	if found {
+		if err := json.Unmarshal(data, &list); err != nil {
+			return fmt.Errorf("%s: %w", t.path, err)
 		}
-		byKey := make(map[string]*Token, len(list))
-		for _, tk := range list {
-			byKey[tk.Key] = tk
-		}
-		t.mu.Lock()
-		t.byKey = byKey
-		t.mu.Unlock()
-		return nil
-	})
+	}
+	byKey := make(map[string]*Token, len(list))
+	for _, tk := range list {
+		byKey[tk.Key] = tk
+	}
+	t.mu.Lock()
+	t.byKey = byKey
+	t.mu.Unlock()
+	return nil
 }
 
 // LooksLikeSecret reports whether s is a token or API key secret (rather
@@ -291,33 +292,31 @@ func (t *Tokens) update(change func(map[string]*Token) error) error {
 	// and undo the other (a use of a one-use token counted twice).
 	t.updateMu.Lock()
 	defer t.updateMu.Unlock()
-	if err := t.reload(true); err != nil {
-		return err
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	m := make(map[string]*Token, len(t.byKey)+1)
-	for k, v := range t.byKey {
-		m[k] = v
-	}
-	if err := change(m); err != nil {
-		return err
-	}
-	list := make([]*Token, 0, len(m))
-	for _, tk := range m {
-		list = append(list, tk)
-	}
-	slices.SortFunc(list, func(a, b *Token) int { return strings.Compare(a.Key, b.Key) })
-	data, err := json.MarshalIndent(list, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(t.path, data, 0o600); err != nil {
-		return err
-	}
-	t.byKey = m
-	t.file.wrote()
-	return nil
+	return t.file.update(t.apply, func() error {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		m := make(map[string]*Token, len(t.byKey)+1)
+		for k, v := range t.byKey {
+			m[k] = v
+		}
+		if err := change(m); err != nil {
+			return err
+		}
+		list := make([]*Token, 0, len(m))
+		for _, tk := range m {
+			list = append(list, tk)
+		}
+		slices.SortFunc(list, func(a, b *Token) int { return strings.Compare(a.Key, b.Key) })
+		data, err := json.MarshalIndent(list, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(t.path, data, 0o600); err != nil {
+			return err
+		}
+		t.byKey = m
+		return nil
+	})
 }
 
 // writeFileAtomic replaces path with data: temporary file in the same
