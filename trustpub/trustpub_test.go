@@ -6,7 +6,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -242,15 +244,20 @@ func TestReplay(t *testing.T) {
 		if err := v.Use(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := v.Verify(context.Background(), raw, issuers, audiences); !errors.Is(err, ErrReplayed) {
-			t.Fatalf("second use: %v, want ErrReplayed", err)
+		again, err := v.Verify(context.Background(), raw, issuers, audiences)
+		if err != nil {
+			t.Fatalf("the token verified again: %v", err)
 		}
-		if err := v.Use(context.Background(), id); !errors.Is(err, ErrReplayed) {
-			t.Fatalf("second Use (a concurrent exchange): %v, want ErrReplayed", err)
+		if err := v.Use(context.Background(), again); !errors.Is(err, ErrReplayed) {
+			t.Fatalf("second use: %v, want ErrReplayed", err)
 		}
 	}
 	// Another token with the same jti is the same token.
-	if _, err := v.Verify(context.Background(), sign(t, ecKey, "k2", githubClaims(nil)), issuers, audiences); !errors.Is(err, ErrReplayed) {
+	same, err := v.Verify(context.Background(), sign(t, ecKey, "k2", githubClaims(nil)), issuers, audiences)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Use(context.Background(), same); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("same jti: %v, want ErrReplayed", err)
 	}
 	// A genuine token of an untrusted job, never used, takes no memory.
@@ -260,23 +267,28 @@ func TestReplay(t *testing.T) {
 			t.Fatalf("unused token refused: %v", err)
 		}
 	}
-	if n := len(v.seen.m); n != 2 {
+	if n := len(v.replays.(*replay).m); n != 2 {
 		t.Fatalf("%d tokens remembered, want 2", n)
 	}
 
-	r := replay{max: 2, m: map[string]time.Time{}}
-	if r.use("a", now.Add(time.Hour), now) != nil || r.use("b", now.Add(2*time.Minute), now) != nil {
-		t.Fatal("first two refused")
+	clock := now
+	r := &replay{max: 2, m: map[string]time.Time{}, now: func() time.Time { return clock }}
+	remember := func(key string, until time.Time) (bool, error) { return r.Remember(context.Background(), key, until) }
+	if a, _ := remember("a", now.Add(time.Hour)); !a {
+		t.Fatal("first refused")
 	}
-	if err := r.use("c", now.Add(time.Hour), now); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("third while full: %v, want ErrUnavailable", err)
+	if b, _ := remember("b", now.Add(2*time.Minute)); !b {
+		t.Fatal("second refused")
 	}
-	later := now.Add(5 * time.Minute) // b expired
-	if err := r.use("c", later.Add(time.Hour), later); err != nil || len(r.m) != 2 {
-		t.Fatalf("after b expired: %v, %d remembered", err, len(r.m))
+	if _, err := remember("c", now.Add(time.Hour)); !errors.Is(err, errFull) {
+		t.Fatalf("third while full: %v, want errFull", err)
 	}
-	if err := r.use("a", later.Add(time.Hour), later); !errors.Is(err, ErrReplayed) {
-		t.Fatalf("a again: %v", err)
+	clock = now.Add(5 * time.Minute) // b expired
+	if c, err := remember("c", clock.Add(time.Hour)); !c || err != nil || len(r.m) != 2 {
+		t.Fatalf("after b expired: %v, %v, %d remembered", c, err, len(r.m))
+	}
+	if a, err := remember("a", clock.Add(time.Hour)); a || err != nil {
+		t.Fatalf("a again: %v, %v; want not new", a, err)
 	}
 }
 
@@ -370,18 +382,20 @@ func TestPublisherValidate(t *testing.T) {
 	}
 }
 
-// TestReplayMemoryBound: the replay memory at its bound, with ids as
-// long as GitHub's (issuer and a UUID jti), stays within 40 MiB of heap,
+// TestReplayMemoryBound: the replay memory at its bound, with keys as
+// Use makes them, stays within 40 MiB of heap,
 // and refuses rather than grows.
 func TestReplayMemoryBound(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	r := replay{max: defaultRemembered, m: map[string]time.Time{}}
+	r := replay{max: defaultRemembered, m: map[string]time.Time{}, now: func() time.Time { return now }}
 	exp := now.Add(time.Hour)
 	for i := range defaultRemembered + 1000 {
-		err := r.use(fmt.Sprintf("%s\x00%08x-0000-4000-8000-%012x", GitHubIssuer, i, i), exp, now)
-		if full := i >= defaultRemembered; full != errors.Is(err, ErrUnavailable) {
+		// Keys as Use makes them: the hex SHA-256 of issuer and jti.
+		sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%08x-0000-4000-8000-%012x", GitHubIssuer, i, i))
+		_, err := r.Remember(context.Background(), hex.EncodeToString(sum[:]), exp)
+		if full := i >= defaultRemembered; full != errors.Is(err, errFull) {
 			t.Fatalf("token %d: %v", i, err)
 		}
 	}
@@ -423,7 +437,7 @@ func (s *sharedReplays) Remember(_ context.Context, key string, expires time.Tim
 func TestSharedReplays(t *testing.T) {
 	shared := &sharedReplays{m: map[string]time.Time{}}
 	one, two := newVerifier(t), newVerifier(t)
-	one.shared, two.shared = shared, shared
+	one.replays, two.replays = shared, shared
 	raw := sign(t, rsaKey, "k1", githubClaims(nil))
 	id, err := one.Verify(context.Background(), raw, issuers, audiences)
 	if err != nil {
@@ -443,9 +457,6 @@ func TestSharedReplays(t *testing.T) {
 		if len(k) != 64 || !until.After(id.Expires) {
 			t.Errorf("remembered %q until %v (token expires %v)", k, until, id.Expires)
 		}
-	}
-	if len(one.seen.m) != 0 {
-		t.Error("a verifier with a shared memory kept its own too")
 	}
 	shared.down = errors.New("connection refused")
 	fresh, _ := two.Verify(context.Background(), sign(t, rsaKey, "k1", githubClaims(func(c map[string]any) { c["jti"] = "other" })), issuers, audiences)

@@ -53,9 +53,9 @@ type Options struct {
 	Now func() time.Time
 	// Remembered bounds the tokens remembered against replay (0: 100,000).
 	Remembered int
-	// Replays, when set, remembers the tokens exchanged instead of this
-	// process: the database replicas share, so that a token exchanged at
-	// one replica is refused at every other.
+	// Replays remembers the tokens exchanged: nil is this process's
+	// memory (Remembered); with replicas, the database they share, so
+	// that a token exchanged at one replica is refused at every other.
 	Replays Replays
 }
 
@@ -75,8 +75,8 @@ type Verifier struct {
 	now    func() time.Time
 	mu     sync.Mutex
 	sets   map[string]*keySet
-	seen   replay
-	shared Replays // when set, instead of seen
+	// replays remembers the tokens exchanged (Use).
+	replays Replays
 }
 
 // keySet is one issuer's keys: from a file, or fetched through its
@@ -91,16 +91,19 @@ type keySet struct {
 
 // NewVerifier reads the configured JWKS files.
 func NewVerifier(o Options) (*Verifier, error) {
-	v := &Verifier{client: o.Client, now: o.Now, sets: map[string]*keySet{}, shared: o.Replays}
+	v := &Verifier{client: o.Client, now: o.Now, sets: map[string]*keySet{}, replays: o.Replays}
 	if v.client == nil {
 		v.client = &http.Client{Timeout: fetchTimeout}
 	}
 	if v.now == nil {
 		v.now = time.Now
 	}
-	v.seen = replay{max: o.Remembered, m: map[string]time.Time{}}
-	if v.seen.max <= 0 {
-		v.seen.max = defaultRemembered
+	if v.replays == nil {
+		r := &replay{max: o.Remembered, m: map[string]time.Time{}, now: v.now}
+		if r.max <= 0 {
+			r.max = defaultRemembered
+		}
+		v.replays = r
 	}
 	for iss, file := range o.Files {
 		ks, err := ReadJWKS(file)
@@ -146,8 +149,9 @@ type idClaims struct {
 
 // Verify checks raw and returns the identity it proves. issuers are the
 // issuers trusted at all (no other is ever asked for keys); audiences are
-// those that name this registry. A token used before (Use) is refused
-// with ErrReplayed.
+// those that name this registry. Whether the token was exchanged before
+// is Use's to say: the record of its use is what tells a replay, in one
+// step (with replicas, one insert).
 func (v *Verifier) Verify(ctx context.Context, raw string, issuers, audiences []string) (*Identity, error) {
 	if len(raw) > maxTokenSize {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidToken, maxTokenSize)
@@ -180,11 +184,6 @@ func (v *Verifier) Verify(ctx context.Context, raw string, issuers, audiences []
 	}
 	id := identity(&c, raw)
 	id.Expires = c.Expiry.Time()
-	// A shared memory is asked once, by Use: the insert that records a
-	// token is what tells a replay.
-	if v.shared == nil && v.seen.used(id.replayKey(), now) {
-		return nil, errReplayed()
-	}
 	return id, nil
 }
 
@@ -194,12 +193,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string, issuers, audiences []
 // genuine token for this audience); of two concurrent exchanges of one
 // token, the second gets ErrReplayed.
 func (v *Verifier) Use(ctx context.Context, id *Identity) error {
-	if v.shared == nil {
-		return v.seen.use(id.replayKey(), id.Expires, v.now())
-	}
 	// Hashed: a key of fixed size and alphabet, whatever the jti holds.
 	sum := sha256.Sum256([]byte(id.replayKey()))
-	fresh, err := v.shared.Remember(ctx, hex.EncodeToString(sum[:]), id.Expires.Add(skew))
+	fresh, err := v.replays.Remember(ctx, hex.EncodeToString(sum[:]), id.Expires.Add(skew))
 	switch {
 	case err != nil:
 		return fmt.Errorf("%w: remembering the ID token: %v", ErrUnavailable, err)
@@ -366,46 +362,40 @@ func (v *Verifier) getJSON(ctx context.Context, url string, dst any) error {
 	return json.Unmarshal(b, dst)
 }
 
-// replay remembers the tokens exchanged until they expire, at most max of
-// them: past that, expired ones are forgotten, and if none has expired an
-// exchange is refused rather than memory grown.
+// replay is the Replays of one process: the tokens exchanged until they
+// expire, at most max of them: past that, expired ones are forgotten, and
+// if none has expired an exchange is refused rather than memory grown.
 type replay struct {
 	mu    sync.Mutex
 	max   int
 	m     map[string]time.Time
+	now   func() time.Time
 	swept time.Time // last sweep of expired entries
 }
 
 var errFull = errors.New("too many ID tokens in their lifetime are remembered; try again shortly")
 
-// used reports whether id is remembered.
-func (r *replay) used(id string, now time.Time) bool {
+func (r *replay) Remember(_ context.Context, key string, expires time.Time) (bool, error) {
+	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	until, ok := r.m[id]
-	return ok && now.Add(-skew).Before(until)
-}
-
-func (r *replay) use(id string, exp, now time.Time) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if until, ok := r.m[id]; ok && now.Add(-skew).Before(until) {
-		return errReplayed()
+	if until, ok := r.m[key]; ok && now.Before(until) {
+		return false, nil
 	}
 	if len(r.m) >= r.max {
 		// A sweep walks every entry: at most one a second while full.
 		if now.Sub(r.swept) >= time.Second {
 			r.swept = now
 			for k, until := range r.m {
-				if !now.Add(-skew).Before(until) {
+				if !now.Before(until) {
 					delete(r.m, k)
 				}
 			}
 		}
 		if len(r.m) >= r.max {
-			return fmt.Errorf("%w: %v", ErrUnavailable, errFull)
+			return false, errFull
 		}
 	}
-	r.m[id] = exp
-	return nil
+	r.m[key] = expires
+	return true, nil
 }
