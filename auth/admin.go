@@ -19,23 +19,24 @@ func (s *Service) IsAdmin(p *Principal) bool {
 // taken, their packages keep them as a maintainer, and EnableUser undoes
 // it, without the tokens.
 func (s *Service) DisableUser(name string) (revoked int, err error) {
+	// A password remembered as checked (verified) needs no forgetting:
+	// byPassword asks whether the user is disabled before it trusts one.
 	if err := s.Users.SetDisabled(name, true); err != nil {
 		return 0, Unavailable(err)
 	}
-	// Passwords checked a moment ago are remembered (verified): forget
-	// them all, rather than search for the user's.
-	s.verifiedMu.Lock()
-	clear(s.verified)
-	s.verifiedMu.Unlock()
 	tokens, err := s.Tokens.List(name)
 	if err != nil {
 		return 0, fmt.Errorf("user %s is disabled, but listing their tokens failed: %w", name, Unavailable(err))
 	}
 	for _, tk := range tokens {
-		if _, err := s.Tokens.Revoke(tk.Key); err != nil && !errors.Is(err, ErrNoToken) {
+		_, err := s.Tokens.Revoke(tk.Key)
+		switch {
+		case errors.Is(err, ErrNoToken): // revoked meanwhile, by someone else
+		case err != nil:
 			return revoked, fmt.Errorf("user %s is disabled, but revoking their tokens failed: %w", name, Unavailable(err))
+		default:
+			revoked++
 		}
-		revoked++
 	}
 	return revoked, nil
 }
