@@ -44,15 +44,17 @@ func newFeedPolicy(feed *filter.Policy, connectors []*filter.Policy, adv *Adviso
 		return p
 	}
 	uses := feed.UsesAdvisories()
+	// The feed's rules once, then each connector's own (each chain below
+	// repeats the feed's).
 	locals := []*filter.Policy{withDB(feed).MalwareOnly()}
 	for _, c := range connectors {
+		locals = append(locals, withDB(c).MalwareOnly())
 		p := filter.Chain(c, feed)
 		if p.UsesAdvisories() {
 			uses = true
 			p = withDB(p)
 		}
 		fp.PerConnector = append(fp.PerConnector, p)
-		locals = append(locals, p.MalwareOnly())
 		b.WriteString(p.Fingerprint())
 		b.WriteByte(';')
 	}

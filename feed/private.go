@@ -72,8 +72,7 @@ func (f *Feed) PruneTree(ctx context.Context, doc map[string]json.RawMessage) in
 	return withheld
 }
 
-// FirstConnector is the connector attestations and search
-// are asked of.
+// FirstConnector is the connector search is asked of.
 func (f *Feed) FirstConnector() *Connector {
 	if len(f.Connectors) == 0 {
 		return nil
