@@ -422,7 +422,7 @@ func TestExpiredTokensArePrunedInTheDatabase(t *testing.T) {
 	t0 := time.Now().Add(-48 * time.Hour)
 	_, short, _ := tokens.Create(auth.NewToken{User: "ci", TTL: 5 * time.Minute}, t0)
 	_, forever, _ := tokens.Create(auth.NewToken{User: "alice"}, t0)
-	db.tokensPruned.Store(0)
+	db.tokensPruned.last.Store(0)
 	tokens.Create(auth.NewToken{User: "carol"}, time.Now())
 	list, err := tokens.List("")
 	if err != nil {

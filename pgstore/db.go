@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,9 +26,9 @@ import (
 // DB is a pool of connections to the shared database.
 type DB struct {
 	pool *pgxpool.Pool
-	// tokensPruned is when this replica last deleted expired tokens
-	// (Unix seconds; Tokens.prune).
-	tokensPruned atomic.Int64
+	// When this replica last deleted expired tokens (Tokens.prune) and
+	// exchanged ID tokens (Replays).
+	tokensPruned, replaysPruned rarely
 }
 
 // opTimeout bounds one operation of the user and token stores, whose

@@ -9,18 +9,22 @@ import (
 // Replays remembers the ID tokens trusted publishing exchanged, for every
 // replica (it is a trustpub.Replays): each replica remembering only its own would let a token
 // exchanged at one be exchanged again at the next.
-type Replays struct {
-	db *DB
-	// pruned is when this replica last deleted expired rows (Unix
-	// seconds).
-	pruned atomic.Int64
-}
+type Replays struct{ db *DB }
 
 // Replays is the shared memory of exchanged ID tokens.
 func (db *DB) Replays() *Replays { return &Replays{db: db} }
 
 // pruneEvery spaces the deletes of expired rows a replica makes.
 const pruneEvery = time.Minute
+
+// rarely admits one caller at most every pruneEvery (per replica): the
+// deletes of expired rows, which need not run on every write.
+type rarely struct{ last atomic.Int64 }
+
+func (r *rarely) due(now time.Time) bool {
+	last := r.last.Load()
+	return now.Unix()-last >= int64(pruneEvery/time.Second) && r.last.CompareAndSwap(last, now.Unix())
+}
 
 // Remember records key until expires; it is new unless a row for it has
 // not expired yet. The insert decides, so of two replicas exchanging one
@@ -34,7 +38,7 @@ func (r *Replays) Remember(ctx context.Context, key string, expires time.Time) (
 	if err != nil {
 		return false, err
 	}
-	if last := r.pruned.Load(); time.Since(time.Unix(last, 0)) >= pruneEvery && r.pruned.CompareAndSwap(last, time.Now().Unix()) {
+	if r.db.replaysPruned.due(time.Now()) {
 		// Best effort: a row left behind is only a row.
 		_, _ = r.db.pool.Exec(ctx, "DELETE FROM oidc_replays WHERE expires < now()")
 	}

@@ -54,7 +54,7 @@ func TestReplaysAreShared(t *testing.T) {
 		t.Errorf("a key whose use expired: %v, %v; want new", fresh, err)
 	}
 	one.Remember(ctx, "gone", time.Now().Add(-time.Second))
-	two.pruned.Store(0)
+	two.db.replaysPruned.last.Store(0)
 	two.Remember(ctx, "k2", later)
 	var n int
 	if err := two.db.pool.QueryRow(ctx, "SELECT count(*) FROM oidc_replays WHERE key = 'gone'").Scan(&n); err != nil || n != 0 {

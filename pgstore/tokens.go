@@ -101,8 +101,7 @@ func (t *Tokens) Create(n auth.NewToken, now time.Time) (string, *auth.Token, er
 // prune deletes the tokens expired for auth.ExpiredKept, at most once a
 // minute per replica, as the file store does on every Create.
 func (t *Tokens) prune(ctx context.Context, now time.Time) {
-	last := t.db.tokensPruned.Load()
-	if now.Unix()-last < int64(pruneEvery/time.Second) || !t.db.tokensPruned.CompareAndSwap(last, now.Unix()) {
+	if !t.db.tokensPruned.due(now) {
 		return
 	}
 	// Best effort: a token left behind is refused at lookup all the same.
