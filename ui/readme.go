@@ -89,7 +89,7 @@ func renderReadme(md string) template.HTML {
 		}
 		md = cut
 	}
-	if tableCells(md) > maxTableCells || quoteDepth(md) > maxQuoteDepth {
+	if cells, depth := measure(md); cells > maxTableCells || depth > maxQuoteDepth {
 		return plainReadme(md)
 	}
 	readmeSlot <- struct{}{}
@@ -132,15 +132,19 @@ func (b *boundedBuffer) Write(p []byte) (int, error) {
 	return b.Buffer.Write(p)
 }
 
-// tableCells bounds from above the cells the GFM tables of md make,
-// without parsing it: in a paragraph (lines up to a blank one), from the
-// first line shaped like a delimiter row ("|---|:-:|"), every line is a
-// row as wide as the widest such line. Quote and list markers before a
-// line are passed over, since tables nest in both.
-func tableCells(md string) int {
-	cells, cols := 0, 0
+// measure bounds what md would cost goldmark, without parsing it. cells
+// bounds from above the cells its GFM tables make: in a paragraph (lines
+// up to a blank one), from the first line shaped like a delimiter row
+// ("|---|:-:|"), every line is a row as wide as the widest such line.
+// depth is the deepest nesting of block quotes. Quote and list markers
+// before a line are passed over for the first and counted for the second,
+// since tables nest in both.
+func measure(md string) (cells, depth int) {
+	cols := 0
 	for line := range strings.Lines(md) {
-		t := stripContainers(line)
+		prefix := strings.TrimSpace(line)
+		t := stripContainers(prefix)
+		depth = max(depth, strings.Count(prefix[:len(prefix)-len(t)], ">"))
 		if t == "" {
 			cols = 0
 			continue
@@ -148,34 +152,15 @@ func tableCells(md string) int {
 		cols = max(cols, delimiterColumns(t))
 		cells += cols
 	}
-	return cells
-}
-
-// quoteDepth is the deepest nesting of block quotes in md, as the quote
-// markers before a line's content count it.
-func quoteDepth(md string) int {
-	deepest := 0
-	for line := range strings.Lines(md) {
-		n := 0
-		for _, c := range []byte(line) {
-			if c == '>' {
-				n++
-			} else if c != ' ' && c != '\t' {
-				break
-			}
-		}
-		deepest = max(deepest, n)
-	}
-	return deepest
+	return cells, depth
 }
 
 // listMarker is a list item's marker at the start of a line.
 var listMarker = regexp.MustCompile(`^(?:[-+*]|[0-9]{1,9}[.)])[ \t]+`)
 
-// stripContainers is a line without its indentation and the block quote
-// and list markers before its content.
-func stripContainers(line string) string {
-	t := strings.TrimSpace(line)
+// stripContainers is a trimmed line without the block quote and list
+// markers before its content.
+func stripContainers(t string) string {
 	for {
 		next := strings.TrimLeft(t, "> \t")
 		if m := listMarker.FindStringIndex(next); m != nil {

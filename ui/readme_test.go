@@ -240,13 +240,13 @@ func TestReadmeTablesStillRender(t *testing.T) {
 		{"> |a|\n> |:-:|\n> |1|\n>\n> more\n", 2},
 		{"no tables | here\njust text\n", 0},
 	} {
-		if got := tableCells(tt.md); got != tt.want {
-			t.Errorf("tableCells(%q) = %d, want %d", tt.md, got, tt.want)
+		if got, _ := measure(tt.md); got != tt.want {
+			t.Errorf("measure(%q) cells = %d, want %d", tt.md, got, tt.want)
 		}
 	}
 	for md, want := range map[string]int{"text\n": 0, "> a\n>> b\n> > > c\n": 3, "x > y\n": 0, "\t>\t>d\n": 2} {
-		if got := quoteDepth(md); got != want {
-			t.Errorf("quoteDepth(%q) = %d, want %d", md, got, want)
+		if _, got := measure(md); got != want {
+			t.Errorf("measure(%q) depth = %d, want %d", md, got, want)
 		}
 	}
 	if out := string(renderReadme(strings.Repeat("> ", 20) + "deep but fine\n")); !strings.Contains(out, "<blockquote>") {
